@@ -1,0 +1,378 @@
+/* common.c - errors, allocation, buffers and file helpers. */
+#include "common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <sys/stat.h>
+
+const char *rls_progname = "rls";
+
+int rls_error_set(rls_error *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err)
+		return -1;
+	err->code = code;
+	va_start(ap, fmt);
+	n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+	va_end(ap);
+	if (code && n >= 0 && (size_t)n < sizeof err->msg)
+		snprintf(err->msg + n, sizeof err->msg - n, ": %s", strerror(code));
+	return -1;
+}
+
+int rls_error_prefix(rls_error *err, const char *fmt, ...)
+{
+	char prefix[512];
+	char old[sizeof err->msg];
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof prefix, fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof old);
+	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	return -1;
+}
+
+static void vreport(const char *fmt, va_list ap, int code)
+{
+	fprintf(stderr, "%s: ", rls_progname);
+	vfprintf(stderr, fmt, ap);
+	if (code)
+		fprintf(stderr, ": %s", strerror(code));
+	fputc('\n', stderr);
+}
+
+void rls_die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, 0);
+	va_end(ap);
+	exit(1);
+}
+
+void rls_die_errno(const char *fmt, ...)
+{
+	int code = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(fmt, ap, code);
+	va_end(ap);
+	exit(1);
+}
+
+void rls_die_error(const rls_error *err)
+{
+	fprintf(stderr, "%s: %s\n", rls_progname, err->msg);
+	exit(1);
+}
+
+void rls_die_oom(void)
+{
+	static const char msg[] = "out of memory\n";
+
+	(void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+	exit(1);
+}
+
+void rls_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: warning: ", rls_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void *rls_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		rls_die_oom();
+	return p;
+}
+
+void *rls_xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		rls_die_oom();
+	return p;
+}
+
+void *rls_xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		rls_die_oom();
+	return p;
+}
+
+char *rls_xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		rls_die_oom();
+	return p;
+}
+
+char *rls_xstrndup(const char *s, size_t n)
+{
+	char *p = strndup(s, n);
+
+	if (!p)
+		rls_die_oom();
+	return p;
+}
+
+char *rls_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		rls_die_oom();
+	return s;
+}
+
+static void buf_grow(rls_buf *b, size_t extra)
+{
+	size_t need = b->len + extra + 1;
+
+	if (need <= b->cap)
+		return;
+	b->cap = b->cap ? b->cap : 64;
+	while (b->cap < need)
+		b->cap *= 2;
+	b->data = rls_xrealloc(b->data, b->cap);
+}
+
+void rls_buf_add(rls_buf *b, const void *p, size_t n)
+{
+	buf_grow(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void rls_buf_adds(rls_buf *b, const char *s)
+{
+	rls_buf_add(b, s, strlen(s));
+}
+
+void rls_buf_addc(rls_buf *b, char c)
+{
+	rls_buf_add(b, &c, 1);
+}
+
+void rls_buf_printf(rls_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_grow(b, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void rls_buf_add_json(rls_buf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"': rls_buf_adds(b, "\\\""); break;
+		case '\\': rls_buf_adds(b, "\\\\"); break;
+		case '\n': rls_buf_adds(b, "\\n"); break;
+		case '\r': rls_buf_adds(b, "\\r"); break;
+		case '\t': rls_buf_adds(b, "\\t"); break;
+		default:
+			if (*p < 0x20)
+				rls_buf_printf(b, "\\u%04x", *p);
+			else
+				rls_buf_addc(b, (char)*p);
+		}
+	}
+}
+
+void rls_buf_reset(rls_buf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void rls_buf_free(rls_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+int rls_write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int rls_read_file(int dir_fd, const char *path, size_t max, char **out, size_t *len, rls_error *err)
+{
+	_cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
+	rls_buf b = { 0 };
+
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s", path);
+	for (;;) {
+		char chunk[65536];
+		ssize_t r = read(fd, chunk, sizeof chunk);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rls_buf_free(&b);
+			return rls_error_set(err, errno, "%s", path);
+		}
+		if (r == 0)
+			break;
+		if (b.len + (size_t)r > max) {
+			rls_buf_free(&b);
+			return rls_error_set(err, EFBIG, "%s", path);
+		}
+		rls_buf_add(&b, chunk, (size_t)r);
+	}
+	if (!b.data)
+		rls_buf_add(&b, "", 0);
+	if (len)
+		*len = b.len;
+	*out = b.data;
+	return 0;
+}
+
+int rls_mkdir_p(const char *path, mode_t mode, rls_error *err)
+{
+	_cleanup_free_ char *copy = rls_xstrdup(path);
+
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST)
+			return rls_error_set(err, errno, "mkdir %s", copy);
+		*p = '/';
+	}
+	if (mkdir(copy, mode) < 0 && errno != EEXIST)
+		return rls_error_set(err, errno, "mkdir %s", copy);
+	return 0;
+}
+
+int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	DIR *dir;
+	struct dirent *de;
+
+	if (unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return rls_error_set(err, errno, "unlink %s", name);
+	fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return rls_error_set(err, errno, "open %s", name);
+	dir = fdopendir(fd);
+	if (!dir)
+		return rls_error_set(err, errno, "opendir %s", name);
+	fd = -1;	/* owned by dir now */
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (rls_rm_rf_at(dirfd(dir), de->d_name, err) < 0) {
+			closedir(dir);
+			return -1;
+		}
+	}
+	closedir(dir);
+	if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return rls_error_set(err, errno, "rmdir %s", name);
+	return 0;
+}
+
+int rls_parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int rls_parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if ((*end == 'b' || *end == 'B') && shift)
+		end++;
+	if (*end)
+		return -1;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}

@@ -1,0 +1,144 @@
+/* common.h - the small toolkit every rls module shares.
+ *
+ * One error convention for the whole code base, in the manner of crun:
+ * a fallible function returns 0 on success and -1 on failure, and fills the
+ * rls_error passed as its last argument.  The message is written where the
+ * failure is seen; callers may add context with rls_error_prefix() while the
+ * error travels up.  Programs report it once, at the top, with one line.
+ *
+ * Resources are owned through cleanup attributes (bubblewrap's style):
+ * _cleanup_free_, _cleanup_close_, _cleanup_fclose_; ownership is handed on
+ * with steal_pointer() / steal_fd().
+ */
+#ifndef RLS_COMMON_H
+#define RLS_COMMON_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define RLS_NORETURN __attribute__((noreturn))
+#define RLS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define RLS_UNUSED __attribute__((unused))
+#define RLS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct rls_error {
+	int code;	/* an errno value, or 0 when none applies */
+	char msg[1024];
+} rls_error;
+
+/* Fill *err and return -1.  `code` is an errno value (0 for none); when it is
+ * non-zero its strerror() text is appended to the message. */
+int rls_error_set(rls_error *err, int code, const char *fmt, ...) RLS_PRINTF(3, 4);
+/* Prepend "context: " to the message already in *err; returns -1. */
+int rls_error_prefix(rls_error *err, const char *fmt, ...) RLS_PRINTF(2, 3);
+
+/* Program name used by die()/warn(); set once by main(). */
+extern const char *rls_progname;
+
+RLS_NORETURN void rls_die(const char *fmt, ...) RLS_PRINTF(1, 2);
+RLS_NORETURN void rls_die_errno(const char *fmt, ...) RLS_PRINTF(1, 2);
+RLS_NORETURN void rls_die_error(const rls_error *err);
+RLS_NORETURN void rls_die_oom(void);
+void rls_warn(const char *fmt, ...) RLS_PRINTF(1, 2);
+
+void *rls_xmalloc(size_t n);
+void *rls_xcalloc(size_t n, size_t size);
+void *rls_xrealloc(void *p, size_t n);
+char *rls_xstrdup(const char *s);
+char *rls_xstrndup(const char *s, size_t n);
+char *rls_xasprintf(const char *fmt, ...) RLS_PRINTF(1, 2);
+
+/* Growable byte buffer, always NUL-terminated. */
+typedef struct rls_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} rls_buf;
+
+void rls_buf_add(rls_buf *b, const void *p, size_t n);
+void rls_buf_adds(rls_buf *b, const char *s);
+void rls_buf_addc(rls_buf *b, char c);
+void rls_buf_printf(rls_buf *b, const char *fmt, ...) RLS_PRINTF(2, 3);
+/* Append s as the body of a JSON string (without the quotes). */
+void rls_buf_add_json(rls_buf *b, const char *s);
+void rls_buf_reset(rls_buf *b);
+void rls_buf_free(rls_buf *b);
+
+/* Write all of buf, retrying on EINTR and short writes. */
+int rls_write_all(int fd, const void *buf, size_t n);
+/* Read a whole file (at most `max` bytes) into a NUL-terminated buffer. */
+int rls_read_file(int dir_fd, const char *path, size_t max, char **out, size_t *len, rls_error *err);
+/* mkdir -p, mode for created directories. */
+int rls_mkdir_p(const char *path, mode_t mode, rls_error *err);
+/* rm -rf below dirfd/name without following symlinks. */
+int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err);
+/* A non-negative decimal number of seconds ("30", "1.5"); a byte count with
+ * an optional K, M, G or T suffix (powers of 1024).  0 on success, -1 if the
+ * text is not one. */
+int rls_parse_seconds(const char *s, double *out);
+int rls_parse_size(const char *s, uint64_t *out);
+
+static inline void rls_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+static inline void rls_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+	}
+}
+
+static inline void rls_fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
+
+static inline void rls_buf_freep(rls_buf *b)
+{
+	rls_buf_free(b);
+}
+
+#define _cleanup_free_ __attribute__((cleanup(rls_freep)))
+#define _cleanup_close_ __attribute__((cleanup(rls_closep)))
+#define _cleanup_fclose_ __attribute__((cleanup(rls_fclosep)))
+#define _cleanup_buf_ __attribute__((cleanup(rls_buf_freep)))
+
+static inline void *rls_steal_pointer(void *pp)
+{
+	void **p = pp;
+	void *v = *p;
+	*p = NULL;
+	return v;
+}
+#define steal_pointer(pp) rls_steal_pointer(pp)
+
+static inline int steal_fd(int *fd)
+{
+	int v = *fd;
+	*fd = -1;
+	return v;
+}
+
+#define RLS_TEMP_FAILURE_RETRY(expr)                                   \
+	({                                                             \
+		long _r;                                               \
+		do                                                     \
+			_r = (long)(expr);                             \
+		while (_r == -1L && errno == EINTR);                   \
+		_r;                                                    \
+	})
+
+#endif

@@ -1,0 +1,213 @@
+/* delta.h - the whole public face of the copy-on-write layer.
+ *
+ * A delta is a directory:
+ *
+ *   DELTA/index/       LMDB environment: the upper layer's index
+ *   DELTA/data/        regular-file data, one file per delta inode, named by
+ *                      its id in hex; sizes and times of regular files live
+ *                      on these files, everything else in the index
+ *   DELTA/mount.lock   flock()ed by the one rlsfs that serves the delta
+ *   DELTA/commit.lock  flock()ed during commit / discard
+ *
+ * The index holds three databases:
+ *
+ *   "meta"    key/value settings: "format", "source" (absolute path of the
+ *             source tree the delta belongs to), "next_id", the commit
+ *             journal
+ *   "nodes"   merged path -> delta_node: what the upper layer says about
+ *             that path (a file, directory, symlink, device, fifo, socket,
+ *             or a whiteout that hides the source's entry).  Paths are
+ *             written as in the policy module: "/" is the root, "/a/b" a
+ *             path below it, no trailing slash.
+ *   "inodes"  id -> delta_inode: attributes shared by every path that names
+ *             the same delta inode (hard links), and the "base": the
+ *             identity and xxh3 hash of the source file it was copied up
+ *             from, for conflict detection at commit.
+ *
+ * Whiteouts and opaque directories are index entries only: no name in the
+ * data directory is special, so a user file called ".wh.foo" is just a file.
+ *
+ * A directory node may carry a redirect: the source path whose entries it
+ * shows (a renamed source directory).  Without a redirect a directory node
+ * that is not opaque shows the source entries at its own path; an opaque one
+ * shows none.
+ *
+ * All calls return 0 (or a documented positive value) on success and -1
+ * with *err filled on failure.
+ */
+#ifndef RLS_DELTA_H
+#define RLS_DELTA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "../common/common.h"
+
+typedef struct delta delta;
+typedef struct delta_txn delta_txn;
+
+typedef enum delta_kind {
+	DELTA_WHITEOUT = 1,
+	DELTA_FILE = 2,
+	DELTA_DIR = 3,
+	DELTA_SYMLINK = 4,
+	DELTA_FIFO = 5,
+	DELTA_SOCK = 6,
+	DELTA_CHR = 7,
+	DELTA_BLK = 8,
+} delta_kind;
+
+enum {
+	DELTA_OPAQUE = 1u << 0,		/* directory hides the source's entries */
+	DELTA_REDIRECT = 1u << 1,	/* directory shows the source's entries of `redirect` */
+};
+
+#define DELTA_PATH_MAX 4096
+
+typedef struct delta_node {
+	uint8_t kind;		/* delta_kind */
+	uint8_t flags;		/* DELTA_OPAQUE | DELTA_REDIRECT */
+	uint64_t id;		/* the delta inode; 0 for a whiteout without base */
+	/* Symlink target (DELTA_SYMLINK) or source path (DELTA_REDIRECT). */
+	char target[DELTA_PATH_MAX];
+} delta_node;
+
+/* The source file a delta inode was copied up from. */
+typedef struct delta_base {
+	uint64_t dev, ino;
+	uint64_t size;
+	int64_t mtime_ns, ctime_ns;
+	uint64_t xxh3;
+	uint8_t has_hash;	/* xxh3 is valid */
+} delta_base;
+
+enum {
+	DELTA_HAS_BASE = 1u << 0,	/* base and origin are set */
+};
+
+typedef struct delta_inode {
+	uint32_t mode;		/* full st_mode, type bits included */
+	uint32_t uid, gid;
+	uint32_t nlink;		/* paths in the delta naming this inode */
+	uint32_t flags;		/* DELTA_HAS_BASE */
+	uint64_t rdev;
+	/* Times and size of everything but regular files (theirs are on the
+	 * data file). */
+	int64_t atime_ns, mtime_ns, ctime_ns;
+	uint64_t size;
+	delta_base base;
+	char origin[DELTA_PATH_MAX];	/* source path of the base */
+} delta_inode;
+
+/* delta_open flags */
+enum {
+	DELTA_CREATE = 1u << 0,		/* make the delta if it does not exist */
+	DELTA_MOUNT = 1u << 1,		/* take the mount lock (fail with EBUSY if held) */
+};
+
+/* Open (or with DELTA_CREATE make) the delta at `dir`.  `source` is the
+ * source tree's path: recorded on creation; when the delta exists and
+ * `source` is not NULL it must name the same tree.  Finishes an interrupted
+ * commit (the journal) before returning. */
+int delta_open(const char *dir, const char *source, unsigned flags, delta **out, rls_error *err);
+void delta_close(delta *d);
+
+/* Absolute path of the delta directory / of the recorded source tree. */
+const char *delta_path(const delta *d);
+const char *delta_source(const delta *d);
+/* O_PATH descriptor of DELTA/data, for *at() calls. */
+int delta_data_fd(const delta *d);
+/* Is the delta mounted right now (its mount lock held by someone)? */
+bool delta_is_mounted(const delta *d);
+
+/* Transactions.  One writer at a time (LMDB's rule); readers never block.
+ * A read transaction sees a snapshot. */
+int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err);
+int delta_commit_txn(delta_txn *txn, rls_error *err);
+void delta_abort(delta_txn *txn);
+
+/* Node at `path`: 0 and *node filled, 1 when the index has no entry. */
+int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err);
+int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err);
+/* Remove the entry at `path` (not its inode); 1 if there was none. */
+int delta_del(delta_txn *txn, const char *path, rls_error *err);
+
+/* Inode `id`: 0 and *ino filled, 1 when unknown. */
+int delta_get_inode(delta_txn *txn, uint64_t id, delta_inode *ino, rls_error *err);
+int delta_put_inode(delta_txn *txn, uint64_t id, const delta_inode *ino, rls_error *err);
+/* Forget inode `id` and unlink its data file (the unlink happens when the
+ * transaction commits). */
+int delta_del_inode(delta_txn *txn, uint64_t id, rls_error *err);
+/* A fresh inode id. */
+int delta_new_id(delta_txn *txn, uint64_t *id, rls_error *err);
+
+/* Call fn for every entry directly inside directory `dir` (not deeper),
+ * in byte order of name.  fn returns 0 to go on, non-zero to stop (that
+ * value is returned). */
+typedef int (*delta_each_fn)(const char *name, const delta_node *node, void *opaque);
+int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err);
+/* Every entry of the index, parents before children. `path` is passed as
+ * the name. */
+int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err);
+/* Does the index have any entry strictly below `dir`? */
+int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
+/* Rename every entry strictly below `from` to the same place below `to`. */
+int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err);
+/* Remove every entry strictly below `dir` (inodes whose last name goes are
+ * forgotten too). */
+int delta_del_below(delta_txn *txn, const char *dir, rls_error *err);
+
+/* Name of the data file of inode `id` inside DELTA/data (buf >= 17 bytes). */
+void delta_data_name(uint64_t id, char buf[static 17]);
+/* Create the data file of inode `id` as a copy of the open regular file
+ * `srcfd` (reflink or copy_file_range where the filesystem allows), and
+ * fill *base with srcfd's identity and xxh3 hash.  Returns an fd of the
+ * new data file opened O_RDWR. */
+int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error *err);
+/* Create an empty data file for inode `id`; returns an O_RDWR fd. */
+int delta_data_create(delta *d, uint64_t id, rls_error *err);
+/* Open the data file of inode `id` with open(2) flags. */
+int delta_data_open(delta *d, uint64_t id, int flags, rls_error *err);
+
+/* Identity and xxh3 hash of an open regular file. */
+int delta_hash_fd(int fd, delta_base *base, rls_error *err);
+
+/* Changes a delta makes to its source, for `rls diff`. */
+typedef enum delta_change_kind {
+	DELTA_ADDED = 'A',
+	DELTA_MODIFIED = 'M',
+	DELTA_DELETED = 'D',
+} delta_change_kind;
+
+typedef int (*delta_change_fn)(delta_change_kind kind, const char *path, void *opaque);
+/* Every change, in path order.  Paths are merged paths ("/a/b"). */
+int delta_changes(delta *d, delta_change_fn fn, void *opaque, rls_error *err);
+
+typedef enum delta_conflict_mode {
+	DELTA_CONFLICT_OURS = 0,	/* the delta's version wins; reported */
+	DELTA_CONFLICT_THEIRS,		/* the source's version is kept */
+	DELTA_CONFLICT_FAIL,		/* commit nothing */
+} delta_conflict_mode;
+
+typedef struct delta_commit_stats {
+	unsigned added, modified, deleted;
+	unsigned conflicts;
+	/* Paths of the conflicts, newline-separated (owned; free()). */
+	char *conflict_paths;
+} delta_commit_stats;
+
+/* Apply the delta to its source and leave it empty.  Each file is written
+ * under a temporary name in its target directory, fsynced and renamed into
+ * place.  Journaled: after a crash at any point the next delta_open()
+ * finishes the job.  Commits of deltas over one source are serialised by
+ * flock() on the source's root directory.  Fails with EBUSY when the delta
+ * is mounted.  Returns 1 when `mode` is DELTA_CONFLICT_FAIL and there are
+ * conflicts: nothing is written, stats says what conflicted. */
+int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err);
+/* Empty the delta; the source is untouched. */
+int delta_discard(delta *d, rls_error *err);
+void delta_commit_stats_free(delta_commit_stats *stats);
+
+#endif

@@ -1,0 +1,95 @@
+/* policy.h - the whole public face of the policy engine.
+ *
+ * A policy is an ordered list of glob rules, each giving a level.  The last
+ * rule that matches a path decides; a path no rule matches is RLS_NONE.
+ * Paths handed to the engine are relative to the root of the tree, written
+ * with a leading slash ("/src/main.py"); the root itself is "/".  They are
+ * normalised: no "//", no "." or ".." segments, no trailing slash.
+ */
+#ifndef RLS_POLICY_H
+#define RLS_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../common/common.h"
+
+typedef enum policy_level {
+	POLICY_NONE = 0,
+	POLICY_VIEW = 1,
+	POLICY_READ = 2,
+	POLICY_WRITE = 3,
+} policy_level;
+
+/* "none", "view", "read", "write". */
+const char *policy_level_name(policy_level level);
+/* 0 and *out set, or -1 if `name` is not a level. */
+int policy_level_parse(const char *name, policy_level *out);
+
+typedef struct policy policy;
+
+/* Where a decision came from. */
+typedef enum policy_origin {
+	POLICY_FROM_DEFAULT = 0,	/* no rule matched */
+	POLICY_FROM_RULE,		/* the last matching rule */
+	POLICY_FROM_TRAVERSAL,		/* a hidden directory on the way to something visible */
+	POLICY_FROM_PROTECTED,		/* clamped: the policy file or .rls/ */
+} policy_origin;
+
+typedef struct policy_decision {
+	policy_level level;
+	policy_origin origin;
+	/* For POLICY_FROM_RULE (and POLICY_FROM_PROTECTED, the rule whose level
+	 * was clamped, if any): the deciding rule.  Pointers stay valid for the
+	 * life of the policy. */
+	const char *file;	/* file the rule was read from, or "preset:NAME" */
+	unsigned line;
+	unsigned column;
+	const char *pattern;
+} policy_decision;
+
+/* Load a policy: `spec` is a preset name ("agent-safe") or a file path.
+ * A name that is a preset wins over a file of the same name in the current
+ * directory unless it contains a '/' (write ./agent-safe for the file).
+ * Errors are one line, "FILE:LINE:COLUMN: message" where a position is
+ * known. */
+int policy_load(const char *spec, policy **out, rls_error *err);
+/* Parse YAML text as if read from `file` (used for presets and tests). */
+int policy_load_text(const char *text, size_t len, const char *file, policy **out, rls_error *err);
+void policy_free(policy *pol);
+
+/* The policy `rls run` uses for a source tree: `spec` when given, else
+ * SOURCE/.rls/policy.yml when it exists, else the agent-safe preset. */
+int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err);
+
+/* Clamp `path` and everything beneath it to at most POLICY_READ, whatever
+ * the rules say (the policy file and the tree's .rls/ folder, which the
+ * sandbox must never write).  `path` as for policy_decide. */
+void policy_protect(policy *pol, const char *path);
+
+/* Decide the level of `path`; `is_dir` says whether it is (or would be
+ * created as) a directory.  Includes implicit traversal: a directory whose
+ * own level is none but beneath which some path could be visible is
+ * POLICY_VIEW.  Thread-safe; cheap enough to call on every lookup. */
+policy_level policy_decide(const policy *pol, const char *path, bool is_dir, policy_decision *why);
+
+/* The same, for a path given as a directory and a name within it. */
+policy_level policy_decide_at(const policy *pol, const char *dir, const char *name, bool is_dir,
+			      policy_decision *why);
+
+/* Diagnostics of `rls policy check`: one "FILE:LINE:COLUMN: warning: ..."
+ * line per finding (a later, broader rule that overrides an earlier none
+ * rule) written to `out`.  Returns the number of warnings. */
+unsigned policy_lint(const policy *pol, FILE *out);
+
+/* Presets built in: NULL-terminated list of names, and the YAML text of one
+ * (NULL if unknown). */
+const char *const *policy_preset_names(void);
+const char *policy_preset_text(const char *name);
+
+/* A stable fingerprint of the rules (for the delta to record which policy
+ * it was made under). */
+unsigned long long policy_fingerprint(const policy *pol);
+
+#endif

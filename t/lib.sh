@@ -1,0 +1,110 @@
+# t/lib.sh - TAP helpers for the shell tests, sourced by every t/*.t.
+#
+#   plan N | done_testing      ok "sentence" CMD...      not_ok_cmd "sentence" CMD...
+#   is GOT WANT "sentence"     like GOT REGEX "sentence" skip_all "why"
+#   assert_file_has_content FILE REGEX
+#
+# Each test gets a scratch directory $T (removed at exit) and the programs
+# under test as $RLS and $RLSFS.
+
+set -u
+: "${RLS_BUILD:=$(cd "$(dirname "$0")/.." && pwd)/build}"
+: "${RLS_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
+RLS=$RLS_BUILD/rls
+RLSFS=$RLS_BUILD/rlsfs
+export RLS RLSFS RLS_BUILD RLS_SRC
+
+_tap_n=0
+_tap_failed=0
+_tap_cleanups=()
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/rls-test.XXXXXX")
+chmod 755 "$T"
+_tap_exit() {
+	local rc=$?
+	local c
+	for c in "${_tap_cleanups[@]}"; do eval "$c" >/dev/null 2>&1 || :; done
+	rm -rf "$T" 2>/dev/null || :
+	exit $rc
+}
+trap _tap_exit EXIT
+at_exit() { _tap_cleanups=("$1" "${_tap_cleanups[@]}"); }
+
+plan() { echo "1..$1"; }
+done_testing() { echo "1..$_tap_n"; [ "$_tap_failed" -eq 0 ]; exit $?; }
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+diag() { printf '# %s\n' "$*"; }
+
+_tap_result() {
+	_tap_n=$((_tap_n + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $_tap_n - $2"
+	else
+		echo "not ok $_tap_n - $2"
+		_tap_failed=$((_tap_failed + 1))
+	fi
+}
+
+# ok "sentence" CMD...: passes when CMD exits 0.
+ok() {
+	local desc=$1; shift
+	local out
+	out=$("$@" 2>&1); local rc=$?
+	_tap_result $rc "$desc"
+	[ $rc -eq 0 ] || printf '%s\n' "$out" | sed 's/^/#   /' | head -20
+	return $rc
+}
+
+# fails "sentence" CMD...: passes when CMD exits non-zero.
+fails() {
+	local desc=$1; shift
+	local out
+	out=$("$@" 2>&1); local rc=$?
+	if [ $rc -ne 0 ]; then _tap_result 0 "$desc"; else _tap_result 1 "$desc"; diag "succeeded unexpectedly"; printf '%s\n' "$out" | sed 's/^/#   /' | head -10; fi
+	[ $rc -ne 0 ]
+}
+
+is() {
+	if [ "$1" = "$2" ]; then _tap_result 0 "$3"; return 0; fi
+	_tap_result 1 "$3"
+	printf '#   got:  %s\n#   want: %s\n' "$1" "$2"
+	return 1
+}
+
+like() {
+	if printf '%s' "$1" | grep -Eq -- "$2"; then _tap_result 0 "$3"; return 0; fi
+	_tap_result 1 "$3"
+	printf '#   got:  %s\n#   want: /%s/\n' "$1" "$2"
+	return 1
+}
+
+unlike() {
+	if ! printf '%s' "$1" | grep -Eq -- "$2"; then _tap_result 0 "$3"; return 0; fi
+	_tap_result 1 "$3"
+	printf '#   got:  %s\n#   should not match: /%s/\n' "$1" "$2"
+	return 1
+}
+
+assert_file_has_content() {
+	grep -Eq -- "$2" "$1" || { echo "# $1 lacks /$2/:"; sed 's/^/#   /' "$1" | head -20; return 1; }
+}
+
+# The errno text a command printed, for checks like
+#   is "$(errno_of cat "$M/.env")" ENOENT "..."
+errno_of() {
+	local out
+	out=$(LC_ALL=C "$@" 2>&1 >/dev/null) && { echo OK; return; }
+	case "$out" in
+	*"No such file or directory"*) echo ENOENT ;;
+	*"Permission denied"*) echo EACCES ;;
+	*"Operation not permitted"*) echo EPERM ;;
+	*"Invalid cross-device link"*) echo EXDEV ;;
+	*"File exists"*) echo EEXIST ;;
+	*"Directory not empty"*) echo ENOTEMPTY ;;
+	*"Read-only file system"*) echo EROFS ;;
+	*) echo "OTHER: $out" ;;
+	esac
+}
+
+need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root"; }
+need_fuse() { [ -c /dev/fuse ] || skip_all "no /dev/fuse"; }
