@@ -27,10 +27,13 @@
  * Whiteouts and opaque directories are index entries only: no name in the
  * data directory is special, so a user file called ".wh.foo" is just a file.
  *
- * A directory node may carry a redirect: the source path whose entries it
- * shows (a renamed source directory).  Without a redirect a directory node
- * that is not opaque shows the source entries at its own path; an opaque one
- * shows none.
+ * A directory node that is not opaque shows the source's entries at its own
+ * path merged with the delta's; an opaque one (a directory removed and made
+ * anew) shows none of them.  Entries may stand below a whiteout or an
+ * opaque directory: whiteouts of source entries deleted before their parent
+ * was.  Commit deletes exactly the source entries that whiteouts name,
+ * deepest first, and never removes a source directory that is not empty
+ * after that.
  *
  * All calls return 0 (or a documented positive value) on success and -1
  * with *err filled on failure.
@@ -61,17 +64,15 @@ typedef enum delta_kind {
 
 enum {
 	DELTA_OPAQUE = 1u << 0,		/* directory hides the source's entries */
-	DELTA_REDIRECT = 1u << 1,	/* directory shows the source's entries of `redirect` */
 };
 
 #define DELTA_PATH_MAX 4096
 
 typedef struct delta_node {
 	uint8_t kind;		/* delta_kind */
-	uint8_t flags;		/* DELTA_OPAQUE | DELTA_REDIRECT */
+	uint8_t flags;		/* DELTA_OPAQUE */
 	uint64_t id;		/* the delta inode; 0 for a whiteout without base */
-	/* Symlink target (DELTA_SYMLINK) or source path (DELTA_REDIRECT). */
-	char target[DELTA_PATH_MAX];
+	char target[DELTA_PATH_MAX];	/* symlink target (DELTA_SYMLINK) */
 } delta_node;
 
 /* The source file a delta inode was copied up from. */
