@@ -1,0 +1,359 @@
+/* parse.c - policy YAML (libyaml) into rules, following `extends`.
+ *
+ * The first error stops the load; its message is "FILE:LINE:COLUMN: what",
+ * with libyaml's marks made 1-based.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#define MAX_POLICY_BYTES (4u << 20)
+#define MAX_EXTENDS_DEPTH 16
+#define MAX_RULES 100000
+
+struct load_stack {
+	const char *ids[MAX_EXTENDS_DEPTH];
+	const char *names[MAX_EXTENDS_DEPTH];
+	size_t depth;
+};
+
+static int parse_text(policy *pol, struct load_stack *st, const char *text, size_t len,
+		      const char *file, rls_error *err);
+
+const char *policy_intern_file(policy *pol, const char *name)
+{
+	for (size_t i = 0; i < pol->n_files; i++)
+		if (!strcmp(pol->files[i], name))
+			return pol->files[i];
+	pol->files = rls_xrealloc(pol->files, (pol->n_files + 1) * sizeof *pol->files);
+	pol->files[pol->n_files] = rls_xstrdup(name);
+	return pol->files[pol->n_files++];
+}
+
+static int error_at(rls_error *err, const char *file, yaml_mark_t mark, const char *fmt, ...)
+	RLS_PRINTF(4, 5);
+static int error_at(rls_error *err, const char *file, yaml_mark_t mark, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return rls_error_set(err, 0, "%s:%zu:%zu: %s", file, mark.line + 1, mark.column + 1, msg);
+}
+
+static bool scalar_is(const yaml_node_t *n, const char *s)
+{
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.length == strlen(s) &&
+	       !memcmp(n->data.scalar.value, s, n->data.scalar.length);
+}
+
+/* A scalar's text; NUL bytes (from "\0" escapes) would cut it short, so they
+ * are refused. */
+static int scalar_text(const yaml_node_t *n, const char *file, const char *what, const char **out,
+		       rls_error *err)
+{
+	if (n->type != YAML_SCALAR_NODE)
+		return error_at(err, file, n->start_mark, "%s must be a string", what);
+	if (memchr(n->data.scalar.value, '\0', n->data.scalar.length))
+		return error_at(err, file, n->start_mark, "%s contains a NUL byte", what);
+	*out = (const char *)n->data.scalar.value;
+	return 0;
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+/* Where byte `off` of the pattern sits in the file, when the scalar is on
+ * one line and written without escapes (so bytes and columns agree). */
+static yaml_mark_t pattern_mark(const yaml_node_t *n, size_t off)
+{
+	yaml_mark_t m = n->start_mark;
+	size_t width = n->end_mark.column - n->start_mark.column;
+	size_t len = n->data.scalar.length;
+	yaml_scalar_style_t style = n->data.scalar.style;
+
+	if (n->end_mark.line != n->start_mark.line)
+		return m;
+	if (style == YAML_PLAIN_SCALAR_STYLE && width == len)
+		m.column += off;
+	else if ((style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) &&
+		 width == len + 2)
+		m.column += off + 1;
+	return m;
+}
+
+static int add_rule(policy *pol, yaml_document_t *doc, yaml_node_t *map, const char *file, rls_error *err)
+{
+	yaml_node_t *pattern = NULL, *permission = NULL;
+	const char *pat, *perm;
+	struct policy_rule rule = { 0 };
+	size_t off;
+
+	if (map->type != YAML_MAPPING_NODE)
+		return error_at(err, file, map->start_mark,
+				"a rule must be a mapping {pattern: ..., permission: ...}, not %s",
+				node_kind(map));
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		yaml_node_t **slot;
+
+		if (scalar_is(k, "pattern"))
+			slot = &pattern;
+		else if (scalar_is(k, "permission"))
+			slot = &permission;
+		else if (k->type == YAML_SCALAR_NODE)
+			return error_at(err, file, k->start_mark,
+					"unknown key '%s' in rule (expected pattern, permission)",
+					(const char *)k->data.scalar.value);
+		else
+			return error_at(err, file, k->start_mark, "rule keys must be strings");
+		if (*slot)
+			return error_at(err, file, k->start_mark, "duplicate key '%s'",
+					(const char *)k->data.scalar.value);
+		*slot = v;
+	}
+	if (!pattern)
+		return error_at(err, file, map->start_mark, "rule has no pattern");
+	if (!permission)
+		return error_at(err, file, map->start_mark, "rule has no permission");
+	if (scalar_text(pattern, file, "pattern", &pat, err) < 0 ||
+	    scalar_text(permission, file, "permission", &perm, err) < 0)
+		return -1;
+	if (policy_level_parse(perm, &rule.level) < 0)
+		return error_at(err, file, permission->start_mark,
+				"unknown permission '%s' (expected none, view, read or write)", perm);
+	if (policy_glob_compile(pat, pattern->data.scalar.length, &rule.glob, &off, err) < 0) {
+		char msg[sizeof err->msg];
+
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		return error_at(err, file, pattern_mark(pattern, off), "bad pattern '%s': %s", pat, msg);
+	}
+	if (pol->n_rules >= MAX_RULES) {
+		policy_glob_free(&rule.glob);
+		return error_at(err, file, map->start_mark, "more than %d rules", MAX_RULES);
+	}
+	rule.pattern = rls_xstrdup(pat);
+	rule.file = policy_intern_file(pol, file);
+	rule.line = (unsigned)pattern->start_mark.line + 1;
+	rule.column = (unsigned)pattern->start_mark.column + 1;
+	if (pol->n_rules == pol->cap_rules) {
+		pol->cap_rules = pol->cap_rules ? pol->cap_rules * 2 : 16;
+		pol->rules = rls_xrealloc(pol->rules, pol->cap_rules * sizeof *pol->rules);
+	}
+	pol->rules[pol->n_rules++] = rule;
+	return 0;
+}
+
+/* The file an `extends` names, relative to the including file's folder. */
+static char *resolve_relative(const char *including, const char *target)
+{
+	const char *slash = strrchr(including, '/');
+
+	if (target[0] == '/' || !slash || strncmp(including, "preset:", 7) == 0)
+		return rls_xstrdup(target);
+	return rls_xasprintf("%.*s/%s", (int)(slash - including), including, target);
+}
+
+static bool is_preset(const char *name)
+{
+	return !strchr(name, '/') && policy_preset_text(name) != NULL;
+}
+
+static int push(struct load_stack *st, const char *id, const char *name, const char *file,
+		yaml_mark_t mark, rls_error *err)
+{
+	for (size_t i = 0; i < st->depth; i++)
+		if (!strcmp(st->ids[i], id)) {
+			_cleanup_buf_ rls_buf chain = { 0 };
+
+			for (size_t j = i; j < st->depth; j++)
+				rls_buf_printf(&chain, "%s -> ", st->names[j]);
+			rls_buf_adds(&chain, name);
+			return error_at(err, file, mark, "extends cycle: %s", chain.data);
+		}
+	if (st->depth == MAX_EXTENDS_DEPTH)
+		return error_at(err, file, mark, "extends nested more than %d deep", MAX_EXTENDS_DEPTH);
+	st->ids[st->depth] = id;
+	st->names[st->depth] = name;
+	st->depth++;
+	return 0;
+}
+
+static int load_file(policy *pol, struct load_stack *st, const char *path, const char *from,
+		     yaml_mark_t mark, rls_error *err)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *real = NULL;
+	size_t len;
+	int r;
+
+	if (rls_read_file(AT_FDCWD, path, MAX_POLICY_BYTES, &text, &len, err) < 0) {
+		if (from)
+			return error_at(err, from, mark, "extends '%s': %s", path, strerror(err->code));
+		return -1;
+	}
+	real = realpath(path, NULL);
+	if (!real)
+		real = rls_xstrdup(path);
+	if (push(st, real, path, from ? from : path, mark, err) < 0)
+		return -1;
+	r = parse_text(pol, st, text, len, path, err);
+	st->depth--;
+	return r;
+}
+
+static int load_extends(policy *pol, struct load_stack *st, yaml_node_t *v, const char *file,
+			rls_error *err)
+{
+	const char *target;
+	_cleanup_free_ char *id = NULL;
+	_cleanup_free_ char *path = NULL;
+	const char *text;
+	int r;
+
+	if (scalar_text(v, file, "extends", &target, err) < 0)
+		return -1;
+	if (!*target)
+		return error_at(err, file, v->start_mark, "extends names nothing");
+	if (is_preset(target)) {
+		id = rls_xasprintf("preset:%s", target);
+		if (push(st, id, id, file, v->start_mark, err) < 0)
+			return -1;
+		text = policy_preset_text(target);
+		r = parse_text(pol, st, text, strlen(text), id, err);
+		st->depth--;
+		return r;
+	}
+	path = resolve_relative(file, target);
+	return load_file(pol, st, path, file, v->start_mark, err);
+}
+
+static int parse_document(policy *pol, struct load_stack *st, yaml_document_t *doc, const char *file,
+			  rls_error *err)
+{
+	yaml_node_t *root = yaml_document_get_root_node(doc);
+	yaml_node_t *extends = NULL, *rules = NULL;
+
+	if (!root)
+		return 0;
+	if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
+		return 0;
+	if (root->type != YAML_MAPPING_NODE)
+		return error_at(err, file, root->start_mark,
+				"a policy must be a mapping with 'rules' (and 'extends'), not %s",
+				node_kind(root));
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(doc, p->value);
+		yaml_node_t **slot;
+
+		if (scalar_is(k, "extends"))
+			slot = &extends;
+		else if (scalar_is(k, "rules"))
+			slot = &rules;
+		else if (k->type == YAML_SCALAR_NODE)
+			return error_at(err, file, k->start_mark,
+					"unknown key '%s' (expected extends, rules)",
+					(const char *)k->data.scalar.value);
+		else
+			return error_at(err, file, k->start_mark, "keys must be strings");
+		if (*slot)
+			return error_at(err, file, k->start_mark, "duplicate key '%s'",
+					(const char *)k->data.scalar.value);
+		*slot = v;
+	}
+	/* The base's rules come first, so the file's own rules win. */
+	if (extends && load_extends(pol, st, extends, file, err) < 0)
+		return -1;
+	if (!rules)
+		return 0;
+	if (rules->type == YAML_SCALAR_NODE && (rules->data.scalar.length == 0 || scalar_is(rules, "~") ||
+						scalar_is(rules, "null")))
+		return 0;
+	if (rules->type != YAML_SEQUENCE_NODE)
+		return error_at(err, file, rules->start_mark, "'rules' must be a list, not %s",
+				node_kind(rules));
+	for (yaml_node_item_t *it = rules->data.sequence.items.start; it < rules->data.sequence.items.top;
+	     it++)
+		if (add_rule(pol, doc, yaml_document_get_node(doc, *it), file, err) < 0)
+			return -1;
+	return 0;
+}
+
+static int yaml_error(const yaml_parser_t *p, const char *file, rls_error *err)
+{
+	const yaml_mark_t *m = p->problem ? &p->problem_mark : &p->mark;
+	const char *problem = p->problem ? p->problem : "cannot parse YAML";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		rls_die_oom();
+	if (p->context)
+		return error_at(err, file, *m, "%s %s", problem, p->context);
+	return error_at(err, file, *m, "%s", problem);
+}
+
+static int parse_text(policy *pol, struct load_stack *st, const char *text, size_t len,
+		      const char *file, rls_error *err)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	int r;
+
+	if (!yaml_parser_initialize(&parser))
+		rls_die_oom();
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		r = yaml_error(&parser, file, err);
+		yaml_parser_delete(&parser);
+		return r;
+	}
+	r = parse_document(pol, st, &doc, file, err);
+	if (r == 0 && yaml_document_get_root_node(&doc)) {
+		if (!yaml_parser_load(&parser, &extra)) {
+			r = yaml_error(&parser, file, err);
+		} else {
+			yaml_node_t *root = yaml_document_get_root_node(&extra);
+			if (root)
+				r = error_at(err, file, root->start_mark,
+					     "a policy file holds one YAML document");
+			yaml_document_delete(&extra);
+		}
+	}
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	return r;
+}
+
+int policy_parse_text(policy *pol, const char *text, size_t len, const char *file, rls_error *err)
+{
+	struct load_stack st = { 0 };
+	_cleanup_free_ char *real = realpath(file, NULL);
+
+	if (push(&st, real ? real : file, file, file, (yaml_mark_t){ 0 }, err) < 0)
+		return -1;
+	return parse_text(pol, &st, text, len, file, err);
+}
+
+int policy_parse_file(policy *pol, const char *path, rls_error *err)
+{
+	struct load_stack st = { 0 };
+
+	return load_file(pol, &st, path, NULL, (yaml_mark_t){ 0 }, err);
+}
