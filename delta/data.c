@@ -1,0 +1,242 @@
+/* data.c - the delta's data files: names, creation, copy-up, hashing. */
+#include "delta-int.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#define COPY_CHUNK (1u << 20)
+
+void delta_data_name(uint64_t id, char buf[static 17])
+{
+	snprintf(buf, 17, "%016llx", (unsigned long long)id);
+}
+
+int delta_data_open(delta *d, uint64_t id, int flags, rls_error *err)
+{
+	char name[17];
+	int fd;
+
+	delta_data_name(id, name);
+	fd = openat(d->data_fd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return rls_error_set(err, errno, "delta data %s", name);
+	return fd;
+}
+
+int delta_data_create(delta *d, uint64_t id, rls_error *err)
+{
+	/* A file by this name can only be left over from a crash that lost the
+	 * index entry (the live index skips syncs): it is garbage. */
+	return delta_data_open(d, id, O_RDWR | O_CREAT | O_TRUNC, err);
+}
+
+int delta_hash_content(int fd, uint64_t *out, rls_error *err)
+{
+	XXH3_state_t *st = XXH3_createState();
+	_cleanup_free_ char *buf = rls_xmalloc(COPY_CHUNK);
+	off_t off = 0;
+
+	if (!st)
+		rls_die_oom();
+	XXH3_64bits_reset(st);
+	for (;;) {
+		ssize_t r = pread(fd, buf, COPY_CHUNK, off);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			XXH3_freeState(st);
+			return rls_error_set(err, errno, "read");
+		}
+		if (r == 0)
+			break;
+		XXH3_64bits_update(st, buf, (size_t)r);
+		off += r;
+	}
+	*out = XXH3_64bits_digest(st);
+	XXH3_freeState(st);
+	return 0;
+}
+
+static void base_from_stat(const struct stat *st, delta_base *base)
+{
+	memset(base, 0, sizeof *base);
+	base->dev = st->st_dev;
+	base->ino = st->st_ino;
+	base->size = (uint64_t)st->st_size;
+	base->mtime_ns = delta_ts_ns(&st->st_mtim);
+	base->ctime_ns = delta_ts_ns(&st->st_ctim);
+}
+
+int delta_hash_fd(int fd, delta_base *base, rls_error *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return rls_error_set(err, errno, "stat");
+	if (!S_ISREG(st.st_mode))
+		return rls_error_set(err, EINVAL, "hash: not a regular file");
+	base_from_stat(&st, base);
+	if (delta_hash_content(fd, &base->xxh3, err) < 0)
+		return -1;
+	base->has_hash = 1;
+	return 0;
+}
+
+/* Copy all of src into dst (both at offset 0): reflink, then in-kernel copy,
+ * then plain read/write.  *hashed says whether *hash was computed on the
+ * way (only the read/write path sees the bytes). */
+static int copy_data(int src, int dst, uint64_t *hash, bool *hashed, rls_error *err)
+{
+	loff_t in = 0, out = 0;
+	bool use_cfr = true;
+
+	*hashed = false;
+	if (ioctl(dst, FICLONE, src) == 0)
+		return 0;
+	for (;;) {
+		ssize_t n = copy_file_range(src, &in, dst, &out, COPY_CHUNK * 16, 0);
+
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (in == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+				errno == EOPNOTSUPP || errno == EBADF)) {
+			use_cfr = false;
+			break;
+		}
+		return rls_error_set(err, errno, "copy");
+	}
+	if (!use_cfr) {
+		XXH3_state_t *st = XXH3_createState();
+		_cleanup_free_ char *buf = rls_xmalloc(COPY_CHUNK);
+		off_t off = 0;
+
+		if (!st)
+			rls_die_oom();
+		XXH3_64bits_reset(st);
+		for (;;) {
+			ssize_t r = pread(src, buf, COPY_CHUNK, off);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 || (r > 0 && pwrite(dst, buf, (size_t)r, off) != r)) {
+				int e = errno ? errno : EIO;
+
+				XXH3_freeState(st);
+				return rls_error_set(err, e, "copy");
+			}
+			if (r == 0)
+				break;
+			XXH3_64bits_update(st, buf, (size_t)r);
+			off += r;
+		}
+		*hash = XXH3_64bits_digest(st);
+		*hashed = true;
+		XXH3_freeState(st);
+	}
+	return 0;
+}
+
+/* Give an anonymous (O_TMPFILE) file the name `name` in DELTA/data,
+ * replacing a leftover of the same name. */
+static int link_tmpfile(delta *d, int fd, const char *name, rls_error *err)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+	for (int tries = 0; tries < 2; tries++) {
+		if (linkat(AT_FDCWD, proc, d->data_fd, name, AT_SYMLINK_FOLLOW) == 0)
+			return 0;
+		if (errno == ENOENT && linkat(fd, "", d->data_fd, name, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		unlinkat(d->data_fd, name, 0);
+	}
+	return rls_error_set(err, errno, "delta data %s", name);
+}
+
+int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error *err)
+{
+	_cleanup_close_ int fd = -1;
+	char name[17], tmp[64] = "";
+	struct stat st;
+	uint64_t hash = 0;
+	bool hashed;
+
+	delta_data_name(id, name);
+	if (fstat(srcfd, &st) < 0)
+		return rls_error_set(err, errno, "copy-up: stat");
+	if (!S_ISREG(st.st_mode))
+		return rls_error_set(err, EINVAL, "copy-up: not a regular file");
+
+	/* Build the copy where no one can see it, so a crash never leaves a
+	 * half file under the id. */
+	fd = openat(d->data_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+			return rls_error_set(err, errno, "copy-up: temporary file");
+		snprintf(tmp, sizeof tmp, ".tmp-%s-%ld", name, (long)gettid());
+		fd = openat(d->data_fd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return rls_error_set(err, errno, "copy-up: temporary file");
+	}
+	if (copy_data(srcfd, fd, &hash, &hashed, err) < 0)
+		goto fail;
+	if (!hashed && delta_hash_content(srcfd, &hash, err) < 0)
+		goto fail;
+	/* A copy-up changes nothing a reader of the file can see: keep times. */
+	struct timespec times[2] = { st.st_atim, st.st_mtim };
+	futimens(fd, times);
+	if (tmp[0]) {
+		if (renameat(d->data_fd, tmp, d->data_fd, name) < 0) {
+			rls_error_set(err, errno, "copy-up: rename");
+			goto fail;
+		}
+	} else if (link_tmpfile(d, fd, name, err) < 0) {
+		goto fail;
+	}
+	base_from_stat(&st, base);
+	base->xxh3 = hash;
+	base->has_hash = 1;
+	return steal_fd(&fd);
+fail:
+	rls_error_prefix(err, "copy-up of inode %s", name);
+	if (tmp[0])
+		unlinkat(d->data_fd, tmp, 0);
+	return -1;
+}
+
+int delta_clear_data(delta *d, rls_error *err)
+{
+	_cleanup_close_ int fd = openat(d->data_sync_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *de;
+
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s/data", d->path);
+	dir = fdopendir(fd);
+	if (!dir)
+		return rls_error_set(err, errno, "%s/data", d->path);
+	fd = -1;
+	while ((de = readdir(dir))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT) {
+			int e = errno;
+
+			closedir(dir);
+			return rls_error_set(err, e, "%s/data/%s", d->path, de->d_name);
+		}
+	}
+	closedir(dir);
+	return 0;
+}

@@ -1,0 +1,78 @@
+/* delta-int.h - what the files of the delta module share; not public. */
+#ifndef RLS_DELTA_INT_H
+#define RLS_DELTA_INT_H
+
+#include <lmdb.h>
+
+#include "delta.h"
+
+#define DELTA_FORMAT "1"
+
+struct delta {
+	char *path;		/* absolute path of the delta directory */
+	char *source;		/* realpath of the source tree */
+	MDB_env *env;
+	MDB_dbi meta, nodes, inodes;
+	int dir_fd;		/* DELTA, O_RDONLY: locks and syncs */
+	int data_fd;		/* DELTA/data, O_PATH */
+	int data_sync_fd;	/* DELTA/data, O_RDONLY: fsync / syncfs */
+	int mount_fd;		/* mount.lock held LOCK_EX, or -1 */
+	bool live;		/* opened with DELTA_MOUNT: relaxed durability */
+	size_t max_key;
+};
+
+struct delta_txn {
+	delta *d;
+	MDB_txn *t;
+	bool write;
+	/* Data files to unlink once the transaction is durable in LMDB. */
+	uint64_t *unlink_ids;
+	size_t n_unlink, cap_unlink;
+};
+
+/* Map an LMDB (negative) or errno (positive) result into *err. */
+int delta_mdb_error(rls_error *err, int rc, const char *what);
+
+/* Meta values: 0 and *out (malloc'ed, NUL-terminated) filled, 1 when absent. */
+int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err);
+int delta_meta_put(delta_txn *txn, const char *key, const void *val, size_t len, rls_error *err);
+int delta_meta_del(delta_txn *txn, const char *key, rls_error *err);
+
+/* Empty "nodes" and "inodes" (data files are the caller's business). */
+int delta_clear_index(delta_txn *txn, rls_error *err);
+/* Unlink every file in DELTA/data. */
+int delta_clear_data(delta *d, rls_error *err);
+/* Flush the LMDB environment to disk. */
+int delta_sync(delta *d, rls_error *err);
+
+/* Hash of an open file's content read with pread from offset 0. */
+int delta_hash_content(int fd, uint64_t *out, rls_error *err);
+
+/* Finish an interrupted commit if the journal says there is one; called by
+ * delta_open.  Takes commit.lock and the source lock itself. */
+int delta_recover(delta *d, rls_error *err);
+
+/* Does a delta node differ from the source entry (lstat'ed as *st, at
+ * merged path `path`)?  Shared by diff and commit so they agree. */
+int delta_node_differs(delta *d, delta_txn *txn, const char *path, const delta_node *node,
+		       const struct stat *st, bool *out, rls_error *err);
+
+static inline int64_t delta_ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec;
+}
+
+static inline struct timespec delta_ns_ts(int64_t ns)
+{
+	struct timespec ts;
+
+	ts.tv_sec = ns / 1000000000LL;
+	ts.tv_nsec = ns % 1000000000LL;
+	if (ts.tv_nsec < 0) {
+		ts.tv_nsec += 1000000000LL;
+		ts.tv_sec--;
+	}
+	return ts;
+}
+
+#endif
