@@ -413,6 +413,11 @@ static void lint_candidate(const policy *pol, size_t i, const pcre2_code *own, c
 	if (k <= (long)i || pol->rules[k].level == POLICY_NONE || reported[k])
 		return;
 	reported[k] = 1;
+	/* A later rule whose own example the none rule hides is carved out of
+	 * it on purpose (everything none, then one folder read): not a finding. */
+	for (size_t t = 0; t < pol->rules[k].glob.n_samples; t++)
+		if (rule_matches(own, pol->rules[k].glob.samples[t]))
+			return;
 	const struct policy_rule *a = &pol->rules[i], *b = &pol->rules[k];
 	fprintf(out,
 		"%s:%u:%u: warning: rule '%s' (%s) overrides the earlier none rule '%s' at %s:%u "
