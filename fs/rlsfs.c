@@ -1,8 +1,517 @@
-/* rlsfs.c - placeholder until the overlay lands. */
-#include "fs.h"
+/* rlsfs.c - `rlsfs mount` and `rlsfs umount`. */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+typedef struct mount_opts {
+	const char *policy;
+	const char *delta;
+	const char *audit;
+	const char *fuse_opts;
+	pid_t watch_pid;
+	bool foreground;
+	bool debug;
+	const char *source;
+	const char *mountpoint;
+} mount_opts;
+
+static void usage(FILE *out)
+{
+	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
+	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
+	      "       rlsfs umount [-l] MOUNTPOINT\n"
+	      "See rlsfs(1).\n", out);
+}
+
+/* Where fresh deltas go: $XDG_STATE_HOME/rls/deltas, ~/.local/state/rls/deltas. */
+static char *fresh_delta_dir(rls_error *err)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	_cleanup_free_ char *base = NULL;
+	char *dir;
+
+	if (state && *state == '/')
+		base = rls_xasprintf("%s/rls/deltas", state);
+	else if (home && *home == '/')
+		base = rls_xasprintf("%s/.local/state/rls/deltas", home);
+	else {
+		rls_error_set(err, 0, "no place for a delta: set HOME or XDG_STATE_HOME, or pass --delta");
+		return NULL;
+	}
+	if (rls_mkdir_p(base, 0700, err) < 0)
+		return NULL;
+	dir = rls_xasprintf("%s/delta-XXXXXX", base);
+	if (!mkdtemp(dir)) {
+		rls_error_set(err, errno, "mkdtemp %s", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static bool is_mountpoint(const char *path)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) < 0)
+		return false;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* Everything that can be checked before the filesystem starts, so a bad
+ * invocation mounts nothing. */
+static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_error *err)
+{
+	struct stat st;
+
+	if (access("/dev/fuse", R_OK | W_OK) < 0)
+		return rls_error_set(err, errno, "/dev/fuse");
+	*source_real = realpath(mo->source, NULL);
+	if (!*source_real)
+		return rls_error_set(err, errno, "source %s", mo->source);
+	if (stat(*source_real, &st) < 0 || !S_ISDIR(st.st_mode))
+		return rls_error_set(err, ENOTDIR, "source %s", mo->source);
+	*mnt_real = realpath(mo->mountpoint, NULL);
+	if (!*mnt_real)
+		return rls_error_set(err, errno, "mountpoint %s", mo->mountpoint);
+	if (stat(*mnt_real, &st) < 0 || !S_ISDIR(st.st_mode))
+		return rls_error_set(err, ENOTDIR, "mountpoint %s", mo->mountpoint);
+	if (is_mountpoint(*mnt_real))
+		return rls_error_set(err, EBUSY, "mountpoint %s is already mounted on", mo->mountpoint);
+	{
+		size_t sl = strlen(*source_real);
+
+		if (!strncmp(*mnt_real, *source_real, sl) && ((*mnt_real)[sl] == '/' || !(*mnt_real)[sl] ||
+							       sl == 1))
+			return rls_error_set(err, EINVAL, "mountpoint %s lies inside the source", mo->mountpoint);
+	}
+	return 0;
+}
+
+/* Protect the tree's .rls/ folder and, when it lies inside the tree, the
+ * policy file itself. */
+static void protect_policy(policy *pol, const char *source, const char *spec)
+{
+	_cleanup_free_ char *real = NULL;
+	size_t sl = strlen(source);
+
+	policy_protect(pol, "/.rls");
+	if (!spec || !strchr(spec, '/') || !(real = realpath(spec, NULL)))
+		return;
+	if (!strncmp(real, source, sl) && real[sl] == '/')
+		policy_protect(pol, real + sl);
+}
+
+static void *watch_thread(void *arg)
+{
+	rlsfs *fs = arg;
+	pid_t pid = (pid_t)(intptr_t)fs->se_watch;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+	if (pfd < 0) {
+		/* the process is already gone */
+		if (errno != ESRCH)
+			return NULL;
+	} else {
+		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+			;
+		close(pfd);
+	}
+	/* The owner died without unmounting: leave no stale mount. */
+	fuse_session_exit(fs->se);
+	if (geteuid() == 0) {
+		umount2(fs->mountpoint, MNT_DETACH);
+	} else {
+		pid_t child = fork();
+
+		if (child == 0) {
+			execlp("fusermount3", "fusermount3", "-u", "-z", "--", fs->mountpoint, (char *)NULL);
+			_exit(127);
+		}
+		if (child > 0)
+			waitpid(child, NULL, 0);
+	}
+	return NULL;
+}
+
+/* Report to the waiting parent: "" for ready, else the error message. */
+static void notify(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	(void)rls_write_all(fd, msg, strlen(msg) + 1);
+	close(fd);
+}
+
+static int serve(mount_opts *mo, policy *pol, const char *source, const char *mnt, const char *delta_dir,
+		 int notify_fd)
+{
+	rlsfs fs = { .src_fd = -1, .audit_fd = -1 };
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *cfg = NULL;
+	pthread_t watcher;
+	bool watching = false;
+	rls_error err;
+	int rc = 1;
+
+	fs.pol = pol;
+	fs.timeout = 86400.0;
+	fs.mountpoint = (char *)mnt;
+	pthread_rwlock_init(&fs.tree, NULL);
+	pthread_mutex_init(&fs.audit_lock, NULL);
+	pthread_mutex_init(&fs.copyup_lock, NULL);
+	node_table_init(&fs);
+	fs.src_fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs.src_fd < 0) {
+		rls_error_set(&err, errno, "source %s", source);
+		goto fail;
+	}
+	if (mo->audit) {
+		fs.audit_fd = open(mo->audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (fs.audit_fd < 0) {
+			rls_error_set(&err, errno, "audit file %s", mo->audit);
+			goto fail;
+		}
+	}
+	if (delta_open(delta_dir, source, DELTA_CREATE | DELTA_MOUNT, &fs.d, &err) < 0) {
+		if (err.code == EBUSY)
+			rls_error_set(&err, 0, "delta %s is mounted by another rlsfs", delta_dir);
+		goto fail;
+	}
+	fuse_opt_add_arg(&args, "rlsfs");
+	fuse_opt_add_arg(&args, "-o");
+	fuse_opt_add_arg(&args, "fsname=rlsfs,subtype=rlsfs");
+	if (mo->fuse_opts) {
+		fuse_opt_add_arg(&args, "-o");
+		fuse_opt_add_arg(&args, mo->fuse_opts);
+	}
+	if (mo->debug)
+		fuse_opt_add_arg(&args, "-d");
+	fs.se = fuse_session_new(&args, &rlsfs_ops, sizeof rlsfs_ops, &fs);
+	if (!fs.se) {
+		rls_error_set(&err, 0, "bad FUSE options '%s'", mo->fuse_opts ? mo->fuse_opts : "");
+		goto fail;
+	}
+	if (fuse_set_signal_handlers(fs.se) < 0) {
+		rls_error_set(&err, errno, "signal handlers");
+		goto fail;
+	}
+	if (fuse_session_mount(fs.se, mnt) < 0) {
+		rls_error_set(&err, 0, "cannot mount on %s (see above)", mnt);
+		goto fail;
+	}
+	if (mo->watch_pid > 0) {
+		fs.se_watch = (void *)(intptr_t)mo->watch_pid;
+		watching = pthread_create(&watcher, NULL, watch_thread, &fs) == 0;
+		if (watching)
+			pthread_detach(watcher);
+	}
+	notify(notify_fd, "");
+	cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	rc = fuse_session_loop_mt(fs.se, cfg) == 0 ? 0 : 1;
+	fuse_loop_cfg_destroy(cfg);
+	fuse_session_unmount(fs.se);
+	fuse_remove_signal_handlers(fs.se);
+	fuse_session_destroy(fs.se);
+	delta_close(fs.d);
+	fuse_opt_free_args(&args);
+	if (fs.audit_fd >= 0)
+		close(fs.audit_fd);
+	close(fs.src_fd);
+	node_table_free(&fs);
+	return rc;
+
+fail:
+	if (notify_fd >= 0)
+		notify(notify_fd, err.msg);
+	else
+		fprintf(stderr, "rlsfs: %s\n", err.msg);
+	if (fs.se) {
+		fuse_remove_signal_handlers(fs.se);
+		fuse_session_destroy(fs.se);
+	}
+	if (fs.d)
+		delta_close(fs.d);
+	fuse_opt_free_args(&args);
+	if (fs.audit_fd >= 0)
+		close(fs.audit_fd);
+	if (fs.src_fd >= 0)
+		close(fs.src_fd);
+	node_table_free(&fs);
+	return 1;
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "delta", required_argument, NULL, 'D' },
+		{ "audit", required_argument, NULL, 'A' },
+		{ "watch-pid", required_argument, NULL, 'W' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	mount_opts mo = { 0 };
+	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
+	policy *pol = NULL;
+	rls_error err;
+	int c, pipefd[2];
+	pid_t child;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+p:o:fdh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': mo.policy = optarg; break;
+		case 'D': mo.delta = optarg; break;
+		case 'A': mo.audit = optarg; break;
+		case 'o': mo.fuse_opts = optarg; break;
+		case 'f': mo.foreground = true; break;
+		case 'd': mo.debug = mo.foreground = true; break;
+		case 'W': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v <= 0 || v > INT_MAX) {
+				fprintf(stderr, "rlsfs: --watch-pid: not a process id: '%s'\n", optarg);
+				return 2;
+			}
+			mo.watch_pid = (pid_t)v;
+			break;
+		}
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "rlsfs: mount needs SOURCE and MOUNTPOINT (see rlsfs --help)\n");
+		return 2;
+	}
+	mo.source = argv[optind];
+	mo.mountpoint = argv[optind + 1];
+	if (check_args(&mo, &source, &mnt, &err) < 0) {
+		fprintf(stderr, "rlsfs: %s\n", err.msg);
+		return 1;
+	}
+	if (policy_load_for_source(mo.policy, source, &pol, &err) < 0) {
+		fprintf(stderr, "rlsfs: %s\n", err.msg);
+		return 1;
+	}
+	protect_policy(pol, source, mo.policy);
+	if (mo.delta) {
+		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
+			if (!delta_dir && !err.msg[0])
+				rls_error_set(&err, errno, "delta %s", mo.delta);
+			fprintf(stderr, "rlsfs: %s\n", err.msg);
+			policy_free(pol);
+			return 1;
+		}
+		if (!strncmp(delta_dir, source, strlen(source)) && delta_dir[strlen(source)] == '/') {
+			fprintf(stderr, "rlsfs: delta %s lies inside the source\n", mo.delta);
+			policy_free(pol);
+			return 1;
+		}
+	} else if (!(delta_dir = fresh_delta_dir(&err))) {
+		fprintf(stderr, "rlsfs: %s\n", err.msg);
+		policy_free(pol);
+		return 1;
+	}
+
+	if (mo.foreground) {
+		int rc;
+
+		if (!mo.delta)
+			printf("%s\n", delta_dir);
+		fflush(stdout);
+		rc = serve(&mo, pol, source, mnt, delta_dir, -1);
+		policy_free(pol);
+		return rc;
+	}
+
+	/* Detach: the child serves, the parent waits until the mount is
+	 * ready (or failed) and reports.  The delta is opened in the child:
+	 * an LMDB environment must not cross a fork. */
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		rls_die_errno("pipe");
+	fflush(NULL);
+	child = fork();
+	if (child < 0)
+		rls_die_errno("fork");
+	if (child == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		close(pipefd[0]);
+		setsid();
+		if (chdir("/") < 0)
+			_exit(1);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			if (!mo.debug)
+				dup2(devnull, STDERR_FILENO);
+			if (devnull > 2)
+				close(devnull);
+		}
+		_exit(serve(&mo, pol, source, mnt, delta_dir, pipefd[1]));
+	}
+	close(pipefd[1]);
+	{
+		char msg[sizeof err.msg] = "";
+		size_t got = 0;
+		ssize_t r;
+
+		while (got < sizeof msg - 1 && (r = read(pipefd[0], msg + got, sizeof msg - 1 - got)) != 0) {
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			got += (size_t)r;
+			if (memchr(msg, '\0', got))
+				break;
+		}
+		close(pipefd[0]);
+		policy_free(pol);
+		if (got == 0) {
+			int status;
+
+			waitpid(child, &status, 0);
+			fprintf(stderr, "rlsfs: the filesystem process died before the mount was ready\n");
+			return 1;
+		}
+		if (msg[0]) {
+			waitpid(child, NULL, 0);
+			fprintf(stderr, "rlsfs: %s\n", msg);
+			return 1;
+		}
+	}
+	if (!mo.delta)
+		printf("%s\n", delta_dir);
+	return 0;
+}
+
+/* Is `mnt` an rlsfs mount?  Read from /proc/self/mountinfo. */
+static bool is_rlsfs_mount(const char *mnt)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		char point[PATH_MAX], *sep;
+		char fstype[256];
+
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
+			continue;
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%255s", fstype) != 1)
+			continue;
+		/* mountinfo escapes spaces as \040; compare the decoded form */
+		for (char *r = point, *w = point;; r++, w++) {
+			if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] && r[3]) {
+				*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+				r += 3;
+			} else if (!(*w = *r)) {
+				break;
+			}
+		}
+		if (!strcmp(point, mnt) && !strcmp(fstype, "fuse.rlsfs"))
+			found = true;
+	}
+	free(line);
+	return found;
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	_cleanup_free_ char *mnt = NULL;
+	bool lazy = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt(argc, argv, "+lh")) != -1) {
+		switch (c) {
+		case 'l': lazy = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "rlsfs: umount needs MOUNTPOINT (see rlsfs --help)\n");
+		return 2;
+	}
+	mnt = realpath(argv[optind], NULL);
+	if (!mnt) {
+		fprintf(stderr, "rlsfs: %s: %s\n", argv[optind], strerror(errno));
+		return 1;
+	}
+	if (!is_rlsfs_mount(mnt)) {
+		fprintf(stderr, "rlsfs: %s is not an rlsfs mount\n", argv[optind]);
+		return 1;
+	}
+	if (geteuid() == 0) {
+		if (umount2(mnt, lazy ? MNT_DETACH : 0) < 0) {
+			fprintf(stderr, "rlsfs: umount %s: %s\n", argv[optind], strerror(errno));
+			return 1;
+		}
+		return 0;
+	}
+	{
+		pid_t child = fork();
+		int status;
+
+		if (child < 0)
+			rls_die_errno("fork");
+		if (child == 0) {
+			if (lazy)
+				execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
+			else
+				execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
+			fprintf(stderr, "rlsfs: fusermount3: %s\n", strerror(errno));
+			_exit(127);
+		}
+		if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+			return 1;
+	}
+	return 0;
+}
 
 int rlsfs_main(int argc, char **argv)
 {
-	fputs("rlsfs: not available in this build\n", stderr);
+	rls_progname = "rlsfs";
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		puts("rlsfs " RLS_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "mount"))
+		return cmd_mount(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "umount") || !strcmp(argv[1], "unmount"))
+		return cmd_umount(argc - 1, argv + 1);
+	fprintf(stderr, "rlsfs: unknown command '%s' (try rlsfs --help)\n", argv[1]);
 	return 2;
 }

@@ -1,0 +1,88 @@
+/* internal.h - rlsfs's private structures, shared by the files of fs/ only. */
+#ifndef RLS_FS_INTERNAL_H
+#define RLS_FS_INTERNAL_H
+
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+
+#include "../common/common.h"
+#include "../delta/delta.h"
+#include "../policy/policy.h"
+#include "fs.h"
+
+/* One node the kernel knows (or a parent of one).  Nodes are keyed by
+ * (parent, name), not by an open descriptor: a tree of any size costs
+ * memory, never file descriptors.  The nodeid handed to the kernel is the
+ * node's address. */
+typedef struct rnode {
+	struct rnode *parent;
+	char *name;
+	struct rnode *hnext;	/* chain in the (parent, name) table */
+	uint64_t nlookup;	/* references the kernel holds */
+	uint32_t children;	/* live nodes whose parent this is */
+	mode_t type;		/* S_IFMT bits */
+	bool merged;		/* directory: the source's entries show through */
+	bool detached;		/* unlinked or replaced: no longer has a path */
+	/* The policy level of the node's path, valid while level_gen equals
+	 * the filesystem's rename generation. */
+	uint32_t level_gen;
+	policy_level level;
+} rnode;
+
+typedef struct rlsfs {
+	int src_fd;			/* O_PATH of the source root */
+	char *src_path;
+	delta *d;
+	policy *pol;
+	int audit_fd;			/* -1 without --audit */
+	pthread_mutex_t audit_lock;
+
+	/* The namespace lock: path-changing operations take it for writing,
+	 * everything else for reading. */
+	pthread_rwlock_t tree;
+	pthread_mutex_t nodes_lock;	/* the table and reference counts */
+	rnode root;
+	rnode **table;
+	size_t table_size, table_used;
+	atomic_uint rename_gen;		/* bumped by each directory rename */
+
+	pthread_mutex_t copyup_lock;
+	double timeout;			/* entry and attribute cache, seconds */
+	uid_t owner_uid;
+	gid_t owner_gid;
+	struct fuse_session *se;
+	void *se_watch;			/* --watch-pid, as a pointer-sized integer */
+	char *mountpoint;
+} rlsfs;
+
+/* node.c */
+void node_table_init(rlsfs *fs);
+void node_table_free(rlsfs *fs);
+rnode *node_of(rlsfs *fs, fuse_ino_t ino);
+/* The node for (parent, name), made if new; its nlookup is raised by one. */
+rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type);
+rnode *node_find(rlsfs *fs, rnode *parent, const char *name);
+void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup);
+/* Take n out of the namespace (unlinked, or replaced by a rename). */
+void node_detach(rlsfs *fs, rnode *n);
+void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname);
+/* Write n's path ("/a/b", "/" for the root) into buf; -ENOENT for a
+ * detached node, -ENAMETOOLONG when it does not fit. */
+int node_path(rlsfs *fs, const rnode *n, char *buf, size_t size);
+int path_join(char *buf, size_t size, const char *dir, const char *name);
+/* The path relative to the source root, for *at() calls ("." for "/"). */
+static inline const char *path_rel(const char *path)
+{
+	return path[1] ? path + 1 : ".";
+}
+
+/* audit.c */
+void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int err);
+
+/* ops.c */
+extern const struct fuse_lowlevel_ops rlsfs_ops;
+
+#endif

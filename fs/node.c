@@ -1,0 +1,227 @@
+/* node.c - the table of nodes the kernel knows, keyed by (parent, name). */
+#include "internal.h"
+
+static size_t node_hash(const rnode *parent, const char *name, size_t size)
+{
+	uint64_t h = (uint64_t)(uintptr_t)parent * 0x9e3779b97f4a7c15ull;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 29)) & (size - 1);
+}
+
+void node_table_init(rlsfs *fs)
+{
+	pthread_mutex_init(&fs->nodes_lock, NULL);
+	fs->table_size = 1024;
+	fs->table = rls_xcalloc(fs->table_size, sizeof *fs->table);
+	fs->root.name = rls_xstrdup("");
+	fs->root.type = S_IFDIR;
+	fs->root.merged = true;
+	fs->root.nlookup = 2;	/* never freed */
+}
+
+void node_table_free(rlsfs *fs)
+{
+	for (size_t i = 0; i < fs->table_size; i++) {
+		rnode *n = fs->table[i];
+
+		while (n) {
+			rnode *next = n->hnext;
+
+			free(n->name);
+			free(n);
+			n = next;
+		}
+	}
+	free(fs->table);
+	free(fs->root.name);
+}
+
+rnode *node_of(rlsfs *fs, fuse_ino_t ino)
+{
+	return ino == FUSE_ROOT_ID ? &fs->root : (rnode *)(uintptr_t)ino;
+}
+
+static void table_insert(rlsfs *fs, rnode *n)
+{
+	size_t h = node_hash(n->parent, n->name, fs->table_size);
+
+	n->hnext = fs->table[h];
+	fs->table[h] = n;
+	fs->table_used++;
+}
+
+static void table_remove(rlsfs *fs, rnode *n)
+{
+	rnode **pp = &fs->table[node_hash(n->parent, n->name, fs->table_size)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == n) {
+			*pp = n->hnext;
+			n->hnext = NULL;
+			fs->table_used--;
+			return;
+		}
+	}
+}
+
+static void table_grow(rlsfs *fs)
+{
+	rnode **old = fs->table;
+	size_t old_size = fs->table_size;
+
+	fs->table_size *= 2;
+	fs->table = rls_xcalloc(fs->table_size, sizeof *fs->table);
+	fs->table_used = 0;
+	for (size_t i = 0; i < old_size; i++) {
+		rnode *n = old[i];
+
+		while (n) {
+			rnode *next = n->hnext;
+
+			table_insert(fs, n);
+			n = next;
+		}
+	}
+	free(old);
+}
+
+static rnode *find_locked(rlsfs *fs, rnode *parent, const char *name)
+{
+	rnode *n = fs->table[node_hash(parent, name, fs->table_size)];
+
+	for (; n; n = n->hnext)
+		if (n->parent == parent && !strcmp(n->name, name))
+			return n;
+	return NULL;
+}
+
+rnode *node_find(rlsfs *fs, rnode *parent, const char *name)
+{
+	rnode *n;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	n = find_locked(fs, parent, name);
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return n;
+}
+
+rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type)
+{
+	rnode *n;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	n = find_locked(fs, parent, name);
+	if (n && (n->type & S_IFMT) != (type & S_IFMT)) {
+		/* The name now holds something else: the old node keeps
+		 * its references but leaves the namespace. */
+		table_remove(fs, n);
+		n->detached = true;
+		n = NULL;
+	}
+	if (!n) {
+		n = rls_xcalloc(1, sizeof *n);
+		n->parent = parent;
+		n->name = rls_xstrdup(name);
+		n->type = type & S_IFMT;
+		parent->children++;
+		if (fs->table_used >= fs->table_size)
+			table_grow(fs);
+		table_insert(fs, n);
+	}
+	n->nlookup++;
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return n;
+}
+
+/* Free n if nothing refers to it, then its parents likewise.  Called with
+ * nodes_lock held. */
+static void release_locked(rlsfs *fs, rnode *n)
+{
+	while (n != &fs->root && n->nlookup == 0 && n->children == 0) {
+		rnode *parent = n->parent;
+
+		if (!n->detached)
+			table_remove(fs, n);
+		free(n->name);
+		free(n);
+		parent->children--;
+		n = parent;
+	}
+}
+
+void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup)
+{
+	if (n == &fs->root)
+		return;
+	pthread_mutex_lock(&fs->nodes_lock);
+	n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+	release_locked(fs, n);
+	pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+void node_detach(rlsfs *fs, rnode *n)
+{
+	pthread_mutex_lock(&fs->nodes_lock);
+	if (!n->detached) {
+		table_remove(fs, n);
+		n->detached = true;
+	}
+	pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname)
+{
+	rnode *oldparent;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	if (!n->detached)
+		table_remove(fs, n);
+	oldparent = n->parent;
+	free(n->name);
+	n->name = rls_xstrdup(newname);
+	n->parent = newparent;
+	n->detached = false;
+	newparent->children++;
+	table_insert(fs, n);
+	oldparent->children--;
+	release_locked(fs, oldparent);
+	pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+int path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(buf, size, "%s%s%s", dir, dir[1] ? "/" : "", name);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int node_path(rlsfs *fs, const rnode *n, char *buf, size_t size)
+{
+	const rnode *chain[PATH_MAX / 2];
+	size_t depth = 0, len = 0;
+
+	if (n == &fs->root) {
+		snprintf(buf, size, "/");
+		return 0;
+	}
+	for (const rnode *p = n; p != &fs->root; p = p->parent) {
+		if (p->detached)
+			return -ENOENT;
+		if (depth == RLS_ARRAY_SIZE(chain))
+			return -ENAMETOOLONG;
+		chain[depth++] = p;
+	}
+	while (depth--) {
+		size_t l = strlen(chain[depth]->name);
+
+		if (len + 1 + l + 1 > size)
+			return -ENAMETOOLONG;
+		buf[len++] = '/';
+		memcpy(buf + len, chain[depth]->name, l);
+		len += l;
+	}
+	buf[len] = '\0';
+	return 0;
+}

@@ -1,0 +1,1976 @@
+/* ops.c - the FUSE operations: the source and the delta joined, the policy
+ * enforced on every one.
+ *
+ * What a path shows is decided afresh from the index and the source on each
+ * operation; the only cached state is the kernel's (long entry and
+ * attribute timeouts: while mounted, rlsfs is the tree's only writer) and a
+ * node's policy level.  Source files are reached with openat2(2) beneath
+ * the source root and RESOLVE_NO_SYMLINKS, so no symlink in the source, and
+ * no race that swaps a directory for one, can lead outside it.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+
+#define DELTA_INO_BIT (1ull << 62)
+
+static rlsfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* ---- source access ---------------------------------------------------- */
+
+static int src_open(rlsfs *fs, const char *path, int flags)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, fs->src_fd, path_rel(path), &how, sizeof how);
+
+	return fd < 0 ? -errno : (int)fd;
+}
+
+static int src_lstat(rlsfs *fs, const char *path, struct stat *st)
+{
+	_cleanup_close_ int fd = src_open(fs, path, O_PATH);
+
+	if (fd < 0)
+		return fd == -ELOOP ? -ENOENT : fd;
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+/* ---- what a path shows ------------------------------------------------ */
+
+typedef struct entry {
+	bool exists;
+	bool upper;		/* the delta has the entry (not a whiteout) */
+	bool whiteout;		/* the delta hides the source's entry */
+	bool lower;		/* the source has an entry here, seen through the parents */
+	bool merged;		/* a directory whose source entries show through */
+	delta_node node;
+	delta_inode di;		/* when upper and node.id */
+	struct stat lst;	/* the source's entry, when lower */
+	struct stat st;		/* what the kernel is told */
+} entry;
+
+static int err_code(const rls_error *err)
+{
+	return err->code > 0 ? err->code : EIO;
+}
+
+static mode_t kind_type(uint8_t kind)
+{
+	switch (kind) {
+	case DELTA_FILE: return S_IFREG;
+	case DELTA_DIR: return S_IFDIR;
+	case DELTA_SYMLINK: return S_IFLNK;
+	case DELTA_FIFO: return S_IFIFO;
+	case DELTA_SOCK: return S_IFSOCK;
+	case DELTA_CHR: return S_IFCHR;
+	case DELTA_BLK: return S_IFBLK;
+	}
+	return 0;
+}
+
+static uint8_t type_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return DELTA_FILE;
+	case S_IFDIR: return DELTA_DIR;
+	case S_IFLNK: return DELTA_SYMLINK;
+	case S_IFIFO: return DELTA_FIFO;
+	case S_IFSOCK: return DELTA_SOCK;
+	case S_IFCHR: return DELTA_CHR;
+	case S_IFBLK: return DELTA_BLK;
+	}
+	return 0;
+}
+
+static void ts_set(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+}
+
+static int64_t ts_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts_ns(&ts);
+}
+
+/* Hidden entries must leave no trace: directories report one link and a
+ * fixed size, so neither betrays how many entries they hold; source files
+ * report one link, as the other names of a hard-linked file may be hidden. */
+static void entry_attr(rlsfs *fs, entry *e)
+{
+	struct stat *st = &e->st;
+
+	if (e->upper) {
+		memset(st, 0, sizeof *st);
+		st->st_mode = e->di.mode;
+		st->st_uid = e->di.uid;
+		st->st_gid = e->di.gid;
+		st->st_nlink = e->di.nlink ? e->di.nlink : 1;
+		st->st_rdev = e->di.rdev;
+		st->st_size = (off_t)e->di.size;
+		ts_set(&st->st_atim, e->di.atime_ns);
+		ts_set(&st->st_mtim, e->di.mtime_ns);
+		ts_set(&st->st_ctim, e->di.ctime_ns);
+		st->st_ino = e->di.flags & DELTA_HAS_BASE ? e->di.base.ino : e->node.id | DELTA_INO_BIT;
+		if (e->node.kind == DELTA_FILE) {
+			char name[17];
+			struct stat ds;
+
+			delta_data_name(e->node.id, name);
+			if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
+				st->st_size = ds.st_size;
+				st->st_blocks = ds.st_blocks;
+				st->st_atim = ds.st_atim;
+				st->st_mtim = ds.st_mtim;
+				st->st_ctim = ds.st_ctim;
+			}
+		} else if (e->node.kind == DELTA_SYMLINK) {
+			st->st_size = (off_t)strlen(e->node.target);
+		}
+	} else {
+		*st = e->lst;
+		st->st_nlink = 1;
+	}
+	st->st_blksize = 4096;
+	if (S_ISDIR(st->st_mode)) {
+		st->st_nlink = 1;
+		st->st_size = 4096;
+		st->st_blocks = 8;
+	}
+}
+
+/* Load what `path` shows.  `parent_merged`: the parent directory lets the
+ * source's entries show through. */
+static int entry_load(rlsfs *fs, delta_txn *txn, bool parent_merged, const char *path, entry *e)
+{
+	rls_error err;
+	int r;
+
+	e->exists = e->upper = e->whiteout = e->lower = e->merged = false;
+	r = delta_get(txn, path, &e->node, &err);
+	if (r < 0)
+		return -err_code(&err);
+	if (r == 0) {
+		if (e->node.kind == DELTA_WHITEOUT)
+			e->whiteout = true;
+		else
+			e->upper = true;
+		if (e->node.id) {
+			r = delta_get_inode(txn, e->node.id, &e->di, &err);
+			if (r < 0)
+				return -err_code(&err);
+			if (r == 1)
+				memset(&e->di, 0, sizeof e->di);
+		}
+	}
+	if (parent_merged && !e->whiteout) {
+		r = src_lstat(fs, path, &e->lst);
+		if (r == 0)
+			e->lower = true;
+		else if (r != -ENOENT && r != -ENOTDIR)
+			return r;
+	}
+	e->exists = e->upper || e->lower;
+	if (!e->exists)
+		return 0;
+	if (e->upper)
+		e->merged = e->node.kind == DELTA_DIR && !(e->node.flags & DELTA_OPAQUE) && e->lower &&
+			    S_ISDIR(e->lst.st_mode);
+	else
+		e->merged = S_ISDIR(e->lst.st_mode);
+	entry_attr(fs, e);
+	return 0;
+}
+
+/* ---- policy ------------------------------------------------------------- */
+
+static policy_level level_of_path(rlsfs *fs, const char *path, bool is_dir)
+{
+	policy_level l = policy_decide(fs->pol, path, is_dir, NULL);
+
+	/* The root is always at least visible: it is the mount itself. */
+	if (!path[1] && l < POLICY_VIEW)
+		l = POLICY_VIEW;
+	return l;
+}
+
+static policy_level level_of(rlsfs *fs, rnode *n, const char *path)
+{
+	unsigned gen = atomic_load(&fs->rename_gen);
+
+	if (n->level_gen != gen + 1) {
+		n->level = level_of_path(fs, path, S_ISDIR(n->type));
+		n->level_gen = gen + 1;
+	}
+	return n->level;
+}
+
+/* Reply with a denial and note it in the audit log. */
+static void deny(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int e)
+{
+	audit_denial(fs, req, op, path, level, e);
+	fuse_reply_err(req, e);
+}
+
+/* The error for a modifying operation on an existing path below write. */
+static int modify_errno(policy_level level)
+{
+	return level == POLICY_NONE ? ENOENT : EACCES;
+}
+
+/* ---- per-operation context ---------------------------------------------- */
+
+typedef struct op {
+	rlsfs *fs;
+	delta_txn *txn;
+	bool write;
+	bool locked;
+	char path[PATH_MAX];
+} op;
+
+static int op_begin(op *o, rlsfs *fs, bool write)
+{
+	rls_error err;
+
+	o->fs = fs;
+	o->write = write;
+	o->txn = NULL;
+	if (write)
+		pthread_rwlock_wrlock(&fs->tree);
+	else
+		pthread_rwlock_rdlock(&fs->tree);
+	o->locked = true;
+	if (delta_begin(fs->d, write, &o->txn, &err) < 0) {
+		pthread_rwlock_unlock(&fs->tree);
+		o->locked = false;
+		return -err_code(&err);
+	}
+	return 0;
+}
+
+/* Commit (write, status 0) or drop the transaction, keeping the lock, so
+ * that the node table can follow what was committed.  Returns status, or a
+ * negative errno from the commit. */
+static int op_commit(op *o, int status)
+{
+	rls_error err;
+	int r = status;
+
+	if (o->txn) {
+		if (o->write && status == 0) {
+			if (delta_commit_txn(o->txn, &err) < 0)
+				r = -err_code(&err);
+		} else {
+			delta_abort(o->txn);
+		}
+		o->txn = NULL;
+	}
+	return r;
+}
+
+/* op_commit, then unlock. */
+static int op_end(op *o, int status)
+{
+	int r = op_commit(o, status);
+
+	if (o->locked) {
+		pthread_rwlock_unlock(&o->fs->tree);
+		o->locked = false;
+	}
+	return r;
+}
+
+static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
+{
+	memset(fe, 0, sizeof *fe);
+	fe->ino = (fuse_ino_t)(uintptr_t)n;
+	fe->attr = e->st;
+	fe->attr_timeout = fs->timeout;
+	fe->entry_timeout = fs->timeout;
+}
+
+/* ---- changing the delta ------------------------------------------------- */
+
+static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
+{
+	int64_t now = now_ns();
+
+	memset(di, 0, sizeof *di);
+	di->mode = mode;
+	di->uid = uid;
+	di->gid = gid;
+	di->nlink = 1;
+	di->atime_ns = di->mtime_ns = di->ctime_ns = now;
+}
+
+static void inode_from_stat(delta_inode *di, const struct stat *st)
+{
+	memset(di, 0, sizeof *di);
+	di->mode = st->st_mode;
+	di->uid = st->st_uid;
+	di->gid = st->st_gid;
+	di->nlink = 1;
+	di->rdev = st->st_rdev;
+	di->size = S_ISDIR(st->st_mode) ? 0 : (uint64_t)st->st_size;
+	di->atime_ns = ts_ns(&st->st_atim);
+	di->mtime_ns = ts_ns(&st->st_mtim);
+	di->ctime_ns = ts_ns(&st->st_ctim);
+}
+
+static int put_node(op *o, const char *path, uint8_t kind, uint8_t flags, uint64_t id, const char *target)
+{
+	delta_node node;
+	rls_error err;
+
+	node.kind = kind;
+	node.flags = flags;
+	node.id = id;
+	snprintf(node.target, sizeof node.target, "%s", target ? target : "");
+	return delta_put(o->txn, path, &node, &err) < 0 ? -err_code(&err) : 0;
+}
+
+static int put_inode(op *o, uint64_t id, const delta_inode *di)
+{
+	rls_error err;
+
+	return delta_put_inode(o->txn, id, di, &err) < 0 ? -err_code(&err) : 0;
+}
+
+static int new_inode(op *o, const delta_inode *di, uint64_t *id)
+{
+	rls_error err;
+
+	if (delta_new_id(o->txn, id, &err) < 0)
+		return -err_code(&err);
+	return put_inode(o, *id, di);
+}
+
+/* Make the delta hold `path` (copy-up).  Regular files get their data copied
+ * with the source's identity and hash as base; other kinds become nodes.
+ * On return e describes the upper entry. */
+static int copy_up(op *o, const char *path, entry *e)
+{
+	rlsfs *fs = o->fs;
+	_cleanup_close_ int srcfd = -1;
+	_cleanup_close_ int datafd = -1;
+	char target[PATH_MAX] = "";
+	delta_inode di;
+	rls_error err;
+	uint64_t id;
+	int r;
+
+	if (e->upper)
+		return 0;
+	if (!e->lower)
+		return -ENOENT;
+	inode_from_stat(&di, &e->lst);
+	if (S_ISLNK(e->lst.st_mode)) {
+		_cleanup_close_ int lfd = src_open(fs, path, O_PATH);
+		ssize_t n;
+
+		if (lfd < 0)
+			return lfd;
+		n = readlinkat(lfd, "", target, sizeof target - 1);
+		if (n < 0)
+			return -errno;
+		target[n] = '\0';
+	}
+	r = delta_new_id(o->txn, &id, &err);
+	if (r < 0)
+		return -err_code(&err);
+	if (S_ISREG(e->lst.st_mode)) {
+		struct timespec times[2] = { e->lst.st_atim, e->lst.st_mtim };
+
+		srcfd = src_open(fs, path, O_RDONLY);
+		if (srcfd < 0)
+			return srcfd;
+		datafd = delta_copy_up(fs->d, id, srcfd, &di.base, &err);
+		if (datafd < 0)
+			return -err_code(&err);
+		/* The copy keeps the source's times: make and git must not
+		 * see a file as changed because it was copied. */
+		(void)futimens(datafd, times);
+		di.flags |= DELTA_HAS_BASE;
+		snprintf(di.origin, sizeof di.origin, "%s", path);
+	}
+	r = put_inode(o, id, &di);
+	if (r == 0)
+		r = put_node(o, path, type_kind(e->lst.st_mode), 0, id, target);
+	if (r < 0)
+		return r;
+	e->upper = true;
+	e->node.kind = type_kind(e->lst.st_mode);
+	e->node.flags = 0;
+	e->node.id = id;
+	snprintf(e->node.target, sizeof e->node.target, "%s", target);
+	e->di = di;
+	entry_attr(fs, e);
+	return 0;
+}
+
+/* Record that a directory changed (mtime, ctime), copying it up as a
+ * metadata-only node when it lives in the source. */
+static int touch_dir(op *o, rnode *dir, const char *path)
+{
+	entry e;
+	int64_t now = now_ns();
+	int r = entry_load(o->fs, o->txn, dir->parent ? dir->parent->merged : true, path, &e);
+
+	if (r < 0 || !e.exists)
+		return r;
+	if (!e.upper) {
+		r = copy_up(o, path, &e);
+		if (r < 0)
+			return r;
+	}
+	e.di.mtime_ns = e.di.ctime_ns = now;
+	return put_inode(o, e.node.id, &e.di);
+}
+
+/* Drop one name of the upper inode `id`. */
+static int unref_inode(op *o, uint64_t id)
+{
+	delta_inode di;
+	rls_error err;
+	int r;
+
+	if (!id)
+		return 0;
+	r = delta_get_inode(o->txn, id, &di, &err);
+	if (r < 0)
+		return -err_code(&err);
+	if (r == 1)
+		return 0;
+	if (di.nlink > 1) {
+		di.nlink--;
+		di.ctime_ns = now_ns();
+		return put_inode(o, id, &di);
+	}
+	return delta_del_inode(o->txn, id, &err) < 0 ? -err_code(&err) : 0;
+}
+
+/* Remove what `path` shows: a whiteout where the source has an entry (it
+ * keeps the base of a copied-up file, or the source's identity, for conflict
+ * detection), nothing otherwise. */
+static int remove_entry(op *o, const char *path, const entry *e, bool keep_below)
+{
+	rls_error err;
+	int r;
+
+	if (e->lower || keep_below) {
+		uint64_t wid = 0;
+
+		if (e->lower && !S_ISDIR(e->lst.st_mode)) {
+			delta_inode wdi;
+
+			if (e->upper && e->node.id && (e->di.flags & DELTA_HAS_BASE)) {
+				wdi = e->di;
+			} else {
+				inode_from_stat(&wdi, &e->lst);
+				wdi.base.dev = e->lst.st_dev;
+				wdi.base.ino = e->lst.st_ino;
+				wdi.base.size = (uint64_t)e->lst.st_size;
+				wdi.base.mtime_ns = ts_ns(&e->lst.st_mtim);
+				wdi.base.ctime_ns = ts_ns(&e->lst.st_ctim);
+				wdi.flags = DELTA_HAS_BASE;
+				snprintf(wdi.origin, sizeof wdi.origin, "%s", path);
+			}
+			wdi.nlink = 1;
+			r = new_inode(o, &wdi, &wid);
+			if (r < 0)
+				return r;
+		}
+		r = put_node(o, path, DELTA_WHITEOUT, 0, wid, NULL);
+	} else {
+		r = delta_del(o->txn, path, &err) < 0 ? -err_code(&err) : 0;
+	}
+	if (r < 0)
+		return r;
+	if (e->upper)
+		r = unref_inode(o, e->node.id);
+	return r;
+}
+
+/* ---- directory contents ------------------------------------------------- */
+
+typedef struct dirent_snap {
+	char *name;
+	ino_t ino;
+	mode_t type;
+} dirent_snap;
+
+typedef struct dir_handle {
+	dirent_snap *ents;
+	size_t n, cap;
+} dir_handle;
+
+static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
+{
+	if (dh->n == dh->cap) {
+		dh->cap = dh->cap ? dh->cap * 2 : 64;
+		dh->ents = rls_xrealloc(dh->ents, dh->cap * sizeof *dh->ents);
+	}
+	dh->ents[dh->n].name = rls_xstrdup(name);
+	dh->ents[dh->n].ino = ino;
+	dh->ents[dh->n].type = type;
+	dh->n++;
+}
+
+static void dh_free(dir_handle *dh)
+{
+	for (size_t i = 0; i < dh->n; i++)
+		free(dh->ents[i].name);
+	free(dh->ents);
+	free(dh);
+}
+
+static mode_t dtype_mode(unsigned char t)
+{
+	switch (t) {
+	case DT_REG: return S_IFREG;
+	case DT_DIR: return S_IFDIR;
+	case DT_LNK: return S_IFLNK;
+	case DT_FIFO: return S_IFIFO;
+	case DT_SOCK: return S_IFSOCK;
+	case DT_CHR: return S_IFCHR;
+	case DT_BLK: return S_IFBLK;
+	}
+	return 0;
+}
+
+typedef struct list_ctx {
+	op *o;
+	const char *dir;
+	dir_handle *dh;		/* collect visible entries, or */
+	int verdict;		/* for emptiness checks: 0, -ENOTEMPTY, -EACCES */
+	bool any_whiteout;
+} list_ctx;
+
+static int collect_upper(const char *name, const delta_node *node, void *opaque)
+{
+	list_ctx *c = opaque;
+	char path[PATH_MAX];
+	mode_t type = kind_type(node->kind);
+	policy_level level;
+
+	if (node->kind == DELTA_WHITEOUT) {
+		c->any_whiteout = true;
+		return 0;
+	}
+	if (path_join(path, sizeof path, c->dir, name) < 0)
+		return 0;
+	level = level_of_path(c->o->fs, path, S_ISDIR(type));
+	if (!c->dh) {
+		/* emptiness check: anything here makes the directory
+		 * non-empty; a hidden entry makes its removal a denial */
+		c->verdict = level == POLICY_NONE ? -EACCES : -ENOTEMPTY;
+		return 1;
+	}
+	if (level >= POLICY_VIEW) {
+		delta_inode di;
+		rls_error err;
+		ino_t ino = node->id | DELTA_INO_BIT;
+
+		if (node->id && delta_get_inode(c->o->txn, node->id, &di, &err) == 0 &&
+		    (di.flags & DELTA_HAS_BASE))
+			ino = di.base.ino;
+		dh_add(c->dh, name, ino, type);
+	}
+	return 0;
+}
+
+/* Walk the directory's entries: the source's that show through and the
+ * delta's.  With c->dh set, collect the visible ones; without, stop at the
+ * first entry that exists (c->verdict). */
+static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
+{
+	rls_error err;
+	int r;
+
+	c->o = o;
+	c->dir = path;
+	c->verdict = 0;
+	c->any_whiteout = false;
+	r = delta_list(o->txn, path, collect_upper, c, &err);
+	if (r < 0)
+		return -err_code(&err);
+	if (c->verdict)
+		return 0;
+	if (merged) {
+		int fd = src_open(o->fs, path, O_RDONLY | O_DIRECTORY);
+		DIR *dir;
+		struct dirent *de;
+
+		if (fd < 0)
+			return fd == -ENOENT ? 0 : fd;
+		dir = fdopendir(fd);
+		if (!dir) {
+			close(fd);
+			return -errno;
+		}
+		while ((de = readdir(dir))) {
+			char cpath[PATH_MAX];
+			delta_node node;
+			mode_t type = dtype_mode(de->d_type);
+			policy_level level;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (path_join(cpath, sizeof cpath, path, de->d_name) < 0)
+				continue;
+			r = delta_get(o->txn, cpath, &node, &err);
+			if (r < 0) {
+				closedir(dir);
+				return -err_code(&err);
+			}
+			if (r == 0)
+				continue;	/* the delta's entry decides */
+			if (!type) {
+				struct stat st;
+
+				if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+					continue;
+				type = st.st_mode & S_IFMT;
+			}
+			level = level_of_path(o->fs, cpath, S_ISDIR(type));
+			if (!c->dh) {
+				c->verdict = level == POLICY_NONE ? -EACCES : -ENOTEMPTY;
+				break;
+			}
+			if (level >= POLICY_VIEW)
+				dh_add(c->dh, de->d_name, de->d_ino, type);
+		}
+		closedir(dir);
+	}
+	return 0;
+}
+
+/* ---- operations --------------------------------------------------------- */
+
+static void rls_init(void *userdata, struct fuse_conn_info *conn)
+{
+	if (conn->capable & FUSE_CAP_SPLICE_READ)
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* Every listing is filtered by the policy; plain readdir keeps the
+	 * kernel asking lookup, where the policy is enforced. */
+	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *p = node_of(fs, parent);
+	struct fuse_entry_param fe;
+	policy_level level;
+	entry e;
+	op o;
+	int r;
+
+	if (strlen(name) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	r = op_begin(&o, fs, false);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = node_path(fs, p, o.path, sizeof o.path);
+	if (r == 0) {
+		char dirpath[PATH_MAX];
+
+		memcpy(dirpath, o.path, sizeof dirpath);
+		r = path_join(o.path, sizeof o.path, dirpath, name);
+	}
+	if (r == 0)
+		r = entry_load(fs, o.txn, p->merged, o.path, &e);
+	if (r < 0) {
+		op_end(&o, r);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (!e.exists) {
+		op_end(&o, 0);
+		memset(&fe, 0, sizeof fe);
+		fe.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &fe);
+		return;
+	}
+	level = level_of_path(fs, o.path, S_ISDIR(e.st.st_mode));
+	if (level == POLICY_NONE) {
+		op_end(&o, 0);
+		audit_denial(fs, req, "lookup", o.path, level, ENOENT);
+		/* the same negative answer as for a name that does not exist */
+		memset(&fe, 0, sizeof fe);
+		fe.entry_timeout = fs->timeout;
+		fuse_reply_entry(req, &fe);
+		return;
+	}
+	{
+		rnode *n = node_get(fs, p, name, e.st.st_mode);
+
+		n->merged = e.merged;
+		n->level = level;
+		n->level_gen = atomic_load(&fs->rename_gen) + 1;
+		op_end(&o, 0);
+		fill_entry(fs, &fe, n, &e);
+	}
+	if (fuse_reply_entry(req, &fe) == -ENOENT)
+		node_forget(fs, node_of(fs, fe.ino), 1);
+}
+
+static void rls_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	rlsfs *fs = fs_of(req);
+
+	node_forget(fs, node_of(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void rls_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	rlsfs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		node_forget(fs, node_of(fs, forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+/* Resolve ino to its path and entry; on failure the reply is sent and a
+ * negative value returned. */
+static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
+{
+	rlsfs *fs = fs_of(req);
+	int r = op_begin(o, fs, write);
+
+	if (r == 0)
+		r = node_path(fs, n, o->path, sizeof o->path);
+	if (r == 0)
+		r = entry_load(fs, o->txn, n->parent ? n->parent->merged : true, o->path, e);
+	if (r == 0 && !e->exists)
+		r = -ENOENT;
+	if (r < 0) {
+		op_end(o, r);
+		fuse_reply_err(req, -r);
+	}
+	return r;
+}
+
+typedef struct open_file {
+	int fd;
+	bool upper;
+} open_file;
+
+static open_file *fh_of(struct fuse_file_info *fi)
+{
+	return (open_file *)(uintptr_t)fi->fh;
+}
+
+static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	entry e;
+	op o;
+
+	if (n->detached && fi) {
+		/* unlinked but open: the handle still has the file */
+		struct stat st;
+
+		if (fstat(fh_of(fi)->fd, &st) < 0) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		st.st_nlink = 0;
+		fuse_reply_attr(req, &st, fs->timeout);
+		return;
+	}
+	if (resolve(req, &o, n, &e, false) < 0)
+		return;
+	if (level_of(fs, n, o.path) == POLICY_NONE) {
+		op_end(&o, 0);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	op_end(&o, 0);
+	fuse_reply_attr(req, &e.st, fs->timeout);
+}
+
+static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	policy_level level;
+	entry e;
+	op o;
+	int r;
+
+	if (resolve(req, &o, n, &e, true) < 0)
+		return;
+	level = level_of(fs, n, o.path);
+	if (level < POLICY_WRITE) {
+		op_end(&o, 0);
+		deny(fs, req, "setattr", o.path, level, modify_errno(level));
+		return;
+	}
+	r = copy_up(&o, o.path, &e);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
+		e.di.mode = (e.di.mode & S_IFMT) | (attr->st_mode & 07777);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_UID))
+		e.di.uid = attr->st_uid;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
+		e.di.gid = attr->st_gid;
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+
+		if (to_set & FUSE_SET_ATTR_ATIME)
+			times[0] = to_set & FUSE_SET_ATTR_ATIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME)
+			times[1] = to_set & FUSE_SET_ATTR_MTIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_mtim;
+		if (e.node.kind == DELTA_FILE) {
+			rls_error err;
+			_cleanup_close_ int fd = delta_data_open(fs->d, e.node.id, O_WRONLY, &err);
+
+			if (fd < 0)
+				r = -err_code(&err);
+			else if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
+				r = -errno;
+			else if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
+				r = -errno;
+		} else if (to_set & FUSE_SET_ATTR_SIZE) {
+			r = S_ISDIR(e.di.mode) ? -EISDIR : -EINVAL;
+		} else {
+			int64_t now = now_ns();
+
+			if (to_set & FUSE_SET_ATTR_ATIME)
+				e.di.atime_ns = times[0].tv_nsec == UTIME_NOW ? now : ts_ns(&times[0]);
+			if (to_set & FUSE_SET_ATTR_MTIME)
+				e.di.mtime_ns = times[1].tv_nsec == UTIME_NOW ? now : ts_ns(&times[1]);
+		}
+	}
+	if (r == 0) {
+		e.di.ctime_ns = now_ns();
+		r = put_inode(&o, e.node.id, &e.di);
+	}
+	if (r == 0)
+		entry_attr(fs, &e);
+	r = op_end(&o, r) ?: r;
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &e.st, fs->timeout);
+}
+
+static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	char buf[PATH_MAX];
+	entry e;
+	op o;
+
+	if (resolve(req, &o, n, &e, false) < 0)
+		return;
+	if (level_of(fs, n, o.path) == POLICY_NONE) {
+		op_end(&o, 0);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (e.upper) {
+		snprintf(buf, sizeof buf, "%s", e.node.target);
+	} else {
+		_cleanup_close_ int fd = src_open(fs, o.path, O_PATH);
+		ssize_t len = fd < 0 ? -1 : readlinkat(fd, "", buf, sizeof buf - 1);
+
+		if (len < 0) {
+			int er = fd < 0 ? -fd : errno;
+
+			op_end(&o, 0);
+			fuse_reply_err(req, er);
+			return;
+		}
+		buf[len] = '\0';
+	}
+	op_end(&o, 0);
+	fuse_reply_readlink(req, buf);
+}
+
+/* Common start of the operations that make a new name in a directory:
+ * resolve the parent, build the path, check the level (the answer does not
+ * depend on whether a hidden entry exists), and load what is there. */
+static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *name, bool is_dir,
+			const char *opname, entry *e)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *p = node_of(fs, parent);
+	char dirpath[PATH_MAX];
+	policy_level level;
+	int r;
+
+	if (strlen(name) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return -1;
+	}
+	r = op_begin(o, fs, true);
+	if (r == 0)
+		r = node_path(fs, p, dirpath, sizeof dirpath);
+	if (r == 0)
+		r = path_join(o->path, sizeof o->path, dirpath, name);
+	if (r < 0) {
+		op_end(o, r);
+		fuse_reply_err(req, -r);
+		return -1;
+	}
+	level = level_of_path(fs, o->path, is_dir);
+	if (level < POLICY_WRITE) {
+		op_end(o, 0);
+		deny(fs, req, opname, o->path, level, EACCES);
+		return -1;
+	}
+	r = entry_load(fs, o->txn, p->merged, o->path, e);
+	if (r == 0 && e->exists)
+		r = -EEXIST;
+	if (r < 0) {
+		op_end(o, r);
+		fuse_reply_err(req, -r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Finish a creation: the parent's times, the commit, the reply. */
+static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *name, int r,
+		       struct fuse_file_info *fi, open_file *fh)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *p = node_of(fs, parent);
+	struct fuse_entry_param fe;
+	entry e;
+	rnode *n = NULL;
+
+	if (r == 0) {
+		char dirpath[PATH_MAX];
+
+		r = node_path(fs, p, dirpath, sizeof dirpath);
+		if (r == 0)
+			r = touch_dir(o, p, dirpath);
+	}
+	if (r == 0)
+		r = entry_load(fs, o->txn, p->merged, o->path, &e);
+	if (r == 0 && !e.exists)
+		r = -EIO;
+	if (r == 0) {
+		n = node_get(fs, p, name, e.st.st_mode);
+		n->merged = false;
+		n->level = POLICY_WRITE;
+		n->level_gen = atomic_load(&fs->rename_gen) + 1;
+	}
+	r = op_end(o, r) ?: r;
+	if (r < 0) {
+		if (n)
+			node_forget(fs, n, 1);
+		if (fh) {
+			close(fh->fd);
+			free(fh);
+		}
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fill_entry(fs, &fe, n, &e);
+	if (fi) {
+		fi->fh = (uint64_t)(uintptr_t)fh;
+		fi->keep_cache = 1;
+		if (fuse_reply_create(req, &fe, fi) == -ENOENT) {
+			close(fh->fd);
+			free(fh);
+			node_forget(fs, n, 1);
+		}
+	} else if (fuse_reply_entry(req, &fe) == -ENOENT) {
+		node_forget(fs, n, 1);
+	}
+}
+
+static int make_node(op *o, fuse_req_t req, mode_t mode, dev_t rdev, uint8_t flags, const char *target,
+		     uint64_t *idp)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	delta_inode di;
+	uint64_t id;
+	int r;
+
+	inode_init(&di, mode, ctx->uid, ctx->gid);
+	di.rdev = rdev;
+	if (target)
+		di.size = strlen(target);
+	r = new_inode(o, &di, &id);
+	if (r == 0)
+		r = put_node(o, o->path, type_kind(mode), flags, id, target);
+	if (idp)
+		*idp = id;
+	return r;
+}
+
+static void rls_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	rlsfs *fs = fs_of(req);
+	entry e;
+	op o;
+	int r;
+
+	if (!type_kind(mode) || S_ISDIR(mode) || S_ISLNK(mode)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (begin_create(req, &o, parent, name, false, "mknod", &e) < 0)
+		return;
+	if (S_ISREG(mode)) {
+		uint64_t id;
+		rls_error err;
+
+		r = make_node(&o, req, mode, 0, 0, NULL, &id);
+		if (r == 0) {
+			int fd = delta_data_create(fs->d, id, &err);
+
+			if (fd < 0)
+				r = -err_code(&err);
+			else
+				close(fd);
+		}
+	} else {
+		r = make_node(&o, req, mode, rdev, 0, NULL, NULL);
+	}
+	end_create(req, &o, parent, name, r, NULL, NULL);
+}
+
+static void rls_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	entry e;
+	op o;
+	int r;
+
+	if (begin_create(req, &o, parent, name, true, "mkdir", &e) < 0)
+		return;
+	/* Made where the source's entry was deleted: hide what the source
+	 * still has there. */
+	r = make_node(&o, req, S_IFDIR | (mode & 07777), 0, e.whiteout ? DELTA_OPAQUE : 0, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL);
+}
+
+static void rls_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	entry e;
+	op o;
+	int r;
+
+	if (strlen(link) >= DELTA_PATH_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	if (begin_create(req, &o, parent, name, false, "symlink", &e) < 0)
+		return;
+	r = make_node(&o, req, S_IFLNK | 0777, 0, 0, link, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL);
+}
+
+static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	open_file *fh = NULL;
+	rls_error err;
+	uint64_t id;
+	entry e;
+	op o;
+	int r;
+
+	if (begin_create(req, &o, parent, name, false, "create", &e) < 0)
+		return;
+	r = make_node(&o, req, S_IFREG | (mode & 07777), 0, 0, NULL, &id);
+	if (r == 0) {
+		int fd = delta_data_create(fs->d, id, &err);
+
+		if (fd < 0) {
+			r = -err_code(&err);
+		} else {
+			if (fi->flags & O_APPEND) {
+				int fl = fcntl(fd, F_GETFL);
+
+				(void)fcntl(fd, F_SETFL, fl | O_APPEND);
+			}
+			fh = rls_xcalloc(1, sizeof *fh);
+			fh->fd = fd;
+			fh->upper = true;
+		}
+	}
+	end_create(req, &o, parent, name, r, fi, fh);
+}
+
+static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	char oldpath[PATH_MAX];
+	policy_level level;
+	entry old, e;
+	op o;
+	int r;
+
+	/* The existing name must be writable too: a link must not make
+	 * content reachable at a higher level than it has. */
+	if (resolve(req, &o, n, &old, true) < 0)
+		return;
+	memcpy(oldpath, o.path, sizeof oldpath);
+	level = level_of(fs, n, oldpath);
+	op_end(&o, 0);
+	if (level < POLICY_WRITE) {
+		deny(fs, req, "link", oldpath, level, level == POLICY_NONE ? ENOENT : EACCES);
+		return;
+	}
+	if (S_ISDIR(old.st.st_mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (begin_create(req, &o, newparent, newname, false, "link", &e) < 0)
+		return;
+	r = entry_load(fs, o.txn, n->parent ? n->parent->merged : true, oldpath, &old);
+	if (r == 0 && !old.exists)
+		r = -ENOENT;
+	if (r == 0)
+		r = copy_up(&o, oldpath, &old);
+	if (r == 0) {
+		old.di.nlink++;
+		old.di.ctime_ns = now_ns();
+		r = put_inode(&o, old.node.id, &old.di);
+	}
+	if (r == 0)
+		r = put_node(&o, o.path, old.node.kind, 0, old.node.id, old.node.target);
+	end_create(req, &o, newparent, newname, r, NULL, NULL);
+}
+
+/* Start an operation that removes or renames the name (parent, name):
+ * resolve, check the level (none answers as if nothing were there), load. */
+static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *name, const char *opname,
+			entry *e, bool need_exist)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *p = node_of(fs, parent);
+	char dirpath[PATH_MAX];
+	policy_level level;
+	int r;
+
+	if (strlen(name) > NAME_MAX) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return -1;
+	}
+	r = node_path(fs, p, dirpath, sizeof dirpath);
+	if (r == 0)
+		r = path_join(o->path, sizeof o->path, dirpath, name);
+	if (r == 0)
+		r = entry_load(fs, o->txn, p->merged, o->path, e);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return -1;
+	}
+	level = level_of_path(fs, o->path, e->exists && S_ISDIR(e->st.st_mode));
+	if (level == POLICY_NONE && e->exists) {
+		deny(fs, req, opname, o->path, level, need_exist ? ENOENT : EACCES);
+		return -1;
+	}
+	if (level < POLICY_WRITE) {
+		if (!e->exists && need_exist)
+			fuse_reply_err(req, ENOENT);
+		else
+			deny(fs, req, opname, o->path, level, EACCES);
+		return -1;
+	}
+	if (need_exist && !e->exists) {
+		fuse_reply_err(req, ENOENT);
+		return -1;
+	}
+	return 0;
+}
+
+/* May the directory at path go?  0 when it shows nothing and hides
+ * nothing; -ENOTEMPTY, or -EACCES when hidden entries are in it (they must
+ * not be removed with it, nor betrayed by a different answer). */
+static int dir_removable(op *o, const char *path, const entry *e, bool *whiteouts_below)
+{
+	list_ctx c = { 0 };
+	rls_error err;
+	int r = scan_dir(o, path, e->merged, &c);
+
+	if (r < 0)
+		return r;
+	if (c.verdict)
+		return c.verdict;
+	if (delta_has_below(o->txn, path, whiteouts_below, &err) < 0)
+		return -err_code(&err);
+	return 0;
+}
+
+static void rls_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	rlsfs *fs = fs_of(req);
+	entry e;
+	op o;
+	int r;
+
+	if (op_begin(&o, fs, true) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (begin_modify(req, &o, parent, name, "unlink", &e, true) < 0) {
+		op_end(&o, -1);
+		return;
+	}
+	if (S_ISDIR(e.st.st_mode)) {
+		op_end(&o, -1);
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	r = remove_entry(&o, o.path, &e, false);
+	if (r == 0) {
+		char dirpath[PATH_MAX];
+
+		r = node_path(fs, node_of(fs, parent), dirpath, sizeof dirpath);
+		if (r == 0)
+			r = touch_dir(&o, node_of(fs, parent), dirpath);
+	}
+	r = op_commit(&o, r);
+	if (r == 0) {
+		rnode *n = node_find(fs, node_of(fs, parent), name);
+
+		if (n)
+			node_detach(fs, n);
+	}
+	op_end(&o, r);
+	fuse_reply_err(req, -r);
+}
+
+static void rls_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	rlsfs *fs = fs_of(req);
+	bool below = false;
+	entry e;
+	op o;
+	int r;
+
+	if (op_begin(&o, fs, true) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (begin_modify(req, &o, parent, name, "rmdir", &e, true) < 0) {
+		op_end(&o, -1);
+		return;
+	}
+	if (!S_ISDIR(e.st.st_mode)) {
+		op_end(&o, -1);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	r = dir_removable(&o, o.path, &e, &below);
+	if (r == -EACCES) {
+		op_end(&o, -1);
+		deny(fs, req, "rmdir", o.path, POLICY_NONE, EACCES);
+		return;
+	}
+	if (r == 0)
+		r = remove_entry(&o, o.path, &e, below);
+	if (r == 0) {
+		char dirpath[PATH_MAX];
+
+		r = node_path(fs, node_of(fs, parent), dirpath, sizeof dirpath);
+		if (r == 0)
+			r = touch_dir(&o, node_of(fs, parent), dirpath);
+	}
+	r = op_commit(&o, r);
+	if (r == 0) {
+		rnode *n = node_find(fs, node_of(fs, parent), name);
+
+		if (n)
+			node_detach(fs, n);
+	}
+	op_end(&o, r);
+	fuse_reply_err(req, -r);
+}
+
+/* A directory may move only when it is the delta's alone: no source entries
+ * below it (those would have to move in the source too; mv(1) copies on
+ * EXDEV, entry by entry, under the policy) and no whiteouts anywhere below
+ * (they name source paths and must stay where they are). */
+typedef struct wo_ctx {
+	op *o;
+	const char *dir;
+	bool found;
+} wo_ctx;
+
+static int find_whiteout(const char *name, const delta_node *node, void *opaque)
+{
+	wo_ctx *w = opaque;
+	char path[PATH_MAX];
+	rls_error err;
+
+	if (node->kind == DELTA_WHITEOUT || (node->flags & DELTA_OPAQUE)) {
+		w->found = true;
+		return 1;
+	}
+	if (node->kind == DELTA_DIR && path_join(path, sizeof path, w->dir, name) == 0) {
+		wo_ctx sub = { w->o, path, false };
+
+		if (delta_list(w->o->txn, path, find_whiteout, &sub, &err) < 0 || sub.found) {
+			w->found = true;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int subtree_movable(op *o, const char *path, const entry *e)
+{
+	wo_ctx w = { o, path, false };
+	rls_error err;
+
+	if (e->lower || !e->upper || (e->node.flags & DELTA_OPAQUE))
+		return -EXDEV;
+	if (delta_list(o->txn, path, find_whiteout, &w, &err) < 0)
+		return -err_code(&err);
+	return w.found ? -EXDEV : 0;
+}
+
+static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		       const char *newname, unsigned int flags)
+{
+	rlsfs *fs = fs_of(req);
+	char oldpath[PATH_MAX], tmp[PATH_MAX];
+	bool below = false;
+	rls_error err;
+	entry a, b;
+	op o;
+	int r;
+
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (op_begin(&o, fs, true) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (begin_modify(req, &o, parent, name, "rename", &a, true) < 0) {
+		op_end(&o, -1);
+		return;
+	}
+	memcpy(oldpath, o.path, sizeof oldpath);
+	if (begin_modify(req, &o, newparent, newname, "rename", &b, false) < 0) {
+		op_end(&o, -1);
+		return;
+	}
+	if (!strcmp(oldpath, o.path)) {
+		op_end(&o, -1);
+		fuse_reply_err(req, 0);
+		return;
+	}
+	r = 0;
+	if ((flags & RENAME_NOREPLACE) && b.exists)
+		r = -EEXIST;
+	else if ((flags & RENAME_EXCHANGE) && !b.exists)
+		r = -ENOENT;
+	else if (!(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(a.st.st_mode) != S_ISDIR(b.st.st_mode))
+		r = S_ISDIR(a.st.st_mode) ? -ENOTDIR : -EISDIR;
+	if (r == 0 && S_ISDIR(a.st.st_mode))
+		r = subtree_movable(&o, oldpath, &a);
+	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
+		r = subtree_movable(&o, o.path, &b);
+	if (r == 0 && !(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(b.st.st_mode)) {
+		r = dir_removable(&o, o.path, &b, &below);
+		if (r == -EACCES) {
+			op_end(&o, -1);
+			deny(fs, req, "rename", o.path, POLICY_NONE, EACCES);
+			return;
+		}
+	}
+	if (r == 0)
+		r = copy_up(&o, oldpath, &a);
+	if (r == 0 && (flags & RENAME_EXCHANGE))
+		r = copy_up(&o, o.path, &b);
+	if (r < 0) {
+		op_end(&o, r);
+		fuse_reply_err(req, -r);
+		return;
+	}
+
+	if (flags & RENAME_EXCHANGE) {
+		/* Swap the two nodes and whatever lies below them. */
+		uint8_t aflags = a.node.flags & ~DELTA_OPAQUE, bflags = b.node.flags & ~DELTA_OPAQUE;
+
+		if (a.node.kind == DELTA_DIR && b.lower)
+			aflags |= DELTA_OPAQUE;
+		if (b.node.kind == DELTA_DIR && a.lower)
+			bflags |= DELTA_OPAQUE;
+		snprintf(tmp, sizeof tmp, "/\x01rls-exchange");
+		r = put_node(&o, o.path, a.node.kind, aflags, a.node.id, a.node.target);
+		if (r == 0)
+			r = put_node(&o, oldpath, b.node.kind, bflags, b.node.id, b.node.target);
+		if (r == 0 && delta_move_below(o.txn, oldpath, tmp, &err) < 0)
+			r = -err_code(&err);
+		if (r == 0 && delta_move_below(o.txn, o.path, oldpath, &err) < 0)
+			r = -err_code(&err);
+		if (r == 0 && delta_move_below(o.txn, tmp, o.path, &err) < 0)
+			r = -err_code(&err);
+	} else {
+		uint8_t nflags = 0;
+
+		if (b.exists && b.upper && a.node.id == b.node.id) {
+			/* two names of one inode: rename(2) does nothing */
+			op_end(&o, -1);
+			fuse_reply_err(req, 0);
+			return;
+		}
+		if (b.exists)
+			r = remove_entry(&o, o.path, &b, below);
+		/* a directory arriving where the source has (or had) an
+		 * entry must not show what the source keeps there */
+		if (a.node.kind == DELTA_DIR && (b.lower || b.whiteout))
+			nflags = DELTA_OPAQUE;
+		if (r == 0)
+			r = put_node(&o, o.path, a.node.kind, nflags, a.node.id, a.node.target);
+		if (r == 0 && a.node.kind == DELTA_DIR && delta_move_below(o.txn, oldpath, o.path, &err) < 0)
+			r = -err_code(&err);
+		if (r == 0) {
+			/* The old name goes; the inode keeps its one name. */
+			entry gone = a;
+
+			gone.upper = false;
+			r = remove_entry(&o, oldpath, &gone, false);
+		}
+	}
+	if (r == 0) {
+		char dirpath[PATH_MAX];
+
+		r = node_path(fs, node_of(fs, parent), dirpath, sizeof dirpath);
+		if (r == 0)
+			r = touch_dir(&o, node_of(fs, parent), dirpath);
+		if (r == 0 && newparent != parent) {
+			r = node_path(fs, node_of(fs, newparent), dirpath, sizeof dirpath);
+			if (r == 0)
+				r = touch_dir(&o, node_of(fs, newparent), dirpath);
+		}
+	}
+	r = op_commit(&o, r);
+	if (r == 0) {
+		rnode *pa = node_of(fs, parent), *pb = node_of(fs, newparent);
+		rnode *na = node_find(fs, pa, name), *nb = node_find(fs, pb, newname);
+
+		if (nb)
+			node_detach(fs, nb);
+		if (na)
+			node_move(fs, na, pb, newname);
+		if (nb && (flags & RENAME_EXCHANGE))
+			node_move(fs, nb, pa, name);
+		if (na && S_ISDIR(na->type))
+			na->merged = false;
+		if (nb && S_ISDIR(nb->type) && (flags & RENAME_EXCHANGE))
+			nb->merged = false;
+		atomic_fetch_add(&fs->rename_gen, 1);
+	}
+	op_end(&o, r);
+	fuse_reply_err(req, -r);
+}
+
+static int open_access(rlsfs *fs, fuse_req_t req, const char *path, policy_level level, int flags)
+{
+	bool want_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	policy_level need = want_write ? POLICY_WRITE : POLICY_READ;
+
+	if (level >= need)
+		return 0;
+	deny(fs, req, "open", path, level, level == POLICY_NONE ? ENOENT : EACCES);
+	return -1;
+}
+
+static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	open_file *fh;
+	rls_error err;
+	entry e;
+	op o;
+	int fd, r = 0;
+
+	if (resolve(req, &o, n, &e, want_write) < 0)
+		return;
+	if (open_access(fs, req, o.path, level_of(fs, n, o.path), fi->flags) < 0) {
+		op_end(&o, -1);
+		return;
+	}
+	if (want_write) {
+		r = copy_up(&o, o.path, &e);
+		/* always readable: the kernel reads pages around partial
+		 * writes of mmapped files */
+		fd = r < 0 ? r : delta_data_open(fs->d, e.node.id, O_RDWR | (fi->flags & O_APPEND), &err);
+		if (r == 0 && fd < 0)
+			r = -err_code(&err);
+		if (r == 0 && (fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0)
+			r = -errno;
+	} else if (e.upper) {
+		fd = delta_data_open(fs->d, e.node.id, O_RDONLY, &err);
+		if (fd < 0)
+			r = -err_code(&err);
+	} else {
+		fd = src_open(fs, o.path, O_RDONLY | (fi->flags & O_NONBLOCK));
+		if (fd < 0)
+			r = fd;
+	}
+	r = op_end(&o, r) ?: r;
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fh = rls_xcalloc(1, sizeof *fh);
+	fh->fd = fd;
+	fh->upper = want_write || e.upper;
+	fi->fh = (uint64_t)(uintptr_t)fh;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		close(fd);
+		free(fh);
+	}
+}
+
+static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = fh_of(fi)->fd;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	ssize_t n;
+
+	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	out.buf[0].fd = fh_of(fi)->fd;
+	out.buf[0].pos = off;
+	n = fuse_buf_copy(&out, in, 0);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void rls_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void rls_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	open_file *fh = fh_of(fi);
+
+	close(fh->fd);
+	free(fh);
+	fuse_reply_err(req, 0);
+}
+
+static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	int fd = fh_of(fi)->fd;
+	int r = datasync ? fdatasync(fd) : fsync(fd);
+
+	fuse_reply_err(req, r < 0 ? errno : 0);
+}
+
+static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	list_ctx c = { 0 };
+	dir_handle *dh;
+	entry e;
+	op o;
+	int r;
+
+	if (resolve(req, &o, n, &e, false) < 0)
+		return;
+	if (!S_ISDIR(e.st.st_mode)) {
+		op_end(&o, 0);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (level_of(fs, n, o.path) == POLICY_NONE) {
+		op_end(&o, 0);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* A listing is taken whole when the directory is opened: readdir
+	 * while the directory changes sees each entry once. */
+	dh = rls_xcalloc(1, sizeof *dh);
+	dh_add(dh, ".", e.st.st_ino, S_IFDIR);
+	dh_add(dh, "..", 1, S_IFDIR);
+	c.dh = dh;
+	r = scan_dir(&o, o.path, e.merged, &c);
+	op_end(&o, 0);
+	if (r < 0) {
+		dh_free(dh);
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	fi->cache_readdir = 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dh_free(dh);
+}
+
+static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
+	char *buf = rls_xmalloc(size);
+	size_t used = 0;
+
+	for (size_t i = (size_t)off; i < dh->n; i++) {
+		struct stat st = { .st_ino = dh->ents[i].ino, .st_mode = dh->ents[i].type };
+		size_t len = fuse_add_direntry(req, buf + used, size - used, dh->ents[i].name, &st, (off_t)i + 1);
+
+		if (len > size - used)
+			break;
+		used += len;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void rls_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	dh_free((dir_handle *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void rls_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void rls_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	rlsfs *fs = fs_of(req);
+	struct statvfs sv;
+
+	/* what matters to a writer is room in the delta */
+	if (fstatvfs(delta_data_fd(fs->d), &sv) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	sv.f_namemax = NAME_MAX;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void rls_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	policy_level level, need = POLICY_VIEW;
+	bool dir;
+	entry e;
+	op o;
+
+	if (resolve(req, &o, n, &e, false) < 0)
+		return;
+	level = level_of(fs, n, o.path);
+	op_end(&o, 0);
+	dir = S_ISDIR(e.st.st_mode);
+	if (level == POLICY_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (mask & W_OK)
+		need = POLICY_WRITE;
+	else if (!dir && (mask & (R_OK | X_OK)))
+		need = POLICY_READ;
+	if (level < need) {
+		deny(fs, req, "access", o.path, level, EACCES);
+		return;
+	}
+	if ((mask & X_OK) && !dir && !(e.st.st_mode & 0111)) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* xattrs live on the file that holds the data: the source's, or the data
+ * file once copied up.  Other kinds in the delta carry none. */
+static int xattr_target(rlsfs *fs, const char *path, const entry *e, char *proc, size_t size)
+{
+	int fd;
+
+	if (e->upper) {
+		char name[17];
+
+		if (e->node.kind != DELTA_FILE)
+			return -ENOTSUP;
+		delta_data_name(e->node.id, name);
+		fd = openat(delta_data_fd(fs->d), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+	} else {
+		fd = src_open(fs, path, O_PATH);
+		if (fd < 0)
+			return fd;
+	}
+	snprintf(proc, size, "/proc/self/fd/%d", fd);
+	return fd;
+}
+
+static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	char proc[64];
+	entry e;
+	op o;
+	int fd;
+
+	if (resolve(req, &o, n, &e, false) < 0)
+		return;
+	if (level_of(fs, n, o.path) == POLICY_NONE) {
+		op_end(&o, 0);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
+	op_end(&o, 0);
+	if (fd == -ENOTSUP || (fd >= 0 && S_ISLNK(e.st.st_mode))) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, ENODATA);
+		return;
+	}
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	{
+		char *buf = size ? rls_xmalloc(size) : NULL;
+		ssize_t len = getxattr(proc, name, buf, size);
+
+		if (len < 0)
+			fuse_reply_err(req, errno);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)len);
+		else
+			fuse_reply_buf(req, buf, (size_t)len);
+		free(buf);
+	}
+	close(fd);
+}
+
+static void rls_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	char proc[64];
+	entry e;
+	op o;
+	int fd;
+
+	if (resolve(req, &o, n, &e, false) < 0)
+		return;
+	if (level_of(fs, n, o.path) == POLICY_NONE) {
+		op_end(&o, 0);
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
+	op_end(&o, 0);
+	if (fd == -ENOTSUP || (fd >= 0 && S_ISLNK(e.st.st_mode))) {
+		if (fd >= 0)
+			close(fd);
+		if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (fd < 0) {
+		fuse_reply_err(req, -fd);
+		return;
+	}
+	{
+		char *buf = size ? rls_xmalloc(size) : NULL;
+		ssize_t len = listxattr(proc, buf, size);
+
+		if (len < 0)
+			fuse_reply_err(req, errno);
+		else if (size == 0)
+			fuse_reply_xattr(req, (size_t)len);
+		else
+			fuse_reply_buf(req, buf, (size_t)len);
+		free(buf);
+	}
+	close(fd);
+}
+
+/* setxattr and removexattr: at write, on a copied-up regular file. */
+static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, const char *name,
+			 const char *value, size_t size, int flags, bool remove)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *n = node_of(fs, ino);
+	policy_level level;
+	char proc[64];
+	entry e;
+	op o;
+	int r, fd;
+
+	if (resolve(req, &o, n, &e, true) < 0)
+		return;
+	level = level_of(fs, n, o.path);
+	if (level < POLICY_WRITE) {
+		op_end(&o, 0);
+		deny(fs, req, opname, o.path, level, modify_errno(level));
+		return;
+	}
+	r = S_ISREG(e.st.st_mode) ? copy_up(&o, o.path, &e) : -ENOTSUP;
+	if (r == 0) {
+		fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
+		if (fd < 0) {
+			r = fd;
+		} else {
+			if (remove ? removexattr(proc, name) : setxattr(proc, name, value, size, flags))
+				r = -errno;
+			close(fd);
+		}
+	}
+	r = op_end(&o, r) ?: r;
+	fuse_reply_err(req, -r);
+}
+
+static void rls_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
+			 int flags)
+{
+	xattr_change(req, ino, "setxattr", name, value, size, flags, false);
+}
+
+static void rls_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	xattr_change(req, ino, "removexattr", name, NULL, 0, 0, true);
+}
+
+static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			  struct fuse_file_info *fi)
+{
+	open_file *fh = fh_of(fi);
+
+	if (!fh->upper) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	fuse_reply_err(req, fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0);
+}
+
+static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
+				int flags)
+{
+	open_file *out = fh_of(fi_out);
+	ssize_t n;
+
+	if (!out->upper) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void rls_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	off_t r = lseek(fh_of(fi)->fd, off, whence);
+
+	if (r < 0)
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_lseek(req, r);
+}
+
+const struct fuse_lowlevel_ops rlsfs_ops = {
+	.init = rls_init,
+	.lookup = rls_lookup,
+	.forget = rls_forget,
+	.forget_multi = rls_forget_multi,
+	.getattr = rls_getattr,
+	.setattr = rls_setattr,
+	.readlink = rls_readlink,
+	.mknod = rls_mknod,
+	.mkdir = rls_mkdir,
+	.symlink = rls_symlink,
+	.link = rls_link,
+	.unlink = rls_unlink,
+	.rmdir = rls_rmdir,
+	.rename = rls_rename,
+	.create = rls_create,
+	.open = rls_open,
+	.read = rls_read,
+	.write_buf = rls_write_buf,
+	.flush = rls_flush,
+	.release = rls_release,
+	.fsync = rls_fsync,
+	.opendir = rls_opendir,
+	.readdir = rls_readdir,
+	.releasedir = rls_releasedir,
+	.fsyncdir = rls_fsyncdir,
+	.statfs = rls_statfs,
+	.access = rls_access,
+	.getxattr = rls_getxattr,
+	.listxattr = rls_listxattr,
+	.setxattr = rls_setxattr,
+	.removexattr = rls_removexattr,
+	.fallocate = rls_fallocate,
+	.copy_file_range = rls_copy_file_range,
+	.lseek = rls_lseek,
+};
