@@ -108,3 +108,29 @@ errno_of() {
 
 need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root"; }
 need_fuse() { [ -c /dev/fuse ] || skip_all "no /dev/fuse"; }
+
+# fsop: one file system call, its errno name printed (t/helpers/fsop.c).
+FSOP=$RLS_BUILD/t/helpers/fsop
+
+# mount_rlsfs SOURCE MOUNTPOINT [rlsfs mount options...]: mount, and
+# unmount when the test ends.  The delta is $T/delta unless --delta is given.
+mount_rlsfs() {
+	local src=$1 mnt=$2; shift 2
+	local has_delta=
+	case " $* " in *" --delta "*) has_delta=1 ;; esac
+	mkdir -p "$mnt"
+	if [ -n "$has_delta" ]; then
+		"$RLSFS" mount "$@" "$src" "$mnt" || return 1
+	else
+		"$RLSFS" mount --delta "$T/delta" "$@" "$src" "$mnt" || return 1
+	fi
+	at_exit "umount_rlsfs '$mnt'"
+}
+
+# umount_rlsfs MOUNTPOINT: unmount and wait for the daemon to let go.
+umount_rlsfs() {
+	mountpoint -q "$1" || return 0
+	"$RLSFS" umount "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || fusermount3 -u -z "$1" 2>/dev/null
+	local i=0
+	while [ $i -lt 100 ] && pgrep -f "rlsfs mount.* $1\$" >/dev/null; do sleep 0.05; i=$((i + 1)); done
+}

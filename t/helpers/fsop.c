@@ -1,0 +1,217 @@
+/* fsop.c - run one file system call and print its outcome, for the tests.
+ *
+ *   fsop OP ARGS...   prints "OK" (and a result, if any) or the errno name
+ *                     and exits 0; a usage error exits 2.
+ *
+ * The shell cannot say "rename with RENAME_NOREPLACE" or "open O_EXCL" and
+ * report the exact errno; this can.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case ENOENT: return "ENOENT";
+	case EACCES: return "EACCES";
+	case EPERM: return "EPERM";
+	case EEXIST: return "EEXIST";
+	case EXDEV: return "EXDEV";
+	case ENOTEMPTY: return "ENOTEMPTY";
+	case ENOTDIR: return "ENOTDIR";
+	case EISDIR: return "EISDIR";
+	case EINVAL: return "EINVAL";
+	case ELOOP: return "ELOOP";
+	case EROFS: return "EROFS";
+	case EBADF: return "EBADF";
+	case ENAMETOOLONG: return "ENAMETOOLONG";
+	case ENODATA: return "ENODATA";
+	case ENOTSUP: return "ENOTSUP";
+	case EBUSY: return "EBUSY";
+	case ENOSPC: return "ENOSPC";
+	case EMFILE: return "EMFILE";
+	}
+	return strerror(e);
+}
+
+static int report(int r)
+{
+	if (r < 0)
+		puts(errname(errno));
+	else
+		puts("OK");
+	return 0;
+}
+
+static int usage(void)
+{
+	fputs("usage: fsop rename OLD NEW [noreplace|exchange] | open PATH FLAGS | link OLD NEW |\n"
+	      "            symlink TARGET PATH | mkdir PATH | rmdir PATH | unlink PATH | mknod-fifo PATH |\n"
+	      "            chmod PATH MODE | truncate PATH SIZE | utime PATH SEC | setxattr PATH NAME VALUE |\n"
+	      "            getxattr PATH NAME | readlink PATH | stat PATH | lstat PATH | access PATH r|w|x|f |\n"
+	      "            mmap-write PATH TEXT | pwrite PATH OFFSET TEXT | append PATH TEXT | open-unlink-read PATH\n",
+	      stderr);
+	return 2;
+}
+
+static int open_flags(const char *s)
+{
+	int f = 0;
+
+	if (strchr(s, 'r') && strchr(s, 'w'))
+		f |= O_RDWR;
+	else if (strchr(s, 'w'))
+		f |= O_WRONLY;
+	if (strchr(s, 'c'))
+		f |= O_CREAT;
+	if (strchr(s, 'x'))
+		f |= O_EXCL;
+	if (strchr(s, 't'))
+		f |= O_TRUNC;
+	if (strchr(s, 'a'))
+		f |= O_APPEND;
+	if (strchr(s, 'd'))
+		f |= O_DIRECTORY;
+	if (strchr(s, 'n'))
+		f |= O_NOFOLLOW;
+	return f;
+}
+
+int main(int argc, char **argv)
+{
+	const char *op = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(op, "rename") && (argc == 4 || argc == 5)) {
+		unsigned flags = 0;
+
+		if (argc == 5)
+			flags = !strcmp(argv[4], "noreplace") ? RENAME_NOREPLACE :
+				!strcmp(argv[4], "exchange") ? RENAME_EXCHANGE : 0;
+		return report(renameat2(AT_FDCWD, argv[2], AT_FDCWD, argv[3], flags));
+	}
+	if (!strcmp(op, "open") && argc == 4) {
+		int fd = open(argv[2], open_flags(argv[3]), 0644);
+
+		if (fd >= 0)
+			close(fd);
+		return report(fd);
+	}
+	if (!strcmp(op, "link") && argc == 4)
+		return report(link(argv[2], argv[3]));
+	if (!strcmp(op, "symlink") && argc == 4)
+		return report(symlink(argv[2], argv[3]));
+	if (!strcmp(op, "mkdir") && argc == 3)
+		return report(mkdir(argv[2], 0755));
+	if (!strcmp(op, "rmdir") && argc == 3)
+		return report(rmdir(argv[2]));
+	if (!strcmp(op, "unlink") && argc == 3)
+		return report(unlink(argv[2]));
+	if (!strcmp(op, "mknod-fifo") && argc == 3)
+		return report(mkfifo(argv[2], 0644));
+	if (!strcmp(op, "chmod") && argc == 4)
+		return report(chmod(argv[2], (mode_t)strtol(argv[3], NULL, 8)));
+	if (!strcmp(op, "truncate") && argc == 4)
+		return report(truncate(argv[2], atoll(argv[3])));
+	if (!strcmp(op, "utime") && argc == 4) {
+		struct timespec ts[2] = { { atoll(argv[3]), 0 }, { atoll(argv[3]), 0 } };
+
+		return report(utimensat(AT_FDCWD, argv[2], ts, AT_SYMLINK_NOFOLLOW));
+	}
+	if (!strcmp(op, "setxattr") && argc == 5)
+		return report(setxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0));
+	if (!strcmp(op, "getxattr") && argc == 4) {
+		char buf[256];
+		ssize_t n = getxattr(argv[2], argv[3], buf, sizeof buf - 1);
+
+		if (n < 0)
+			return report(-1);
+		buf[n] = '\0';
+		printf("OK %s\n", buf);
+		return 0;
+	}
+	if (!strcmp(op, "readlink") && argc == 3) {
+		char buf[4096];
+		ssize_t n = readlink(argv[2], buf, sizeof buf - 1);
+
+		if (n < 0)
+			return report(-1);
+		buf[n] = '\0';
+		printf("OK %s\n", buf);
+		return 0;
+	}
+	if ((!strcmp(op, "stat") || !strcmp(op, "lstat")) && argc == 3) {
+		struct stat st;
+
+		if ((op[0] == 's' ? stat(argv[2], &st) : lstat(argv[2], &st)) < 0)
+			return report(-1);
+		printf("OK mode=%o nlink=%lu size=%lld\n", st.st_mode, (unsigned long)st.st_nlink,
+		       (long long)st.st_size);
+		return 0;
+	}
+	if (!strcmp(op, "access") && argc == 4) {
+		int m = argv[3][0] == 'r' ? R_OK : argv[3][0] == 'w' ? W_OK : argv[3][0] == 'x' ? X_OK : F_OK;
+
+		return report(access(argv[2], m));
+	}
+	if (!strcmp(op, "mmap-write") && argc == 4) {
+		int fd = open(argv[2], O_RDWR);
+		size_t len = strlen(argv[3]);
+		char *p;
+
+		if (fd < 0)
+			return report(-1);
+		if (ftruncate(fd, (off_t)len) < 0)
+			return report(-1);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			return report(-1);
+		memcpy(p, argv[3], len);
+		if (msync(p, len, MS_SYNC) < 0)
+			return report(-1);
+		munmap(p, len);
+		return report(close(fd));
+	}
+	if (!strcmp(op, "pwrite") && argc == 5) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT, 0644);
+
+		if (fd < 0)
+			return report(-1);
+		if (pwrite(fd, argv[4], strlen(argv[4]), atoll(argv[3])) < 0)
+			return report(-1);
+		return report(close(fd));
+	}
+	if (!strcmp(op, "append") && argc == 4) {
+		int fd = open(argv[2], O_WRONLY | O_APPEND);
+
+		if (fd < 0)
+			return report(-1);
+		/* a positioned write on an O_APPEND descriptor still appends */
+		if (pwrite(fd, argv[3], strlen(argv[3]), 0) < 0)
+			return report(-1);
+		return report(close(fd));
+	}
+	if (!strcmp(op, "open-unlink-read") && argc == 3) {
+		char buf[256];
+		int fd = open(argv[2], O_RDONLY);
+		ssize_t n;
+
+		if (fd < 0)
+			return report(-1);
+		if (unlink(argv[2]) < 0)
+			return report(-1);
+		n = read(fd, buf, sizeof buf - 1);
+		if (n < 0)
+			return report(-1);
+		buf[n] = '\0';
+		printf("OK %s\n", buf);
+		return 0;
+	}
+	return usage();
+}
