@@ -1,19 +1,1240 @@
-/* commit.c - journaled commit of a delta to its source, recovery, discard. */
+/* commit.c - journaled commit of a delta to its source, recovery, discard.
+ *
+ * A commit is planned from the index, written to a journal in the "meta"
+ * database (header "journal", ops "journal/%08x") and synced, then executed
+ * op by op.  Every op is idempotent, so recovery simply runs the ops again
+ * from the last durable progress mark.  Regular files are staged under
+ * temporary names in their target directories and renamed in batches after
+ * one syncfs(): the data is durable before any rename can expose it, at the
+ * cost of two syncs per batch instead of two fsyncs per file.
+ *
+ * Execution order: deletions deepest first, then creations in path order
+ * (parents first), then directory attributes deepest first (a directory's
+ * mtime is set after its content stops changing).
+ */
 #include "delta-int.h"
+
+#include <dirent.h>
+#include <endian.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+
+enum op_kind {
+	OP_DEL = 1,	/* remove the source entry (a directory only if empty) */
+	OP_MKDIR,	/* make a directory (replacing a non-directory) */
+	OP_FILE,	/* regular file from the data file of `id` */
+	OP_LINK,	/* hard link to `target` (the merged path of the first name) */
+	OP_SYMLINK,
+	OP_NODE,	/* fifo, socket, device */
+	OP_DIRATTR,	/* mode, owner, times of a directory */
+};
+
+enum {
+	OPF_CONFLICT = 1u << 0,
+	OPF_SKIP = 1u << 1,	/* planned but not applied (theirs, or kept) */
+	OPF_EXISTS = 1u << 2,	/* the source had an entry at the path */
+	OPF_COUNT = 1u << 3,	/* counts in the summary */
+};
+
+struct op {
+	uint8_t kind, flags;
+	uint64_t id;
+	uint32_t mode, uid, gid;
+	uint64_t rdev;
+	int64_t atime_ns, mtime_ns;
+	uint64_t size;
+	char *path;
+	char *target;
+};
+
+#define JOURNAL_V 1
+#define BATCH_FILES 512
+#define BATCH_BYTES ((uint64_t)128 << 20)
+
+struct journal {
+	uint64_t nonce;
+	uint32_t n_ops;
+	uint32_t done;		/* ops [0, done) are applied and durable */
+	uint8_t phase;		/* 1 applying, 2 cleaning up */
+};
+
+/* The state of one execution (a commit or a recovery). */
+struct run {
+	delta *d;
+	int src_fd;
+	struct journal j;
+	struct op *ops;
+	size_t n_ops;
+	long crash_after, steps;
+	bool root;
+	/* Parent directory cache for runs of files in one directory. */
+	char *cache_dir;
+	int cache_fd;
+	/* Staged files waiting for the next syncfs before their rename. */
+	struct staged {
+		int dir_fd;
+		char tmp[48];
+		char *name;
+		size_t op;
+	} *batch;
+	size_t n_batch;
+	uint64_t batch_bytes;
+	rls_buf conflicts;
+	unsigned late_conflicts;
+};
+
+/* ---- test hook ---------------------------------------------------------- */
+
+static void step(struct run *r)
+{
+	r->steps++;
+	if (r->crash_after > 0 && r->steps == r->crash_after)
+		_exit(137);
+}
+
+/* ---- ops and their encoding ------------------------------------------- */
+
+static void free_ops(struct op *ops, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(ops[i].path);
+		free(ops[i].target);
+	}
+	free(ops);
+}
+
+static void add_str(rls_buf *b, const char *s)
+{
+	uint16_t n = htole16((uint16_t)(s ? strlen(s) : 0));
+
+	rls_buf_add(b, &n, 2);
+	if (s)
+		rls_buf_add(b, s, strlen(s));
+}
+
+#define ADD(b, v, conv) do { __typeof__(v) _x = conv(v); rls_buf_add(b, &_x, sizeof _x); } while (0)
+
+static void pack_op(rls_buf *b, const struct op *o)
+{
+	rls_buf_reset(b);
+	rls_buf_addc(b, (char)o->kind);
+	rls_buf_addc(b, (char)o->flags);
+	ADD(b, o->id, htole64);
+	ADD(b, o->mode, htole32);
+	ADD(b, o->uid, htole32);
+	ADD(b, o->gid, htole32);
+	ADD(b, o->rdev, htole64);
+	ADD(b, (uint64_t)o->atime_ns, htole64);
+	ADD(b, (uint64_t)o->mtime_ns, htole64);
+	ADD(b, o->size, htole64);
+	add_str(b, o->path);
+	add_str(b, o->target);
+}
+
+struct rd {
+	const uint8_t *p;
+	size_t left;
+	bool bad;
+};
+
+static uint64_t rd_n(struct rd *r, size_t n)
+{
+	uint64_t v = 0;
+
+	if (r->left < n) {
+		r->bad = true;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += n;
+	r->left -= n;
+	return v;
+}
+
+static char *rd_str(struct rd *r)
+{
+	size_t n = rd_n(r, 2);
+	char *s;
+
+	if (r->bad || r->left < n) {
+		r->bad = true;
+		return NULL;
+	}
+	if (n == 0)
+		return NULL;
+	s = rls_xstrndup((const char *)r->p, n);
+	r->p += n;
+	r->left -= n;
+	return s;
+}
+
+static int unpack_op(const char *buf, size_t len, struct op *o)
+{
+	struct rd r = { (const uint8_t *)buf, len, false };
+
+	memset(o, 0, sizeof *o);
+	o->kind = (uint8_t)rd_n(&r, 1);
+	o->flags = (uint8_t)rd_n(&r, 1);
+	o->id = rd_n(&r, 8);
+	o->mode = (uint32_t)rd_n(&r, 4);
+	o->uid = (uint32_t)rd_n(&r, 4);
+	o->gid = (uint32_t)rd_n(&r, 4);
+	o->rdev = rd_n(&r, 8);
+	o->atime_ns = (int64_t)rd_n(&r, 8);
+	o->mtime_ns = (int64_t)rd_n(&r, 8);
+	o->size = rd_n(&r, 8);
+	o->path = rd_str(&r);
+	o->target = rd_str(&r);
+	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_DIRATTR) {
+		free(o->path);
+		free(o->target);
+		return -1;
+	}
+	return 0;
+}
+
+static void pack_journal(const struct journal *j, uint8_t buf[24])
+{
+	uint64_t nonce = htole64(j->nonce);
+	uint32_t n = htole32(j->n_ops), done = htole32(j->done);
+
+	buf[0] = JOURNAL_V;
+	buf[1] = j->phase;
+	memset(buf + 2, 0, 6);
+	memcpy(buf + 8, &nonce, 8);
+	memcpy(buf + 16, &n, 4);
+	memcpy(buf + 20, &done, 4);
+}
+
+static int unpack_journal(const char *buf, size_t len, struct journal *j)
+{
+	struct rd r = { (const uint8_t *)buf, len, false };
+
+	if (len != 24 || rd_n(&r, 1) != JOURNAL_V)
+		return -1;
+	j->phase = (uint8_t)rd_n(&r, 1);
+	rd_n(&r, 6);
+	j->nonce = rd_n(&r, 8);
+	j->n_ops = (uint32_t)rd_n(&r, 4);
+	j->done = (uint32_t)rd_n(&r, 4);
+	return r.bad || j->phase < 1 || j->phase > 2 ? -1 : 0;
+}
+
+static void op_key(char buf[24], size_t i)
+{
+	snprintf(buf, 24, "journal/%08zx", i);
+}
+
+/* Write the journal header in its own durable transaction. */
+static int journal_mark(struct run *r, rls_error *err)
+{
+	delta_txn *txn;
+	uint8_t buf[24];
+
+	pack_journal(&r->j, buf);
+	if (delta_begin(r->d, true, &txn, err) < 0)
+		return -1;
+	if (delta_meta_put(txn, "journal", buf, sizeof buf, err) < 0) {
+		delta_abort(txn);
+		return -1;
+	}
+	if (delta_commit_txn(txn, err) < 0 || delta_sync(r->d, err) < 0)
+		return -1;
+	return 0;
+}
+
+static int journal_write(struct run *r, rls_error *err)
+{
+	_cleanup_buf_ rls_buf b = { 0 };
+	delta_txn *txn;
+	uint8_t hdr[24];
+	char key[24];
+
+	if (delta_begin(r->d, true, &txn, err) < 0)
+		return -1;
+	for (size_t i = 0; i < r->n_ops; i++) {
+		pack_op(&b, &r->ops[i]);
+		op_key(key, i);
+		if (delta_meta_put(txn, key, b.data, b.len, err) < 0)
+			goto fail;
+	}
+	pack_journal(&r->j, hdr);
+	if (delta_meta_put(txn, "journal", hdr, sizeof hdr, err) < 0)
+		goto fail;
+	if (delta_commit_txn(txn, err) < 0 || delta_sync(r->d, err) < 0)
+		return -1;
+	return 0;
+fail:
+	delta_abort(txn);
+	return -1;
+}
+
+static int journal_read(delta *d, struct journal *j, struct op **ops, rls_error *err)
+{
+	delta_txn *txn;
+	_cleanup_free_ char *hdr = NULL;
+	size_t len;
+	struct op *v = NULL;
+	int r;
+
+	if (delta_begin(d, false, &txn, err) < 0)
+		return -1;
+	r = delta_meta_get(txn, "journal", &hdr, &len, err);
+	if (r != 0) {
+		delta_abort(txn);
+		return r;
+	}
+	if (unpack_journal(hdr, len, j) < 0) {
+		delta_abort(txn);
+		return rls_error_set(err, EIO, "%s: damaged commit journal", d->path);
+	}
+	if (ops) {
+		v = rls_xcalloc(j->n_ops ? j->n_ops : 1, sizeof *v);
+		for (size_t i = 0; i < j->n_ops; i++) {
+			char key[24];
+			_cleanup_free_ char *val = NULL;
+
+			op_key(key, i);
+			if (delta_meta_get(txn, key, &val, &len, err) != 0 || unpack_op(val, len, &v[i]) < 0) {
+				delta_abort(txn);
+				free_ops(v, i);
+				return rls_error_set(err, EIO, "%s: damaged commit journal (op %zu)", d->path, i);
+			}
+		}
+		*ops = v;
+	}
+	delta_abort(txn);
+	return 0;
+}
+
+/* Remove the journal; with `clear_index` also every node and inode, in the
+ * same transaction so no state is half one and half the other. */
+static int journal_finish(delta *d, bool clear_index, struct journal *j, rls_error *err)
+{
+	delta_txn *txn;
+	char key[24], epoch[32];
+	struct timespec now;
+
+	if (delta_begin(d, true, &txn, err) < 0)
+		return -1;
+	if (clear_index) {
+		uint8_t hdr[24];
+
+		if (delta_clear_index(txn, err) < 0)
+			goto fail;
+		/* Conflict checks of nodes without a base compare against the
+		 * time the (now empty) delta starts over. */
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
+		if (delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0)
+			goto fail;
+		j->phase = 2;
+		pack_journal(j, hdr);
+		if (delta_meta_put(txn, "journal", hdr, sizeof hdr, err) < 0)
+			goto fail;
+	} else {
+		for (size_t i = 0; i < j->n_ops; i++) {
+			op_key(key, i);
+			if (delta_meta_del(txn, key, err) < 0)
+				goto fail;
+		}
+		if (delta_meta_del(txn, "journal", err) < 0)
+			goto fail;
+	}
+	if (delta_commit_txn(txn, err) < 0 || delta_sync(d, err) < 0)
+		return -1;
+	return 0;
+fail:
+	delta_abort(txn);
+	return -1;
+}
+
+/* ---- locks ------------------------------------------------------------ */
+
+static int lock_file(delta *d, const char *name, int how, int *out, rls_error *err)
+{
+	int fd = openat(d->dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s/%s", d->path, name);
+	if (RLS_TEMP_FAILURE_RETRY(flock(fd, how)) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return rls_error_set(err, EBUSY, "%s: delta is mounted", d->path);
+		return rls_error_set(err, e, "%s/%s", d->path, name);
+	}
+	*out = fd;
+	return 0;
+}
+
+static int lock_source(delta *d, int *out, rls_error *err)
+{
+	int fd = open(d->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return rls_error_set(err, errno, "source %s", d->source);
+	/* Commits of every delta over this source take turns here. */
+	if (RLS_TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) < 0) {
+		int e = errno;
+
+		close(fd);
+		return rls_error_set(err, e, "lock source %s", d->source);
+	}
+	*out = fd;
+	return 0;
+}
+
+/* ---- executing ops ---------------------------------------------------- */
+
+static const char *rel(const char *path)
+{
+	return path[1] ? path + 1 : ".";
+}
+
+/* Open a directory below the source root without following symlinks, so a
+ * directory swapped for a symlink cannot send writes outside the tree. */
+static int open_beneath(int root, const char *dir)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, root, dir, &how, sizeof how);
+
+	if (fd < 0 && errno == ENOSYS)
+		fd = openat(root, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
+static void cache_drop(struct run *r)
+{
+	free(r->cache_dir);
+	r->cache_dir = NULL;
+	if (r->cache_fd >= 0)
+		close(r->cache_fd);
+	r->cache_fd = -1;
+}
+
+/* The parent directory of merged path `path` (borrowed fd) and the last
+ * component.  With `make`, missing parents are created: the source lost a
+ * directory the delta writes into, and the delta wins. */
+static int parent_of(struct run *r, const char *path, bool make, const char **name, rls_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	_cleanup_free_ char *dir = NULL;
+	int fd;
+
+	*name = slash + 1;
+	if (slash == path)
+		return r->src_fd;
+	dir = rls_xstrndup(path + 1, (size_t)(slash - path - 1));
+	if (r->cache_dir && !strcmp(r->cache_dir, dir))
+		return r->cache_fd;
+	fd = open_beneath(r->src_fd, dir);
+	if (fd < 0 && errno == ENOENT && make) {
+		for (char *p = dir; ; p++) {
+			if (*p == '/' || *p == '\0') {
+				char c = *p;
+
+				*p = '\0';
+				if (mkdirat(r->src_fd, dir, 0755) < 0 && errno != EEXIST)
+					return rls_error_set(err, errno, "mkdir %s/%s", r->d->source, dir);
+				*p = c;
+				if (!c)
+					break;
+			}
+		}
+		r->late_conflicts++;
+		rls_buf_printf(&r->conflicts, "%s\n", path);
+		fd = open_beneath(r->src_fd, dir);
+	}
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s/%s", r->d->source, dir);	/* err->code tells */
+	cache_drop(r);
+	r->cache_dir = steal_pointer(&dir);
+	r->cache_fd = fd;
+	return fd;
+}
+
+static void tmp_name(const struct run *r, size_t i, char buf[48])
+{
+	snprintf(buf, 48, ".rls-commit.%016llx.%zx", (unsigned long long)r->j.nonce, i);
+}
+
+static void set_owner_mode_times(struct run *r, int dirfd, const char *name, int fd, const struct op *o, bool is_link)
+{
+	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
+
+	if (r->root) {
+		if (fd >= 0)
+			(void)!fchown(fd, o->uid, o->gid);
+		else
+			(void)!fchownat(dirfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
+	}
+	if (!is_link) {
+		if (fd >= 0)
+			(void)!fchmod(fd, o->mode & 07777);
+		else
+			(void)!fchmodat(dirfd, name, o->mode & 07777, 0);
+	}
+	if (fd >= 0)
+		futimens(fd, ts);
+	else
+		utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+}
+
+/* Make room at dirfd/name for a non-directory: an empty directory there
+ * goes (its deletions already ran); a non-empty one is kept, a conflict. */
+static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *path, bool *kept, rls_error *err)
+{
+	struct stat st;
+
+	*kept = false;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) == 0)
+		return 0;
+	if (errno == ENOTEMPTY || errno == EEXIST) {
+		*kept = true;
+		r->late_conflicts++;
+		rls_buf_printf(&r->conflicts, "%s\n", path);
+		return 0;
+	}
+	return rls_error_set(err, errno, "rmdir %s%s", r->d->source, path);
+}
+
+static int rename_into_place(struct run *r, int dirfd, const char *tmp, const char *name, const char *path, rls_error *err)
+{
+	bool kept;
+
+	if (clear_dir_at(r, dirfd, name, path, &kept, err) < 0)
+		return -1;
+	if (kept) {
+		unlinkat(dirfd, tmp, 0);
+		return 0;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		int e = errno;
+
+		unlinkat(dirfd, tmp, 0);
+		return rls_error_set(err, e, "rename into %s%s", r->d->source, path);
+	}
+	return 0;
+}
+
+static int sync_source(struct run *r, rls_error *err)
+{
+	if (syncfs(r->src_fd) < 0)
+		return rls_error_set(err, errno, "sync %s", r->d->source);
+	return 0;
+}
+
+/* Make the staged files durable, rename them into place, make the renames
+ * durable and record the progress. */
+static int flush(struct run *r, size_t next_op, rls_error *err)
+{
+	int ret = 0;
+
+	if (r->n_batch) {
+		if (sync_source(r, err) < 0)
+			ret = -1;
+		for (size_t i = 0; i < r->n_batch; i++) {
+			struct staged *s = &r->batch[i];
+
+			if (ret == 0 && rename_into_place(r, s->dir_fd, s->tmp, s->name, r->ops[s->op].path, err) < 0)
+				ret = -1;
+			if (ret < 0)
+				unlinkat(s->dir_fd, s->tmp, 0);
+			close(s->dir_fd);
+		}
+		r->n_batch = 0;
+		r->batch_bytes = 0;
+		if (ret < 0)
+			return -1;
+		step(r);
+	}
+	if (next_op > r->j.done) {
+		if (sync_source(r, err) < 0)
+			return -1;
+		r->j.done = (uint32_t)next_op;
+		if (journal_mark(r, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int stage_file(struct run *r, size_t i, rls_error *err)
+{
+	const struct op *o = &r->ops[i];
+	_cleanup_close_ int data = -1, fd = -1;
+	const char *name;
+	char tmp[48];
+	int dirfd = parent_of(r, o->path, true, &name, err);
+
+	if (dirfd < 0)
+		return -1;
+	tmp_name(r, i, tmp);
+	if (o->kind == OP_LINK) {
+		/* The first name is in place (a flush ran before this op). */
+		unlinkat(dirfd, tmp, 0);
+		if (linkat(r->src_fd, rel(o->target), dirfd, tmp, 0) == 0)
+			goto staged;
+	}
+	data = delta_data_open(r->d, o->id, O_RDONLY, err);
+	if (data < 0)
+		return rls_error_prefix(err, "%s", o->path);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return rls_error_set(err, errno, "create %s%s", r->d->source, o->path);
+	if (delta_copy_data(data, fd, err) < 0) {
+		unlinkat(dirfd, tmp, 0);
+		return rls_error_prefix(err, "write %s%s", r->d->source, o->path);
+	}
+	set_owner_mode_times(r, dirfd, tmp, fd, o, false);
+staged:
+	if (r->n_batch % 64 == 0)
+		r->batch = rls_xrealloc(r->batch, (r->n_batch + 64) * sizeof *r->batch);
+	struct staged *s = &r->batch[r->n_batch++];
+	s->dir_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (s->dir_fd < 0) {
+		r->n_batch--;
+		unlinkat(dirfd, tmp, 0);
+		return rls_error_set(err, errno, "dup");
+	}
+	memcpy(s->tmp, tmp, sizeof tmp);
+	s->name = (char *)name;	/* points into r->ops[i].path */
+	s->op = i;
+	r->batch_bytes += o->size;
+	return 0;
+}
+
+static int do_del(struct run *r, const struct op *o, rls_error *err)
+{
+	const char *name;
+	struct stat st;
+	int dirfd = parent_of(r, o->path, false, &name, err);
+
+	if (dirfd < 0)
+		return err->code == ENOENT || err->code == ENOTDIR ? 0 : -1;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) == 0 || errno == ENOENT)
+		return 0;
+	if (S_ISDIR(st.st_mode) && (errno == ENOTEMPTY || errno == EEXIST)) {
+		/* Content the delta does not name appeared: keep it. */
+		r->late_conflicts++;
+		rls_buf_printf(&r->conflicts, "%s\n", o->path);
+		return 0;
+	}
+	return rls_error_set(err, errno, "remove %s%s", r->d->source, o->path);
+}
+
+static int do_mkdir(struct run *r, const struct op *o, rls_error *err)
+{
+	const char *name;
+	struct stat st;
+	int dirfd = parent_of(r, o->path, true, &name, err);
+
+	if (dirfd < 0)
+		return -1;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return rls_error_set(err, errno, "remove %s%s", r->d->source, o->path);
+	}
+	/* Owner-writable until its attributes are set, after its content. */
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+		return rls_error_set(err, errno, "mkdir %s%s", r->d->source, o->path);
+	return 0;
+}
+
+static int do_special(struct run *r, size_t i, rls_error *err)
+{
+	const struct op *o = &r->ops[i];
+	const char *name;
+	char tmp[48];
+	int dirfd = parent_of(r, o->path, true, &name, err);
+
+	if (dirfd < 0)
+		return -1;
+	tmp_name(r, i, tmp);
+	unlinkat(dirfd, tmp, 0);
+	if (o->kind == OP_SYMLINK) {
+		if (symlinkat(o->target ? o->target : "", dirfd, tmp) < 0)
+			return rls_error_set(err, errno, "symlink %s%s", r->d->source, o->path);
+	} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
+		return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
+	}
+	set_owner_mode_times(r, dirfd, tmp, -1, o, o->kind == OP_SYMLINK);
+	return rename_into_place(r, dirfd, tmp, name, o->path, err);
+}
+
+static int do_dirattr(struct run *r, const struct op *o, rls_error *err)
+{
+	const char *name;
+	int dirfd = parent_of(r, o->path, false, &name, err);
+
+	if (dirfd < 0)
+		return err->code == ENOENT || err->code == ENOTDIR ? 0 : -1;
+	set_owner_mode_times(r, dirfd, name, -1, o, false);
+	return 0;
+}
+
+static int execute(struct run *r, rls_error *err)
+{
+	for (size_t i = r->j.done; i < r->n_ops; i++) {
+		const struct op *o = &r->ops[i];
+		int rc = 0;
+
+		/* A hard link needs its first name in place; a directory's
+		 * attributes must come after every rename in it; deletions and
+		 * mkdirs invalidate the parent cache. */
+		if (o->kind != OP_FILE && r->n_batch && flush(r, i, err) < 0)
+			return -1;
+		if (o->kind != OP_FILE)
+			cache_drop(r);
+		switch (o->kind) {
+		case OP_DEL: rc = do_del(r, o, err); break;
+		case OP_MKDIR: rc = do_mkdir(r, o, err); break;
+		case OP_FILE:
+		case OP_LINK: rc = stage_file(r, i, err); break;
+		case OP_SYMLINK:
+		case OP_NODE: rc = do_special(r, i, err); break;
+		case OP_DIRATTR: rc = do_dirattr(r, o, err); break;
+		}
+		if (rc < 0) {
+			flush(r, i, &(rls_error){ 0 });
+			return -1;
+		}
+		step(r);
+		if (r->n_batch >= BATCH_FILES || r->batch_bytes >= BATCH_BYTES)
+			if (flush(r, i + 1, err) < 0)
+				return -1;
+	}
+	if (flush(r, r->n_ops, err) < 0)
+		return -1;
+	cache_drop(r);
+	return 0;
+}
+
+/* Remove staged files a crash left behind (named by the journal). */
+static void sweep_tmp(struct run *r)
+{
+	for (size_t i = 0; i < r->n_ops; i++) {
+		const struct op *o = &r->ops[i];
+		const char *name;
+		char tmp[48];
+		rls_error ignore;
+		int dirfd;
+
+		if (o->kind != OP_FILE && o->kind != OP_LINK && o->kind != OP_SYMLINK && o->kind != OP_NODE)
+			continue;
+		dirfd = parent_of(r, o->path, false, &name, &ignore);
+		if (dirfd < 0)
+			continue;
+		tmp_name(r, i, tmp);
+		unlinkat(dirfd, tmp, 0);
+	}
+	cache_drop(r);
+}
+
+static void run_init(struct run *r, delta *d, int src_fd)
+{
+	const char *crash = getenv("RLS_COMMIT_CRASH_AFTER");
+
+	memset(r, 0, sizeof *r);
+	r->d = d;
+	r->src_fd = src_fd;
+	r->cache_fd = -1;
+	r->root = geteuid() == 0;
+	r->crash_after = crash ? strtol(crash, NULL, 10) : 0;
+}
+
+static void run_free(struct run *r)
+{
+	cache_drop(r);
+	free(r->batch);
+	free_ops(r->ops, r->n_ops);
+	rls_buf_free(&r->conflicts);
+}
+
+/* Apply the ops from the journal's progress mark on, then empty the delta
+ * and drop the journal. */
+static int finish(struct run *r, rls_error *err)
+{
+	if (r->j.phase == 1) {
+		if (execute(r, err) < 0)
+			return -1;
+		if (journal_finish(r->d, true, &r->j, err) < 0)
+			return -1;
+		step(r);
+	}
+	if (delta_clear_data(r->d, err) < 0)
+		return -1;
+	step(r);
+	return journal_finish(r->d, false, &r->j, err);
+}
 
 int delta_recover(delta *d, rls_error *err)
 {
+	_cleanup_close_ int commit_fd = -1, src_fd = -1;
+	struct journal j;
+	struct run r;
+	int rc;
+
+	rc = journal_read(d, &j, NULL, err);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	/* Wait out a commit that is running right now, then look again. */
+	if (lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 || lock_source(d, &src_fd, err) < 0)
+		return -1;
+	run_init(&r, d, src_fd);
+	rc = journal_read(d, &r.j, &r.ops, err);
+	if (rc != 0) {
+		run_free(&r);
+		return rc < 0 ? -1 : 0;
+	}
+	r.n_ops = r.j.n_ops;
+	rc = finish(&r, err);
+	if (rc == 0)
+		sweep_tmp(&r);
+	run_free(&r);
+	if (rc < 0)
+		return rls_error_prefix(err, "%s: cannot finish an interrupted commit", d->path);
 	return 0;
+}
+
+/* ---- planning --------------------------------------------------------- */
+
+struct plan {
+	delta *d;
+	delta_conflict_mode mode;
+	delta_entry *e;
+	size_t n;
+	struct op *ops;		/* one slot per entry, path order */
+	struct op *attrs;	/* DIRATTR per entry (kind 0 when none) */
+	int64_t epoch;
+	uint64_t need_bytes, need_names;
+};
+
+static int entry_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const delta_entry *)elem)->path);
+}
+
+static ssize_t find_entry(const struct plan *p, const char *path)
+{
+	const delta_entry *e = bsearch(path, p->e, p->n, sizeof *p->e, entry_cmp);
+
+	return e ? e - p->e : -1;
+}
+
+/* Will the source directory at entry i's path be empty once the planned
+ * deletions below it have run?  Children are decided before parents. */
+static int dir_will_empty(struct plan *p, const char *path, bool *out, rls_error *err)
+{
+	char sp[DELTA_PATH_MAX * 2], child[DELTA_PATH_MAX * 2];
+	DIR *dir;
+	struct dirent *de;
+
+	*out = true;
+	if (delta_source_path(p->d, path, sp, sizeof sp, err) < 0)
+		return -1;
+	dir = opendir(sp);
+	if (!dir)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : rls_error_set(err, errno, "%s", sp);
+	while ((de = readdir(dir))) {
+		ssize_t k;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(child, sizeof child, "%s/%s", strcmp(path, "/") ? path : "", de->d_name);
+		k = find_entry(p, child);
+		if (k < 0 || p->ops[k].kind != OP_DEL || (p->ops[k].flags & OPF_SKIP)) {
+			*out = false;
+			break;
+		}
+	}
+	closedir(dir);
+	return 0;
+}
+
+static void fill_attrs(struct op *o, const delta_entry *e)
+{
+	if (!e->has_inode) {
+		/* A node without attributes gets what mkdir(1) would give. */
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		o->mode = (e->kind == DELTA_DIR ? 0755 : 0644);
+		o->uid = geteuid();
+		o->gid = getegid();
+		o->atime_ns = o->mtime_ns = delta_ts_ns(&now);
+		return;
+	}
+	o->mode = e->mode;
+	o->uid = e->uid;
+	o->gid = e->gid;
+	o->rdev = e->rdev;
+	o->atime_ns = e->atime_ns;
+	o->mtime_ns = e->mtime_ns;
+}
+
+/* Decide one entry's op and whether it conflicts. */
+static int plan_entry(struct plan *p, size_t i, rls_error *err)
+{
+	const delta_entry *e = &p->e[i];
+	struct op *o = &p->ops[i];
+	char sp[DELTA_PATH_MAX * 2];
+	struct stat st;
+	bool exists, differs, changed = false;
+
+	if (!strcmp(e->path, "/"))
+		return 0;
+	if (delta_source_path(p->d, e->path, sp, sizeof sp, err) < 0)
+		return -1;
+	exists = lstat(sp, &st) == 0;
+	if (!exists && errno != ENOENT && errno != ENOTDIR)
+		return rls_error_set(err, errno, "%s", sp);
+	if (delta_base_changed(p->d, e, &changed, err) < 0)
+		return -1;
+	/* Without a base, an entry the source gained or changed after the
+	 * delta began is someone else's: both sides wrote the path. */
+	if (!(e->iflags & DELTA_HAS_BASE) && exists && !S_ISDIR(st.st_mode) && delta_ts_ns(&st.st_ctim) > p->epoch)
+		changed = true;
+
+	o->path = rls_xstrdup(e->path);
+	o->id = e->id;
+	fill_attrs(o, e);
+	if (exists)
+		o->flags |= OPF_EXISTS;
+
+	switch (e->kind) {
+	case DELTA_WHITEOUT:
+		if (!exists) {
+			o->kind = 0;	/* already gone */
+			return 0;
+		}
+		o->kind = OP_DEL;
+		break;
+	case DELTA_DIR:
+		if (exists && S_ISDIR(st.st_mode)) {
+			if (delta_entry_differs(p->d, e, &st, &differs, err) < 0)
+				return -1;
+			o->kind = 0;
+			changed = false;	/* directories merge */
+		} else {
+			o->kind = OP_MKDIR;
+			differs = true;
+		}
+		if (differs) {
+			struct op *a = &p->attrs[i];
+
+			a->kind = OP_DIRATTR;
+			a->path = rls_xstrdup(e->path);
+			fill_attrs(a, e);
+			if (!o->kind)
+				a->flags |= OPF_EXISTS | OPF_COUNT;
+		}
+		break;
+	default:
+		if (exists && delta_entry_differs(p->d, e, &st, &differs, err) < 0)
+			return -1;
+		if (exists && !differs) {
+			o->kind = 0;	/* copied up, never changed */
+			return 0;
+		}
+		if (e->kind == DELTA_FILE) {
+			o->kind = OP_FILE;
+			o->size = e->size;
+			p->need_bytes += e->size;
+		} else if (e->kind == DELTA_SYMLINK) {
+			o->kind = OP_SYMLINK;
+			o->target = e->target ? rls_xstrdup(e->target) : NULL;
+		} else {
+			o->kind = OP_NODE;
+			o->mode = (o->mode & 07777) | (mode_t)(e->kind == DELTA_FIFO ? S_IFIFO :
+				e->kind == DELTA_SOCK ? S_IFSOCK : e->kind == DELTA_CHR ? S_IFCHR : S_IFBLK);
+		}
+		break;
+	}
+	o->flags |= OPF_COUNT;
+	p->need_names++;
+	if (changed)
+		o->flags |= OPF_CONFLICT;
+	return 0;
+}
+
+static bool below(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+static void report_conflict(rls_buf *b, unsigned *count, const char *path)
+{
+	(*count)++;
+	rls_buf_printf(b, "%s\n", path);
+}
+
+static int check_space(struct plan *p, int src_fd, rls_error *err)
+{
+	struct statvfs vfs;
+	uint64_t avail, slack = 1 << 20;
+
+	if (fstatvfs(src_fd, &vfs) < 0)
+		return 0;
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (p->need_bytes + slack > avail && geteuid() != 0)
+		goto full;
+	if (p->need_bytes + slack > (uint64_t)vfs.f_bfree * vfs.f_frsize)
+		goto full;
+	if (vfs.f_files && p->need_names > vfs.f_favail)
+		return rls_error_set(err, ENOSPC, "source %s: not enough inodes for the commit (%llu needed)",
+				     p->d->source, (unsigned long long)p->need_names);
+	return 0;
+full:
+	return rls_error_set(err, ENOSPC, "source %s: not enough space for the commit (%llu MiB needed, %llu MiB free)",
+			     p->d->source, (unsigned long long)((p->need_bytes + slack) >> 20),
+			     (unsigned long long)(avail >> 20));
+}
+
+static int read_epoch(delta *d, int64_t *out, rls_error *err)
+{
+	delta_txn *txn;
+	_cleanup_free_ char *s = NULL;
+	int r;
+
+	*out = 0;
+	if (delta_begin(d, false, &txn, err) < 0)
+		return -1;
+	r = delta_meta_get(txn, "epoch", &s, NULL, err);
+	delta_abort(txn);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		*out = strtoll(s, NULL, 10);
+	return 0;
+}
+
+/* Build r->ops (execution order) and the stats from the index. */
+static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
+{
+	struct plan p = { .d = r->d, .mode = mode };
+	int ret = -1;
+	size_t n = 0;
+
+	if (read_epoch(r->d, &p.epoch, err) < 0 || delta_load_entries(r->d, &p.e, &p.n, err) < 0)
+		return -1;
+	p.ops = rls_xcalloc(p.n ? p.n : 1, sizeof *p.ops);
+	p.attrs = rls_xcalloc(p.n ? p.n : 1, sizeof *p.attrs);
+	for (size_t i = 0; i < p.n; i++)
+		if (plan_entry(&p, i, err) < 0)
+			goto out;
+
+	/* theirs: a conflicting path keeps the source's version, and nothing
+	 * is created below a directory that is not made. */
+	if (mode == DELTA_CONFLICT_THEIRS) {
+		for (size_t i = 0; i < p.n; i++) {
+			if (!(p.ops[i].flags & OPF_CONFLICT) || (p.ops[i].flags & OPF_SKIP))
+				continue;
+			p.ops[i].flags |= OPF_SKIP;
+			p.attrs[i].flags |= OPF_SKIP;
+			if (p.ops[i].kind == OP_MKDIR)
+				for (size_t k = i + 1; k < p.n; k++)
+					if (below(p.e[k].path, p.e[i].path)) {
+						p.ops[k].flags |= OPF_SKIP;
+						p.attrs[k].flags |= OPF_SKIP;
+					}
+		}
+	}
+	/* A source directory is removed (or replaced by a non-directory) only
+	 * when its recorded deletions empty it; otherwise it stays, a
+	 * conflict.  Deepest first, so children are decided first. */
+	for (size_t i = p.n; i-- > 0;) {
+		struct op *o = &p.ops[i];
+		char sp[DELTA_PATH_MAX * 2];
+		struct stat st;
+		bool empty;
+
+		if (!o->kind || o->kind == OP_MKDIR || (o->flags & OPF_SKIP) || !(o->flags & OPF_EXISTS))
+			continue;
+		if (delta_source_path(r->d, o->path, sp, sizeof sp, err) < 0)
+			goto out;
+		if (lstat(sp, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		if (dir_will_empty(&p, o->path, &empty, err) < 0)
+			goto out;
+		if (!empty)
+			o->flags |= OPF_CONFLICT | OPF_SKIP;
+	}
+
+	/* Hard links: the first applied name of an inode carries the data,
+	 * the others link to it. */
+	for (size_t i = 0; i < p.n; i++) {
+		if (p.ops[i].kind != OP_FILE || (p.ops[i].flags & OPF_SKIP))
+			continue;
+		for (size_t k = i + 1; k < p.n; k++)
+			if (p.ops[k].kind == OP_FILE && p.ops[k].id == p.ops[i].id && !(p.ops[k].flags & OPF_SKIP) &&
+			    p.e[k].has_inode && p.e[i].has_inode) {
+				p.ops[k].kind = OP_LINK;
+				free(p.ops[k].target);
+				p.ops[k].target = rls_xstrdup(p.ops[i].path);
+			}
+	}
+
+	for (size_t i = 0; i < p.n; i++) {
+		struct op *o = &p.ops[i];
+
+		if (o->flags & OPF_CONFLICT)
+			report_conflict(&r->conflicts, &stats->conflicts, o->path);
+		if (!o->kind || (o->flags & OPF_SKIP))
+			continue;
+		if (o->kind == OP_DEL)
+			stats->deleted++;
+		else if (o->flags & OPF_EXISTS)
+			stats->modified++;
+		else
+			stats->added++;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		if (p.attrs[i].kind && (p.attrs[i].flags & OPF_COUNT) && !(p.attrs[i].flags & OPF_SKIP))
+			stats->modified++;
+
+	if (mode == DELTA_CONFLICT_FAIL && stats->conflicts) {
+		ret = 1;
+		goto out;
+	}
+	if (check_space(&p, r->src_fd, err) < 0)
+		goto out;
+
+	/* Execution order: deletions deepest first, creations parents first,
+	 * directory attributes deepest first. */
+	r->ops = rls_xcalloc(2 * p.n + 1, sizeof *r->ops);
+	for (size_t i = p.n; i-- > 0;)
+		if (p.ops[i].kind == OP_DEL && !(p.ops[i].flags & OPF_SKIP))
+			r->ops[n++] = p.ops[i], memset(&p.ops[i], 0, sizeof p.ops[i]);
+	for (size_t i = 0; i < p.n; i++)
+		if (p.ops[i].kind && !(p.ops[i].flags & OPF_SKIP))
+			r->ops[n++] = p.ops[i], memset(&p.ops[i], 0, sizeof p.ops[i]);
+	for (size_t i = p.n; i-- > 0;)
+		if (p.attrs[i].kind && !(p.attrs[i].flags & OPF_SKIP))
+			r->ops[n++] = p.attrs[i], memset(&p.attrs[i], 0, sizeof p.attrs[i]);
+	r->n_ops = n;
+	ret = 0;
+out:
+	free_ops(p.ops, p.n);
+	free_ops(p.attrs, p.n);
+	delta_free_entries(p.e, p.n);
+	return ret;
+}
+
+/* ---- commit and discard ----------------------------------------------- */
+
+static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
+{
+	if (d->mount_fd >= 0)
+		return rls_error_set(err, EBUSY, "%s: delta is mounted", d->path);
+	return lock_file(d, "mount.lock", LOCK_EX | LOCK_NB, lock_fd, err);
+}
+
+static uint64_t make_nonce(void)
+{
+	struct timespec ts;
+	uint64_t v;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	v = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec << 20 ^ (uint64_t)getpid() << 40;
+	return v ? v : 1;
 }
 
 int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
 {
-	return rls_error_set(err, ENOSYS, "commit");
+	_cleanup_close_ int mount_fd = -1, commit_fd = -1, src_fd = -1;
+	struct run r;
+	int rc;
+
+	memset(stats, 0, sizeof *stats);
+	if (check_not_mounted(d, &mount_fd, err) < 0 ||
+	    lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0)
+		return -1;
+	if (lock_source(d, &src_fd, err) < 0)
+		return -1;
+	run_init(&r, d, src_fd);
+	/* An interrupted commit (of this delta) is finished first. */
+	rc = journal_read(d, &r.j, &r.ops, err);
+	if (rc < 0)
+		goto out;
+	if (rc == 0) {
+		r.n_ops = r.j.n_ops;
+		rc = finish(&r, err);
+		if (rc == 0)
+			sweep_tmp(&r);
+		goto out;
+	}
+	rc = plan(&r, mode, stats, err);
+	if (rc != 0)
+		goto out;
+	r.j.nonce = make_nonce();
+	r.j.n_ops = (uint32_t)r.n_ops;
+	r.j.phase = 1;
+	r.j.done = 0;
+	if ((rc = journal_write(&r, err)) < 0)
+		goto out;
+	step(&r);
+	rc = finish(&r, err);
+out:
+	if (rc >= 0) {
+		stats->conflicts += r.late_conflicts;
+		if (stats->conflicts)
+			stats->conflict_paths = steal_pointer(&r.conflicts.data);
+	}
+	run_free(&r);
+	if (rc < 0)
+		return rls_error_prefix(err, "commit %s", d->path);
+	return rc;
 }
 
 int delta_discard(delta *d, rls_error *err)
 {
-	return rls_error_set(err, ENOSYS, "discard");
+	_cleanup_close_ int mount_fd = -1, commit_fd = -1;
+	delta_txn *txn;
+	struct journal j;
+	char epoch[32];
+	struct timespec now;
+	int rc;
+
+	if (check_not_mounted(d, &mount_fd, err) < 0 ||
+	    lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0)
+		return -1;
+	rc = journal_read(d, &j, NULL, err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0)
+		return rls_error_set(err, EBUSY, "%s: an interrupted commit must finish first", d->path);
+	if (delta_begin(d, true, &txn, err) < 0)
+		return -1;
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
+	if (delta_clear_index(txn, err) < 0 || delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0) {
+		delta_abort(txn);
+		return -1;
+	}
+	if (delta_commit_txn(txn, err) < 0 || delta_sync(d, err) < 0)
+		return -1;
+	/* The index no longer names any data file: they can go in any order. */
+	return delta_clear_data(d, err);
 }
 
 void delta_commit_stats_free(delta_commit_stats *stats)

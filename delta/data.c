@@ -164,6 +164,14 @@ static int link_tmpfile(delta *d, int fd, const char *name, rls_error *err)
 	return rls_error_set(err, errno, "delta data %s", name);
 }
 
+int delta_copy_data(int src, int dst, rls_error *err)
+{
+	uint64_t h;
+	bool hashed;
+
+	return copy_data(src, dst, &h, &hashed, err);
+}
+
 int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error *err)
 {
 	_cleanup_close_ int fd = -1;

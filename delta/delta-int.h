@@ -52,10 +52,38 @@ int delta_hash_content(int fd, uint64_t *out, rls_error *err);
  * delta_open.  Takes commit.lock and the source lock itself. */
 int delta_recover(delta *d, rls_error *err);
 
-/* Does a delta node differ from the source entry (lstat'ed as *st, at
- * merged path `path`)?  Shared by diff and commit so they agree. */
-int delta_node_differs(delta *d, delta_txn *txn, const char *path, const delta_node *node,
-		       const struct stat *st, bool *out, rls_error *err);
+/* A node with what diff and commit need of its inode and data file, in a
+ * compact form (delta_node and delta_inode carry 4 KiB arrays). */
+typedef struct delta_entry {
+	char *path;
+	char *target;		/* symlink target, or NULL */
+	char *origin;		/* source path of the base, or NULL */
+	uint64_t id;
+	uint8_t kind, flags;
+	bool has_inode;
+	uint32_t mode, uid, gid, iflags;
+	uint64_t rdev;
+	int64_t atime_ns, mtime_ns;	/* regular files: from the data file */
+	uint64_t size;
+	delta_base base;
+} delta_entry;
+
+/* Every node of the index, in path order.  Regular files' data files are
+ * stat'ed: a missing one is an error (a damaged delta). */
+int delta_load_entries(delta *d, delta_entry **out, size_t *n, rls_error *err);
+void delta_free_entries(delta_entry *e, size_t n);
+
+/* Does entry `e` differ from the source entry lstat'ed as *st (the one at
+ * e->path)?  Shared by diff and commit so they agree. */
+int delta_entry_differs(delta *d, const delta_entry *e, const struct stat *st, bool *out, rls_error *err);
+/* Has the source file `e` was copied up from changed since?  (Identity, and
+ * when that differs, content.)  False when `e` has no base. */
+int delta_base_changed(delta *d, const delta_entry *e, bool *out, rls_error *err);
+
+/* Copy all of src into dst (reflink, in-kernel copy, read/write). */
+int delta_copy_data(int src, int dst, rls_error *err);
+/* The source path of merged path `path`, in buf. */
+int delta_source_path(const delta *d, const char *path, char *buf, size_t cap, rls_error *err);
 
 static inline int64_t delta_ts_ns(const struct timespec *ts)
 {

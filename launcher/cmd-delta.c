@@ -1,0 +1,220 @@
+/* cmd-delta.c - `rls diff`, `rls commit`, `rls discard`: a delta's changes
+ * shown, applied to its source, or thrown away (see rls-delta(7)). */
+#include "launcher.h"
+#include "commands.h"
+#include "../delta/delta.h"
+
+#include <getopt.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+extern char **environ;
+
+struct diff_ctx {
+	delta *d;
+	bool patch;
+	int failed;
+	rls_error *err;
+};
+
+static int run_diff(const char *old, const char *new, const char *la, const char *lb)
+{
+	char *argv[] = { "diff", "-u", "--label", (char *)la, "--label", (char *)lb,
+			 (char *)old, (char *)new, NULL };
+	pid_t pid;
+	int status;
+
+	fflush(stdout);
+	if (posix_spawnp(&pid, "diff", NULL, NULL, argv, environ) != 0)
+		return -1;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) < 2 ? 0 : -1;
+}
+
+/* The data file of the regular file the delta has at `path`, or NULL. */
+static char *delta_file(delta *d, const char *path)
+{
+	delta_txn *txn;
+	delta_node *node = rls_xmalloc(sizeof *node);
+	rls_error err;
+	char *out = NULL;
+
+	if (delta_begin(d, false, &txn, &err) == 0) {
+		if (delta_get(txn, path, node, &err) == 0 && node->kind == DELTA_FILE) {
+			char name[17];
+
+			delta_data_name(node->id, name);
+			out = rls_xasprintf("%s/data/%s", delta_path(d), name);
+		}
+		delta_abort(txn);
+	}
+	free(node);
+	return out;
+}
+
+static int print_change(delta_change_kind kind, const char *path, void *opaque)
+{
+	struct diff_ctx *c = opaque;
+	_cleanup_free_ char *src = NULL, *ours = NULL, *la = NULL, *lb = NULL;
+	struct stat st;
+	bool src_file;
+
+	printf("%c %s\n", (char)kind, path + 1);
+	if (!c->patch)
+		return 0;
+	src = rls_xasprintf("%s%s", delta_source(c->d), path);
+	src_file = lstat(src, &st) == 0 && S_ISREG(st.st_mode);
+	ours = kind == DELTA_DELETED ? NULL : delta_file(c->d, path);
+	if (!src_file && !ours)
+		return 0;
+	la = src_file ? rls_xasprintf("a%s", path) : rls_xstrdup("/dev/null");
+	lb = ours ? rls_xasprintf("b%s", path) : rls_xstrdup("/dev/null");
+	if (run_diff(src_file ? src : "/dev/null", ours ? ours : "/dev/null", la, lb) < 0) {
+		fprintf(stderr, "rls: diff: cannot compare %s\n", path + 1);
+		c->failed = 1;
+	}
+	return 0;
+}
+
+static int open_delta(const char *dir, delta **d)
+{
+	rls_error err;
+
+	if (delta_open(dir, NULL, 0, d, &err) < 0) {
+		fprintf(stderr, "rls: %s\n", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "patch", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct diff_ctx c = { 0 };
+	rls_error err;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+ph", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': c.patch = true; break;
+		case 'h': puts("usage: rls diff [-p] DELTA"); return 0;
+		default: fputs("usage: rls diff [-p] DELTA\n", stderr); return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs("usage: rls diff [-p] DELTA\n", stderr);
+		return 2;
+	}
+	if (open_delta(argv[optind], &c.d) < 0)
+		return 1;
+	c.err = &err;
+	r = delta_changes(c.d, print_change, &c, &err);
+	fflush(stdout);
+	delta_close(c.d);
+	if (r < 0) {
+		fprintf(stderr, "rls: diff: %s\n", err.msg);
+		return 1;
+	}
+	return c.failed;
+}
+
+static void print_conflicts(const char *paths)
+{
+	for (const char *p = paths; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+
+		printf("conflict: %.*s\n", (int)(n > 1 ? n - 1 : 1), n > 1 ? p + 1 : "/");
+		p += n + (nl ? 1 : 0);
+	}
+}
+
+int cmd_commit(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "on-conflict", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const char usage[] = "usage: rls commit [--on-conflict ours|theirs|fail] DELTA\n";
+	delta_conflict_mode mode = DELTA_CONFLICT_OURS;
+	delta_commit_stats stats;
+	delta *d;
+	rls_error err;
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			if (!strcmp(optarg, "ours"))
+				mode = DELTA_CONFLICT_OURS;
+			else if (!strcmp(optarg, "theirs"))
+				mode = DELTA_CONFLICT_THEIRS;
+			else if (!strcmp(optarg, "fail"))
+				mode = DELTA_CONFLICT_FAIL;
+			else {
+				fprintf(stderr, "rls: commit: --on-conflict must be ours, theirs or fail, not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (open_delta(argv[optind], &d) < 0)
+		return 1;
+	r = delta_commit(d, mode, &stats, &err);
+	delta_close(d);
+	if (r < 0) {
+		fprintf(stderr, "rls: %s\n", err.msg);
+		return 1;
+	}
+	if (r == 1) {
+		printf("commit refused: %u conflict%s, nothing written\n", stats.conflicts,
+		       stats.conflicts == 1 ? "" : "s");
+	} else {
+		printf("committed: %u added, %u modified, %u deleted; %u conflict%s\n", stats.added,
+		       stats.modified, stats.deleted, stats.conflicts, stats.conflicts == 1 ? "" : "s");
+	}
+	print_conflicts(stats.conflict_paths);
+	delta_commit_stats_free(&stats);
+	return r == 1 ? 1 : 0;
+}
+
+int cmd_discard(int argc, char **argv)
+{
+	delta *d;
+	rls_error err;
+	int r;
+
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		puts("usage: rls discard DELTA");
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fputs("usage: rls discard DELTA\n", stderr);
+		return 2;
+	}
+	if (open_delta(argv[1], &d) < 0)
+		return 1;
+	r = delta_discard(d, &err);
+	delta_close(d);
+	if (r < 0) {
+		fprintf(stderr, "rls: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
