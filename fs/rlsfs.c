@@ -274,6 +274,7 @@ static int cmd_mount(int argc, char **argv)
 	pid_t child;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+p:o:fdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': mo.policy = optarg; break;
@@ -294,7 +295,9 @@ static int cmd_mount(int argc, char **argv)
 			break;
 		}
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default:
+			fprintf(stderr, "rlsfs: mount: bad option '%s' (see rlsfs --help)\n", argv[optind - 1]);
+			return 2;
 		}
 	}
 	if (argc - optind != 2) {

@@ -71,6 +71,13 @@ is() {
 	return 1
 }
 
+isnt() {
+	if [ "$1" != "$2" ]; then _tap_result 0 "$3"; return 0; fi
+	_tap_result 1 "$3"
+	printf '#   got:  %s\n#   expected anything else\n' "$1"
+	return 1
+}
+
 like() {
 	if printf '%s' "$1" | grep -Eq -- "$2"; then _tap_result 0 "$3"; return 0; fi
 	_tap_result 1 "$3"
