@@ -367,6 +367,22 @@ static int new_inode(op *o, const delta_inode *di, uint64_t *id)
 	return put_inode(o, *id, di);
 }
 
+/* Carry extended attributes over to a copy.  Best effort: a name the
+ * delta's filesystem refuses (a security.* one, say) is left behind, as
+ * cp --preserve=xattr does. */
+static void copy_xattrs(int from, int to)
+{
+	char names[8192], value[8192];
+	ssize_t len = flistxattr(from, names, sizeof names);
+
+	for (ssize_t i = 0; i < len; i += (ssize_t)strlen(names + i) + 1) {
+		ssize_t vlen = fgetxattr(from, names + i, value, sizeof value);
+
+		if (vlen >= 0)
+			(void)fsetxattr(to, names + i, value, (size_t)vlen, 0);
+	}
+}
+
 /* Make the delta hold `path` (copy-up).  Regular files get their data copied
  * with the source's identity and hash as base; other kinds become nodes.
  * On return e describes the upper entry. */
@@ -409,6 +425,7 @@ static int copy_up(op *o, const char *path, entry *e)
 		datafd = delta_copy_up(fs->d, id, srcfd, &di.base, &err);
 		if (datafd < 0)
 			return -err_code(&err);
+		copy_xattrs(srcfd, datafd);
 		/* The copy keeps the source's times: make and git must not
 		 * see a file as changed because it was copied. */
 		(void)futimens(datafd, times);

@@ -9,6 +9,8 @@ mkdir -p "$S/v" "$S/w/sub" "$S/n/deep" "$S/r"
 echo read > "$S/r/file"
 echo view > "$S/v/file"
 echo write > "$S/w/file"
+echo x > "$S/w/attrs"
+setfattr -n user.keep -v 1 "$S/w/attrs" 2>/dev/null || $FSOP setxattr "$S/w/attrs" user.keep 1 >/dev/null
 echo secret > "$S/.env"
 echo wsecret > "$S/w/.env"
 echo hidden > "$S/n/secret"
@@ -93,6 +95,9 @@ is "$($FSOP unlink "$M/w/file")" OK "write: unlink of a source file works"
 is "$($FSOP stat "$M/w/file")" ENOENT "write: and the file is gone from the mount"
 test -f "$S/w/file"; is $? 0 "write: but not from the source"
 is "$($FSOP rmdir "$M/w/sub")" OK "write: rmdir of an empty source folder works"
+is "$($FSOP setxattr "$M/w/attrs" user.new 2)" OK "write: setxattr works"
+is "$($FSOP getxattr "$M/w/attrs" user.new)" "OK 2" "write: and the attribute reads back"
+is "$($FSOP getxattr "$M/w/attrs" user.keep)" "OK 1" "write: the source's attributes survive the copy-up"
 
 assert_file_has_content "$T/audit.log" '"op":"open","path":"/r/file","level":"read","errno":"EACCES"'
 _tap_result $? "denials are in the audit log with op, path, level and errno"
