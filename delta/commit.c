@@ -72,6 +72,7 @@ struct run {
 	struct op *ops;
 	size_t n_ops;
 	long crash_after, steps;
+	size_t batch_files;
 	bool root;
 	/* Parent directory cache for runs of files in one directory. */
 	char *cache_dir;
@@ -717,7 +718,7 @@ static int execute(struct run *r, rls_error *err)
 			return -1;
 		}
 		step(r);
-		if (r->n_batch >= BATCH_FILES || r->batch_bytes >= BATCH_BYTES)
+		if (r->n_batch >= r->batch_files || r->batch_bytes >= BATCH_BYTES)
 			if (flush(r, i + 1, err) < 0)
 				return -1;
 	}
@@ -758,6 +759,10 @@ static void run_init(struct run *r, delta *d, int src_fd)
 	r->cache_fd = -1;
 	r->root = geteuid() == 0;
 	r->crash_after = crash ? strtol(crash, NULL, 10) : 0;
+	/* Test hook: small batches let crash tests land between them. */
+	r->batch_files = getenv("RLS_COMMIT_BATCH") ? strtoul(getenv("RLS_COMMIT_BATCH"), NULL, 10) : 0;
+	if (!r->batch_files)
+		r->batch_files = BATCH_FILES;
 }
 
 static void run_free(struct run *r)

@@ -1,0 +1,105 @@
+#!/bin/bash
+# rls commit: the delta applied to its source, attributes carried, unknown
+# source content kept, conflicts by mode; rls discard.
+. "$(dirname "$0")/lib.sh"
+FX=$RLS_BUILD/t/delta-fixture
+[ -x "$FX" ] || skip_all "no $FX (make unit)"
+
+mksrc() {
+	rm -rf "$S"; mkdir -p "$S/d/sub" "$S/gone" "$S/keep"
+	echo one > "$S/a"; echo two > "$S/b"; echo three > "$S/d/c"
+	echo x > "$S/gone/x"; echo k > "$S/keep/known"
+}
+S=$T/src
+mksrc
+printf '%s\n' 'write /a ONE\n' 'new /new hello\n' 'rm /b' 'mkdir /nd 750' 'new /nd/f inside\n' \
+	'symlink /ln a' 'rm /gone/x' 'rmdir /gone' 'rm /keep/known' 'rmdir /keep' 'chmod /d/c 600' \
+	'link /nd/hard /new' 'fifo /ff' 'new /.wh.plain wh\n' | "$FX" "$T/delta" "$S"
+# something the delta does not know appears in a directory it deletes
+echo surprise > "$S/keep/unknown"
+touch -d '2001-02-03 04:05:06' "$T/ref"
+
+out=$("$RLS" commit "$T/delta"); rc=$?
+is "$rc" 0 "rls commit exits 0"
+like "$out" "^committed: 7 added, 2 modified, 4 deleted; 1 conflict" "it prints a summary"
+like "$out" "conflict: keep" "the directory with unknown content is reported as a conflict"
+is "$(cat "$S/a")" "ONE" "a modified file has the delta's content"
+is "$(cat "$S/new")" "hello" "an added file is there"
+ok "a deleted file is gone" test ! -e "$S/b"
+ok "a deleted directory is gone with its deleted content" test ! -e "$S/gone"
+is "$(cat "$S/keep/unknown")" "surprise" "unknown content in a deleted directory is kept"
+ok "the directory holding it is kept" test -d "$S/keep"
+ok "while the delta's deletion in it happened" test ! -e "$S/keep/known"
+is "$(stat -c %a "$S/nd")" 750 "a new directory has its mode"
+is "$(cat "$S/nd/f")" inside "files in a new directory are there"
+is "$(readlink "$S/ln")" a "a symlink is created with its target"
+is "$(stat -c %a "$S/d/c")" 600 "a chmod is carried"
+is "$(stat -c %i "$S/nd/hard")" "$(stat -c %i "$S/new")" "hard links stay one inode"
+ok "a fifo is created" test -p "$S/ff"
+is "$(cat "$S/.wh.plain")" wh "a file named .wh.* is an ordinary file"
+is "$(ls -A "$S" | grep -c rls-commit)" 0 "no temporary files are left"
+is "$("$RLS" diff "$T/delta")" "" "after commit the delta is empty"
+is "$(ls "$T/delta/data" | wc -l)" 0 "and its data directory too"
+
+# mtimes: a delta file's mtime is carried to the source
+mksrc
+printf 'new /m x\n' | "$FX" "$T/dm" "$S"
+touch -d '2001-02-03 04:05:06' "$T/dm/data/"*
+"$RLS" commit "$T/dm" >/dev/null
+is "$(stat -c %Y "$S/m")" "$(stat -c %Y "$T/ref")" "a file's mtime is carried"
+
+# conflicts: the source changed after copy-up
+conflict_setup() {
+	mksrc
+	rm -rf "$T/dc"
+	printf 'write /a ours\\n\nnew /fresh f\\n\n' | "$FX" "$T/dc" "$S"
+	sleep 0.01
+	echo theirs > "$S/a"
+}
+conflict_setup
+out=$("$RLS" commit --on-conflict fail "$T/dc"); rc=$?
+is "$rc" 1 "--on-conflict fail exits 1 on a conflict"
+like "$out" "conflict: a" "and lists it"
+is "$(cat "$S/a")" theirs "fail writes nothing: the conflicting file"
+ok "fail writes nothing: not even the other files" test ! -e "$S/fresh"
+is "$("$RLS" diff "$T/dc")" "M a
+A fresh" "the delta is kept whole after a refused commit"
+
+out=$("$RLS" commit --on-conflict=theirs "$T/dc"); rc=$?
+is "$rc" 0 "--on-conflict=theirs commits"
+like "$out" "1 conflict" "reporting the conflict"
+is "$(cat "$S/a")" theirs "theirs keeps the source's version"
+is "$(cat "$S/fresh")" f "and applies the rest"
+
+conflict_setup
+out=$("$RLS" commit "$T/dc"); rc=$?
+is "$rc:$(cat "$S/a")" "0:ours" "ours (the default) lets the delta win"
+like "$out" "conflict: a" "and reports the conflict"
+
+# a touched but identical source file is no conflict (hash compare)
+mksrc; rm -rf "$T/dt"
+printf 'write /a mine\\n\n' | "$FX" "$T/dt" "$S"
+touch -d '2010-01-01' "$S/a"
+out=$("$RLS" commit --on-conflict fail "$T/dt"); rc=$?
+is "$rc:$(cat "$S/a")" "0:mine" "a source whose times changed but not its content is no conflict"
+
+# discard
+mksrc; rm -rf "$T/dd"
+printf 'write /a gone\\n\nrm /b\n' | "$FX" "$T/dd" "$S"
+ok "rls discard succeeds" "$RLS" discard "$T/dd"
+is "$("$RLS" diff "$T/dd")" "" "the delta is empty after discard"
+is "$(cat "$S/a"; cat "$S/b")" "one
+two" "and the source untouched"
+
+# a mounted delta is refused
+mksrc; rm -rf "$T/dl"
+printf 'write /a x\n' | "$FX" "$T/dl" "$S"
+exec 9>"$T/dl/mount.lock"; flock -n 9
+out=$("$RLS" commit "$T/dl" 2>&1); rc=$?
+is "$rc" 1 "commit of a mounted delta exits 1"
+like "$out" "mounted" "saying it is mounted"
+fails "discard of a mounted delta fails" "$RLS" discard "$T/dl"
+exec 9>&-
+is "$(cat "$S/a")" one "nothing was written"
+ok "after unmount it commits" "$RLS" commit "$T/dl"
+done_testing
