@@ -10,6 +10,26 @@
 
 #define COPY_CHUNK (1u << 20)
 
+static int write_all_at(int fd, const char *p, size_t n, off_t off)
+{
+	while (n > 0) {
+		ssize_t w = pwrite(fd, p, n, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
 void delta_data_name(uint64_t id, char buf[static 17])
 {
 	snprintf(buf, 17, "%016llx", (unsigned long long)id);
@@ -88,12 +108,16 @@ int delta_hash_fd(int fd, delta_base *base, rls_error *err)
 }
 
 /* Copy all of src into dst (both at offset 0): reflink, then in-kernel copy,
- * then plain read/write.  *hashed says whether *hash was computed on the
- * way (only the read/write path sees the bytes). */
+ * then plain read/write from wherever the in-kernel copy gave up (it may
+ * refuse a pair of filesystems only part way).  *hashed says whether *hash
+ * was computed on the way (only a read/write copy from offset 0 sees every
+ * byte). */
 static int copy_data(int src, int dst, uint64_t *hash, bool *hashed, rls_error *err)
 {
 	loff_t in = 0, out = 0;
-	bool use_cfr = true;
+	XXH3_state_t *st = NULL;
+	_cleanup_free_ char *buf = NULL;
+	int ret = -1;
 
 	*hashed = false;
 	if (ioctl(dst, FICLONE, src) == 0)
@@ -107,42 +131,56 @@ static int copy_data(int src, int dst, uint64_t *hash, bool *hashed, rls_error *
 			return 0;
 		if (errno == EINTR)
 			continue;
-		if (in == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-				errno == EOPNOTSUPP || errno == EBADF)) {
-			use_cfr = false;
+		if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+		    errno == EBADF)
 			break;
-		}
 		return rls_error_set(err, errno, "copy");
 	}
-	if (!use_cfr) {
-		XXH3_state_t *st = XXH3_createState();
-		_cleanup_free_ char *buf = rls_xmalloc(COPY_CHUNK);
-		off_t off = 0;
-
+	if (in != out)
+		return rls_error_set(err, EIO, "copy: offsets diverged");
+	buf = rls_xmalloc(COPY_CHUNK);
+	if (in == 0) {
+		st = XXH3_createState();
 		if (!st)
 			rls_die_oom();
 		XXH3_64bits_reset(st);
-		for (;;) {
-			ssize_t r = pread(src, buf, COPY_CHUNK, off);
+	}
+	for (off_t off = in;;) {
+		ssize_t r = pread(src, buf, COPY_CHUNK, off);
 
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0 || (r > 0 && pwrite(dst, buf, (size_t)r, off) != r)) {
-				int e = errno ? errno : EIO;
-
-				XXH3_freeState(st);
-				return rls_error_set(err, e, "copy");
-			}
-			if (r == 0)
-				break;
-			XXH3_64bits_update(st, buf, (size_t)r);
-			off += r;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rls_error_set(err, errno, "copy: read");
+			goto out;
 		}
+		if (r == 0)
+			break;
+		if (write_all_at(dst, buf, (size_t)r, off) < 0) {
+			rls_error_set(err, errno, "copy: write");
+			goto out;
+		}
+		if (st)
+			XXH3_64bits_update(st, buf, (size_t)r);
+		off += r;
+	}
+	if (st) {
 		*hash = XXH3_64bits_digest(st);
 		*hashed = true;
-		XXH3_freeState(st);
 	}
-	return 0;
+	ret = 0;
+out:
+	if (st)
+		XXH3_freeState(st);
+	return ret;
+}
+
+int delta_copy_data(int src, int dst, rls_error *err)
+{
+	uint64_t h;
+	bool hashed;
+
+	return copy_data(src, dst, &h, &hashed, err);
 }
 
 /* Give an anonymous (O_TMPFILE) file the name `name` in DELTA/data,
@@ -162,14 +200,6 @@ static int link_tmpfile(delta *d, int fd, const char *name, rls_error *err)
 		unlinkat(d->data_fd, name, 0);
 	}
 	return rls_error_set(err, errno, "delta data %s", name);
-}
-
-int delta_copy_data(int src, int dst, rls_error *err)
-{
-	uint64_t h;
-	bool hashed;
-
-	return copy_data(src, dst, &h, &hashed, err);
 }
 
 int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error *err)
