@@ -336,8 +336,62 @@ static bool is_globstar(const char *seg)
 	return !strcmp(seg, "**");
 }
 
+/* The unescaped text of a segment without wildcards, or NULL. */
+static char *literal_of(const char *s, size_t len)
+{
+	rls_buf b = { 0 };
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '*' || s[i] == '?' || s[i] == '[') {
+			rls_buf_free(&b);
+			return NULL;
+		}
+		if (s[i] == '\\')
+			i++;
+		rls_buf_addc(&b, s[i]);
+	}
+	if (!b.data)
+		rls_buf_add(&b, "", 0);
+	return b.data;
+}
+
+static void classify(struct strv *segs, bool dir_only, struct policy_alt *a)
+{
+	const char *last = segs->v[segs->n - 1];
+	size_t n = strlen(last);
+	size_t best = 0;
+
+	if (segs->n == 2 && is_globstar(segs->v[0]) && !dir_only && n) {
+		if ((a->lit = literal_of(last, n))) {
+			a->kind = POLICY_ALT_NAME;
+			return;
+		}
+		if (n > 1 && last[0] == '*' && (a->lit = literal_of(last + 1, n - 1))) {
+			a->kind = POLICY_ALT_SUFFIX;
+			return;
+		}
+		if (n > 1 && last[n - 1] == '*' && !(n > 2 && last[n - 2] == '\\') &&
+		    (a->lit = literal_of(last, n - 1))) {
+			a->kind = POLICY_ALT_PREFIX;
+			return;
+		}
+	}
+	a->kind = POLICY_ALT_REGEX;
+	for (size_t i = 0; i < segs->n; i++) {
+		char *lit = is_globstar(segs->v[i]) ? NULL : literal_of(segs->v[i], strlen(segs->v[i]));
+
+		if (lit && strlen(lit) >= best) {
+			best = strlen(lit);
+			free(a->key);
+			a->key = lit;
+		} else {
+			free(lit);
+		}
+	}
+}
+
 static int compile_alternative(const char *alt, rls_buf *full, rls_buf *prefix, rls_buf *cover,
-			       struct strv *samples, rls_error *err)
+			       struct strv *samples, struct policy_alt *info, rls_error *err)
 {
 	size_t len = strlen(alt);
 	bool dir_only = false, anchored = false;
@@ -397,7 +451,13 @@ static int compile_alternative(const char *alt, rls_buf *full, rls_buf *prefix, 
 	 * "/" is there when the subject is a directory). */
 	for (size_t i = 0; i < segs.n; i++) {
 		if (is_globstar(segs.v[i])) {
-			rls_buf_adds(&re, ANY_SEGMENTS);
+			/* "**" then one last segment (every basename glob): skip
+			 * straight to the last name, possessively, instead of
+			 * backtracking over every segment. */
+			if (i + 2 == segs.n && !dir_only)
+				rls_buf_adds(&re, "(?:/[^/]++(?=/[^/]))*+");
+			else
+				rls_buf_adds(&re, ANY_SEGMENTS);
 			continue;
 		}
 		rls_buf_addc(&re, '/');
@@ -406,6 +466,9 @@ static int compile_alternative(const char *alt, rls_buf *full, rls_buf *prefix, 
 			goto out;
 	}
 	rls_buf_adds(&re, dir_only ? "/" : "/?\\z");
+	classify(&segs, dir_only, info);
+	if (info->kind == POLICY_ALT_REGEX)
+		info->re = rls_xstrndup(re.data, re.len);
 
 	/* Directories beneath which the glob could match: a prefix of its
 	 * segments, with the last one never consumed (something must remain
@@ -470,8 +533,10 @@ int policy_glob_compile(const char *pattern, size_t len, struct policy_glob *out
 		return -1;
 	if (expand_braces(pattern, len, &alts, err) < 0)
 		goto out;
+	out->alts = rls_xcalloc(alts.n, sizeof *out->alts);
+	out->n_alts = alts.n;
 	for (size_t i = 0; i < alts.n; i++)
-		if (compile_alternative(alts.v[i], &full, &prefix, &cover, &samples, err) < 0) {
+		if (compile_alternative(alts.v[i], &full, &prefix, &cover, &samples, &out->alts[i], err) < 0) {
 			if (alts.n > 1)
 				rls_error_prefix(err, "in alternative '%s'", alts.v[i]);
 			goto out;
@@ -487,6 +552,8 @@ int policy_glob_compile(const char *pattern, size_t len, struct policy_glob *out
 out:
 	strv_clear(&alts);
 	strv_clear(&samples);
+	if (r < 0)
+		policy_glob_free(out);
 	return r;
 }
 
@@ -498,5 +565,11 @@ void policy_glob_free(struct policy_glob *g)
 	for (size_t i = 0; i < g->n_samples; i++)
 		free(g->samples[i]);
 	free(g->samples);
+	for (size_t i = 0; i < g->n_alts; i++) {
+		free(g->alts[i].lit);
+		free(g->alts[i].key);
+		free(g->alts[i].re);
+	}
+	free(g->alts);
 	*g = (struct policy_glob){ 0 };
 }

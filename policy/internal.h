@@ -13,6 +13,24 @@
 #define POLICY_MAX_ALTERNATIVES 256
 #define POLICY_MAX_PATTERN 4096
 
+/* How one brace alternative is matched.  Basename globs of the common
+ * shapes skip the regex engine altogether (hash lookups on the last name);
+ * the rest are regexes, grouped by a literal segment every matching path
+ * must contain (so a path only meets the regexes that could match it). */
+enum policy_alt_kind {
+	POLICY_ALT_REGEX,
+	POLICY_ALT_NAME,	/* basename == lit */
+	POLICY_ALT_SUFFIX,	/* "*lit": basename ends with lit */
+	POLICY_ALT_PREFIX,	/* "lit*": basename starts with lit */
+};
+
+struct policy_alt {
+	enum policy_alt_kind kind;
+	char *lit;	/* the literal for NAME/SUFFIX/PREFIX */
+	char *key;	/* REGEX: a literal segment it needs, or NULL */
+	char *re;	/* REGEX: the anchored regex of this alternative */
+};
+
 /* One glob, translated.  Every regex is written for PCRE2_ANCHORED matching
  * against a subject that is the path, with "/" appended for directories
  * (the root is "/" either way). */
@@ -27,6 +45,8 @@ struct policy_glob {
 	/* A short path each alternative matches, for lint; dirs end in "/". */
 	char **samples;
 	size_t n_samples;
+	struct policy_alt *alts;
+	size_t n_alts;
 };
 
 /* Translate `pattern`.  On error, *offset is the byte of the pattern the
@@ -43,15 +63,44 @@ struct policy_rule {
 	struct policy_glob glob;
 };
 
+struct policy_entry {
+	char *key;	/* NULL: empty slot */
+	size_t len;
+	int kind;	/* enum policy_alt_kind; POLICY_ALT_REGEX: a group */
+	long value;	/* rule index, or group index */
+};
+
+struct policy_fragment {
+	size_t rule;
+	const char *re;
+};
+
+struct policy_group {
+	pcre2_code **codes;
+	size_t n_codes;
+	long max_rule;
+	/* while building */
+	struct policy_fragment *frags;
+	size_t n_frags;
+};
+
 struct policy {
 	struct policy_rule *rules;
 	size_t n_rules, cap_rules;
 	char **files;
 	size_t n_files;
-	/* Combined regexes in evaluation order: the first that matches names
-	 * (through its MARK) the last rule that matches. */
-	pcre2_code **decide_re;
-	size_t n_decide;
+	/* Deciding: basename literals in `table` (the highest rule index per
+	 * literal), and regex groups keyed by a literal segment (group 0 has
+	 * no key and is always tried).  In each group the combined regexes
+	 * are in evaluation order: the first that matches names (through its
+	 * MARK) the last rule of that group that matches. */
+	struct policy_entry *table;
+	size_t table_cap, table_n;
+	size_t *suffix_lens, n_suffix_lens;
+	size_t *prefix_lens, n_prefix_lens;
+	struct policy_group *groups;
+	size_t n_groups;
+	/* Traversal: one set of combined regexes, same convention. */
 	pcre2_code **traverse_re;
 	size_t n_traverse;
 	char **protect;

@@ -111,12 +111,7 @@ static long match_first(pcre2_code *const *codes, size_t n, const char *s, size_
 	return -1;
 }
 
-struct fragment {
-	size_t rule;
-	const char *re;
-};
-
-static int compile_chunk(const struct fragment *f, size_t n, pcre2_code ***codes, size_t *n_codes,
+static int compile_chunk(const struct policy_fragment *f, size_t n, pcre2_code ***codes, size_t *n_codes,
 			 const policy *pol, rls_error *err)
 {
 	_cleanup_buf_ rls_buf b = { 0 };
@@ -151,40 +146,203 @@ static int compile_chunk(const struct fragment *f, size_t n, pcre2_code ***codes
 	return 0;
 }
 
-static int compile_set(policy *pol, bool traversal, pcre2_code ***codes, size_t *n_codes, rls_error *err)
+static int compile_traversal(policy *pol, rls_error *err)
 {
-	_cleanup_free_ struct fragment *f = rls_xcalloc(pol->n_rules + 1, sizeof *f);
+	_cleanup_free_ struct policy_fragment *f = rls_xcalloc(pol->n_rules + 1, sizeof *f);
 	size_t n = 0;
 
 	for (size_t i = pol->n_rules; i-- > 0;) {
 		const struct policy_rule *r = &pol->rules[i];
-		const char *re;
+		const char *re = r->level > POLICY_NONE ? r->glob.prefix : r->glob.cover;
 
-		if (!traversal)
-			re = r->glob.full;
-		else if (r->level > POLICY_NONE)
-			re = r->glob.prefix;
-		else
-			re = r->glob.cover;
 		if (re)
-			f[n++] = (struct fragment){ i, re };
+			f[n++] = (struct policy_fragment){ i, re };
 	}
 	if (!n)
 		return 0;
-	return compile_chunk(f, n, codes, n_codes, pol, err);
+	return compile_chunk(f, n, &pol->traverse_re, &pol->n_traverse, pol, err);
+}
+
+static uint64_t hash_key(int kind, const char *s, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)kind;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static struct policy_entry *table_find(const policy *pol, int kind, const char *s, size_t len)
+{
+	size_t mask = pol->table_cap - 1;
+
+	if (!pol->table_cap)
+		return NULL;
+	for (size_t i = hash_key(kind, s, len) & mask;; i = (i + 1) & mask) {
+		struct policy_entry *e = &pol->table[i];
+
+		if (!e->key)
+			return e;
+		if (e->kind == kind && e->len == len && !memcmp(e->key, s, len))
+			return e;
+	}
+}
+
+static long table_get(const policy *pol, int kind, const char *s, size_t len)
+{
+	const struct policy_entry *e = table_find(pol, kind, s, len);
+
+	return e && e->key ? e->value : -1;
+}
+
+/* The entry for (kind, s), created with `value` when new. */
+static struct policy_entry *table_put(policy *pol, int kind, const char *s, long value)
+{
+	size_t len = strlen(s);
+	struct policy_entry *e;
+
+	if (2 * (pol->table_n + 1) > pol->table_cap) {
+		struct policy_entry *old = pol->table;
+		size_t old_cap = pol->table_cap;
+
+		pol->table_cap = old_cap ? old_cap * 2 : 64;
+		pol->table = rls_xcalloc(pol->table_cap, sizeof *pol->table);
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i].key)
+				*table_find(pol, old[i].kind, old[i].key, old[i].len) = old[i];
+		free(old);
+	}
+	e = table_find(pol, kind, s, len);
+	if (!e->key) {
+		*e = (struct policy_entry){ rls_xstrdup(s), len, kind, value };
+		pol->table_n++;
+	}
+	return e;
+}
+
+static void add_len(size_t **lens, size_t *n, size_t len)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*lens)[i] == len)
+			return;
+	*lens = rls_xrealloc(*lens, (*n + 1) * sizeof **lens);
+	(*lens)[(*n)++] = len;
+}
+
+static size_t new_group(policy *pol)
+{
+	pol->groups = rls_xrealloc(pol->groups, (pol->n_groups + 1) * sizeof *pol->groups);
+	pol->groups[pol->n_groups] = (struct policy_group){ .max_rule = -1 };
+	return pol->n_groups++;
 }
 
 int policy_compile(policy *pol, rls_error *err)
 {
-	if (compile_set(pol, false, &pol->decide_re, &pol->n_decide, err) < 0 ||
-	    compile_set(pol, true, &pol->traverse_re, &pol->n_traverse, err) < 0)
-		return -1;
-	return 0;
+	new_group(pol);	/* group 0: regexes without a key segment */
+	/* Highest rule first, so that each literal keeps the last rule and
+	 * each group's alternatives come in evaluation order. */
+	for (size_t i = pol->n_rules; i-- > 0;) {
+		const struct policy_glob *g = &pol->rules[i].glob;
+
+		for (size_t a = 0; a < g->n_alts; a++) {
+			const struct policy_alt *alt = &g->alts[a];
+			struct policy_group *grp;
+			size_t gi = 0;
+
+			if (alt->kind != POLICY_ALT_REGEX) {
+				table_put(pol, alt->kind, alt->lit, (long)i);
+				if (alt->kind == POLICY_ALT_SUFFIX)
+					add_len(&pol->suffix_lens, &pol->n_suffix_lens, strlen(alt->lit));
+				else if (alt->kind == POLICY_ALT_PREFIX)
+					add_len(&pol->prefix_lens, &pol->n_prefix_lens, strlen(alt->lit));
+				continue;
+			}
+			if (alt->key) {
+				long v = table_get(pol, POLICY_ALT_REGEX, alt->key, strlen(alt->key));
+				if (v < 0) {
+					v = (long)new_group(pol);
+					table_put(pol, POLICY_ALT_REGEX, alt->key, v);
+				}
+				gi = (size_t)v;
+			}
+			grp = &pol->groups[gi];
+			grp->frags = rls_xrealloc(grp->frags, (grp->n_frags + 1) * sizeof *grp->frags);
+			grp->frags[grp->n_frags].rule = i;
+			grp->frags[grp->n_frags].re = alt->re;
+			grp->n_frags++;
+		}
+	}
+	for (size_t gi = 0; gi < pol->n_groups; gi++) {
+		struct policy_group *grp = &pol->groups[gi];
+		int r = 0;
+
+		if (grp->n_frags) {
+			grp->max_rule = (long)grp->frags[0].rule;
+			r = compile_chunk(grp->frags, grp->n_frags, &grp->codes,
+					  &grp->n_codes, pol, err);
+		}
+		free(grp->frags);
+		grp->frags = NULL;
+		if (r < 0)
+			return -1;
+	}
+	return compile_traversal(pol, err);
+}
+
+/* The last rule matching the subject (a path, "/" appended for a
+ * directory; `path_len` leaves that slash out). */
+static long match_rules(const policy *pol, const char *s, size_t len, size_t path_len)
+{
+	const char *base = memrchr(s, '/', path_len);
+	size_t blen;
+	long best = -1, v;
+
+	base = base ? base + 1 : s;
+	blen = (size_t)(s + path_len - base);
+	if (blen) {
+		if ((v = table_get(pol, POLICY_ALT_NAME, base, blen)) > best)
+			best = v;
+		for (size_t i = 0; i < pol->n_suffix_lens; i++) {
+			size_t l = pol->suffix_lens[i];
+			if (l <= blen && (v = table_get(pol, POLICY_ALT_SUFFIX, base + blen - l, l)) > best)
+				best = v;
+		}
+		for (size_t i = 0; i < pol->n_prefix_lens; i++) {
+			size_t l = pol->prefix_lens[i];
+			if (l <= blen && (v = table_get(pol, POLICY_ALT_PREFIX, base, l)) > best)
+				best = v;
+		}
+	}
+	for (size_t i = 1; i < path_len;) {
+		size_t j = i;
+		while (j < path_len && s[j] != '/')
+			j++;
+		if ((v = table_get(pol, POLICY_ALT_REGEX, s + i, j - i)) >= 0) {
+			const struct policy_group *g = &pol->groups[v];
+			if (g->max_rule > best) {
+				if ((v = match_first(g->codes, g->n_codes, s, len)) == -2)
+					return -2;
+				if (v > best)
+					best = v;
+			}
+		}
+		i = j + 1;
+	}
+	if (pol->n_groups && pol->groups[0].max_rule > best) {
+		const struct policy_group *g = &pol->groups[0];
+		if ((v = match_first(g->codes, g->n_codes, s, len)) == -2)
+			return -2;
+		if (v > best)
+			best = v;
+	}
+	return best;
 }
 
 long policy_match_rule(const policy *pol, const char *subject, size_t len)
 {
-	return match_first(pol->decide_re, pol->n_decide, subject, len);
+	size_t path_len = len > 1 && subject[len - 1] == '/' ? len - 1 : len;
+
+	return match_rules(pol, subject, len, path_len);
 }
 
 void policy_free(policy *pol)
@@ -199,9 +357,18 @@ void policy_free(policy *pol)
 	for (size_t i = 0; i < pol->n_files; i++)
 		free(pol->files[i]);
 	free(pol->files);
-	for (size_t i = 0; i < pol->n_decide; i++)
-		pcre2_code_free(pol->decide_re[i]);
-	free(pol->decide_re);
+	for (size_t i = 0; i < pol->table_cap; i++)
+		free(pol->table[i].key);
+	free(pol->table);
+	free(pol->suffix_lens);
+	free(pol->prefix_lens);
+	for (size_t g = 0; g < pol->n_groups; g++) {
+		for (size_t i = 0; i < pol->groups[g].n_codes; i++)
+			pcre2_code_free(pol->groups[g].codes[i]);
+		free(pol->groups[g].codes);
+		free(pol->groups[g].frags);
+	}
+	free(pol->groups);
 	for (size_t i = 0; i < pol->n_traverse; i++)
 		pcre2_code_free(pol->traverse_re[i]);
 	free(pol->traverse_re);
@@ -307,7 +474,7 @@ static policy_level decide_subject(const policy *pol, const char *subject, size_
 				   bool is_dir, policy_decision *why, long *rule_out)
 {
 	policy_decision d = { .level = POLICY_NONE, .origin = POLICY_FROM_DEFAULT };
-	long idx = match_first(pol->decide_re, pol->n_decide, subject, len);
+	long idx = match_rules(pol, subject, len, path_len);
 
 	if (idx >= 0 && (size_t)idx < pol->n_rules) {
 		d.level = pol->rules[idx].level;
