@@ -30,7 +30,15 @@ typedef struct rnode {
 	 * the filesystem's rename generation. */
 	uint32_t level_gen;
 	policy_level level;
+	/* O_PATH descriptor of the source directory (merged directories),
+	 * or -1; see dir_fd() in ops.c. */
+	atomic_int srcfd;
 } rnode;
+
+/* How many directory descriptors rlsfs keeps at most: a quarter of the
+ * open-file limit, at most this.  The limit may be small (20,000 on some
+ * hosts, shared with files open through the mount) and a tree far larger. */
+#define RLSFS_DIR_FDS_MAX 4096
 
 typedef struct rlsfs {
 	int src_fd;			/* O_PATH of the source root */
@@ -48,6 +56,8 @@ typedef struct rlsfs {
 	rnode **table;
 	size_t table_size, table_used;
 	atomic_uint rename_gen;		/* bumped by each directory rename */
+	atomic_int srcfds;		/* descriptors cached in nodes */
+	int srcfds_max;
 
 	pthread_mutex_t copyup_lock;
 	double timeout;			/* entry and attribute cache, seconds */
@@ -69,6 +79,8 @@ void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup);
 /* Take n out of the namespace (unlinked, or replaced by a rename). */
 void node_detach(rlsfs *fs, rnode *n);
 void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname);
+/* Close every cached directory descriptor (tree lock held for writing). */
+void node_drop_fds(rlsfs *fs);
 /* Write n's path ("/a/b", "/" for the root) into buf; -ENOENT for a
  * detached node, -ENAMETOOLONG when it does not fit. */
 int node_path(rlsfs *fs, const rnode *n, char *buf, size_t size);

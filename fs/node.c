@@ -10,6 +10,16 @@ static size_t node_hash(const rnode *parent, const char *name, size_t size)
 	return (size_t)(h ^ (h >> 29)) & (size - 1);
 }
 
+static void drop_fd(rlsfs *fs, rnode *n)
+{
+	int fd = atomic_exchange(&n->srcfd, -1);
+
+	if (fd >= 0) {
+		close(fd);
+		atomic_fetch_sub(&fs->srcfds, 1);
+	}
+}
+
 void node_table_init(rlsfs *fs)
 {
 	pthread_mutex_init(&fs->nodes_lock, NULL);
@@ -19,6 +29,7 @@ void node_table_init(rlsfs *fs)
 	fs->root.type = S_IFDIR;
 	fs->root.merged = true;
 	fs->root.nlookup = 2;	/* never freed */
+	atomic_init(&fs->root.srcfd, -1);
 }
 
 void node_table_free(rlsfs *fs)
@@ -29,6 +40,7 @@ void node_table_free(rlsfs *fs)
 		while (n) {
 			rnode *next = n->hnext;
 
+			drop_fd(fs, n);
 			free(n->name);
 			free(n);
 			n = next;
@@ -125,6 +137,7 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type)
 		n->parent = parent;
 		n->name = rls_xstrdup(name);
 		n->type = type & S_IFMT;
+		atomic_init(&n->srcfd, -1);
 		parent->children++;
 		if (fs->table_used >= fs->table_size)
 			table_grow(fs);
@@ -144,6 +157,7 @@ static void release_locked(rlsfs *fs, rnode *n)
 
 		if (!n->detached)
 			table_remove(fs, n);
+		drop_fd(fs, n);
 		free(n->name);
 		free(n);
 		parent->children--;
@@ -179,6 +193,7 @@ void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname)
 	if (!n->detached)
 		table_remove(fs, n);
 	oldparent = n->parent;
+	drop_fd(fs, n);
 	free(n->name);
 	n->name = rls_xstrdup(newname);
 	n->parent = newparent;
@@ -224,4 +239,13 @@ int node_path(rlsfs *fs, const rnode *n, char *buf, size_t size)
 	}
 	buf[len] = '\0';
 	return 0;
+}
+
+void node_drop_fds(rlsfs *fs)
+{
+	pthread_mutex_lock(&fs->nodes_lock);
+	for (size_t i = 0; i < fs->table_size; i++)
+		for (rnode *n = fs->table[i]; n; n = n->hnext)
+			drop_fd(fs, n);
+	pthread_mutex_unlock(&fs->nodes_lock);
 }

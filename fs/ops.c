@@ -40,15 +40,6 @@ static int src_open(rlsfs *fs, const char *path, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-static int src_lstat(rlsfs *fs, const char *path, struct stat *st)
-{
-	_cleanup_close_ int fd = src_open(fs, path, O_PATH);
-
-	if (fd < 0)
-		return fd == -ELOOP ? -ENOENT : fd;
-	return fstat(fd, st) < 0 ? -errno : 0;
-}
-
 /* ---- what a path shows ------------------------------------------------ */
 
 typedef struct entry {
@@ -161,10 +152,56 @@ static void entry_attr(rlsfs *fs, entry *e)
 	}
 }
 
-/* Load what `path` shows.  `parent_merged`: the parent directory lets the
- * source's entries show through. */
-static int entry_load(rlsfs *fs, delta_txn *txn, bool parent_merged, const char *path, entry *e)
+/* The source directory of merged directory node n, as an O_PATH
+ * descriptor borrowed for the length of the operation (the tree lock is
+ * held).  Opened once with openat2 beneath the root, then kept: lookups in
+ * the directory cost one fstatat(2) of a single name.  Merged directories
+ * never move (renaming one is EXDEV), so the descriptor stays right. */
+static int dir_fd(rlsfs *fs, rnode *n, const char *path)
 {
+	int fd, expected = -1;
+
+	if (!n->parent)
+		return fs->src_fd;
+	fd = atomic_load(&n->srcfd);
+	if (fd >= 0)
+		return fd;
+	fd = src_open(fs, path, O_PATH | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	if (!atomic_compare_exchange_strong(&n->srcfd, &expected, fd)) {
+		close(fd);
+		return expected;
+	}
+	atomic_fetch_add(&fs->srcfds, 1);
+	return fd;
+}
+
+/* The source's entry at path, whose parent directory is node `parent`
+ * (NULL for the root itself). */
+static int src_lstat_at(rlsfs *fs, rnode *parent, const char *path, struct stat *st)
+{
+	const char *slash = strrchr(path, '/');
+	char dirpath[PATH_MAX];
+	int dfd;
+
+	if (!parent)
+		return fstat(fs->src_fd, st) < 0 ? -errno : 0;
+	if (slash == path)
+		snprintf(dirpath, sizeof dirpath, "/");
+	else
+		snprintf(dirpath, sizeof dirpath, "%.*s", (int)(slash - path), path);
+	dfd = dir_fd(fs, parent, dirpath);
+	if (dfd < 0)
+		return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
+	return fstatat(dfd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* Load what `path` shows; `parent` is its parent directory's node (NULL
+ * for the root). */
+static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e)
+{
+	bool parent_merged = parent ? parent->merged : true;
 	rls_error err;
 	int r;
 
@@ -186,7 +223,7 @@ static int entry_load(rlsfs *fs, delta_txn *txn, bool parent_merged, const char 
 		}
 	}
 	if (parent_merged && !e->whiteout) {
-		r = src_lstat(fs, path, &e->lst);
+		r = src_lstat_at(fs, parent, path, &e->lst);
 		if (r == 0)
 			e->lower = true;
 		else if (r != -ENOENT && r != -ENOTDIR)
@@ -298,6 +335,13 @@ static int op_end(op *o, int status)
 	if (o->locked) {
 		pthread_rwlock_unlock(&o->fs->tree);
 		o->locked = false;
+	}
+	/* Cached directory descriptors are closed only under the write lock,
+	 * when no operation can be using one. */
+	if (atomic_load(&o->fs->srcfds) > o->fs->srcfds_max) {
+		pthread_rwlock_wrlock(&o->fs->tree);
+		node_drop_fds(o->fs);
+		pthread_rwlock_unlock(&o->fs->tree);
 	}
 	return r;
 }
@@ -453,7 +497,7 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 {
 	entry e;
 	int64_t now = now_ns();
-	int r = entry_load(o->fs, o->txn, dir->parent ? dir->parent->merged : true, path, &e);
+	int r = entry_load(o->fs, o->txn, dir->parent, path, &e);
 
 	if (r < 0 || !e.exists)
 		return r;
@@ -733,7 +777,7 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = path_join(o.path, sizeof o.path, dirpath, name);
 	}
 	if (r == 0)
-		r = entry_load(fs, o.txn, p->merged, o.path, &e);
+		r = entry_load(fs, o.txn, p, o.path, &e);
 	if (r < 0) {
 		op_end(&o, r);
 		fuse_reply_err(req, -r);
@@ -796,7 +840,7 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 	if (r == 0)
 		r = node_path(fs, n, o->path, sizeof o->path);
 	if (r == 0)
-		r = entry_load(fs, o->txn, n->parent ? n->parent->merged : true, o->path, e);
+		r = entry_load(fs, o->txn, n->parent, o->path, e);
 	if (r == 0 && !e->exists)
 		r = -ENOENT;
 	if (r < 0) {
@@ -977,7 +1021,7 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 		deny(fs, req, opname, o->path, level, EACCES);
 		return -1;
 	}
-	r = entry_load(fs, o->txn, p->merged, o->path, e);
+	r = entry_load(fs, o->txn, p, o->path, e);
 	if (r == 0 && e->exists)
 		r = -EEXIST;
 	if (r < 0) {
@@ -1006,7 +1050,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 			r = touch_dir(o, p, dirpath);
 	}
 	if (r == 0)
-		r = entry_load(fs, o->txn, p->merged, o->path, &e);
+		r = entry_load(fs, o->txn, p, o->path, &e);
 	if (r == 0 && !e.exists)
 		r = -EIO;
 	if (r == 0) {
@@ -1182,7 +1226,7 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	if (begin_create(req, &o, newparent, newname, false, "link", &e) < 0)
 		return;
-	r = entry_load(fs, o.txn, n->parent ? n->parent->merged : true, oldpath, &old);
+	r = entry_load(fs, o.txn, n->parent, oldpath, &old);
 	if (r == 0 && !old.exists)
 		r = -ENOENT;
 	if (r == 0)
@@ -1216,7 +1260,7 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 	if (r == 0)
 		r = path_join(o->path, sizeof o->path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p->merged, o->path, e);
+		r = entry_load(fs, o->txn, p, o->path, e);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return -1;

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -166,6 +167,14 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 
 	fs.pol = pol;
 	fs.timeout = 86400.0;
+	{
+		struct rlimit rl;
+
+		fs.srcfds_max = RLSFS_DIR_FDS_MAX;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    rl.rlim_cur / 4 < (rlim_t)fs.srcfds_max)
+			fs.srcfds_max = (int)(rl.rlim_cur / 4);
+	}
 	fs.mountpoint = (char *)mnt;
 	pthread_rwlock_init(&fs.tree, NULL);
 	pthread_mutex_init(&fs.audit_lock, NULL);
