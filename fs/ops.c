@@ -744,10 +744,45 @@ static void rls_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	/* Every listing is filtered by the policy; plain readdir keeps the
-	 * kernel asking lookup, where the policy is enforced. */
-	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+}
+
+/* Look name up in directory node p (whose path is dirpath) within the
+ * operation o: fe is filled for the kernel, with ino 0 (a negative entry)
+ * when nothing visible is there, hidden or absent alike.  A found node's
+ * lookup count is raised. */
+static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const char *name,
+		     struct fuse_entry_param *fe)
+{
+	rlsfs *fs = o->fs;
+	char path[PATH_MAX];
+	policy_level level;
+	entry e;
+	rnode *n;
+	int r;
+
+	memset(fe, 0, sizeof *fe);
+	fe->entry_timeout = fs->timeout;
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = path_join(path, sizeof path, dirpath, name);
+	if (r == 0)
+		r = entry_load(fs, o->txn, p, path, &e);
+	if (r < 0 || !e.exists)
+		return r;
+	level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
+	if (level == POLICY_NONE) {
+		audit_denial(fs, req, "lookup", path, level, ENOENT);
+		return 0;
+	}
+	n = node_get(fs, p, name, e.st.st_mode);
+	n->merged = e.merged;
+	n->level = level;
+	n->level_gen = atomic_load(&fs->rename_gen) + 1;
+	fill_entry(fs, fe, n, &e);
+	return 0;
 }
 
 static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -755,61 +790,17 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
 	struct fuse_entry_param fe;
-	policy_level level;
-	entry e;
 	op o;
-	int r;
+	int r = op_begin(&o, fs, false);
 
-	if (strlen(name) > NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return;
-	}
-	r = op_begin(&o, fs, false);
-	if (r < 0) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	r = node_path(fs, p, o.path, sizeof o.path);
-	if (r == 0) {
-		char dirpath[PATH_MAX];
-
-		memcpy(dirpath, o.path, sizeof dirpath);
-		r = path_join(o.path, sizeof o.path, dirpath, name);
-	}
 	if (r == 0)
-		r = entry_load(fs, o.txn, p, o.path, &e);
-	if (r < 0) {
-		op_end(&o, r);
+		r = node_path(fs, p, o.path, sizeof o.path);
+	if (r == 0)
+		r = lookup_in(req, &o, p, o.path, name, &fe);
+	op_end(&o, 0);
+	if (r < 0)
 		fuse_reply_err(req, -r);
-		return;
-	}
-	if (!e.exists) {
-		op_end(&o, 0);
-		memset(&fe, 0, sizeof fe);
-		fe.entry_timeout = fs->timeout;
-		fuse_reply_entry(req, &fe);
-		return;
-	}
-	level = level_of_path(fs, o.path, S_ISDIR(e.st.st_mode));
-	if (level == POLICY_NONE) {
-		op_end(&o, 0);
-		audit_denial(fs, req, "lookup", o.path, level, ENOENT);
-		/* the same negative answer as for a name that does not exist */
-		memset(&fe, 0, sizeof fe);
-		fe.entry_timeout = fs->timeout;
-		fuse_reply_entry(req, &fe);
-		return;
-	}
-	{
-		rnode *n = node_get(fs, p, name, e.st.st_mode);
-
-		n->merged = e.merged;
-		n->level = level;
-		n->level_gen = atomic_load(&fs->rename_gen) + 1;
-		op_end(&o, 0);
-		fill_entry(fs, &fe, n, &e);
-	}
-	if (fuse_reply_entry(req, &fe) == -ENOENT)
+	else if (fuse_reply_entry(req, &fe) == -ENOENT && fe.ino)
 		node_forget(fs, node_of(fs, fe.ino), 1);
 }
 
@@ -1742,6 +1733,49 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	free(buf);
 }
 
+/* readdirplus: each entry comes with what a lookup would answer, saving
+ * the kernel one request per entry (ls -l, du, git status). */
+static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	rnode *p = node_of(fs, ino);
+	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
+	char *buf = rls_xmalloc(size);
+	size_t used = 0;
+	op o;
+	int r = op_begin(&o, fs, false);
+
+	if (r == 0)
+		r = node_path(fs, p, o.path, sizeof o.path);
+	for (size_t i = (size_t)off; r == 0 && i < dh->n; i++) {
+		const dirent_snap *d = &dh->ents[i];
+		struct fuse_entry_param fe;
+		size_t len;
+
+		if (i < 2) {
+			/* "." and "..": no lookup, no reference */
+			memset(&fe, 0, sizeof fe);
+			fe.attr.st_ino = d->ino;
+			fe.attr.st_mode = d->type;
+		} else if (lookup_in(req, &o, p, o.path, d->name, &fe) < 0 || !fe.ino) {
+			continue;	/* gone since the listing was taken */
+		}
+		len = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &fe, (off_t)i + 1);
+		if (len > size - used) {
+			if (fe.ino)
+				node_forget(fs, node_of(fs, fe.ino), 1);
+			break;
+		}
+		used += len;
+	}
+	op_end(&o, 0);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 static void rls_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	dh_free((dir_handle *)(uintptr_t)fi->fh);
@@ -2023,6 +2057,7 @@ const struct fuse_lowlevel_ops rlsfs_ops = {
 	.fsync = rls_fsync,
 	.opendir = rls_opendir,
 	.readdir = rls_readdir,
+	.readdirplus = rls_readdirplus,
 	.releasedir = rls_releasedir,
 	.fsyncdir = rls_fsyncdir,
 	.statfs = rls_statfs,
