@@ -4,5 +4,3 @@
 
 #define NOT_YET(fn, name) \
 	int fn(int argc, char **argv) { fprintf(stderr, "rls: %s: not available in this build\n", name); return 2; }
-NOT_YET(cmd_run, "run")
-NOT_YET(cmd_doctor, "doctor")

@@ -1,0 +1,1011 @@
+/* run.c - `rls run`: mount the source through rlsfs, run the command in a
+ * bubblewrap sandbox over that mount, then commit (or keep) the delta.
+ *
+ * Order matters for the no-leftovers promise: the private temp dir and the
+ * cgroup exist before the guard is forked, the guard exists before
+ * anything is mounted, and rlsfs watches our pid so that even SIGKILL
+ * leaves no mount behind.  See rls(1) for the behaviour this implements.
+ */
+#include "launcher.h"
+#include "commands.h"
+#include "run.h"
+
+#include "../delta/delta.h"
+#include "../policy/policy.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+
+/* Exit statuses of rls itself (the command's own otherwise). */
+enum {
+	RUN_EXIT_USAGE = 2,
+	RUN_EXIT_TIMEOUT = 124,
+	RUN_EXIT_FAILED = 125,	/* rls could not run the command, or could not commit */
+	RUN_EXIT_NOT_FOUND = 127,
+};
+
+#define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define SANDBOX_HOME "/home/sandbox"
+#define TIMEOUT_GRACE_S 2.0
+#define DELTA_FREE_WAIT_S 10.0
+
+typedef enum commit_mode {
+	COMMIT_AUTO,
+	COMMIT_ON_SUCCESS,
+	COMMIT_NEVER,
+} commit_mode;
+
+typedef struct run_opts {
+	const char *policy;
+	const char *backend;
+	const char *source;
+	const char *mount_at;
+	const char *delta;
+	const char *audit;
+	commit_mode commit;
+	delta_conflict_mode on_conflict;
+	double timeout;
+	run_limits lim;
+	bool share_net;
+	char **env;		/* --env arguments as given */
+	size_t n_env;
+	bool json, quiet;
+	char **argv;
+} run_opts;
+
+static void usage(FILE *out)
+{
+	fputs("usage: rls run [-p POLICY] [--backend bwrap|oci|vm] [--source DIR] [--mount-at PATH]\n"
+	      "               [--delta DIR] [--commit auto|on-success|never]\n"
+	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
+	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
+	      "               [--env NAME[=VALUE]]... [--audit FILE] [--json] [--quiet]\n"
+	      "               -- COMMAND [ARG...]\n"
+	      "See rls(1).\n", out);
+}
+
+static int RLS_PRINTF(1, 2) bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "rls: run: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static bool valid_env_name(const char *s, size_t n)
+{
+	if (!n || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* An absolute, normalised path where the mount may go: not /, and not in
+ * a directory the sandbox gets from elsewhere. */
+static bool valid_mount_at(const char *p)
+{
+	static const char *const reserved[] = { "/proc", "/dev", NULL };
+
+	if (p[0] != '/' || !p[1] || strstr(p, "//") || strstr(p, "/./") || strstr(p, "/../") ||
+	    p[strlen(p) - 1] == '/')
+		return false;
+	if (!strcmp(p + strlen(p) - 2, "/.") || (strlen(p) >= 3 && !strcmp(p + strlen(p) - 3, "/..")))
+		return false;
+	for (const char *const *d = sandbox_system_dirs; *d; d++)
+		if (!strncmp(p, *d, strlen(*d)) && (p[strlen(*d)] == '/' || !p[strlen(*d)]))
+			return false;
+	for (const char *const *d = reserved; *d; d++)
+		if (!strncmp(p, *d, strlen(*d)) && (p[strlen(*d)] == '/' || !p[strlen(*d)]))
+			return false;
+	return strcmp(p, "/tmp") && strcmp(p, SANDBOX_HOME) && strcmp(p, "/home");
+}
+
+static int parse_opts(int argc, char **argv, run_opts *o)
+{
+	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT };
+	static const struct option longopts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "backend", required_argument, NULL, O_BACKEND },
+		{ "source", required_argument, NULL, O_SOURCE },
+		{ "mount-at", required_argument, NULL, O_MOUNT_AT },
+		{ "delta", required_argument, NULL, O_DELTA },
+		{ "commit", required_argument, NULL, O_COMMIT },
+		{ "on-conflict", required_argument, NULL, O_ON_CONFLICT },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "memory", required_argument, NULL, O_MEMORY },
+		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "pids", required_argument, NULL, O_PIDS },
+		{ "net", required_argument, NULL, O_NET },
+		{ "env", required_argument, NULL, O_ENV },
+		{ "audit", required_argument, NULL, O_AUDIT },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof *o);
+	o->backend = "bwrap";
+	o->mount_at = "/workspace";
+	o->on_conflict = DELTA_CONFLICT_OURS;
+	o->env = rls_xcalloc((size_t)argc + 1, sizeof *o->env);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:qh", longopts, NULL)) != -1) {
+		char *end;
+
+		switch (c) {
+		case 'p': o->policy = optarg; break;
+		case O_BACKEND:
+			if (strcmp(optarg, "bwrap") && strcmp(optarg, "oci") && strcmp(optarg, "vm"))
+				return bad("--backend must be bwrap, oci or vm, not '%s'", optarg);
+			o->backend = optarg;
+			break;
+		case O_SOURCE: o->source = optarg; break;
+		case O_MOUNT_AT:
+			if (!valid_mount_at(optarg))
+				return bad("--mount-at must be an absolute path outside the system "
+					   "directories, /proc, /dev, /tmp and /home, not '%s'", optarg);
+			o->mount_at = optarg;
+			break;
+		case O_DELTA: o->delta = optarg; break;
+		case O_AUDIT: o->audit = optarg; break;
+		case O_COMMIT:
+			if (!strcmp(optarg, "auto"))
+				o->commit = COMMIT_AUTO;
+			else if (!strcmp(optarg, "on-success"))
+				o->commit = COMMIT_ON_SUCCESS;
+			else if (!strcmp(optarg, "never"))
+				o->commit = COMMIT_NEVER;
+			else
+				return bad("--commit must be auto, on-success or never, not '%s'", optarg);
+			break;
+		case O_ON_CONFLICT:
+			if (!strcmp(optarg, "ours"))
+				o->on_conflict = DELTA_CONFLICT_OURS;
+			else if (!strcmp(optarg, "theirs"))
+				o->on_conflict = DELTA_CONFLICT_THEIRS;
+			else if (!strcmp(optarg, "fail"))
+				o->on_conflict = DELTA_CONFLICT_FAIL;
+			else
+				return bad("--on-conflict must be ours, theirs or fail, not '%s'", optarg);
+			break;
+		case O_TIMEOUT:
+			if (rls_parse_seconds(optarg, &o->timeout) < 0)
+				return bad("--timeout wants seconds (like 30 or 1.5), not '%s'", optarg);
+			break;
+		case O_MEMORY:
+			if (rls_parse_size(optarg, &o->lim.memory) < 0 || o->lim.memory < 1024 * 1024)
+				return bad("--memory wants a size of at least 1M (like 512M or 2G), not '%s'",
+					   optarg);
+			o->lim.has_memory = true;
+			break;
+		case O_CPUS:
+			errno = 0;
+			o->lim.cpus = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o->lim.cpus >= 0.01 && o->lim.cpus <= 4096))
+				return bad("--cpus wants a number of CPUs (like 1 or 0.5), not '%s'", optarg);
+			o->lim.has_cpus = true;
+			break;
+		case O_PIDS: {
+			unsigned long long v;
+
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || v < 1 || v > (1u << 22))
+				return bad("--pids wants a positive number of processes, not '%s'", optarg);
+			o->lim.pids = v;
+			o->lim.has_pids = true;
+			break;
+		}
+		case O_NET:
+			if (!strcmp(optarg, "none"))
+				o->share_net = false;
+			else if (!strcmp(optarg, "host"))
+				o->share_net = true;
+			else
+				return bad("--net must be none or host, not '%s'", optarg);
+			break;
+		case O_ENV: {
+			size_t n = strcspn(optarg, "=");
+
+			if (!valid_env_name(optarg, n))
+				return bad("--env wants NAME or NAME=VALUE, not '%s'", optarg);
+			o->env[o->n_env++] = optarg;
+			break;
+		}
+		case O_JSON: o->json = true; break;
+		case 'q':
+		case O_QUIET: o->quiet = true; break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			if (optopt && optopt < 256)
+				fprintf(stderr, "rls: run: unknown option '-%c' or missing argument\n", optopt);
+			else
+				fprintf(stderr, "rls: run: unknown option '%s' or missing argument\n",
+					argv[optind - 1]);
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "rls: run: no command given (rls run [OPTIONS] -- COMMAND [ARG...])\n");
+		return -1;
+	}
+	o->argv = argv + optind;
+	return 0;
+}
+
+void run_child_reset_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE, SIGTSTP,
+				    SIGTTIN, SIGTTOU };
+	sigset_t none;
+
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(sigs); i++)
+		signal(sigs[i], SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int run_program(char *const argv[])
+{
+	pid_t pid = fork();
+	int ws;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		run_child_reset_signals();
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+		}
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		execv(argv[0], argv);
+		fprintf(stderr, "rls: %s: %s\n", argv[0], strerror(errno));
+		_exit(RUN_EXIT_FAILED);
+	}
+	while (waitpid(pid, &ws, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return ws;
+}
+
+/* `name` looked up in `path` (colon-separated); NULL when not found. */
+static char *search_path(const char *name, const char *path)
+{
+	for (const char *p = path; p && *p;) {
+		size_t n = strcspn(p, ":");
+		char *cand = rls_xasprintf("%.*s/%s", (int)n, p, name);
+
+		if (n && access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		p += n;
+		if (*p)
+			p++;
+	}
+	return NULL;
+}
+
+/* rlsfs next to our own binary first (a build tree), then PATH. */
+static char *find_rlsfs(void)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n > 0) {
+		char *slash, *cand;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			cand = rls_xasprintf("%s/rlsfs", self);
+			if (access(cand, X_OK) == 0)
+				return cand;
+			free(cand);
+		}
+	}
+	return search_path("rlsfs", getenv("PATH"));
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */
+static char *default_delta_path(const char *source, rls_error *err)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	_cleanup_free_ char *dir = NULL;
+	const char *base = strrchr(source, '/');
+	char stamp[32];
+	unsigned char rnd[4] = { 0 };
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (state && state[0] == '/')
+		dir = rls_xasprintf("%s/rls/deltas", state);
+	else if (home && home[0] == '/')
+		dir = rls_xasprintf("%s/.local/state/rls/deltas", home);
+	else
+		return rls_error_set(err, 0, "neither XDG_STATE_HOME nor HOME is set: give --delta DIR"),
+		       NULL;
+	if (rls_mkdir_p(dir, 0700, err) < 0)
+		return NULL;
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+	if (getrandom(rnd, sizeof rnd, 0) < 0)
+		rnd[0] = (unsigned char)getpid();
+	base = base && base[1] ? base + 1 : "root";
+	return rls_xasprintf("%s/%s-%s-%02x%02x%02x%02x", dir, base, stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
+/* What rlsfs gets for -p: a preset name as is, a file as an absolute path
+ * (rlsfs works from /), and when no -p was given what
+ * policy_load_for_source would pick. */
+static char *policy_arg(const char *spec, const char *source)
+{
+	_cleanup_free_ char *local = NULL;
+	char *abs;
+
+	if (!spec) {
+		local = rls_xasprintf("%s/.rls/policy.yml", source);
+		if (access(local, F_OK) == 0)
+			return steal_pointer(&local);
+		return rls_xstrdup("agent-safe");
+	}
+	if (!strchr(spec, '/') && policy_preset_text(spec))
+		return rls_xstrdup(spec);
+	abs = realpath(spec, NULL);
+	return abs ? abs : rls_xstrdup(spec);
+}
+
+/* Wait until rlsfs has let go of the delta (its mount lock is free). */
+static int wait_delta_free(const char *dir, double max_s, rls_error *err)
+{
+	_cleanup_free_ char *lock = rls_xasprintf("%s/mount.lock", dir);
+	double until = now_s() + max_s;
+	long pause_us = 500;
+
+	for (;;) {
+		_cleanup_close_ int fd = open(lock, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return errno == ENOENT ? 0 : rls_error_set(err, errno, "%s", lock);
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return rls_error_set(err, errno, "flock %s", lock);
+		if (now_s() > until)
+			return rls_error_set(err, EBUSY, "rlsfs still holds the delta %s", dir);
+		usleep((useconds_t)pause_us);
+		if (pause_us < 20000)
+			pause_us *= 2;
+	}
+}
+
+static int count_change(delta_change_kind kind, const char *path, void *opaque)
+{
+	(*(unsigned *)opaque)++;
+	return 0;
+}
+
+/* Everything one run holds, released by run_cleanup. */
+typedef struct run_state {
+	char *source;
+	char *delta;
+	bool delta_is_ours;	/* made fresh for this run: remove it when empty */
+	char *tmpdir;
+	char *mnt;
+	char *audit;
+	char *rlsfs;
+	bool mounted;
+	run_cgroup cg;
+	run_guard guard;
+	int sigfd;
+	sigset_t oldmask;
+} run_state;
+
+static void unmount_rlsfs(run_state *st)
+{
+	char *argv[] = { st->rlsfs, "umount", st->mnt, NULL };
+	int ws;
+
+	if (!st->mounted)
+		return;
+	ws = run_program(argv);
+	if (ws != 0)
+		rls_warn("could not unmount %s (rlsfs umount exited %d)", st->mnt,
+			 WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+	else
+		st->mounted = false;
+}
+
+static void run_cleanup(run_state *st, const run_opts *o)
+{
+	rls_error err;
+
+	unmount_rlsfs(st);
+	if (st->cg.n_dirs && limits_remove(&st->cg, 3000, &err) < 0)
+		rls_warn("%s", err.msg);
+	limits_free(&st->cg);
+	if (st->audit && !o->audit)
+		unlink(st->audit);
+	if (st->mnt && !st->mounted)
+		rmdir(st->mnt);
+	if (st->tmpdir && !st->mounted)
+		rmdir(st->tmpdir);
+	if (st->guard.fd >= 0 && !st->mounted)
+		guard_release(&st->guard);
+	if (st->sigfd >= 0)
+		close(st->sigfd);
+	sigprocmask(SIG_SETMASK, &st->oldmask, NULL);
+	free(st->source);
+	free(st->delta);
+	free(st->tmpdir);
+	free(st->mnt);
+	free(st->audit);
+	free(st->rlsfs);
+}
+
+/* Fork and exec bwrap.  The child joins the cgroup (or takes the rlimits)
+ * first, so the whole sandbox is in it from its first instruction; a
+ * failure before exec comes back through `ep`. */
+static pid_t spawn_bwrap(char **argv, const int *pass_fds, size_t n_pass, bool own_pgrp,
+			 const run_state *st, const run_limits *lim, rls_error *err)
+{
+	int ep[2];
+	pid_t pid;
+	char msg[sizeof err->msg];
+	ssize_t n;
+	struct stat bst;
+	bool setuid_bwrap = stat(argv[0], &bst) == 0 && (bst.st_mode & S_ISUID);
+
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return rls_error_set(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(ep[0]);
+		close(ep[1]);
+		return rls_error_set(err, errno, "fork");
+	}
+	if (pid == 0) {
+		rls_error e = { 0 };
+
+		close(ep[0]);
+		if (limits_enter(&st->cg, lim, &e) < 0)
+			goto fail;
+		run_child_reset_signals();
+		/* Without a terminal of its own, the sandbox must not die
+		 * of the Ctrl-C meant for rls: rls forwards signals. */
+		if (own_pgrp)
+			setpgid(0, 0);
+		/* Whatever the caller left open must not reach the sandbox. */
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		for (size_t i = 0; i < n_pass; i++)
+			fcntl(pass_fds[i], F_SETFD, 0);
+		/* bwrap sets it too; setting it first means no setuid
+		 * binary can be reached even through bwrap's own setup.  A
+		 * setuid bwrap needs its privileges, so not for that one. */
+		if (!setuid_bwrap && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+			rls_error_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
+			goto fail;
+		}
+		execv(argv[0], argv);
+		rls_error_set(&e, errno, "exec %s", argv[0]);
+fail:
+		(void)rls_write_all(ep[1], e.msg, strlen(e.msg));
+		_exit(RUN_EXIT_FAILED);
+	}
+	close(ep[1]);
+	do
+		n = read(ep[0], msg, sizeof msg - 1);
+	while (n < 0 && errno == EINTR);
+	close(ep[0]);
+	if (n > 0) {
+		msg[n] = '\0';
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return rls_error_set(err, 0, "%s", msg);
+	}
+	return pid;
+}
+
+/* NAME=VALUE list: the four fixed variables, then --env in order (a later
+ * one replaces an earlier one of the same name). */
+static char **sandbox_env(const run_opts *o)
+{
+	const char *term = getenv("TERM"), *lang = getenv("LANG");
+	char **env = rls_xcalloc(o->n_env + 5, sizeof *env);
+	size_t n = 0;
+
+	env[n++] = rls_xstrdup("PATH=" SANDBOX_PATH);
+	env[n++] = rls_xstrdup("HOME=" SANDBOX_HOME);
+	env[n++] = rls_xasprintf("TERM=%s", term && *term ? term : "dumb");
+	env[n++] = rls_xasprintf("LANG=%s", lang && *lang ? lang : "C.UTF-8");
+	for (size_t i = 0; i < o->n_env; i++) {
+		const char *arg = o->env[i];
+		size_t len = strcspn(arg, "=");
+		char *entry;
+
+		if (arg[len] == '=') {
+			entry = rls_xstrdup(arg);
+		} else {
+			const char *v = getenv(arg);
+
+			if (!v)
+				continue;	/* like docker -e NAME: unset stays unset */
+			entry = rls_xasprintf("%s=%s", arg, v);
+		}
+		for (size_t j = 0; j < n; j++)
+			if (!strncmp(env[j], entry, len + 1)) {
+				free(env[j]);
+				env[j] = entry;
+				entry = NULL;
+				break;
+			}
+		if (entry)
+			env[n++] = entry;
+	}
+	env[n] = NULL;
+	return env;
+}
+
+static void free_strv(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* The directory the command starts in: the caller's cwd's place in the
+ * tree if the policy shows it, else the mount's root. */
+static char *start_dir(const run_state *st, const char *mount_at)
+{
+	char cwd[PATH_MAX];
+	size_t n = strlen(st->source);
+	const char *rel;
+	_cleanup_free_ char *probe = NULL;
+	struct stat sb;
+
+	if (!getcwd(cwd, sizeof cwd) || strncmp(cwd, st->source, n) ||
+	    (cwd[n] != '/' && cwd[n] != '\0') || !strcmp(st->source, "/"))
+		return rls_xstrdup(mount_at);
+	rel = cwd + n;
+	if (!*rel)
+		return rls_xstrdup(mount_at);
+	/* rlsfs answers this stat with the same policy the sandbox gets. */
+	probe = rls_xasprintf("%s%s", st->mnt, rel);
+	if (stat(probe, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return rls_xstrdup(mount_at);
+	return rls_xasprintf("%s%s", mount_at, rel);
+}
+
+static const char *commit_summary(const delta_commit_stats *s, const char *source, rls_buf *b)
+{
+	rls_buf_printf(b, "rls: committed to %s: %u added, %u modified, %u deleted", source, s->added,
+		       s->modified, s->deleted);
+	return b->data;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	run_opts o;
+	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
+	rls_error err = { 0 };
+	_cleanup_free_ char *bwrap = NULL, *polarg = NULL, *chdir_in = NULL, *watch = NULL;
+	_cleanup_buf_ rls_buf msg = { 0 };
+	char **env = NULL, **bargv = NULL;
+	policy *pol = NULL;
+	sigset_t set;
+	double t0 = now_s();
+	int status = RUN_EXIT_FAILED;
+	int seccomp_fd = -1, status_pipe[2] = { -1, -1 };
+	pid_t bwrap_pid;
+	supervise_result res = { 0 };
+	bool tty_in = isatty(STDIN_FILENO), tty_fg = false;
+	struct termios saved_tio;
+	bool have_tio = false;
+	denial_summary denials = { 0 };
+	delta_commit_stats cstats = { 0 };
+	run_report rep = { 0 };
+	const char *commit_state = "none";
+	const char *late_error = NULL;
+	bool keep_delta = false;
+	bool delta_settled = false;	/* committed, kept or removed */
+
+	if (parse_opts(argc, argv, &o) < 0) {
+		free(o.env);
+		return RUN_EXIT_USAGE;
+	}
+	if (strcmp(o.backend, "bwrap")) {
+		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap)\n",
+			o.backend);
+		free(o.env);
+		return RUN_EXIT_USAGE;
+	}
+	sigemptyset(&st.oldmask);
+	st.source = realpath(o.source ? o.source : ".", NULL);
+	if (!st.source) {
+		fprintf(stderr, "rls: run: source %s: %s\n", o.source ? o.source : ".", strerror(errno));
+		free(o.env);
+		return RUN_EXIT_USAGE;
+	}
+	{
+		struct stat sb;
+
+		if (stat(st.source, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+			fprintf(stderr, "rls: run: source %s: not a directory\n", st.source);
+			free(st.source);
+			free(o.env);
+			return RUN_EXIT_USAGE;
+		}
+	}
+	/* Fail before anything is mounted when the policy is bad. */
+	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
+		fprintf(stderr, "rls: %s\n", err.msg);
+		free(st.source);
+		free(o.env);
+		return RUN_EXIT_USAGE;
+	}
+	policy_free(pol);
+	polarg = policy_arg(o.policy, st.source);
+
+	if (!strchr(o.argv[0], '/')) {
+		_cleanup_free_ char *found = search_path(o.argv[0], SANDBOX_PATH);
+
+		if (!found) {
+			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
+				o.argv[0], SANDBOX_PATH);
+			free(st.source);
+			free(o.env);
+			return RUN_EXIT_NOT_FOUND;
+		}
+	}
+	bwrap = search_path("bwrap", getenv("PATH") ? getenv("PATH") : SANDBOX_PATH);
+	if (!bwrap)
+		bwrap = search_path("bwrap", SANDBOX_PATH);
+	st.rlsfs = find_rlsfs();
+	if (!bwrap || !st.rlsfs) {
+		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n", !bwrap ? "bwrap" : "rlsfs");
+		goto out;
+	}
+	if (o.delta) {
+		st.delta = rls_mkdir_p(o.delta, 0700, &err) == 0 ? realpath(o.delta, NULL) : NULL;
+		if (!st.delta) {
+			fprintf(stderr, "rls: run: delta %s: %s\n", o.delta,
+				err.msg[0] ? err.msg : strerror(errno));
+			goto out;
+		}
+	} else {
+		st.delta = default_delta_path(st.source, &err);
+		if (!st.delta) {
+			fprintf(stderr, "rls: run: %s\n", err.msg);
+			goto out;
+		}
+		st.delta_is_ours = true;
+	}
+
+	/* From here on our signals arrive through a signalfd, and every
+	 * child resets them before exec. */
+	supervise_sigset(&set);
+	sigprocmask(SIG_BLOCK, &set, &st.oldmask);
+	st.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (st.sigfd < 0) {
+		rls_warn("signalfd: %s", strerror(errno));
+		goto out;
+	}
+
+	{
+		const char *tmp = getenv("TMPDIR");
+		_cleanup_free_ char *tmpl = rls_xasprintf("%s/rls-run.XXXXXX",
+							  tmp && tmp[0] == '/' ? tmp : "/tmp");
+
+		if (!mkdtemp(tmpl)) {
+			fprintf(stderr, "rls: run: temp dir %s: %s\n", tmpl, strerror(errno));
+			goto out;
+		}
+		st.tmpdir = steal_pointer(&tmpl);
+	}
+	st.mnt = rls_xasprintf("%s/mnt", st.tmpdir);
+	if (mkdir(st.mnt, 0700) < 0) {
+		fprintf(stderr, "rls: run: %s: %s\n", st.mnt, strerror(errno));
+		goto out;
+	}
+	if (o.audit) {
+		int fd = open(o.audit, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+		if (fd < 0 || !(st.audit = realpath(o.audit, NULL))) {
+			fprintf(stderr, "rls: run: audit file %s: %s\n", o.audit, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto out;
+		}
+		close(fd);
+	} else {
+		st.audit = rls_xasprintf("%s/audit.jsonl", st.tmpdir);
+	}
+
+	{
+		char name[64];
+
+		snprintf(name, sizeof name, "rls-run-%d", (int)getpid());
+		if (limits_setup(&o.lim, name, &st.cg, &err) < 0) {
+			fprintf(stderr, "rls: run: limits: %s\n", err.msg);
+			goto out;
+		}
+		if (st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
+			fprintf(stderr, "rls: note: %s; limits fall back to rlimits:%s%s%s\n",
+				st.cg.note[0] ? st.cg.note : "no usable cgroup",
+				o.lim.has_memory ? " --memory is RLIMIT_AS (per process)" : "",
+				o.lim.has_pids ? " --pids is RLIMIT_NPROC (counts all of this user's processes)" : "",
+				o.lim.has_cpus ? " --cpus is not enforced" : "");
+	}
+	{
+		guard_spec gs = { .tmpdir = st.tmpdir, .mountpoint = st.mnt, .rlsfs = st.rlsfs,
+				  .delta = st.delta, .audit = st.audit, .keep_audit = o.audit != NULL,
+				  .cg = &st.cg };
+
+		if (guard_start(&gs, &st.guard, &err) < 0) {
+			fprintf(stderr, "rls: run: %s\n", err.msg);
+			goto out;
+		}
+	}
+
+	watch = rls_xasprintf("%d", (int)getpid());
+	{
+		char *margv[] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
+				  "--watch-pid", watch, st.source, st.mnt, NULL };
+		int ws = run_program(margv);
+
+		if (ws != 0) {
+			/* rlsfs said why on stderr. */
+			if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) == RUN_EXIT_FAILED)
+				fprintf(stderr, "rls: run: could not mount %s with rlsfs\n", st.source);
+			goto out;
+		}
+		st.mounted = true;
+	}
+
+	chdir_in = start_dir(&st, o.mount_at);
+	env = sandbox_env(&o);
+	seccomp_fd = sandbox_seccomp_fd(&err);
+	if (seccomp_fd < 0) {
+		fprintf(stderr, "rls: run: %s\n", err.msg);
+		goto out;
+	}
+	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+		fprintf(stderr, "rls: run: pipe: %s\n", strerror(errno));
+		goto out;
+	}
+	if (tty_in) {
+		tty_fg = tcgetpgrp(STDIN_FILENO) == getpgrp();
+		have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
+	}
+	{
+		sandbox_spec spec = {
+			.bwrap = bwrap, .mountpoint = st.mnt, .mount_at = o.mount_at, .chdir = chdir_in,
+			.home = SANDBOX_HOME, .share_net = o.share_net,
+			/* A terminal stays shared so that shells inside have job
+			 * control; the seccomp filter stops TIOCSTI instead. */
+			.new_session = !tty_in, .env = env, .seccomp_fd = seccomp_fd,
+			.status_fd = status_pipe[1], .argv = o.argv,
+		};
+		int pass[] = { seccomp_fd, status_pipe[1] };
+
+		bargv = sandbox_bwrap_argv(&spec);
+		bwrap_pid = spawn_bwrap(bargv, pass, RLS_ARRAY_SIZE(pass), !tty_in, &st, &o.lim, &err);
+		close(status_pipe[1]);
+		status_pipe[1] = -1;
+		close(seccomp_fd);
+		seccomp_fd = -1;
+		if (bwrap_pid < 0) {
+			fprintf(stderr, "rls: run: %s\n", err.msg);
+			goto out;
+		}
+	}
+	{
+		supervise_opts so = { .bwrap_pid = bwrap_pid, .status_fd = status_pipe[0],
+				      .signal_fd = st.sigfd, .timeout_s = o.timeout,
+				      .grace_s = TIMEOUT_GRACE_S, .forward_tty_signals = !tty_in,
+				      .cg = &st.cg };
+
+		if (supervise_wait(&so, &res, &err) < 0) {
+			fprintf(stderr, "rls: run: %s\n", err.msg);
+			kill(bwrap_pid, SIGKILL);
+			waitpid(bwrap_pid, NULL, 0);
+			goto out;
+		}
+		status_pipe[0] = -1;	/* closed by supervise_wait at EOF */
+	}
+	if (tty_fg) {
+		/* A shell inside made its own process group the terminal's
+		 * foreground; take it back as its parent shell would. */
+		signal(SIGTTOU, SIG_IGN);
+		if (tcgetpgrp(STDIN_FILENO) != getpgrp())
+			tcsetpgrp(STDIN_FILENO, getpgrp());
+		signal(SIGTTOU, SIG_DFL);
+	}
+	if (WIFSIGNALED(res.wait_status)) {
+		/* bwrap itself was killed (a Ctrl-C at the terminal reaches it
+		 * with the command): the sandbox went down with it. */
+		status = 128 + WTERMSIG(res.wait_status);
+		if (!res.interrupted_by)
+			res.interrupted_by = WTERMSIG(res.wait_status);
+	} else {
+		status = WEXITSTATUS(res.wait_status);
+	}
+	if (have_tio && (res.timed_out || res.interrupted_by || status > 128))
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+	if (!res.child_pid) {
+		/* bwrap failed before the command started; it said why. */
+		fprintf(stderr, "rls: run: the sandbox could not be set up\n");
+		status = RUN_EXIT_FAILED;
+		unmount_rlsfs(&st);
+		goto finish_delta;
+	}
+	if (res.timed_out)
+		status = RUN_EXIT_TIMEOUT;
+
+	unmount_rlsfs(&st);
+	if (st.mounted) {
+		late_error = "could not unmount the sandbox's file system";
+		keep_delta = true;
+		goto report;
+	}
+
+finish_delta:
+	if (wait_delta_free(st.delta, DELTA_FREE_WAIT_S, &err) < 0) {
+		late_error = rls_xstrdup(err.msg);
+		keep_delta = true;
+		goto report;
+	}
+	{
+		bool want = res.child_pid && !res.timed_out && !res.interrupted_by &&
+			    (o.commit == COMMIT_AUTO || (o.commit == COMMIT_ON_SUCCESS && status == 0));
+		delta *d = NULL;
+		unsigned changes = 0;
+
+		if (access(st.delta, F_OK) < 0) {
+			/* rlsfs never made it: nothing to commit or keep. */
+			st.delta_is_ours = false;
+			goto report;
+		}
+		if (delta_open(st.delta, st.source, 0, &d, &err) < 0) {
+			late_error = rls_xstrdup(err.msg);
+			keep_delta = true;
+			goto report;
+		}
+		if (delta_changes(d, count_change, &changes, &err) < 0) {
+			late_error = rls_xstrdup(err.msg);
+			keep_delta = true;
+			delta_close(d);
+			goto report;
+		}
+		if (!changes) {
+			commit_state = "none";
+		} else if (!want) {
+			commit_state = "kept";
+			keep_delta = true;
+		} else {
+			int r = delta_commit(d, o.on_conflict, &cstats, &err);
+
+			if (r < 0) {
+				commit_state = "error";
+				late_error = rls_xstrdup(err.msg);
+				keep_delta = true;
+			} else if (r == 1) {
+				commit_state = "conflict";
+				keep_delta = true;
+			} else {
+				commit_state = "done";
+			}
+		}
+		delta_close(d);
+	}
+
+report:
+	if (late_error)
+		fprintf(stderr, "rls: run: %s\n", late_error);
+	if (!strcmp(commit_state, "done") && !o.quiet) {
+		fprintf(stderr, "%s\n", commit_summary(&cstats, st.source, &msg));
+		if (cstats.conflicts)
+			fprintf(stderr, "rls: %u conflict%s (the %s version was kept): %s\n", cstats.conflicts,
+				cstats.conflicts == 1 ? "" : "s",
+				o.on_conflict == DELTA_CONFLICT_THEIRS ? "source's" : "sandbox's",
+				cstats.conflict_paths ? cstats.conflict_paths : "");
+	} else if (!strcmp(commit_state, "conflict")) {
+		fprintf(stderr, "rls: nothing committed: %u conflict%s with --on-conflict=fail: %s\n",
+			cstats.conflicts, cstats.conflicts == 1 ? "" : "s",
+			cstats.conflict_paths ? cstats.conflict_paths : "");
+	}
+	if (res.timed_out)
+		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
+			o.timeout);
+	else if (res.interrupted_by && res.child_pid)
+		fprintf(stderr, "rls: interrupted (%s); nothing committed\n", strsignal(res.interrupted_by));
+	if (keep_delta)
+		fprintf(stderr, "rls: delta kept: %s\n", st.delta);
+	else if (st.delta_is_ours)
+		(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
+	delta_settled = true;
+	report_read_denials(st.audit, &denials);
+	if (!o.quiet)
+		report_print_denials(&denials, stderr);
+	/* The command succeeded but its work did not land: say so in the
+	 * status too, so that scripts notice. */
+	if (status == 0 && (late_error || !strcmp(commit_state, "conflict") ||
+			    !strcmp(commit_state, "error")))
+		status = RUN_EXIT_FAILED;
+	if (o.json) {
+		rep.exit_status = status;
+		rep.timed_out = res.timed_out;
+		rep.interrupted_by = res.interrupted_by;
+		rep.duration_s = now_s() - t0;
+		rep.commit = commit_state;
+		rep.added = cstats.added;
+		rep.modified = cstats.modified;
+		rep.deleted = cstats.deleted;
+		rep.conflict_paths = cstats.conflict_paths;
+		rep.denials = &denials;
+		rep.cg = &st.cg;
+		rep.delta_kept = keep_delta ? st.delta : NULL;
+		rep.error = late_error;
+		report_json(&rep, stdout);
+	}
+	report_denials_free(&denials);
+	delta_commit_stats_free(&cstats);
+	if (late_error && strcmp(late_error, "could not unmount the sandbox's file system"))
+		free((char *)late_error);
+out:
+	if (!delta_settled && st.delta_is_ours) {
+		/* Failed before the command ran: the fresh delta is empty. */
+		unmount_rlsfs(&st);
+		if (!st.mounted && wait_delta_free(st.delta, 2, &err) == 0)
+			(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
+	}
+	if (seccomp_fd >= 0)
+		close(seccomp_fd);
+	if (status_pipe[0] >= 0)
+		close(status_pipe[0]);
+	if (status_pipe[1] >= 0)
+		close(status_pipe[1]);
+	free_strv(env);
+	sandbox_argv_free(bargv);
+	run_cleanup(&st, &o);
+	free(o.env);
+	return status;
+}
