@@ -74,8 +74,12 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 {
 	struct stat st;
 
+	/* fusermount3 opens the device with the caller's own rights, so a
+	 * user who cannot open it cannot mount at all. */
+	if (stat("/dev/fuse", &st) < 0 || !S_ISCHR(st.st_mode))
+		return rls_error_set(err, ENODEV, "/dev/fuse");
 	if (access("/dev/fuse", R_OK | W_OK) < 0)
-		return rls_error_set(err, errno, "/dev/fuse");
+		return rls_error_set(err, errno, "/dev/fuse (FUSE needs read and write access to it)");
 	*source_real = realpath(mo->source, NULL);
 	if (!*source_real)
 		return rls_error_set(err, errno, "source %s", mo->source);
@@ -112,6 +116,32 @@ static void protect_policy(policy *pol, const char *source, const char *spec)
 		policy_protect(pol, real + sl);
 }
 
+/* Unmount mnt: umount2(2) as root, fusermount3 otherwise.  0 or -1. */
+static int unmount_path(const char *mnt, bool lazy)
+{
+	pid_t child;
+	int status;
+
+	if (geteuid() == 0)
+		return umount2(mnt, lazy ? MNT_DETACH : 0);
+	child = fork();
+	if (child < 0)
+		return -1;
+	if (child == 0) {
+		if (lazy)
+			execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
+		else
+			execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
+		fprintf(stderr, "rlsfs: fusermount3: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		errno = EBUSY;
+		return -1;
+	}
+	return 0;
+}
+
 static void *watch_thread(void *arg)
 {
 	rlsfs *fs = arg;
@@ -130,18 +160,7 @@ static void *watch_thread(void *arg)
 	}
 	/* The owner died without unmounting: leave no stale mount. */
 	fuse_session_exit(fs->se);
-	if (geteuid() == 0) {
-		umount2(fs->mountpoint, MNT_DETACH);
-	} else {
-		pid_t child = fork();
-
-		if (child == 0) {
-			execlp("fusermount3", "fusermount3", "-u", "-z", "--", fs->mountpoint, (char *)NULL);
-			_exit(127);
-		}
-		if (child > 0)
-			waitpid(child, NULL, 0);
-	}
+	unmount_path(fs->mountpoint, true);
 	return NULL;
 }
 
@@ -216,7 +235,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		goto fail;
 	}
 	if (fuse_session_mount(fs.se, mnt) < 0) {
-		rls_error_set(&err, 0, "cannot mount on %s (see above)", mnt);
+		rls_error_set(&err, 0, "cannot mount on %s", mnt);
 		goto fail;
 	}
 	if (mo->watch_pid > 0) {
@@ -478,29 +497,9 @@ static int cmd_umount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s is not an rlsfs mount\n", argv[optind]);
 		return 1;
 	}
-	if (geteuid() == 0) {
-		if (umount2(mnt, lazy ? MNT_DETACH : 0) < 0) {
-			fprintf(stderr, "rlsfs: umount %s: %s\n", argv[optind], strerror(errno));
-			return 1;
-		}
-		return 0;
-	}
-	{
-		pid_t child = fork();
-		int status;
-
-		if (child < 0)
-			rls_die_errno("fork");
-		if (child == 0) {
-			if (lazy)
-				execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
-			else
-				execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
-			fprintf(stderr, "rlsfs: fusermount3: %s\n", strerror(errno));
-			_exit(127);
-		}
-		if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-			return 1;
+	if (unmount_path(mnt, lazy) < 0) {
+		fprintf(stderr, "rlsfs: umount %s: %s\n", argv[optind], strerror(errno));
+		return 1;
 	}
 	return 0;
 }
