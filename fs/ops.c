@@ -1858,7 +1858,9 @@ static int xattr_target(rlsfs *fs, const char *path, const entry *e, char *proc,
 	return fd;
 }
 
-static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* getxattr (name given) and listxattr (name NULL): metadata, so visible
+ * from view up.  Entries that carry no attributes have none to show. */
+static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
@@ -1879,7 +1881,12 @@ static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	if (fd == -ENOTSUP || (fd >= 0 && S_ISLNK(e.st.st_mode))) {
 		if (fd >= 0)
 			close(fd);
-		fuse_reply_err(req, ENODATA);
+		if (name)
+			fuse_reply_err(req, ENODATA);
+		else if (size == 0)
+			fuse_reply_xattr(req, 0);
+		else
+			fuse_reply_buf(req, NULL, 0);
 		return;
 	}
 	if (fd < 0) {
@@ -1888,7 +1895,7 @@ static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	}
 	{
 		char *buf = size ? rls_xmalloc(size) : NULL;
-		ssize_t len = getxattr(proc, name, buf, size);
+		ssize_t len = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
 
 		if (len < 0)
 			fuse_reply_err(req, errno);
@@ -1901,50 +1908,14 @@ static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_
 	close(fd);
 }
 
+static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	xattr_read(req, ino, name, size);
+}
+
 static void rls_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	rlsfs *fs = fs_of(req);
-	rnode *n = node_of(fs, ino);
-	char proc[64];
-	entry e;
-	op o;
-	int fd;
-
-	if (resolve(req, &o, n, &e, false) < 0)
-		return;
-	if (level_of(fs, n, o.path) == POLICY_NONE) {
-		op_end(&o, 0);
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
-	op_end(&o, 0);
-	if (fd == -ENOTSUP || (fd >= 0 && S_ISLNK(e.st.st_mode))) {
-		if (fd >= 0)
-			close(fd);
-		if (size == 0)
-			fuse_reply_xattr(req, 0);
-		else
-			fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	{
-		char *buf = size ? rls_xmalloc(size) : NULL;
-		ssize_t len = listxattr(proc, buf, size);
-
-		if (len < 0)
-			fuse_reply_err(req, errno);
-		else if (size == 0)
-			fuse_reply_xattr(req, (size_t)len);
-		else
-			fuse_reply_buf(req, buf, (size_t)len);
-		free(buf);
-	}
-	close(fd);
+	xattr_read(req, ino, NULL, size);
 }
 
 /* setxattr and removexattr: at write, on a copied-up regular file. */
