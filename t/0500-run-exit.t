@@ -1,0 +1,74 @@
+#!/bin/bash
+# rls run: exit statuses, bad input, where the command starts.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-run.sh"
+need_fuse
+need_bwrap
+
+S=$T/src
+mk_src "$S"
+cd "$S" || exit 1
+
+run_rls -- true
+is "$rc" 0 "a command that succeeds gives status 0"
+run_rls -- sh -c 'exit 7'
+is "$rc" 7 "the command's exit status is rls's"
+run_rls -- sh -c 'kill -SEGV $$'
+is "$rc" 139 "a command killed by a signal gives 128 + the signal"
+run_rls -- no-such-command-xyz
+is "$rc" 127 "a command not found gives 127"
+like "$err" "no-such-command-xyz: command not found" "and says so"
+
+run_rls --timeout abc -- true
+is "$rc" 2 "a bad --timeout is a usage error (2)"
+is "$(printf '%s\n' "$err" | wc -l)" 1 "reported on one line"
+run_rls --memory lots -- true
+is "$rc" 2 "a bad --memory is a usage error"
+run_rls --pids 0 -- true
+is "$rc" 2 "--pids 0 is a usage error"
+run_rls --cpus -1 -- true
+is "$rc" 2 "a bad --cpus is a usage error"
+run_rls --commit sometimes -- true
+is "$rc" 2 "a bad --commit is a usage error"
+run_rls --net internet -- true
+is "$rc" 2 "a bad --net is a usage error"
+run_rls --mount-at usr -- true
+is "$rc" 2 "a relative --mount-at is a usage error"
+run_rls --mount-at /usr/x -- true
+is "$rc" 2 "a --mount-at inside a system directory is a usage error"
+run_rls --env 'BAD-NAME=1' -- true
+is "$rc" 2 "a bad --env name is a usage error"
+run_rls
+is "$rc" 2 "no command is a usage error"
+run_rls --backend oci -- true
+is "$rc" 2 "the oci backend is not available in this build (2)"
+like "$err" "backend 'oci' is not available" "and says so"
+run_rls --backend vm -- true
+is "$rc" 2 "nor is the vm backend"
+printf 'rules:\n  - { pattern: "[x", permission: read }\n' > "$T/bad.yml"
+run_rls -p "$T/bad.yml" -- true
+ok "a bad policy fails" test "$rc" -ne 0
+like "$err" "bad.yml:2:[0-9]+" "with its file, line and column"
+ok "nothing is mounted or left behind after bad input" no_leftovers
+is "$(kept_deltas)" 0 "and no delta is made"
+
+run_rls -- pwd
+is "$out" /workspace "started from the source root, the command starts in /workspace"
+cd "$S/src/pkg" || exit 1
+run_rls --source "$S" -- pwd
+is "$out" /workspace/src/pkg "started in a subdirectory of --source, it starts in the same place inside"
+run_rls -- sh -c 'ls /workspace'
+is "$out" mod.py "without --source, the current directory is the source"
+run_rls --source "$S" --mount-at /work/project -- sh -c 'pwd; ls /work/project'
+like "$out" "^/work/project/src/pkg" "--mount-at moves the mount and the starting directory"
+like "$out" "main.py|pkg" "and the tree is there"
+cd "$T" || exit 1
+run_rls --source "$S" -- pwd
+is "$out" /workspace "started outside the source, it starts at the mount's root"
+mkdir -p "$S/secrets/inner"
+cd "$S/secrets/inner" || exit 1
+run_rls --source "$S" -- pwd
+is "$out" /workspace "a starting directory the policy hides falls back to the root"
+cd "$T" || exit 1
+ok "nothing is left behind" no_leftovers
+done_testing

@@ -1,0 +1,74 @@
+#!/bin/bash
+# rls run: --commit auto / on-success / never, --on-conflict, --timeout.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-run.sh"
+need_fuse
+need_bwrap
+
+S=$T/src
+mk_src "$S"
+
+run_rls --source "$S" -- sh -c 'echo one > output/a.txt; exit 3'
+is "$rc" 3 "auto: the command's failure is still its status"
+is "$(cat "$S/output/a.txt" 2>/dev/null)" one "auto: changes are committed whatever the status"
+like "$err" "committed to .*1 added" "and a summary is printed"
+is "$(kept_deltas)" 0 "a committed fresh delta is removed"
+
+run_rls --source "$S" --commit on-success -- sh -c 'echo two > output/b.txt; exit 1'
+ok "on-success: a failing command commits nothing" test ! -e "$S/output/b.txt"
+like "$err" "delta kept: $T/state/rls/deltas/" "and the kept delta's path is printed"
+is "$(kept_deltas)" 1 "the delta stays"
+d=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+ok "rls diff shows what the kept delta holds" sh -c "'$RLS' diff '$d' | grep -q output/b.txt"
+"$RLS" discard "$d" >/dev/null 2>&1; rm -rf "$d"
+
+run_rls --source "$S" --commit on-success -- sh -c 'echo three > output/c.txt'
+is "$(cat "$S/output/c.txt" 2>/dev/null)" three "on-success: a successful command commits"
+
+run_rls --source "$S" --commit never -- sh -c 'echo four > output/d.txt'
+ok "never: nothing is committed" test ! -e "$S/output/d.txt"
+like "$err" "delta kept: " "never: the delta's path is printed"
+d=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+ok "and rls commit applies it later" "$RLS" commit "$d"
+is "$(cat "$S/output/d.txt" 2>/dev/null)" four "with the command's change"
+rm -rf "$d"
+
+run_rls --source "$S" --commit never -- true
+is "$(kept_deltas)" 0 "a run that changed nothing keeps no delta"
+
+run_rls --source "$S" --delta "$T/mydelta" --commit never -- sh -c 'echo five > output/e.txt'
+ok "--delta puts the delta where asked" test -d "$T/mydelta"
+run_rls --source "$S" --delta "$T/mydelta" -- sh -c 'cat output/e.txt; echo six > output/f.txt'
+is "$out" five "a second run over the same delta sees its earlier changes"
+ok "and commits both" sh -c "test -e '$S/output/e.txt' && test -e '$S/output/f.txt'"
+ok "a --delta given by the user is not removed" test -d "$T/mydelta"
+
+# Conflicts: the source changes under a copied-up file.
+echo base > "$S/output/conf.txt"
+run_rls --source "$S" --commit never -- sh -c 'echo sandbox > output/conf.txt'
+d=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+echo theirs > "$S/output/conf.txt"
+run_rls --source "$S" --delta "$d" --on-conflict fail -- true
+is "$(cat "$S/output/conf.txt")" theirs "--on-conflict fail commits nothing on a conflict"
+like "$err" "conflict.*output/conf.txt" "and names the conflicting path"
+is "$rc" 125 "a command that succeeded but whose changes did not land gives 125"
+run_rls --source "$S" --delta "$d" --on-conflict ours -- true
+is "$(cat "$S/output/conf.txt")" sandbox "--on-conflict ours: the sandbox's version wins"
+like "$err" "1 conflict" "and the conflict is reported"
+rm -rf "$d"
+
+start=$(date +%s%N)
+run_rls --source "$S" --timeout 0.5 -- sh -c 'echo late > output/late.txt; sleep 30'
+end=$(date +%s%N)
+is "$rc" 124 "a timeout gives 124"
+ok "the command was stopped promptly" test $(( (end - start) / 1000000 )) -lt 5000
+ok "nothing is committed after a timeout" test ! -e "$S/output/late.txt"
+like "$err" "delta kept: " "the delta is kept and its path printed"
+run_rls --source "$S" --timeout 0.5 -- sh -c 'trap "" TERM; sleep 30'
+is "$rc" 124 "a command that ignores SIGTERM is killed after the grace period"
+run_rls --source "$S" --timeout 0.5 -- sh -c '(sleep 30 &); setsid sleep 30 & sleep 30'
+is "$rc" 124 "a timeout ends the whole process tree"
+ok "no process of it is left" sh -c '! pgrep -f "^sleep 30$"'
+rm -rf "$T/state/rls/deltas"
+ok "nothing is left behind" no_leftovers
+done_testing

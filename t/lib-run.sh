@@ -1,0 +1,53 @@
+# t/lib-run.sh - helpers for the `rls run` tests (t/05*, t/07*), after lib.sh.
+#
+#   mk_src DIR            a small source tree: .env (secret), src/, output/
+#   run_rls ARGS...       rls run with deltas kept under $T/state; sets
+#                         $out (stdout), $err (stderr), $rc
+#   no_leftovers          0 when no rlsfs mount, rlsfs process, rls temp dir
+#                         or rls cgroup is left from this test
+
+need_bwrap() {
+	command -v bwrap >/dev/null || skip_all "bwrap is not installed"
+	bwrap --ro-bind / / --unshare-all true 2>/dev/null || skip_all "bwrap cannot make namespaces here"
+}
+
+export XDG_STATE_HOME=$T/state
+export TMPDIR=$T/tmp
+mkdir -p "$TMPDIR"
+
+mk_src() {
+	mkdir -p "$1/src/pkg" "$1/output"
+	echo 'API_KEY=fake-secret' > "$1/.env"
+	echo 'print("hello")' > "$1/src/main.py"
+	echo 'x = 1' > "$1/src/pkg/mod.py"
+	echo 'keep' > "$1/output/.keep"
+}
+
+run_rls() {
+	local ef=$T/.stderr
+	out=$("$RLS" run "$@" 2>"$ef"); rc=$?
+	err=$(cat "$ef")
+}
+
+# Deltas left in the state dir (kept ones).
+kept_deltas() { ls "$T/state/rls/deltas" 2>/dev/null | wc -l; }
+
+no_leftovers() {
+	local i
+	for i in $(seq 50); do
+		if ! grep -q " fuse.rlsfs " /proc/self/mountinfo 2>/dev/null || \
+		   ! grep " fuse.rlsfs " /proc/self/mountinfo | grep -q "$T"; then
+			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
+			   [ -z "$(ls "$TMPDIR" 2>/dev/null)" ] &&
+			   [ -z "$(find /sys/fs/cgroup -maxdepth 4 -name 'rls-run-*' 2>/dev/null | head -1)" ]; then
+				return 0
+			fi
+		fi
+		sleep 0.1
+	done
+	grep " fuse.rlsfs " /proc/self/mountinfo | grep "$T" | sed 's/^/# mount: /'
+	pgrep -af "rlsfs mount .*$T" | sed 's/^/# process: /'
+	ls "$TMPDIR" | sed 's/^/# temp: /'
+	find /sys/fs/cgroup -maxdepth 4 -name 'rls-run-*' 2>/dev/null | sed 's/^/# cgroup: /'
+	return 1
+}
