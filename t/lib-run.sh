@@ -39,7 +39,7 @@ no_leftovers() {
 		   ! grep " fuse.rlsfs " /proc/self/mountinfo | grep -q "$T"; then
 			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
 			   [ -z "$(ls "$TMPDIR" 2>/dev/null)" ] &&
-			   [ -z "$(find /sys/fs/cgroup -maxdepth 4 -name 'rls-run-*' 2>/dev/null | head -1)" ]; then
+			   [ -z "$(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null | head -1)" ]; then
 				return 0
 			fi
 		fi
@@ -48,6 +48,6 @@ no_leftovers() {
 	grep " fuse.rlsfs " /proc/self/mountinfo | grep "$T" | sed 's/^/# mount: /'
 	pgrep -af "rlsfs mount .*$T" | sed 's/^/# process: /'
 	ls "$TMPDIR" | sed 's/^/# temp: /'
-	find /sys/fs/cgroup -maxdepth 4 -name 'rls-run-*' 2>/dev/null | sed 's/^/# cgroup: /'
+	find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null | sed 's/^/# cgroup: /'
 	return 1
 }

@@ -1,0 +1,58 @@
+#!/bin/bash
+# rls run: --pids, --memory and --cpus are enforced, and say how.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-run.sh"
+need_fuse
+need_bwrap
+
+S=$T/src
+mk_src "$S"
+cd "$S" || exit 1
+
+forks='import os, signal
+pids = []
+try:
+    for i in range(150):
+        p = os.fork()
+        if p == 0:
+            signal.pause()
+            os._exit(0)
+        pids.append(p)
+except OSError:
+    pass
+print(len(pids))
+for p in pids:
+    os.kill(p, 9)'
+run_rls -- python3 -c "$forks"
+is "$out" 150 "without --pids a command can make many processes"
+run_rls --pids 20 --json -- python3 -c "$forks"
+n=$(printf '%s\n' "$out" | head -1)
+ok "with --pids 20 a fork bomb is bounded (made $n)" test "$n" -lt 20
+like "$out" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
+
+hog='b = b"x" * (400 * 1024 * 1024); print("allocated")'
+run_rls -- python3 -c "$hog"
+is "$out" allocated "without --memory 400 MiB can be allocated"
+run_rls --memory 64M --json -- python3 -c "$hog"
+unlike "$out" "^allocated" "with --memory 64M it cannot"
+ok "and the command fails" test "$rc" -ne 0
+like "$out" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
+
+if [ "$(id -u)" = 0 ] && [ -d /sys/fs/cgroup/cpu ] || [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+	spin='import time
+t = time.time()
+while time.time() - t < 1.0:
+    pass
+print(round(time.process_time(), 2))'
+	run_rls --cpus 0.2 --json -- python3 -c "$spin"
+	cpu=$(printf '%s\n' "$out" | head -1)
+	ok "with --cpus 0.2 a second of spinning gets about 0.2 s of CPU ($cpu)" \
+		python3 -c "import sys; sys.exit(0 if float('$cpu') < 0.5 else 1)"
+	like "$out" '"cpus":"cgroup-v[12]"' "--json says --cpus went through a cgroup"
+else
+	_tap_result 0 "# skip --cpus needs a cgroup (not root)"
+fi
+run_rls --json -- true
+like "$out" '"limits":\{"memory":null,"cpus":null,"pids":null\}' "without limits, --json says null for each"
+ok "the cgroup is removed afterwards" no_leftovers
+done_testing
