@@ -33,6 +33,9 @@ typedef struct rnode {
 	/* O_PATH descriptor of the source directory (merged directories),
 	 * or -1; see dir_fd() in ops.c. */
 	atomic_int srcfd;
+	/* Open handles of the node (under nodes_lock): an unlinked file
+	 * still answers fstat and fchmod through them. */
+	struct open_file *files;
 } rnode;
 
 /* How many directory descriptors rlsfs keeps at most: a quarter of the

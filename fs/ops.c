@@ -346,12 +346,20 @@ static int op_end(op *o, int status)
 	return r;
 }
 
+/* Each name of a hard-linked file is its own node (nodes are keyed by
+ * name), so the kernel cannot see that a write, link or unlink through one
+ * name changed the others: their attributes are not cached. */
+static double attr_timeout(rlsfs *fs, const entry *e)
+{
+	return e->upper && e->node.kind == DELTA_FILE && e->di.nlink > 1 ? 0 : fs->timeout;
+}
+
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
 {
 	memset(fe, 0, sizeof *fe);
 	fe->ino = (fuse_ino_t)(uintptr_t)n;
 	fe->attr = e->st;
-	fe->attr_timeout = fs->timeout;
+	fe->attr_timeout = attr_timeout(fs, e);
 	fe->entry_timeout = fs->timeout;
 }
 
@@ -844,11 +852,72 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 typedef struct open_file {
 	int fd;
 	bool upper;
+	struct stat st;		/* what the node showed when opened */
+	rnode *node;
+	struct open_file *next;	/* in node->files */
 } open_file;
 
 static open_file *fh_of(struct fuse_file_info *fi)
 {
 	return (open_file *)(uintptr_t)fi->fh;
+}
+
+static void fh_track(rlsfs *fs, open_file *fh, rnode *n, const struct stat *st)
+{
+	fh->st = *st;
+	fh->node = n;
+	pthread_mutex_lock(&fs->nodes_lock);
+	fh->next = n->files;
+	n->files = fh;
+	pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+static void fh_free(rlsfs *fs, open_file *fh)
+{
+	pthread_mutex_lock(&fs->nodes_lock);
+	for (open_file **pp = &fh->node->files; *pp; pp = &(*pp)->next) {
+		if (*pp == fh) {
+			*pp = fh->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->nodes_lock);
+	close(fh->fd);
+	free(fh);
+}
+
+/* The attributes of an unlinked node that is still open, from one of its
+ * handles (fstat of an unlinked file comes without one); with fd_out, a
+ * duplicate of that handle's descriptor for the caller to change it
+ * through.  -ENOENT when nothing has it open. */
+static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct stat *st, int *fd_out)
+{
+	open_file *fh;
+	struct stat now;
+	int r = 0;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	fh = fi ? fh_of(fi) : n->files;
+	if (!fh)
+		r = -ENOENT;
+	else if (fstat(fh->fd, &now) < 0)
+		r = -errno;
+	if (r == 0) {
+		*st = fh->st;
+		st->st_size = now.st_size;
+		st->st_blocks = now.st_blocks;
+		st->st_atim = now.st_atim;
+		st->st_mtim = now.st_mtim;
+		st->st_ctim = now.st_ctim;
+		st->st_nlink = 0;
+	}
+	if (r == 0 && fd_out) {
+		*fd_out = fcntl(fh->fd, F_DUPFD_CLOEXEC, 0);
+		if (*fd_out < 0)
+			r = -errno;
+	}
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return r;
 }
 
 static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -858,16 +927,15 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	entry e;
 	op o;
 
-	if (n->detached && fi) {
-		/* unlinked but open: the handle still has the file */
+	if (n->detached) {
+		/* unlinked but open: the handles still have the file */
 		struct stat st;
+		int r = detached_attr(fs, n, fi, &st, NULL);
 
-		if (fstat(fh_of(fi)->fd, &st) < 0) {
-			fuse_reply_err(req, errno);
-			return;
-		}
-		st.st_nlink = 0;
-		fuse_reply_attr(req, &st, fs->timeout);
+		if (r < 0)
+			fuse_reply_err(req, -r);
+		else
+			fuse_reply_attr(req, &st, 0);
 		return;
 	}
 	if (resolve(req, &o, n, &e, false) < 0)
@@ -878,7 +946,40 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		return;
 	}
 	op_end(&o, 0);
-	fuse_reply_attr(req, &e.st, fs->timeout);
+	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
+}
+
+/* setattr of an unlinked, open file: through its descriptor. */
+static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	rlsfs *fs = fs_of(req);
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
+	_cleanup_close_ int fd = -1;
+	struct stat st;
+	int r = detached_attr(fs, n, fi, &st, &fd);
+
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		times[0] = to_set & FUSE_SET_ATTR_ATIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_atim;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		times[1] = to_set & FUSE_SET_ATTR_MTIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_mtim;
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		r = -EPERM;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
+		r = -errno;
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
+		r = -errno;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
+		pthread_mutex_lock(&fs->nodes_lock);
+		for (open_file *fh = n->files; fh; fh = fh->next)
+			fh->st.st_mode = (fh->st.st_mode & S_IFMT) | (attr->st_mode & 07777);
+		pthread_mutex_unlock(&fs->nodes_lock);
+	}
+	if (r == 0)
+		r = detached_attr(fs, n, fi, &st, NULL);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, 0);
 }
 
 static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
@@ -890,6 +991,10 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	op o;
 	int r;
 
+	if (n->detached) {
+		setattr_detached(req, n, attr, to_set, fi);
+		return;
+	}
 	if (resolve(req, &o, n, &e, true) < 0)
 		return;
 	level = level_of(fs, n, o.path);
@@ -943,7 +1048,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &e.st, fs->timeout);
+		fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
 }
 
 static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1063,11 +1168,11 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	}
 	fill_entry(fs, &fe, n, &e);
 	if (fi) {
+		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
 		if (fuse_reply_create(req, &fe, fi) == -ENOENT) {
-			close(fh->fd);
-			free(fh);
+			fh_free(fs, fh);
 			node_forget(fs, n, 1);
 		}
 	} else if (fuse_reply_entry(req, &fe) == -ENOENT) {
@@ -1230,6 +1335,10 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	if (r == 0)
 		r = put_node(&o, o.path, old.node.kind, 0, old.node.id, old.node.target);
 	end_create(req, &o, newparent, newname, r, NULL, NULL);
+	/* the old name's node still has the link count cached; after the
+	 * reply, as the kernel holds the inode's lock during link */
+	if (r == 0)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 /* Start an operation that removes or renames the name (parent, name):
@@ -1618,12 +1727,12 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh = rls_xcalloc(1, sizeof *fh);
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
+	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	fi->keep_cache = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		close(fd);
-		free(fh);
-	}
+	/* another name of a hard-linked file may have changed the data */
+	fi->keep_cache = attr_timeout(fs, &e) > 0;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fh_free(fs, fh);
 }
 
 static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -1659,10 +1768,7 @@ static void rls_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 static void rls_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	open_file *fh = fh_of(fi);
-
-	close(fh->fd);
-	free(fh);
+	fh_free(fs_of(req), fh_of(fi));
 	fuse_reply_err(req, 0);
 }
 
@@ -1938,7 +2044,12 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 		deny(fs, req, opname, o.path, level, modify_errno(level));
 		return;
 	}
-	r = S_ISREG(e.st.st_mode) ? copy_up(&o, o.path, &e) : -ENOTSUP;
+	/* POSIX ACLs are not kept (the mode is the delta's): refused, as
+	 * on a file system without them, cp -p and mv fall back to chmod */
+	if (!strncmp(name, "system.posix_acl_", 17))
+		r = -EOPNOTSUPP;
+	else
+		r = S_ISREG(e.st.st_mode) ? copy_up(&o, o.path, &e) : -ENOTSUP;
 	if (r == 0) {
 		fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
 		if (fd < 0) {
