@@ -6,6 +6,7 @@
  * The shell cannot say "rename with RENAME_NOREPLACE" or "open O_EXCL" and
  * report the exact errno; this can.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ static const char *errname(int e)
 	case EBUSY: return "EBUSY";
 	case ENOSPC: return "ENOSPC";
 	case EMFILE: return "EMFILE";
+	case EFBIG: return "EFBIG";
 	}
 	return strerror(e);
 }
@@ -56,7 +58,11 @@ static int usage(void)
 	      "            symlink TARGET PATH | mkdir PATH | rmdir PATH | unlink PATH | mknod-fifo PATH |\n"
 	      "            chmod PATH MODE | truncate PATH SIZE | utime PATH SEC | setxattr PATH NAME VALUE |\n"
 	      "            getxattr PATH NAME | readlink PATH | stat PATH | lstat PATH | access PATH r|w|x|f |\n"
-	      "            mmap-write PATH TEXT | pwrite PATH OFFSET TEXT | append PATH TEXT | open-unlink-read PATH\n",
+	      "            mmap-write PATH TEXT | pwrite PATH OFFSET TEXT | append PATH TEXT | open-unlink-read PATH |\n"
+	      "            open-unlink-rw PATH TEXT | open-unlink-trunc PATH SIZE |\n"
+	      "            utimens PATH SEC NSEC | fsync PATH TEXT |\n"
+	      "            copy-range IN OUT LEN | fallocate PATH OFF LEN [keep|punch] | listxattr PATH |\n"
+	      "            removexattr PATH NAME | pread PATH OFFSET LEN | readdir-unlink DIR\n",
 	      stderr);
 	return 2;
 }
@@ -211,6 +217,146 @@ int main(int argc, char **argv)
 			return report(-1);
 		buf[n] = '\0';
 		printf("OK %s\n", buf);
+		return 0;
+	}
+	if (!strcmp(op, "open-unlink-rw") && argc == 4) {
+		/* the data stays reachable through the descriptor after the
+		 * last name is gone: write, read back, and say how many links */
+		char buf[256];
+		size_t len = strlen(argv[3]);
+		int fd = open(argv[2], O_RDWR);
+		struct stat st;
+		ssize_t n;
+
+		if (fd < 0 || unlink(argv[2]) < 0)
+			return report(-1);
+		if (pwrite(fd, argv[3], len, 0) < 0 || fsync(fd) < 0 || fstat(fd, &st) < 0)
+			return report(-1);
+		n = pread(fd, buf, sizeof buf - 1, 0);
+		if (n < 0)
+			return report(-1);
+		buf[n] = '\0';
+		printf("OK nlink=%lu size=%lld %s\n", (unsigned long)st.st_nlink, (long long)st.st_size, buf);
+		return 0;
+	}
+	if (!strcmp(op, "open-unlink-trunc") && argc == 4) {
+		int fd = open(argv[2], O_RDWR);
+		struct stat st;
+
+		if (fd < 0 || unlink(argv[2]) < 0)
+			return report(-1);
+		if (ftruncate(fd, atoll(argv[3])) < 0 || fstat(fd, &st) < 0)
+			return report(-1);
+		printf("OK nlink=%lu size=%lld\n", (unsigned long)st.st_nlink, (long long)st.st_size);
+		return 0;
+	}
+	if (!strcmp(op, "utimens") && argc == 5) {
+		struct timespec ts[2] = { { atoll(argv[3]), atol(argv[4]) }, { atoll(argv[3]), atol(argv[4]) } };
+
+		return report(utimensat(AT_FDCWD, argv[2], ts, AT_SYMLINK_NOFOLLOW));
+	}
+	if (!strcmp(op, "fsync") && argc == 4) {
+		int fd = open(argv[2], O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd < 0)
+			return report(-1);
+		if (write(fd, argv[3], strlen(argv[3])) < 0 || fsync(fd) < 0 || fdatasync(fd) < 0)
+			return report(-1);
+		return report(close(fd));
+	}
+	if (!strcmp(op, "copy-range") && argc == 5) {
+		int in = open(argv[2], O_RDONLY);
+		int out = open(argv[3], O_WRONLY | O_CREAT, 0644);
+		size_t left = (size_t)atoll(argv[4]), total = 0;
+
+		if (in < 0 || out < 0)
+			return report(-1);
+		while (left) {
+			ssize_t n = copy_file_range(in, NULL, out, NULL, left, 0);
+
+			if (n < 0)
+				return report(-1);
+			if (n == 0)
+				break;
+			left -= (size_t)n;
+			total += (size_t)n;
+		}
+		printf("OK %zu\n", total);
+		return 0;
+	}
+	if (!strcmp(op, "fallocate") && (argc == 5 || argc == 6)) {
+		int fd = open(argv[2], O_RDWR | O_CREAT, 0644);
+		int mode = 0;
+
+		if (argc == 6)
+			mode = !strcmp(argv[5], "keep") ? FALLOC_FL_KEEP_SIZE :
+			       !strcmp(argv[5], "punch") ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE : 0;
+		if (fd < 0)
+			return report(-1);
+		return report(fallocate(fd, mode, atoll(argv[3]), atoll(argv[4])));
+	}
+	if (!strcmp(op, "listxattr") && argc == 3) {
+		char buf[4096];
+		ssize_t n = listxattr(argv[2], buf, sizeof buf);
+
+		if (n < 0)
+			return report(-1);
+		fputs("OK", stdout);
+		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+			if (!strncmp(p, "user.", 5))
+				printf(" %s", p);
+		putchar('\n');
+		return 0;
+	}
+	if (!strcmp(op, "removexattr") && argc == 4)
+		return report(removexattr(argv[2], argv[3]));
+	if (!strcmp(op, "pread") && argc == 5) {
+		char buf[4096];
+		size_t len = (size_t)atoll(argv[4]);
+		int fd = open(argv[2], O_RDONLY);
+		ssize_t n;
+
+		if (fd < 0)
+			return report(-1);
+		n = pread(fd, buf, len < sizeof buf ? len : sizeof buf, atoll(argv[3]));
+		if (n < 0)
+			return report(-1);
+		fputs("OK ", stdout);
+		for (ssize_t i = 0; i < n; i++)
+			putchar(buf[i] ? buf[i] : '0');
+		putchar('\n');
+		return 0;
+	}
+	if (!strcmp(op, "readdir-unlink") && argc == 3) {
+		/* rm -r's pattern: delete each entry as the listing yields it;
+		 * every entry must come once, and none may be left */
+		DIR *dir = opendir(argv[2]);
+		struct dirent *de;
+		unsigned long seen = 0, dups = 0, cap = 0;
+		char **names = NULL;
+
+		if (!dir)
+			return report(-1);
+		errno = 0;
+		while ((de = readdir(dir))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			for (unsigned long i = 0; i < seen; i++)
+				if (!strcmp(names[i], de->d_name))
+					dups++;
+			if (seen == cap) {
+				cap = cap ? cap * 2 : 64;
+				names = realloc(names, cap * sizeof *names);
+			}
+			names[seen++] = strdup(de->d_name);
+			if (unlinkat(dirfd(dir), de->d_name, 0) < 0)
+				return report(-1);
+			errno = 0;
+		}
+		if (errno)
+			return report(-1);
+		closedir(dir);
+		printf("OK seen=%lu dups=%lu\n", seen, dups);
 		return 0;
 	}
 	return usage();
