@@ -1,0 +1,41 @@
+#!/bin/bash
+# rls run: signals to rls reach the command; SIGKILL of rls leaves nothing.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-run.sh"
+need_fuse
+need_bwrap
+
+S=$T/src
+mk_src "$S"
+cd "$S" || exit 1
+
+wait_for() { local i; for i in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+for sig in TERM INT HUP; do
+	"$RLS" run -- python3 -c "
+import signal, sys, time
+signal.signal(signal.SIG$sig, lambda *a: (print('got $sig', flush=True), open('output/x', 'w').write('x'), sys.exit(5)))
+print('ready', flush=True)
+time.sleep(30)" > "$T/out" 2> "$T/err" &
+	pid=$!
+	wait_for "$T/out" ready
+	kill -$sig $pid
+	wait $pid; rc=$?
+	is "$(tail -1 "$T/out")" "got $sig" "SIG$sig sent to rls reaches the command"
+	is "$rc" 5 "and rls exits with the command's status"
+	ok "an interrupted run commits nothing" test ! -e "$S/output/x"
+	ok "and keeps the delta" assert_file_has_content "$T/err" "delta kept"
+done
+rm -rf "$T/state/rls/deltas"
+
+"$RLS" run --pids 100 -- sh -c 'echo ready; exec sleep 300' > "$T/out" 2> "$T/err" &
+pid=$!
+wait_for "$T/out" ready
+ok "while it runs, the rlsfs mount exists" grep -q "fuse.rlsfs" /proc/self/mountinfo
+kill -KILL $pid
+wait $pid 2>/dev/null
+ok "after SIGKILL of rls: no mount, rlsfs process, temp dir or cgroup is left" no_leftovers
+ok "and the sandbox is gone" sh -c '! pgrep -x "sleep" -f "^sleep 300$"'
+ok "the guard says where the delta is" sh -c "sleep 0.5; grep -q 'delta is kept' '$T/err'"
+cd "$T" || exit 1
+done_testing
