@@ -396,7 +396,7 @@ static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 {
 	_cleanup_free_ char *lock = rls_xasprintf("%s/mount.lock", dir);
 	double until = now_s() + max_s;
-	long pause_us = 500;
+	long pause_us = 250;
 
 	for (;;) {
 		_cleanup_close_ int fd = open(lock, O_RDONLY | O_CLOEXEC);
@@ -410,7 +410,8 @@ static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 		if (now_s() > until)
 			return rls_error_set(err, EBUSY, "rlsfs still holds the delta %s", dir);
 		usleep((useconds_t)pause_us);
-		if (pause_us < 20000)
+		/* rlsfs lets go a few ms after the unmount: poll finely. */
+		if (pause_us < 2000)
 			pause_us *= 2;
 	}
 }
@@ -768,11 +769,11 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		if (st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
-			fprintf(stderr, "rls: note: %s; limits fall back to rlimits:%s%s%s\n",
+			fprintf(stderr, "rls: note: %s; falling back to rlimits:%s%s%s\n",
 				st.cg.note[0] ? st.cg.note : "no usable cgroup",
-				o.lim.has_memory ? " --memory is RLIMIT_AS (per process)" : "",
-				o.lim.has_pids ? " --pids is RLIMIT_NPROC (counts all of this user's processes)" : "",
-				o.lim.has_cpus ? " --cpus is not enforced" : "");
+				o.lim.has_memory ? " --memory is RLIMIT_AS (per process);" : "",
+				o.lim.has_pids ? " --pids is RLIMIT_NPROC (counts all of this user's processes);" : "",
+				o.lim.has_cpus ? " --cpus is not enforced;" : "");
 	}
 	{
 		guard_spec gs = { .tmpdir = st.tmpdir, .mountpoint = st.mnt, .rlsfs = st.rlsfs,
