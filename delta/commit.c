@@ -54,7 +54,7 @@ struct op {
 };
 
 #define JOURNAL_V 1
-#define BATCH_FILES 512
+#define BATCH_FILES 1024
 #define BATCH_BYTES ((uint64_t)128 << 20)
 
 struct journal {
@@ -475,7 +475,7 @@ static void set_owner_mode_times(struct run *r, int dirfd, const char *name, int
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
-	if (r->root) {
+	if (r->root && (o->uid != geteuid() || o->gid != getegid())) {
 		if (fd >= 0)
 			(void)!fchown(fd, o->uid, o->gid);
 		else
@@ -700,7 +700,7 @@ static int execute(struct run *r, rls_error *err)
 		/* A hard link needs its first name in place; a directory's
 		 * attributes must come after every rename in it; deletions and
 		 * mkdirs invalidate the parent cache. */
-		if (o->kind != OP_FILE && r->n_batch && flush(r, i, err) < 0)
+		if ((o->kind == OP_LINK || o->kind == OP_DIRATTR) && r->n_batch && flush(r, i, err) < 0)
 			return -1;
 		if (o->kind != OP_FILE)
 			cache_drop(r);

@@ -161,17 +161,21 @@ static int fx_line(delta *d, delta_txn *txn, char *line, rls_error *err)
 	}
 	if (!strcmp(op, "bin")) {
 		/* a new binary file of `arg` bytes */
-		size_t len = arg ? strtoul(arg, NULL, 10) : 256;
-		_cleanup_free_ char *buf = rls_xmalloc(len + 1);
+		size_t len = arg ? strtoul(arg, NULL, 10) : 256, chunk = 1 << 20;
+		_cleanup_free_ char *buf = rls_xmalloc(chunk);
 
-		for (size_t i = 0; i < len; i++)
+		for (size_t i = 0; i < chunk; i++)
 			buf[i] = (char)i;
 		fd = fx_file(d, txn, path, false, &id, err);
 		if (fd < 0)
 			return -1;
-		if (pwrite(fd, buf, len, 0) != (ssize_t)len) {
-			close(fd);
-			return rls_error_set(err, errno, "fixture write %s", path);
+		for (size_t off = 0; off < len; off += chunk) {
+			size_t part = len - off < chunk ? len - off : chunk;
+
+			if (pwrite(fd, buf, part, (off_t)off) != (ssize_t)part) {
+				close(fd);
+				return rls_error_set(err, errno, "fixture write %s", path);
+			}
 		}
 		close(fd);
 		return 0;
