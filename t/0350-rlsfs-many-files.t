@@ -6,7 +6,7 @@
 need_fuse
 
 S=$T/src M=$T/mnt
-LIMIT=256
+LIMIT=${LIMIT:-256}
 for d in $(seq 1 30); do
 	mkdir -p "$S/pkg$d/lib/sub"
 	for f in $(seq 1 50); do
