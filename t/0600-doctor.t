@@ -1,0 +1,27 @@
+#!/bin/bash
+# rls doctor: one line per requirement and backend, ok or why not.
+. "$(dirname "$0")/lib.sh"
+
+out=$("$RLS" doctor 2>&1); rc=$?
+for what in fuse fusermount3 userns bwrap capabilities cgroups runc crun qemu kvm virtiofsd "guest image" \
+	"backend bwrap" "backend oci" "backend vm"; do
+	like "$out" "(^|
+)$what +(ok|no)" "doctor reports on $what"
+done
+unlike "$out" "(^|
+)[a-z ]+ +no$" "every 'no' says why"
+if bwrap --ro-bind / / --unshare-all true 2>/dev/null && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
+	is "$rc" 0 "doctor exits 0 when the default backend works"
+	like "$out" "backend bwrap +ok" "and says bwrap works"
+	like "$out" "bwrap +ok .*no capabilities and no_new_privs" "having tried a real sandbox"
+else
+	ok "doctor exits non-zero when the default backend cannot work" test "$rc" -ne 0
+fi
+if [ "$(id -u)" = 0 ] && id rlstest >/dev/null 2>&1 && [ "$(stat -c %a /dev/fuse)" = 600 ]; then
+	uout=$(runuser -u rlstest -- "$RLS" doctor 2>&1); urc=$?
+	like "$uout" "fuse +no: /dev/fuse is mode 600" "for a user who cannot open /dev/fuse it says so"
+	ok "and exits non-zero" test "$urc" -ne 0
+fi
+out=$("$RLS" doctor extra 2>&1); rc=$?
+is "$rc" 2 "doctor takes no arguments"
+done_testing
