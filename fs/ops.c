@@ -1402,9 +1402,13 @@ static int dir_removable(op *o, const char *path, const entry *e, bool *whiteout
 	return 0;
 }
 
-static void rls_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink and rmdir. */
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, bool dir)
 {
 	rlsfs *fs = fs_of(req);
+	const char *opname = dir ? "rmdir" : "unlink";
+	bool below = false;
+	char dirpath[PATH_MAX];
 	entry e;
 	op o;
 	int r;
@@ -1413,23 +1417,27 @@ static void rls_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	if (begin_modify(req, &o, parent, name, "unlink", &e, true) < 0) {
+	if (begin_modify(req, &o, parent, name, opname, &e, true) < 0) {
 		op_end(&o, -1);
 		return;
 	}
-	if (S_ISDIR(e.st.st_mode)) {
+	if (S_ISDIR(e.st.st_mode) != dir) {
 		op_end(&o, -1);
-		fuse_reply_err(req, EISDIR);
+		fuse_reply_err(req, dir ? ENOTDIR : EISDIR);
 		return;
 	}
-	r = remove_entry(&o, o.path, &e, false);
-	if (r == 0) {
-		char dirpath[PATH_MAX];
-
+	r = dir ? dir_removable(&o, o.path, &e, &below) : 0;
+	if (r == -EACCES) {
+		op_end(&o, -1);
+		deny(fs, req, opname, o.path, POLICY_NONE, EACCES);
+		return;
+	}
+	if (r == 0)
+		r = remove_entry(&o, o.path, &e, below);
+	if (r == 0)
 		r = node_path(fs, node_of(fs, parent), dirpath, sizeof dirpath);
-		if (r == 0)
-			r = touch_dir(&o, node_of(fs, parent), dirpath);
-	}
+	if (r == 0)
+		r = touch_dir(&o, node_of(fs, parent), dirpath);
 	r = op_commit(&o, r);
 	if (r == 0) {
 		rnode *n = node_find(fs, node_of(fs, parent), name);
@@ -1441,51 +1449,14 @@ static void rls_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -r);
 }
 
+static void rls_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, false);
+}
+
 static void rls_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	rlsfs *fs = fs_of(req);
-	bool below = false;
-	entry e;
-	op o;
-	int r;
-
-	if (op_begin(&o, fs, true) < 0) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (begin_modify(req, &o, parent, name, "rmdir", &e, true) < 0) {
-		op_end(&o, -1);
-		return;
-	}
-	if (!S_ISDIR(e.st.st_mode)) {
-		op_end(&o, -1);
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	r = dir_removable(&o, o.path, &e, &below);
-	if (r == -EACCES) {
-		op_end(&o, -1);
-		deny(fs, req, "rmdir", o.path, POLICY_NONE, EACCES);
-		return;
-	}
-	if (r == 0)
-		r = remove_entry(&o, o.path, &e, below);
-	if (r == 0) {
-		char dirpath[PATH_MAX];
-
-		r = node_path(fs, node_of(fs, parent), dirpath, sizeof dirpath);
-		if (r == 0)
-			r = touch_dir(&o, node_of(fs, parent), dirpath);
-	}
-	r = op_commit(&o, r);
-	if (r == 0) {
-		rnode *n = node_find(fs, node_of(fs, parent), name);
-
-		if (n)
-			node_detach(fs, n);
-	}
-	op_end(&o, r);
-	fuse_reply_err(req, -r);
+	remove_name(req, parent, name, true);
 }
 
 /* A directory may move only when it is the delta's alone: no source entries
