@@ -301,6 +301,27 @@ int rls_mkdir_p(const char *path, mode_t mode, rls_error *err)
 	return 0;
 }
 
+char *rls_state_dir(const char *sub, rls_error *err)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char *dir;
+
+	if (state && state[0] == '/')
+		dir = rls_xasprintf("%s/rls/%s", state, sub);
+	else if (home && home[0] == '/')
+		dir = rls_xasprintf("%s/.local/state/rls/%s", home, sub);
+	else {
+		rls_error_set(err, 0, "neither XDG_STATE_HOME nor HOME is set: give --delta DIR");
+		return NULL;
+	}
+	if (rls_mkdir_p(dir, 0700, err) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err)
 {
 	_cleanup_close_ int fd = -1;

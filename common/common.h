@@ -78,6 +78,9 @@ int rls_write_all(int fd, const void *buf, size_t n);
 int rls_read_file(int dir_fd, const char *path, size_t max, char **out, size_t *len, rls_error *err);
 /* mkdir -p, mode for created directories. */
 int rls_mkdir_p(const char *path, mode_t mode, rls_error *err);
+/* $XDG_STATE_HOME/rls/SUB (or ~/.local/state/rls/SUB), made if missing
+ * with mode 0700.  NULL and *err filled when neither variable is set. */
+char *rls_state_dir(const char *sub, rls_error *err);
 /* rm -rf below dirfd/name without following symlinks. */
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err);
 /* A non-negative decimal number of seconds ("30", "1.5"); a byte count with

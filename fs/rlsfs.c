@@ -32,23 +32,13 @@ static void usage(FILE *out)
 	      "See rlsfs(1).\n", out);
 }
 
-/* Where fresh deltas go: $XDG_STATE_HOME/rls/deltas, ~/.local/state/rls/deltas. */
+/* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
 static char *fresh_delta_dir(rls_error *err)
 {
-	const char *state = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	_cleanup_free_ char *base = NULL;
+	_cleanup_free_ char *base = rls_state_dir("deltas", err);
 	char *dir;
 
-	if (state && *state == '/')
-		base = rls_xasprintf("%s/rls/deltas", state);
-	else if (home && *home == '/')
-		base = rls_xasprintf("%s/.local/state/rls/deltas", home);
-	else {
-		rls_error_set(err, 0, "no place for a delta: set HOME or XDG_STATE_HOME, or pass --delta");
-		return NULL;
-	}
-	if (rls_mkdir_p(base, 0700, err) < 0)
+	if (!base)
 		return NULL;
 	dir = rls_xasprintf("%s/delta-XXXXXX", base);
 	if (!mkdtemp(dir)) {

@@ -345,23 +345,14 @@ static double now_s(void)
 /* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */
 static char *default_delta_path(const char *source, rls_error *err)
 {
-	const char *state = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	_cleanup_free_ char *dir = NULL;
+	_cleanup_free_ char *dir = rls_state_dir("deltas", err);
 	const char *base = strrchr(source, '/');
 	char stamp[32];
 	unsigned char rnd[4] = { 0 };
 	time_t t = time(NULL);
 	struct tm tm;
 
-	if (state && state[0] == '/')
-		dir = rls_xasprintf("%s/rls/deltas", state);
-	else if (home && home[0] == '/')
-		dir = rls_xasprintf("%s/.local/state/rls/deltas", home);
-	else
-		return rls_error_set(err, 0, "neither XDG_STATE_HOME nor HOME is set: give --delta DIR"),
-		       NULL;
-	if (rls_mkdir_p(dir, 0700, err) < 0)
+	if (!dir)
 		return NULL;
 	localtime_r(&t, &tm);
 	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
