@@ -109,7 +109,7 @@ int delta_load_entries(delta *d, delta_entry **out, size_t *n, rls_error *err)
 	return 0;
 }
 
-static mode_t kind_type(uint8_t kind)
+mode_t delta_kind_type(uint8_t kind)
 {
 	switch (kind) {
 	case DELTA_FILE: return S_IFREG;
@@ -119,6 +119,20 @@ static mode_t kind_type(uint8_t kind)
 	case DELTA_SOCK: return S_IFSOCK;
 	case DELTA_CHR: return S_IFCHR;
 	case DELTA_BLK: return S_IFBLK;
+	default: return 0;
+	}
+}
+
+uint8_t delta_type_kind(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG: return DELTA_FILE;
+	case S_IFDIR: return DELTA_DIR;
+	case S_IFLNK: return DELTA_SYMLINK;
+	case S_IFIFO: return DELTA_FIFO;
+	case S_IFSOCK: return DELTA_SOCK;
+	case S_IFCHR: return DELTA_CHR;
+	case S_IFBLK: return DELTA_BLK;
 	default: return 0;
 	}
 }
@@ -153,7 +167,7 @@ int delta_entry_differs(delta *d, const delta_entry *e, const struct stat *st, b
 	char sp[DELTA_PATH_MAX * 2];
 
 	*out = true;
-	if (!st || (st->st_mode & S_IFMT) != kind_type(e->kind))
+	if (!st || (st->st_mode & S_IFMT) != delta_kind_type(e->kind))
 		return 0;
 	if (e->kind == DELTA_SYMLINK) {
 		char buf[DELTA_PATH_MAX];

@@ -62,6 +62,11 @@ typedef enum delta_kind {
 	DELTA_BLK = 8,
 } delta_kind;
 
+/* The S_IFMT bits of a kind (0 for a whiteout), and the kind of a mode (0
+ * for none). */
+mode_t delta_kind_type(uint8_t kind);
+uint8_t delta_type_kind(mode_t mode);
+
 enum {
 	DELTA_OPAQUE = 1u << 0,		/* directory hides the source's entries */
 };

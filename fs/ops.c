@@ -59,34 +59,6 @@ static int err_code(const rls_error *err)
 	return err->code > 0 ? err->code : EIO;
 }
 
-static mode_t kind_type(uint8_t kind)
-{
-	switch (kind) {
-	case DELTA_FILE: return S_IFREG;
-	case DELTA_DIR: return S_IFDIR;
-	case DELTA_SYMLINK: return S_IFLNK;
-	case DELTA_FIFO: return S_IFIFO;
-	case DELTA_SOCK: return S_IFSOCK;
-	case DELTA_CHR: return S_IFCHR;
-	case DELTA_BLK: return S_IFBLK;
-	}
-	return 0;
-}
-
-static uint8_t type_kind(mode_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG: return DELTA_FILE;
-	case S_IFDIR: return DELTA_DIR;
-	case S_IFLNK: return DELTA_SYMLINK;
-	case S_IFIFO: return DELTA_FIFO;
-	case S_IFSOCK: return DELTA_SOCK;
-	case S_IFCHR: return DELTA_CHR;
-	case S_IFBLK: return DELTA_BLK;
-	}
-	return 0;
-}
-
 static void ts_set(struct timespec *ts, int64_t ns)
 {
 	ts->tv_sec = ns / 1000000000;
@@ -486,11 +458,11 @@ static int copy_up(op *o, const char *path, entry *e)
 	}
 	r = put_inode(o, id, &di);
 	if (r == 0)
-		r = put_node(o, path, type_kind(e->lst.st_mode), 0, id, target);
+		r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
 	if (r < 0)
 		return r;
 	e->upper = true;
-	e->node.kind = type_kind(e->lst.st_mode);
+	e->node.kind = delta_type_kind(e->lst.st_mode);
 	e->node.flags = 0;
 	e->node.id = id;
 	snprintf(e->node.target, sizeof e->node.target, "%s", target);
@@ -641,7 +613,7 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 {
 	list_ctx *c = opaque;
 	char path[PATH_MAX];
-	mode_t type = kind_type(node->kind);
+	mode_t type = delta_kind_type(node->kind);
 	policy_level level;
 
 	if (node->kind == DELTA_WHITEOUT) {
@@ -1194,7 +1166,7 @@ static int make_node(op *o, fuse_req_t req, mode_t mode, dev_t rdev, uint8_t fla
 		di.size = strlen(target);
 	r = new_inode(o, &di, &id);
 	if (r == 0)
-		r = put_node(o, o->path, type_kind(mode), flags, id, target);
+		r = put_node(o, o->path, delta_type_kind(mode), flags, id, target);
 	if (idp)
 		*idp = id;
 	return r;
@@ -1207,7 +1179,7 @@ static void rls_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	op o;
 	int r;
 
-	if (!type_kind(mode) || S_ISDIR(mode) || S_ISLNK(mode)) {
+	if (!delta_type_kind(mode) || S_ISDIR(mode) || S_ISLNK(mode)) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
