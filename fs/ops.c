@@ -96,7 +96,10 @@ static void entry_attr(rlsfs *fs, entry *e)
 		ts_set(&st->st_atim, e->di.atime_ns);
 		ts_set(&st->st_mtim, e->di.mtime_ns);
 		ts_set(&st->st_ctim, e->di.ctime_ns);
-		st->st_ino = e->di.flags & DELTA_HAS_BASE ? e->di.base.ino : e->node.id | DELTA_INO_BIT;
+		/* An entry keeps its inode number when it is copied up:
+		 * tar, find and git compare them. */
+		st->st_ino = e->di.flags & DELTA_HAS_BASE ? e->di.base.ino :
+			     e->lower ? e->lst.st_ino : e->node.id | DELTA_INO_BIT;
 		if (e->node.kind == DELTA_FILE) {
 			char name[17];
 			struct stat ds;

@@ -45,6 +45,8 @@ like "$out" "mounted by another rlsfs" "a second mount of the same delta is refu
 mountpoint -q "$T/m2"; isnt $? 0 "and leaves nothing mounted"
 KEEP_MOUNT=1 err_line "mounting over a live mount is refused" "$RLSFS" mount --delta "$T/d3" "$S" "$M"
 
+mkdir -p "$T/tarball" && echo t > "$T/tarball/t.txt" && tar cf "$T/t.tar" -C "$T/tarball" .
+ok "tar extracts into the root of the mount, restoring its times" tar xf "$T/t.tar" -C "$M"
 echo two > "$M/d/file"
 echo new > "$M/.wh.new"
 rm "$M/d/file"
