@@ -173,8 +173,10 @@ static int src_lstat_at(rlsfs *fs, rnode *parent, const char *path, struct stat 
 }
 
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
- * for the root). */
-static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e)
+ * for the root).  Without need_lower, the source is not asked about a path
+ * the delta holds as a non-directory: what the path shows and its inode
+ * number come from the delta alone; only removing it needs to know. */
+static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e, bool need_lower)
 {
 	bool parent_merged = parent ? parent->merged : true;
 	rls_error err;
@@ -197,7 +199,7 @@ static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path
 				memset(&e->di, 0, sizeof e->di);
 		}
 	}
-	if (parent_merged && !e->whiteout) {
+	if (parent_merged && !e->whiteout && (need_lower || !e->upper || e->node.kind == DELTA_DIR)) {
 		r = src_lstat_at(fs, parent, path, &e->lst);
 		if (r == 0)
 			e->lower = true;
@@ -480,7 +482,7 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 {
 	entry e;
 	int64_t now = now_ns();
-	int r = entry_load(o->fs, o->txn, dir->parent, path, &e);
+	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, false);
 
 	if (r < 0 || !e.exists)
 		return r;
@@ -752,7 +754,7 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		return -ENAMETOOLONG;
 	r = path_join(path, sizeof path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, path, &e);
+		r = entry_load(fs, o->txn, p, path, &e, false);
 	if (r < 0 || !e.exists)
 		return r;
 	level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
@@ -814,7 +816,7 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 	if (r == 0)
 		r = node_path(fs, n, o->path, sizeof o->path);
 	if (r == 0)
-		r = entry_load(fs, o->txn, n->parent, o->path, e);
+		r = entry_load(fs, o->txn, n->parent, o->path, e, false);
 	if (r == 0 && !e->exists)
 		r = -ENOENT;
 	if (r < 0) {
@@ -1092,7 +1094,7 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 		deny(fs, req, opname, o->path, level, EACCES);
 		return -1;
 	}
-	r = entry_load(fs, o->txn, p, o->path, e);
+	r = entry_load(fs, o->txn, p, o->path, e, false);
 	if (r == 0 && e->exists)
 		r = -EEXIST;
 	if (r < 0) {
@@ -1121,7 +1123,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 			r = touch_dir(o, p, dirpath);
 	}
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, &e);
+		r = entry_load(fs, o->txn, p, o->path, &e, false);
 	if (r == 0 && !e.exists)
 		r = -EIO;
 	if (r == 0) {
@@ -1297,7 +1299,7 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	if (begin_create(req, &o, newparent, newname, false, "link", &e) < 0)
 		return;
-	r = entry_load(fs, o.txn, n->parent, oldpath, &old);
+	r = entry_load(fs, o.txn, n->parent, oldpath, &old, false);
 	if (r == 0 && !old.exists)
 		r = -ENOENT;
 	if (r == 0)
@@ -1335,7 +1337,7 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 	if (r == 0)
 		r = path_join(o->path, sizeof o->path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, e);
+		r = entry_load(fs, o->txn, p, o->path, e, true);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return -1;
@@ -1887,10 +1889,13 @@ static void rls_access(fuse_req_t req, fuse_ino_t ino, int mask)
 }
 
 /* xattrs live on the file that holds the data: the source's, or the data
- * file once copied up.  Other kinds in the delta carry none. */
-static int xattr_target(rlsfs *fs, const char *path, const entry *e, char *proc, size_t size)
+ * file once copied up; other kinds in the delta carry none.  The path is
+ * one name beneath a directory descriptor already held (/proc/self/fd/N/
+ * NAME, used with the l*xattr calls), so no descriptor is opened and no
+ * symlink followed.  Valid while the operation holds the tree lock. */
+static int xattr_path(rlsfs *fs, rnode *n, const char *path, const entry *e, char *buf, size_t size)
 {
-	int fd;
+	int dfd;
 
 	if (e->upper) {
 		char name[17];
@@ -1898,16 +1903,27 @@ static int xattr_target(rlsfs *fs, const char *path, const entry *e, char *proc,
 		if (e->node.kind != DELTA_FILE)
 			return -ENOTSUP;
 		delta_data_name(e->node.id, name);
-		fd = openat(delta_data_fd(fs->d), name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-	} else {
-		fd = src_open(fs, path, O_PATH);
-		if (fd < 0)
-			return fd;
+		snprintf(buf, size, "/proc/self/fd/%d/%s", delta_data_fd(fs->d), name);
+		return 0;
 	}
-	snprintf(proc, size, "/proc/self/fd/%d", fd);
-	return fd;
+	if (S_ISLNK(e->st.st_mode))
+		return -ENOTSUP;
+	if (!n->parent) {
+		snprintf(buf, size, "/proc/self/fd/%d", fs->src_fd);
+		return 0;
+	}
+	{
+		const char *slash = strrchr(path, '/');
+		char dirpath[PATH_MAX];
+
+		snprintf(dirpath, sizeof dirpath, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		dfd = dir_fd(fs, n->parent, dirpath);
+		if (dfd < 0)
+			return dfd;
+		if ((size_t)snprintf(buf, size, "/proc/self/fd/%d/%s", dfd, slash + 1) >= size)
+			return -ENAMETOOLONG;
+	}
+	return 0;
 }
 
 /* getxattr (name given) and listxattr (name NULL): metadata, so visible
@@ -1916,10 +1932,12 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 {
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
-	char proc[64];
+	char xpath[PATH_MAX + 64];
+	char *buf = NULL;
+	ssize_t len = 0;
 	entry e;
 	op o;
-	int fd;
+	int r;
 
 	if (resolve(req, &o, n, &e, false) < 0)
 		return;
@@ -1928,36 +1946,23 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
-	fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
-	op_end(&o, 0);
-	if (fd == -ENOTSUP || (fd >= 0 && S_ISLNK(e.st.st_mode))) {
-		if (fd >= 0)
-			close(fd);
-		if (name)
-			fuse_reply_err(req, ENODATA);
-		else if (size == 0)
-			fuse_reply_xattr(req, 0);
-		else
-			fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (fd < 0) {
-		fuse_reply_err(req, -fd);
-		return;
-	}
-	{
-		char *buf = size ? rls_xmalloc(size) : NULL;
-		ssize_t len = name ? getxattr(proc, name, buf, size) : listxattr(proc, buf, size);
-
+	r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
+	if (r == 0) {
+		buf = size ? rls_xmalloc(size) : NULL;
+		len = name ? lgetxattr(xpath, name, buf, size) : llistxattr(xpath, buf, size);
 		if (len < 0)
-			fuse_reply_err(req, errno);
-		else if (size == 0)
-			fuse_reply_xattr(req, (size_t)len);
-		else
-			fuse_reply_buf(req, buf, (size_t)len);
-		free(buf);
+			r = -errno;
+	} else if (r == -ENOTSUP) {
+		r = name ? -ENODATA : 0;
 	}
-	close(fd);
+	op_end(&o, 0);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)len);
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+	free(buf);
 }
 
 static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -1977,10 +1982,10 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
 	policy_level level;
-	char proc[64];
+	char xpath[PATH_MAX + 64];
 	entry e;
 	op o;
-	int r, fd;
+	int r;
 
 	if (resolve(req, &o, n, &e, true) < 0)
 		return;
@@ -1996,16 +2001,10 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 		r = -EOPNOTSUPP;
 	else
 		r = S_ISREG(e.st.st_mode) ? copy_up(&o, o.path, &e) : -ENOTSUP;
-	if (r == 0) {
-		fd = xattr_target(fs, o.path, &e, proc, sizeof proc);
-		if (fd < 0) {
-			r = fd;
-		} else {
-			if (remove ? removexattr(proc, name) : setxattr(proc, name, value, size, flags))
-				r = -errno;
-			close(fd);
-		}
-	}
+	if (r == 0)
+		r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
+	if (r == 0 && (remove ? lremovexattr(xpath, name) : lsetxattr(xpath, name, value, size, flags)))
+		r = -errno;
 	r = op_end(&o, r) ?: r;
 	fuse_reply_err(req, -r);
 }
