@@ -92,18 +92,12 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 	return 0;
 }
 
-/* Protect the tree's .rls/ folder and, when it lies inside the tree, the
- * policy file itself. */
-static void protect_policy(policy *pol, const char *source, const char *spec)
+/* Protect the tree's .rls/ folder and, when they lie inside the tree, the
+ * policy file and the files it extends. */
+static void protect_policy(policy *pol, const char *source)
 {
-	_cleanup_free_ char *real = NULL;
-	size_t sl = strlen(source);
-
 	policy_protect(pol, "/.rls");
-	if (!spec || !strchr(spec, '/') || !(real = realpath(spec, NULL)))
-		return;
-	if (!strncmp(real, source, sl) && real[sl] == '/')
-		policy_protect(pol, real + sl);
+	policy_protect_files(pol, source);
 }
 
 /* Unmount mnt: umount2(2) as root, fusermount3 otherwise.  0 or -1. */
@@ -332,7 +326,7 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 1;
 	}
-	protect_policy(pol, source, mo.policy);
+	protect_policy(pol, source);
 	if (mo.delta) {
 		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
 			if (!delta_dir && !err.msg[0])

@@ -212,6 +212,8 @@ static int load_file(policy *pol, struct load_stack *st, const char *path, const
 	real = realpath(path, NULL);
 	if (!real)
 		real = rls_xstrdup(path);
+	/* every file read counts, rules or not (policy_protect_files) */
+	policy_intern_file(pol, path);
 	if (push(st, real, path, from ? from : path, mark, err) < 0)
 		return -1;
 	r = parse_text(pol, st, text, len, path, err);

@@ -444,6 +444,24 @@ void policy_protect(policy *pol, const char *path)
 							: rls_xasprintf("/%.*s", (int)len, path);
 }
 
+void policy_protect_files(policy *pol, const char *source)
+{
+	size_t sl = strlen(source);
+
+	while (sl > 1 && source[sl - 1] == '/')
+		sl--;
+	for (size_t i = 0; i < pol->n_files; i++) {
+		_cleanup_free_ char *real = NULL;
+
+		if (!strncmp(pol->files[i], "preset:", 7) || !(real = realpath(pol->files[i], NULL)))
+			continue;
+		if (sl == 1 && source[0] == '/')
+			policy_protect(pol, real);
+		else if (!strncmp(real, source, sl) && real[sl] == '/')
+			policy_protect(pol, real + sl);
+	}
+}
+
 static bool is_protected(const policy *pol, const char *path, size_t len)
 {
 	for (size_t i = 0; i < pol->n_protect; i++) {

@@ -67,6 +67,11 @@ int policy_load_for_source(const char *spec, const char *source_root, policy **o
  * the rules say (the policy file and the tree's .rls/ folder, which the
  * sandbox must never write).  `path` as for policy_decide. */
 void policy_protect(policy *pol, const char *path);
+/* policy_protect each file the policy was read from (the file given and
+ * those it extends) that lies inside `source`, a real absolute path.  Call
+ * it from the folder the policy was loaded from: names are resolved from
+ * there. */
+void policy_protect_files(policy *pol, const char *source);
 
 /* Decide the level of `path`; `is_dir` says whether it is (or would be
  * created as) a directory.  Includes implicit traversal: a directory whose
