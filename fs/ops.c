@@ -629,9 +629,14 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 		return 0;
 	level = level_of_path(c->o->fs, path, S_ISDIR(type));
 	if (!c->dh) {
-		/* emptiness check: anything here makes the directory
-		 * non-empty; a hidden entry makes its removal a denial */
-		c->verdict = level == POLICY_NONE ? -EACCES : -ENOTEMPTY;
+		/* emptiness check: a visible entry makes the directory
+		 * non-empty, whatever else it holds; hidden ones alone make
+		 * its removal a denial */
+		if (level == POLICY_NONE) {
+			c->verdict = -EACCES;
+			return 0;
+		}
+		c->verdict = -ENOTEMPTY;
 		return 1;
 	}
 	if (level >= POLICY_VIEW) {
@@ -649,7 +654,8 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 
 /* Walk the directory's entries: the source's that show through and the
  * delta's.  With c->dh set, collect the visible ones; without, stop at the
- * first entry that exists (c->verdict). */
+ * first visible entry (c->verdict -ENOTEMPTY), or note that hidden ones
+ * exist (-EACCES) and look on. */
 static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 {
 	rls_error err;
@@ -662,7 +668,7 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 	r = delta_list(o->txn, path, collect_upper, c, &err);
 	if (r < 0)
 		return -err_code(&err);
-	if (c->verdict)
+	if (c->verdict == -ENOTEMPTY)
 		return 0;
 	if (merged) {
 		int fd = src_open(o->fs, path, O_RDONLY | O_DIRECTORY);
@@ -702,7 +708,11 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 			}
 			level = level_of_path(o->fs, cpath, S_ISDIR(type));
 			if (!c->dh) {
-				c->verdict = level == POLICY_NONE ? -EACCES : -ENOTEMPTY;
+				if (level == POLICY_NONE) {
+					c->verdict = -EACCES;
+					continue;
+				}
+				c->verdict = -ENOTEMPTY;
 				break;
 			}
 			if (level >= POLICY_VIEW)
@@ -866,7 +876,8 @@ static void fh_free(rlsfs *fs, open_file *fh)
 /* The attributes of an unlinked node that is still open, from one of its
  * handles (fstat of an unlinked file comes without one); with fd_out, a
  * duplicate of that handle's descriptor for the caller to change it
- * through.  -ENOENT when nothing has it open. */
+ * through, or -1 when the handle reads the source (which is never written
+ * while mounted).  -ENOENT when nothing has it open. */
 static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct stat *st, int *fd_out)
 {
 	open_file *fh;
@@ -888,7 +899,7 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct 
 		st->st_ctim = now.st_ctim;
 		st->st_nlink = 0;
 	}
-	if (r == 0 && fd_out) {
+	if (r == 0 && fd_out && fh->upper) {
 		*fd_out = fcntl(fh->fd, F_DUPFD_CLOEXEC, 0);
 		if (*fd_out < 0)
 			r = -errno;
@@ -941,6 +952,10 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		times[1] = to_set & FUSE_SET_ATTR_MTIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_mtim;
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		r = -EPERM;
+	/* opened for reading and never copied up: the handle is the
+	 * source's file, which must not change */
+	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+		r = -EACCES;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		r = -errno;
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1440,24 +1455,31 @@ static void rls_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
  * below it (those would have to move in the source too; mv(1) copies on
  * EXDEV, entry by entry, under the policy) and no whiteouts anywhere below
  * (they name source paths and must stay where they are). */
+/* Nor may the move change what the policy allows of anything below: every
+ * entry must be writable where it is and where it would arrive (a folder
+ * must not carry a file to where it could not be created, or make one
+ * writable that was not). */
 typedef struct wo_ctx {
 	op *o;
-	const char *dir;
+	const char *dir, *to;
 	bool found;
 } wo_ctx;
 
 static int find_whiteout(const char *name, const delta_node *node, void *opaque)
 {
 	wo_ctx *w = opaque;
-	char path[PATH_MAX];
+	char path[PATH_MAX], to[PATH_MAX];
+	bool is_dir = node->kind == DELTA_DIR;
 	rls_error err;
 
-	if (node->kind == DELTA_WHITEOUT || (node->flags & DELTA_OPAQUE)) {
+	if (node->kind == DELTA_WHITEOUT || (node->flags & DELTA_OPAQUE) ||
+	    path_join(path, sizeof path, w->dir, name) < 0 || path_join(to, sizeof to, w->to, name) < 0 ||
+	    level_of_path(w->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(w->o->fs, to, is_dir) < POLICY_WRITE) {
 		w->found = true;
 		return 1;
 	}
-	if (node->kind == DELTA_DIR && path_join(path, sizeof path, w->dir, name) == 0) {
-		wo_ctx sub = { w->o, path, false };
+	if (is_dir) {
+		wo_ctx sub = { w->o, path, to, false };
 
 		if (delta_list(w->o->txn, path, find_whiteout, &sub, &err) < 0 || sub.found) {
 			w->found = true;
@@ -1467,9 +1489,10 @@ static int find_whiteout(const char *name, const delta_node *node, void *opaque)
 	return 0;
 }
 
-static int subtree_movable(op *o, const char *path, const entry *e)
+/* May the directory at path, entry e, move to `to`? */
+static int subtree_movable(op *o, const char *path, const char *to, const entry *e)
 {
-	wo_ctx w = { o, path, false };
+	wo_ctx w = { o, path, to, false };
 	rls_error err;
 
 	if (e->lower || !e->upper || (e->node.flags & DELTA_OPAQUE))
@@ -1520,9 +1543,9 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	else if (!(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(a.st.st_mode) != S_ISDIR(b.st.st_mode))
 		r = S_ISDIR(a.st.st_mode) ? -ENOTDIR : -EISDIR;
 	if (r == 0 && S_ISDIR(a.st.st_mode))
-		r = subtree_movable(&o, oldpath, &a);
+		r = subtree_movable(&o, oldpath, o.path, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
-		r = subtree_movable(&o, o.path, &b);
+		r = subtree_movable(&o, o.path, oldpath, &b);
 	if (r == 0 && !(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(b.st.st_mode)) {
 		r = dir_removable(&o, o.path, &b, &below);
 		if (r == -EACCES) {
@@ -1544,13 +1567,21 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 	if (flags & RENAME_EXCHANGE) {
 		/* Swap the two nodes and whatever lies below them. */
 		uint8_t aflags = a.node.flags & ~DELTA_OPAQUE, bflags = b.node.flags & ~DELTA_OPAQUE;
+		bool busy = false;
 
 		if (a.node.kind == DELTA_DIR && b.lower)
 			aflags |= DELTA_OPAQUE;
 		if (b.node.kind == DELTA_DIR && a.lower)
 			bflags |= DELTA_OPAQUE;
+		/* The scratch name is an ordinary name: what the sandbox put
+		 * below it would be swept into the exchange. */
 		snprintf(tmp, sizeof tmp, "/\x01rls-exchange");
-		r = put_node(&o, o.path, a.node.kind, aflags, a.node.id, a.node.target);
+		if (delta_has_below(o.txn, tmp, &busy, &err) < 0)
+			r = -err_code(&err);
+		else if (busy)
+			r = -EBUSY;
+		if (r == 0)
+			r = put_node(&o, o.path, a.node.kind, aflags, a.node.id, a.node.target);
 		if (r == 0)
 			r = put_node(&o, oldpath, b.node.kind, bflags, b.node.id, b.node.target);
 		if (r == 0 && delta_move_below(o.txn, oldpath, tmp, &err) < 0)

@@ -41,7 +41,8 @@ _tap_result() {
 		echo "ok $_tap_n - $2"
 	else
 		echo "not ok $_tap_n - $2"
-		_tap_failed=$((_tap_failed + 1))
+		# a "# TODO" case is a known weakness: reported, not a failure
+		case "$2" in *"# TODO"*) ;; *) _tap_failed=$((_tap_failed + 1)) ;; esac
 	fi
 }
 

@@ -62,7 +62,9 @@ static int usage(void)
 	      "            open-unlink-rw PATH TEXT | open-unlink-trunc PATH SIZE |\n"
 	      "            utimens PATH SEC NSEC | fsync PATH TEXT |\n"
 	      "            copy-range IN OUT LEN | fallocate PATH OFF LEN [keep|punch] | listxattr PATH |\n"
-	      "            removexattr PATH NAME | pread PATH OFFSET LEN | readdir-unlink DIR\n",
+	      "            removexattr PATH NAME | pread PATH OFFSET LEN | readdir-unlink DIR |\n"
+	      "            fd-truncate PATH SIZE | fd-chmod PATH MODE | unlinked-utime PATH SEC |\n"
+	      "            unlinked-chmod PATH MODE\n",
 	      stderr);
 	return 2;
 }
@@ -326,6 +328,28 @@ int main(int argc, char **argv)
 			putchar(buf[i] ? buf[i] : '0');
 		putchar('\n');
 		return 0;
+	}
+	if ((!strcmp(op, "fd-truncate") || !strcmp(op, "fd-chmod")) && argc == 4) {
+		/* through a descriptor opened for reading only */
+		int fd = open(argv[2], O_RDONLY);
+
+		if (fd < 0)
+			return report(-1);
+		if (op[3] == 't')
+			return report(ftruncate(fd, atoll(argv[3])));
+		return report(fchmod(fd, (mode_t)strtol(argv[3], NULL, 8)));
+	}
+	if ((!strcmp(op, "unlinked-utime") || !strcmp(op, "unlinked-chmod")) && argc == 4) {
+		/* open for reading, unlink, then change the file through the
+		 * descriptor that still has it */
+		struct timespec ts[2] = { { atoll(argv[3]), 0 }, { atoll(argv[3]), 0 } };
+		int fd = open(argv[2], O_RDONLY);
+
+		if (fd < 0 || unlink(argv[2]) < 0)
+			return report(-1);
+		if (op[9] == 'u')
+			return report(futimens(fd, ts));
+		return report(fchmod(fd, (mode_t)strtol(argv[3], NULL, 8)));
 	}
 	if (!strcmp(op, "readdir-unlink") && argc == 3) {
 		/* rm -r's pattern: delete each entry as the listing yields it;
