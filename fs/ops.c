@@ -241,6 +241,19 @@ static policy_level level_of(rlsfs *fs, rnode *n, const char *path)
 	return n->level;
 }
 
+/* The level for making an entry at path: its own type's, except that a
+ * name hidden as either a file or a folder is hidden for making anything
+ * (rules ending in "/" apply to folders only; were a file allowed where a
+ * folder is hidden, EEXIST would betray the folder). */
+static policy_level create_level(rlsfs *fs, const char *path, bool is_dir)
+{
+	policy_level own = level_of_path(fs, path, is_dir);
+
+	if (own == POLICY_NONE || level_of_path(fs, path, !is_dir) == POLICY_NONE)
+		return POLICY_NONE;
+	return own;
+}
+
 /* Reply with a denial and note it in the audit log. */
 static void deny(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int e)
 {
@@ -974,6 +987,35 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		fuse_reply_attr(req, &st, 0);
 }
 
+/* What the sandbox writes may be committed by root.  So it may not give a
+ * file away (owner and group only to its own, or left as they are) nor
+ * make a set-user-id or set-group-id file: either would let a command
+ * without privileges leave a privileged program in the tree. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, (int)RLS_ARRAY_SIZE(groups), groups);
+
+	for (int i = 0; i < n && i < (int)RLS_ARRAY_SIZE(groups); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *attr, int to_set)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != e->st.st_uid && attr->st_uid != ctx->uid)
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != e->st.st_gid && attr->st_gid != ctx->gid &&
+	    !caller_in_group(req, attr->st_gid))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(e->st.st_mode) && (attr->st_mode & (S_ISUID | S_ISGID)))
+		return -EPERM;
+	return 0;
+}
+
 static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
@@ -995,7 +1037,9 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		deny(fs, req, "setattr", o.path, level, modify_errno(level));
 		return;
 	}
-	r = copy_up(&o, o.path, &e);
+	r = setattr_allowed(req, &e, attr, to_set);
+	if (r == 0)
+		r = copy_up(&o, o.path, &e);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
 		e.di.mode = (e.di.mode & S_IFMT) | (attr->st_mode & 07777);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_UID))
@@ -1103,7 +1147,7 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 		fuse_reply_err(req, -r);
 		return -1;
 	}
-	level = level_of_path(fs, o->path, is_dir);
+	level = create_level(fs, o->path, is_dir);
 	if (level < POLICY_WRITE) {
 		op_end(o, 0);
 		deny(fs, req, opname, o->path, level, EACCES);
@@ -1180,6 +1224,8 @@ static int make_node(op *o, fuse_req_t req, mode_t mode, dev_t rdev, uint8_t fla
 	uint64_t id;
 	int r;
 
+	if (!S_ISDIR(mode))
+		mode &= ~(mode_t)(S_ISUID | S_ISGID);	/* see setattr_allowed() */
 	inode_init(&di, mode, ctx->uid, ctx->gid);
 	di.rdev = rdev;
 	if (target)
@@ -1358,6 +1404,12 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 		return -1;
 	}
 	level = level_of_path(fs, o->path, e->exists && S_ISDIR(e->st.st_mode));
+	if (!need_exist && create_level(fs, o->path, false) == POLICY_NONE) {
+		/* a target: refused alike whether or not something hidden
+		 * is there, and whatever its type */
+		deny(fs, req, opname, o->path, POLICY_NONE, EACCES);
+		return -1;
+	}
 	if (level == POLICY_NONE && e->exists) {
 		deny(fs, req, opname, o->path, level, need_exist ? ENOENT : EACCES);
 		return -1;

@@ -127,13 +127,27 @@ is "$($FSOP rmdir "$M/w/keep")" EACCES "and once only hidden ones are left it st
 # or symlink of that name answering otherwise than where none exists.
 mkdir "$M/w/plain/c1" "$M/w/plain/c2" "$M/w/plain/c3" && echo 3 > "$M/w/three"
 got=$($FSOP open "$M/w/secret" wc) want=$($FSOP open "$M/w/plain/c1/secret" wc)
-is "$got" "$want" "creating a file named like a hidden folder answers as where there is none # TODO type-dependent rules: EEXIST betrays the folder"
+is "$got" "$want" "creating a file named like a hidden folder answers as where there is none"
 got=$($FSOP symlink x "$M/w/secret") want=$($FSOP symlink x "$M/w/plain/c2/secret")
-is "$got" "$want" "so does a symlink of that name # TODO as above"
+is "$got" "$want" "so does a symlink of that name"
 got=$($FSOP rename "$M/w/two" "$M/w/secret") want=$($FSOP rename "$M/w/three" "$M/w/plain/c3/secret")
-is "$got" "$want" "and a rename onto it # TODO as above"
+is "$got" "$want" "and a rename onto it"
+is "$got" EACCES "and that answer is EACCES"
 is "$($FSOP mkdir "$M/w/secret")" EACCES "mkdir of the hidden folder's name is EACCES"
 is "$($FSOP stat "$M/w/secret")" ENOENT "and stat of it ENOENT"
+
+# --- what is committed may be committed by root: no giving files away,
+# no set-id programs
+echo prog > "$M/w/prog"
+is "$($FSOP chmod "$M/w/prog" 4755)" EPERM "a file cannot be made set-user-id"
+is "$($FSOP chmod "$M/w/prog" 2755)" EPERM "nor set-group-id"
+is "$($FSOP chmod "$M/w/prog" 1755)" OK "the sticky bit is allowed"
+if [ "$(id -u)" = 0 ]; then
+	is "$($FSOP chown "$M/w/prog" 12345 -1)" EPERM "a file cannot be given to another user"
+	is "$($FSOP chown "$M/w/prog" -1 12345)" EPERM "nor to a group the caller is not in"
+	is "$($FSOP chown "$M/w/prog" 0 0)" OK "owner and group may be set to the caller's own"
+fi
+is "$(stat -c %a "$M/w/prog")" 1755 "and the mode is what was allowed"
 
 # --- races
 echo a > "$M/w/ra" && echo b > "$M/w/rb"

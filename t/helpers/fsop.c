@@ -56,7 +56,7 @@ static int usage(void)
 {
 	fputs("usage: fsop rename OLD NEW [noreplace|exchange] | open PATH FLAGS | link OLD NEW |\n"
 	      "            symlink TARGET PATH | mkdir PATH | rmdir PATH | unlink PATH | mknod-fifo PATH |\n"
-	      "            chmod PATH MODE | truncate PATH SIZE | utime PATH SEC | setxattr PATH NAME VALUE |\n"
+	      "            chmod PATH MODE | chown PATH UID GID | truncate PATH SIZE | utime PATH SEC | setxattr PATH NAME VALUE |\n"
 	      "            getxattr PATH NAME | readlink PATH | stat PATH | lstat PATH | access PATH r|w|x|f |\n"
 	      "            mmap-write PATH TEXT | pwrite PATH OFFSET TEXT | append PATH TEXT | open-unlink-read PATH |\n"
 	      "            open-unlink-rw PATH TEXT | open-unlink-trunc PATH SIZE |\n"
@@ -125,6 +125,8 @@ int main(int argc, char **argv)
 		return report(mkfifo(argv[2], 0644));
 	if (!strcmp(op, "chmod") && argc == 4)
 		return report(chmod(argv[2], (mode_t)strtol(argv[3], NULL, 8)));
+	if (!strcmp(op, "chown") && argc == 5)
+		return report(lchown(argv[2], (uid_t)atol(argv[3]), (gid_t)atol(argv[4])));
 	if (!strcmp(op, "truncate") && argc == 4)
 		return report(truncate(argv[2], atoll(argv[3])));
 	if (!strcmp(op, "utime") && argc == 4) {
