@@ -87,7 +87,7 @@ same "a copy-up keeps the source's times" \
 same "a write changes the mtime" \
 	'old=$(stat -c %.9Y c.txt); sleep 0.01; printf more >> c.txt; [ "$(stat -c %.9Y c.txt)" != "$old" ] && echo changed'
 same "chmod changes the mode of a source file, a new file and a directory" \
-	'$FSOP chmod run.sh 700; printf q > cm; $FSOP chmod cm 4751; mkdir cmd; $FSOP chmod cmd 1777;
+	'$FSOP chmod run.sh 700; printf q > cm; $FSOP chmod cm 1751; mkdir cmd; $FSOP chmod cmd 1777;
 	 stat -c "%n %a" run.sh cm cmd'
 same "the execute bit runs a script" \
 	'./run.sh; printf "#!/bin/sh\necho made\n" > made.sh; chmod +x made.sh; ./made.sh'
