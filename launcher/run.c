@@ -808,7 +808,9 @@ int cmd_run(int argc, char **argv)
 		have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	}
 	{
+		const char *hide[] = { st.source, st.delta, st.mnt, st.audit, NULL };
 		sandbox_spec spec = {
+			.hide = hide,
 			.bwrap = bwrap, .mountpoint = st.mnt, .mount_at = o.mount_at, .chdir = chdir_in,
 			.home = SANDBOX_HOME, .share_net = o.share_net,
 			/* A terminal stays shared so that shells inside have job

@@ -76,6 +76,10 @@ typedef struct sandbox_spec {
 	int seccomp_fd;			/* -1 for none */
 	int status_fd;			/* bwrap --json-status-fd */
 	char **argv;			/* the command */
+	/* Host paths the command must not reach (the source, the delta, the
+	 * audit file, the rlsfs mountpoint), NULL-terminated: hidden when a
+	 * bound system directory holds them. */
+	const char *const *hide;
 } sandbox_spec;
 
 /* The bwrap command line (NULL-terminated; free with sandbox_argv_free). */

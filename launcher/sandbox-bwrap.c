@@ -102,6 +102,20 @@ char **sandbox_bwrap_argv(const sandbox_spec *s)
 	for (const char *const *f = masked_files; *f; f++)
 		if (access(*f, F_OK) == 0)
 			add3(&a, "--ro-bind", "/dev/null", *f);
+	/* A source tree under /opt, say, would be in plain view there. */
+	for (const char *const *h = s->hide; h && *h; h++) {
+		struct stat st;
+		bool bound = false;
+
+		for (const char *const *d = sandbox_system_dirs; *d && !bound; d++)
+			bound = path_is_under(*h, *d);
+		if (!bound || stat(*h, &st) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			add2(&a, "--tmpfs", *h);
+		else
+			add3(&a, "--ro-bind", "/dev/null", *h);
+	}
 	add2(&a, "--dev", "/dev");
 	add2(&a, "--proc", "/proc");
 	add2(&a, "--tmpfs", "/tmp");

@@ -70,6 +70,17 @@ try:
 except OSError as e:
     print(e.errno)'
 is "$out" 1 "TIOCSTI is refused with EPERM (terminal injection)"
+# A source tree inside a system directory the sandbox binds (/opt here)
+# must not be in view there, nor a delta or audit file kept there.
+if [ "$(id -u)" = 0 ] && [ -d /opt ]; then
+	O=$(mktemp -d /opt/rls-test.XXXXXX)
+	at_exit "rm -rf '$O'"
+	mk_src "$O/src"
+	run_rls --source "$O/src" --delta "$O/delta" --audit "$O/audit.jsonl" -- \
+		sh -c "cat '$O/src/.env' '$O/audit.jsonl' 2>&1; ls -A '$O/src' '$O/delta' 2>&1; ls -a /workspace"
+	unlike "$out" "fake-secret|index|data|lookup" "a source, delta and audit file under /opt are hidden inside"
+	like "$out" "main.py|src" "while the mount still shows the tree"
+fi
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing
