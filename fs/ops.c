@@ -849,6 +849,20 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 	return r;
 }
 
+/* resolve() for the operations that only look: a path at none is not
+ * there.  (Only a rename can have moved a known node to such a path.) */
+static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
+{
+	if (resolve(req, o, n, e, false) < 0)
+		return -1;
+	if (level_of(o->fs, n, o->path) == POLICY_NONE) {
+		op_end(o, 0);
+		fuse_reply_err(req, ENOENT);
+		return -1;
+	}
+	return 0;
+}
+
 typedef struct open_file {
 	int fd;
 	bool upper;
@@ -939,13 +953,8 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (resolve(req, &o, n, &e, false) < 0)
+	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
-	if (level_of(fs, n, o.path) == POLICY_NONE) {
-		op_end(&o, 0);
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
 	op_end(&o, 0);
 	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
 }
@@ -1095,13 +1104,8 @@ static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
 	entry e;
 	op o;
 
-	if (resolve(req, &o, n, &e, false) < 0)
+	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
-	if (level_of(fs, n, o.path) == POLICY_NONE) {
-		op_end(&o, 0);
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
 	if (e.upper) {
 		snprintf(buf, sizeof buf, "%s", e.node.target);
 	} else {
@@ -1821,16 +1825,11 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	op o;
 	int r;
 
-	if (resolve(req, &o, n, &e, false) < 0)
+	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
 	if (!S_ISDIR(e.st.st_mode)) {
 		op_end(&o, 0);
 		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
-	if (level_of(fs, n, o.path) == POLICY_NONE) {
-		op_end(&o, 0);
-		fuse_reply_err(req, ENOENT);
 		return;
 	}
 	/* A listing is taken whole when the directory is opened: readdir
@@ -2022,13 +2021,8 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 	op o;
 	int r;
 
-	if (resolve(req, &o, n, &e, false) < 0)
+	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
-	if (level_of(fs, n, o.path) == POLICY_NONE) {
-		op_end(&o, 0);
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
 	r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
 	if (r == 0) {
 		buf = size ? rls_xmalloc(size) : NULL;
