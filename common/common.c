@@ -322,6 +322,44 @@ char *rls_state_dir(const char *sub, rls_error *err)
 	return dir;
 }
 
+/* mountinfo writes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
+{
+	for (char *r = s, *w = s;; r++, w++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+		    r[3] <= '7') {
+			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+			r += 3;
+		} else if (!(*w = *r)) {
+			break;
+		}
+	}
+}
+
+int rls_mountinfo_each(rls_mount_fn fn, void *opaque)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	int r = 0;
+
+	if (!f)
+		return -1;
+	while (r == 0 && getline(&line, &cap, f) > 0) {
+		char point[4096], fstype[256], source[4096], opts[4096];
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1 ||
+		    sscanf(sep + 3, "%255s %4095s %4095s", fstype, source, opts) != 3)
+			continue;
+		unescape_octal(point);
+		unescape_octal(source);
+		r = fn(point, fstype, source, opts, opaque);
+	}
+	free(line);
+	return r;
+}
+
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err)
 {
 	_cleanup_close_ int fd = -1;

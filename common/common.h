@@ -81,6 +81,13 @@ int rls_mkdir_p(const char *path, mode_t mode, rls_error *err);
 /* $XDG_STATE_HOME/rls/SUB (or ~/.local/state/rls/SUB), made if missing
  * with mode 0700.  NULL and *err filled when neither variable is set. */
 char *rls_state_dir(const char *sub, rls_error *err);
+/* Call fn for each line of /proc/self/mountinfo with its mount point
+ * (unescaped), file system type, source and super-block options.  fn
+ * returns 0 to go on, non-zero to stop (that value is returned); -1 when
+ * the table cannot be read. */
+typedef int (*rls_mount_fn)(const char *mountpoint, const char *fstype, const char *source,
+			    const char *options, void *opaque);
+int rls_mountinfo_each(rls_mount_fn fn, void *opaque);
 /* rm -rf below dirfd/name without following symlinks. */
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err);
 /* A non-negative decimal number of seconds ("30", "1.5"); a byte count with

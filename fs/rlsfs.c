@@ -419,39 +419,16 @@ static int cmd_mount(int argc, char **argv)
 	return 0;
 }
 
-/* Is `mnt` an rlsfs mount?  Read from /proc/self/mountinfo. */
+static int match_rlsfs(const char *point, const char *fstype, const char *source, const char *opts,
+		       void *mnt)
+{
+	return !strcmp(point, mnt) && !strcmp(fstype, "fuse.rlsfs");
+}
+
+/* Is `mnt` an rlsfs mount? */
 static bool is_rlsfs_mount(const char *mnt)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (getline(&line, &cap, f) > 0) {
-		char point[PATH_MAX], *sep;
-		char fstype[256];
-
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", point) != 1)
-			continue;
-		sep = strstr(line, " - ");
-		if (!sep || sscanf(sep + 3, "%255s", fstype) != 1)
-			continue;
-		/* mountinfo escapes spaces as \040; compare the decoded form */
-		for (char *r = point, *w = point;; r++, w++) {
-			if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] && r[3]) {
-				*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
-				r += 3;
-			} else if (!(*w = *r)) {
-				break;
-			}
-		}
-		if (!strcmp(point, mnt) && !strcmp(fstype, "fuse.rlsfs"))
-			found = true;
-	}
-	free(line);
-	return found;
+	return rls_mountinfo_each(match_rlsfs, (void *)mnt) == 1;
 }
 
 static int cmd_umount(int argc, char **argv)

@@ -40,39 +40,43 @@ static int write_file(const char *dir, const char *file, const char *value, rls_
 	return 0;
 }
 
+typedef struct cgroup_find {
+	const char *controller;
+	char *found;
+} cgroup_find;
+
+static int match_cgroup(const char *point, const char *fstype, const char *source, const char *opts,
+			void *opaque)
+{
+	cgroup_find *c = opaque;
+	_cleanup_free_ char *copy = NULL;
+
+	if (!c->controller) {
+		if (strcmp(fstype, "cgroup2"))
+			return 0;
+		c->found = rls_xstrdup(point);
+		return 1;
+	}
+	if (strcmp(fstype, "cgroup"))
+		return 0;
+	copy = rls_xstrdup(opts);
+	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, c->controller)) {
+			c->found = rls_xstrdup(point);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* Mount point of the hierarchy that has `controller` (v1), or of cgroup2
- * when controller is NULL.  From /proc/self/mountinfo. */
+ * when controller is NULL. */
 static char *find_mount(const char *controller)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	char *found = NULL;
+	cgroup_find c = { controller, NULL };
 
-	if (!f)
-		return NULL;
-	while (!found && getline(&line, &cap, f) > 0) {
-		char *sep = strstr(line, " - ");
-		char mnt[4096], fstype[64], source[256], opts[1024];
-
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		if (sscanf(sep + 3, "%63s %255s %1023s", fstype, source, opts) != 3)
-			continue;
-		if (!controller) {
-			if (!strcmp(fstype, "cgroup2"))
-				found = rls_xstrdup(mnt);
-			continue;
-		}
-		if (strcmp(fstype, "cgroup"))
-			continue;
-		for (char *save = NULL, *tok = strtok_r(opts, ",", &save); tok;
-		     tok = strtok_r(NULL, ",", &save))
-			if (!strcmp(tok, controller))
-				found = rls_xstrdup(mnt);
-	}
-	free(line);
-	return found;
+	rls_mountinfo_each(match_cgroup, &c);
+	return c.found;
 }
 
 /* Our own cgroup path in the hierarchy with `controller` (v1), or the v2
