@@ -3,10 +3,18 @@
  * A commit is planned from the index, written to a journal in the "meta"
  * database (header "journal", ops "journal/%08x") and synced, then executed
  * op by op.  Every op is idempotent, so recovery simply runs the ops again
- * from the last durable progress mark.  Regular files are staged under
- * temporary names in their target directories and renamed in batches after
- * one syncfs(): the data is durable before any rename can expose it, at the
- * cost of two syncs per batch instead of two fsyncs per file.
+ * from the last durable progress mark.
+ *
+ * A regular file whose data file has no other name in the delta is moved:
+ * the data file gets the file's attributes and is renamed from DELTA/data
+ * straight to its final name (the delta is emptied by the commit anyway).
+ * The journal holds the data file's (dev, ino), so a run that finds the data
+ * file gone and that identity at the target knows the move happened.  Other
+ * files (hard links within the delta, or a target directory on another
+ * filesystem) are copied to a temporary name in their target directory.
+ * Both kinds are renamed in batches after one syncfs(): the data is durable
+ * before any rename can expose it, at the cost of two syncs per batch
+ * instead of two fsyncs per file.
  *
  * Execution order: deletions deepest first, then creations in path order
  * (parents first), then directory attributes deepest first (a directory's
@@ -40,6 +48,8 @@ enum {
 	OPF_SKIP = 1u << 1,	/* planned but not applied (theirs, or kept) */
 	OPF_EXISTS = 1u << 2,	/* the source had an entry at the path */
 	OPF_COUNT = 1u << 3,	/* counts in the summary */
+	OPF_MOVE = 1u << 4,	/* OP_FILE: rename the data file into place */
+	OPF_TIMES = 1u << 5,	/* OPF_MOVE: the data file has the times already */
 };
 
 struct op {
@@ -49,11 +59,14 @@ struct op {
 	uint64_t rdev;
 	int64_t atime_ns, mtime_ns;
 	uint64_t size;
+	uint64_t data_dev, data_ino;	/* OPF_MOVE: the data file's identity */
 	char *path;
 	char *target;
 };
 
-#define JOURNAL_V 1
+/* Version 2 added data_dev and data_ino at the end of each op; a version 1
+ * journal (no moves) still reads. */
+#define JOURNAL_V 2
 #define BATCH_FILES 1024
 #define BATCH_BYTES ((uint64_t)128 << 20)
 
@@ -74,18 +87,35 @@ struct run {
 	long crash_after, steps;
 	size_t batch_files;
 	bool root;
-	/* Parent directory cache for runs of files in one directory. */
+	uint64_t src_dev;
+	uid_t euid;
+	gid_t egid;
+	/* DELTA/data is not on the source root's filesystem: nothing is
+	 * moved (so every move lands on the filesystem syncfs(src_fd) syncs). */
+	bool data_other_fs;
+	/* A filesystem a move was refused into (EXDEV although st_dev matched:
+	 * another mount of it); files into it are copied from then on. */
+	bool have_exdev;
+	uint64_t exdev_dev;
+	/* Parent directory cache for runs of files in one directory; while
+	 * `cache_pinned`, the fd belongs to `dirs` (the batch uses it). */
 	char *cache_dir;
 	int cache_fd;
-	/* Staged files waiting for the next syncfs before their rename. */
+	bool cache_pinned;
+	bool cache_dev_known;
+	uint64_t cache_dev;
+	/* Files waiting for the next syncfs before their rename: staged copies
+	 * (temporary names) and moves (data files with their attributes set). */
 	struct staged {
-		int dir_fd;
-		char tmp[48];
-		char *name;
+		int dir_fd;	/* borrowed from `dirs` or r->src_fd */
+		bool move;
+		char *name;	/* points into r->ops[op].path */
 		size_t op;
 	} *batch;
 	size_t n_batch;
 	uint64_t batch_bytes;
+	int *dirs;		/* directory fds the batch holds */
+	size_t n_dirs, cap_dirs;
 	rls_buf conflicts;
 	unsigned late_conflicts;
 };
@@ -136,6 +166,8 @@ static void pack_op(rls_buf *b, const struct op *o)
 	ADD(b, o->size, htole64);
 	add_str(b, o->path);
 	add_str(b, o->target);
+	ADD(b, o->data_dev, htole64);
+	ADD(b, o->data_ino, htole64);
 }
 
 struct rd {
@@ -193,6 +225,12 @@ static int unpack_op(const char *buf, size_t len, struct op *o)
 	o->size = rd_n(&r, 8);
 	o->path = rd_str(&r);
 	o->target = rd_str(&r);
+	if (r.left) {
+		o->data_dev = rd_n(&r, 8);
+		o->data_ino = rd_n(&r, 8);
+	}
+	if (!o->data_ino)
+		o->flags &= (uint8_t)~OPF_MOVE;
 	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_DIRATTR) {
 		free(o->path);
 		free(o->target);
@@ -217,8 +255,9 @@ static void pack_journal(const struct journal *j, uint8_t buf[24])
 static int unpack_journal(const char *buf, size_t len, struct journal *j)
 {
 	struct rd r = { (const uint8_t *)buf, len, false };
+	uint64_t v = rd_n(&r, 1);
 
-	if (len != 24 || rd_n(&r, 1) != JOURNAL_V)
+	if (len != 24 || v < 1 || v > JOURNAL_V)
 		return -1;
 	j->phase = (uint8_t)rd_n(&r, 1);
 	rd_n(&r, 6);
@@ -420,9 +459,35 @@ static void cache_drop(struct run *r)
 {
 	free(r->cache_dir);
 	r->cache_dir = NULL;
-	if (r->cache_fd >= 0)
+	if (r->cache_fd >= 0 && !r->cache_pinned)
 		close(r->cache_fd);
 	r->cache_fd = -1;
+	r->cache_pinned = false;
+	r->cache_dev_known = false;
+}
+
+/* The batch uses directory fd `dirfd`: keep the cached one open until the
+ * batch is flushed, whatever the cache does meanwhile. */
+static void cache_pin(struct run *r, int dirfd)
+{
+	if (dirfd != r->cache_fd || r->cache_pinned)
+		return;
+	if (r->n_dirs == r->cap_dirs) {
+		r->cap_dirs = r->cap_dirs ? 2 * r->cap_dirs : 16;
+		r->dirs = rls_xrealloc(r->dirs, r->cap_dirs * sizeof *r->dirs);
+	}
+	r->dirs[r->n_dirs++] = dirfd;
+	r->cache_pinned = true;
+}
+
+/* Close the batch's directories; the cached one goes back to the cache. */
+static void release_dirs(struct run *r)
+{
+	for (size_t i = 0; i < r->n_dirs; i++)
+		if (r->dirs[i] != r->cache_fd)
+			close(r->dirs[i]);
+	r->n_dirs = 0;
+	r->cache_pinned = false;
 }
 
 /* The parent directory of merged path `path` (borrowed fd) and the last
@@ -466,6 +531,29 @@ static int parent_of(struct run *r, const char *path, bool make, const char **na
 	return fd;
 }
 
+/* st_dev of a directory parent_of returned. */
+static int dir_dev(struct run *r, int dirfd, uint64_t *dev, rls_error *err)
+{
+	struct stat st;
+
+	if (dirfd == r->src_fd) {
+		*dev = r->src_dev;
+		return 0;
+	}
+	if (dirfd == r->cache_fd && r->cache_dev_known) {
+		*dev = r->cache_dev;
+		return 0;
+	}
+	if (fstat(dirfd, &st) < 0)
+		return rls_error_set(err, errno, "stat %s/%s", r->d->source, r->cache_dir ? r->cache_dir : "");
+	*dev = st.st_dev;
+	if (dirfd == r->cache_fd) {
+		r->cache_dev = *dev;
+		r->cache_dev_known = true;
+	}
+	return 0;
+}
+
 static void tmp_name(const struct run *r, size_t i, char buf[48])
 {
 	snprintf(buf, 48, ".rls-commit.%016llx.%zx", (unsigned long long)r->j.nonce, i);
@@ -475,7 +563,7 @@ static void set_owner_mode_times(struct run *r, int dirfd, const char *name, int
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
-	if (r->root && (o->uid != geteuid() || o->gid != getegid())) {
+	if (r->root && (o->uid != r->euid || o->gid != r->egid)) {
 		if (fd >= 0)
 			(void)!fchown(fd, o->uid, o->gid);
 		else
@@ -513,23 +601,33 @@ static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *
 	return rls_error_set(err, errno, "rmdir %s%s", r->d->source, path);
 }
 
+/* Rename the non-directory from_fd/from over dirfd/name.  The rename is
+ * tried first: only when a directory is in the way does clear_dir_at look
+ * at it.  *kept: that directory stays, and `from` is still the caller's. */
+static int rename_over(struct run *r, int from_fd, const char *from, int dirfd, const char *name, const char *path,
+		       bool *kept, rls_error *err)
+{
+	*kept = false;
+	if (renameat(from_fd, from, dirfd, name) == 0)
+		return 0;
+	if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST) {
+		if (clear_dir_at(r, dirfd, name, path, kept, err) < 0)
+			return -1;
+		if (*kept || renameat(from_fd, from, dirfd, name) == 0)
+			return 0;
+	}
+	return rls_error_set(err, errno, "rename into %s%s", r->d->source, path);
+}
+
+/* Rename a temporary file into place; it is gone afterwards either way. */
 static int rename_into_place(struct run *r, int dirfd, const char *tmp, const char *name, const char *path, rls_error *err)
 {
 	bool kept;
+	int rc = rename_over(r, dirfd, tmp, dirfd, name, path, &kept, err);
 
-	if (clear_dir_at(r, dirfd, name, path, &kept, err) < 0)
-		return -1;
-	if (kept) {
+	if (rc < 0 || kept)
 		unlinkat(dirfd, tmp, 0);
-		return 0;
-	}
-	if (renameat(dirfd, tmp, dirfd, name) < 0) {
-		int e = errno;
-
-		unlinkat(dirfd, tmp, 0);
-		return rls_error_set(err, e, "rename into %s%s", r->d->source, path);
-	}
-	return 0;
+	return rc;
 }
 
 static int sync_source(struct run *r, rls_error *err)
@@ -539,57 +637,13 @@ static int sync_source(struct run *r, rls_error *err)
 	return 0;
 }
 
-/* Make the staged files durable, rename them into place, make the renames
- * durable and record the progress. */
-static int flush(struct run *r, size_t next_op, rls_error *err)
-{
-	int ret = 0;
-
-	if (r->n_batch) {
-		if (sync_source(r, err) < 0)
-			ret = -1;
-		for (size_t i = 0; i < r->n_batch; i++) {
-			struct staged *s = &r->batch[i];
-
-			if (ret == 0 && rename_into_place(r, s->dir_fd, s->tmp, s->name, r->ops[s->op].path, err) < 0)
-				ret = -1;
-			if (ret < 0)
-				unlinkat(s->dir_fd, s->tmp, 0);
-			close(s->dir_fd);
-		}
-		r->n_batch = 0;
-		r->batch_bytes = 0;
-		if (ret < 0)
-			return -1;
-		step(r);
-	}
-	if (next_op > r->j.done) {
-		if (sync_source(r, err) < 0)
-			return -1;
-		r->j.done = (uint32_t)next_op;
-		if (journal_mark(r, err) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int stage_file(struct run *r, size_t i, rls_error *err)
+/* Write a copy of op i's data file to `tmp` in dirfd with the op's
+ * attributes; returns its fd (the caller closes it). */
+static int copy_to_tmp(struct run *r, size_t i, int dirfd, const char *tmp, rls_error *err)
 {
 	const struct op *o = &r->ops[i];
 	_cleanup_close_ int data = -1, fd = -1;
-	const char *name;
-	char tmp[48];
-	int dirfd = parent_of(r, o->path, true, &name, err);
 
-	if (dirfd < 0)
-		return -1;
-	tmp_name(r, i, tmp);
-	if (o->kind == OP_LINK) {
-		/* The first name is in place (a flush ran before this op). */
-		unlinkat(dirfd, tmp, 0);
-		if (linkat(r->src_fd, rel(o->target), dirfd, tmp, 0) == 0)
-			goto staged;
-	}
 	data = delta_data_open(r->d, o->id, O_RDONLY, err);
 	if (data < 0)
 		return rls_error_prefix(err, "%s", o->path);
@@ -601,20 +655,190 @@ static int stage_file(struct run *r, size_t i, rls_error *err)
 		return rls_error_prefix(err, "write %s%s", r->d->source, o->path);
 	}
 	set_owner_mode_times(r, dirfd, tmp, fd, o, false);
-staged:
+	return steal_fd(&fd);
+}
+
+/* The data file of a move is gone: an earlier run renamed it into place.
+ * The target is normally still that file (the identity the journal holds);
+ * if it is not, someone replaced it since, and their version stays. */
+static void moved_before(struct run *r, const struct op *o, int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (uint64_t)st.st_dev == o->data_dev &&
+	    (uint64_t)st.st_ino == o->data_ino)
+		return;
+	r->late_conflicts++;
+	rls_buf_printf(&r->conflicts, "%s\n", o->path);
+}
+
+static bool data_gone(struct run *r, const struct op *o)
+{
+	char dname[17];
+	struct stat st;
+
+	delta_data_name(o->id, dname);
+	return fstatat(r->d->data_fd, dname, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+/* Make op o's data file ready to be renamed to dirfd/name: give it the
+ * file's owner, mode and times.  *move is false when the target directory
+ * is on another filesystem (the file is copied instead).  Returns 1 when
+ * an earlier run already moved it. */
+static int prepare_move(struct run *r, const struct op *o, int dirfd, const char *name, bool *move, rls_error *err)
+{
+	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
+	int data_fd = r->d->data_fd;
+	char dname[17];
+	uint64_t dev = 0;
+
+	*move = false;
+	if (dir_dev(r, dirfd, &dev, err) < 0)
+		return -1;
+	if (dev != o->data_dev || (r->have_exdev && dev == r->exdev_dev))
+		return 0;
+	delta_data_name(o->id, dname);
+	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+		(void)!fchownat(data_fd, dname, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
+	if (fchmodat(data_fd, dname, o->mode & 07777, 0) < 0 && errno == ENOENT) {
+		moved_before(r, o, dirfd, name);
+		return 1;
+	}
+	if (!(o->flags & OPF_TIMES))
+		utimensat(data_fd, dname, ts, AT_SYMLINK_NOFOLLOW);
+	*move = true;
+	return 0;
+}
+
+static int stage_file(struct run *r, size_t i, rls_error *err)
+{
+	const struct op *o = &r->ops[i];
+	const char *name;
+	bool move = false;
+	int dirfd = parent_of(r, o->path, true, &name, err);
+
+	if (dirfd < 0)
+		return -1;
+	if (o->flags & OPF_MOVE) {
+		int rc = prepare_move(r, o, dirfd, name, &move, err);
+
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
+	}
+	if (!move) {
+		char tmp[48];
+		bool linked = false;
+		int fd;
+
+		tmp_name(r, i, tmp);
+		if (o->kind == OP_LINK) {
+			/* The first name is in place (a flush ran before this op). */
+			unlinkat(dirfd, tmp, 0);
+			linked = linkat(r->src_fd, rel(o->target), dirfd, tmp, 0) == 0;
+		}
+		if (!linked && (o->flags & OPF_MOVE) && data_gone(r, o)) {
+			/* Moved by an earlier run into a directory since
+			 * replaced by one on another filesystem. */
+			moved_before(r, o, dirfd, name);
+			return 0;
+		}
+		if (!linked) {
+			fd = copy_to_tmp(r, i, dirfd, tmp, err);
+			if (fd < 0)
+				return -1;
+			close(fd);
+		}
+	}
+	cache_pin(r, dirfd);
 	if (r->n_batch % 64 == 0)
 		r->batch = rls_xrealloc(r->batch, (r->n_batch + 64) * sizeof *r->batch);
 	struct staged *s = &r->batch[r->n_batch++];
-	s->dir_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-	if (s->dir_fd < 0) {
-		r->n_batch--;
-		unlinkat(dirfd, tmp, 0);
-		return rls_error_set(err, errno, "dup");
-	}
-	memcpy(s->tmp, tmp, sizeof tmp);
+	s->dir_fd = dirfd;
+	s->move = move;
 	s->name = (char *)name;	/* points into r->ops[i].path */
 	s->op = i;
-	r->batch_bytes += o->size;
+	if (!move)
+		r->batch_bytes += o->size;
+	return 0;
+}
+
+/* A move the kernel refused (EXDEV: another mount of the filesystem):
+ * copy now, durably, since the batch's sync has already run. */
+static int copy_now(struct run *r, const struct staged *s, rls_error *err)
+{
+	const struct op *o = &r->ops[s->op];
+	_cleanup_close_ int fd = -1;
+	char tmp[48];
+
+	r->have_exdev = true;
+	r->exdev_dev = o->data_dev;
+	tmp_name(r, s->op, tmp);
+	fd = copy_to_tmp(r, s->op, s->dir_fd, tmp, err);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0) {
+		int e = errno;
+
+		unlinkat(s->dir_fd, tmp, 0);
+		return rls_error_set(err, e, "fsync %s%s", r->d->source, o->path);
+	}
+	return rename_into_place(r, s->dir_fd, tmp, s->name, o->path, err);
+}
+
+/* Rename one staged file into place: a data file (move) or a copy. */
+static int place(struct run *r, const struct staged *s, rls_error *err)
+{
+	const struct op *o = &r->ops[s->op];
+	char from[48];
+	bool kept;
+
+	if (!s->move) {
+		tmp_name(r, s->op, from);
+		return rename_into_place(r, s->dir_fd, from, s->name, o->path, err);
+	}
+	delta_data_name(o->id, from);
+	if (rename_over(r, r->d->data_fd, from, s->dir_fd, s->name, o->path, &kept, err) == 0)
+		return 0;	/* a kept directory leaves the data file to the cleanup */
+	if (err->code != EXDEV)
+		return -1;
+	return copy_now(r, s, err);
+}
+
+/* Make the staged files durable, rename them into place, make the renames
+ * durable and record the progress. */
+static int flush(struct run *r, size_t next_op, rls_error *err)
+{
+	int ret = 0;
+
+	if (r->n_batch) {
+		ret = sync_source(r, err);
+		for (size_t i = 0; i < r->n_batch; i++) {
+			struct staged *s = &r->batch[i];
+
+			if (ret == 0) {
+				ret = place(r, s, err);
+				if (ret == 0)
+					step(r);
+			} else if (!s->move) {
+				char tmp[48];
+
+				tmp_name(r, s->op, tmp);
+				unlinkat(s->dir_fd, tmp, 0);
+			}
+		}
+		r->n_batch = 0;
+		r->batch_bytes = 0;
+		release_dirs(r);
+		if (ret < 0)
+			return -1;
+	}
+	if (next_op > r->j.done) {
+		if (sync_source(r, err) < 0)
+			return -1;
+		r->j.done = (uint32_t)next_op;
+		if (journal_mark(r, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -752,12 +976,21 @@ static void sweep_tmp(struct run *r)
 static void run_init(struct run *r, delta *d, int src_fd)
 {
 	const char *crash = getenv("RLS_COMMIT_CRASH_AFTER");
+	struct stat src, data;
 
 	memset(r, 0, sizeof *r);
 	r->d = d;
 	r->src_fd = src_fd;
 	r->cache_fd = -1;
-	r->root = geteuid() == 0;
+	r->euid = geteuid();
+	r->egid = getegid();
+	r->root = r->euid == 0;
+	if (fstat(src_fd, &src) == 0 && fstat(d->data_fd, &data) == 0) {
+		r->src_dev = src.st_dev;
+		r->data_other_fs = src.st_dev != data.st_dev;
+	} else {
+		r->data_other_fs = true;	/* copy, to be sure */
+	}
 	r->crash_after = crash ? strtol(crash, NULL, 10) : 0;
 	/* Test hook: small batches let crash tests land between them. */
 	r->batch_files = getenv("RLS_COMMIT_BATCH") ? strtoul(getenv("RLS_COMMIT_BATCH"), NULL, 10) : 0;
@@ -768,6 +1001,8 @@ static void run_init(struct run *r, delta *d, int src_fd)
 static void run_free(struct run *r)
 {
 	cache_drop(r);
+	release_dirs(r);
+	free(r->dirs);
 	free(r->batch);
 	free_ops(r->ops, r->n_ops);
 	rls_buf_free(&r->conflicts);
@@ -1033,6 +1268,22 @@ static int read_epoch(delta *d, int64_t *out, rls_error *err)
 	return 0;
 }
 
+/* A regular file's op by inode id: sorted, the names of one inode come
+ * together, in path order. */
+struct by_id {
+	uint64_t id;
+	size_t i;
+};
+
+static int by_id_cmp(const void *a, const void *b)
+{
+	const struct by_id *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* Build r->ops (execution order) and the stats from the index. */
 static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
 {
@@ -1086,18 +1337,47 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 	}
 
 	/* Hard links: the first applied name of an inode carries the data,
-	 * the others link to it. */
-	for (size_t i = 0; i < p.n; i++) {
-		if (p.ops[i].kind != OP_FILE || (p.ops[i].flags & OPF_SKIP))
-			continue;
-		for (size_t k = i + 1; k < p.n; k++)
-			if (p.ops[k].kind == OP_FILE && p.ops[k].id == p.ops[i].id && !(p.ops[k].flags & OPF_SKIP) &&
-			    p.e[k].has_inode && p.e[i].has_inode) {
-				p.ops[k].kind = OP_LINK;
-				free(p.ops[k].target);
-				p.ops[k].target = rls_xstrdup(p.ops[i].path);
-			}
+	 * the others link to it.  A data file with one name is moved into
+	 * place when the delta shares the source's filesystem (and, it turns
+	 * out, the target directory's); the first of several names is
+	 * copied, since a link may need the data file again.  The data file's
+	 * identity goes to the journal. */
+	struct by_id *files = rls_xcalloc(p.n ? p.n : 1, sizeof *files);
+	size_t n_files = 0;
+
+	for (size_t i = 0; i < p.n; i++)
+		if (p.ops[i].kind == OP_FILE && !(p.ops[i].flags & OPF_SKIP) && p.e[i].has_inode)
+			files[n_files++] = (struct by_id){ p.ops[i].id, i };
+	qsort(files, n_files, sizeof *files, by_id_cmp);
+	for (size_t f = 0; f < n_files; f++) {
+		struct op *o = &p.ops[files[f].i];
+		bool linked = false;
+		char dname[17];
+		struct stat st;
+
+		while (f + 1 < n_files && files[f + 1].id == o->id) {
+			struct op *l = &p.ops[files[++f].i];
+
+			l->kind = OP_LINK;
+			free(l->target);
+			l->target = rls_xstrdup(o->path);
+			linked = true;
+		}
+		delta_data_name(o->id, dname);
+		if (!linked && !r->data_other_fs && fstatat(r->d->data_fd, dname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_ino) {
+			o->flags |= OPF_MOVE;
+			/* Its times are the file's, unless planning read it. */
+			if (delta_ts_ns(&st.st_atim) == o->atime_ns && delta_ts_ns(&st.st_mtim) == o->mtime_ns)
+				o->flags |= OPF_TIMES;
+			o->data_dev = st.st_dev;
+			o->data_ino = st.st_ino;
+			/* A move takes no room. */
+			p.need_bytes -= o->size;
+			p.need_names--;
+		}
 	}
+	free(files);
 
 	for (size_t i = 0; i < p.n; i++) {
 		struct op *o = &p.ops[i];

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 FX=$RLS_BUILD/t/delta-fixture
 [ -x "$FX" ] || skip_all "no $FX (make unit)"
+skip() { _tap_result 0 "# SKIP $1"; }
 
 mksrc() {
 	rm -rf "$S"; mkdir -p "$S/d/sub" "$S/gone" "$S/keep"
@@ -40,6 +41,51 @@ is "$(cat "$S/.wh.plain")" wh "a file named .wh.* is an ordinary file"
 is "$(ls -A "$S" | grep -c rls-commit)" 0 "no temporary files are left"
 is "$("$RLS" diff "$T/delta")" "" "after commit the delta is empty"
 is "$(ls "$T/delta/data" | wc -l)" 0 "and its data directory too"
+
+# moves: on the source's filesystem a data file becomes the committed file
+mksrc; rm -rf "$T/dmv"
+printf 'new /moved m\\n\nwrite /d/c changed\\n\nchmod /b 640\n' | "$FX" "$T/dmv" "$S"
+want=$(stat -c %i "$T/dmv/data/"* | sort -n | tr '\n' ' ')
+touch -d '2001-02-03 04:05:06' "$T/dmv/data/"*
+"$RLS" commit "$T/dmv" >/dev/null
+is "$(stat -c %i "$S/moved" "$S/d/c" "$S/b" | sort -n | tr '\n' ' ')" "$want" \
+	"files are moved from the delta into place, not copied, when it shares the source's filesystem"
+is "$(cat "$S/moved"; cat "$S/d/c"; cat "$S/b")" "m
+changed
+two" "with their content"
+is "$(stat -c '%a %Y' "$S/moved" "$S/b" | tr '\n' ' ')" "644 $(stat -c %Y "$T/ref") 640 $(stat -c %Y "$T/ref") " \
+	"their modes and mtimes"
+is "$(ls -A "$T/dmv/data" | wc -l):$(ls -A "$S" "$S/d" | grep -c rls-commit)" "0:0" \
+	"leaving neither data files nor temporary files"
+
+# a delta on another filesystem is copied from
+SHM=$(mktemp -d /dev/shm/rls-test.XXXXXX 2>/dev/null) && at_exit "rm -rf '$SHM'"
+if [ -n "$SHM" ] && [ "$(stat -c %d "$SHM")" != "$(stat -c %d "$T")" ]; then
+	mksrc
+	printf 'new /x cross\\n\nwrite /a other fs\\n\nlink /y /x\n' | "$FX" "$SHM/d" "$S"
+	ok "a delta on another filesystem commits" "$RLS" commit "$SHM/d"
+	is "$(cat "$S/x" "$S/y" "$S/a")" "cross
+cross
+other fs" "copying its files"
+	is "$(stat -c %i "$S/y")" "$(stat -c %i "$S/x")" "hard links stay one inode there too"
+	is "$(ls -A "$SHM/d/data" | wc -l)" 0 "and its data directory is emptied"
+else
+	for i in 1 2 3 4; do skip "no second filesystem at /dev/shm"; done
+fi
+
+# one filesystem, another mount of it: rename says EXDEV, commit copies
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	rm -rf "$T/real" "$T/bm" "$T/bd"; mkdir -p "$T/real" "$T/bm"; echo old > "$T/real/f"
+	out=$(unshare -m --propagation private sh -c '
+		mount --bind "$1/real" "$1/bm" || exit 3
+		printf "write /f new\\n\nnew /g fresh\\n\n" | "$2" "$1/bd" "$1/bm" || exit 4
+		"$3" commit "$1/bd" >/dev/null || exit 5
+		ls -A "$1/bd/data" | wc -l' sh "$T" "$FX" "$RLS" 2>&1); rc=$?
+	is "$rc:$out" "0:0" "a move refused across mounts of one filesystem falls back to a copy"
+	is "$(cat "$T/real/f"):$(cat "$T/real/g")" "new:fresh" "with the delta's content"
+else
+	for i in 1 2; do skip "needs root and unshare -m"; done
+fi
 
 # mtimes: a delta file's mtime is carried to the source
 mksrc

@@ -1,7 +1,11 @@
 #!/bin/sh
 # bench-commit.sh - rls commit against cp -a + sync of the same data:
 # 5,000 small files, and (RLS_BENCH_BIG=1) one 1 GiB file.  Rounds are
-# interleaved; the medians and their ratio are printed.  Not a test.
+# interleaved; the medians and their ratio are printed (each round's times
+# too with RLS_BENCH_VERBOSE=1).  The delta sits beside the source, so
+# commit moves its files; RLS_BENCH_DELTA_DIR=/dev/shm (another filesystem)
+# measures the copying commit.  `sync` is system-wide: other writers on the
+# machine show up in both columns.  Not a test.
 set -e
 : "${RLS_BUILD:=$(cd "$(dirname "$0")/../.." && pwd)/build}"
 RLS=$RLS_BUILD/rls
@@ -9,7 +13,9 @@ FX=$RLS_BUILD/t/delta-fixture
 ROUNDS=${RLS_BENCH_ROUNDS:-5}
 [ -x "$FX" ] || { echo "bench-commit: no $FX (make unit)"; exit 0; }
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/rls-bench-commit.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+D=$W
+[ -z "${RLS_BENCH_DELTA_DIR:-}" ] || D=$(mktemp -d "$RLS_BENCH_DELTA_DIR/rls-bench-delta.XXXXXX")
+trap 'rm -rf "$W" "$D"' EXIT
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -20,17 +26,18 @@ bench() {
 	i=0
 	while [ $i -lt "$ROUNDS" ]; do
 		i=$((i + 1))
-		rm -rf "$W/src" "$W/delta" "$W/cp-src" "$W/cp-dst"
+		rm -rf "$W/src" "$D/delta" "$W/cp-src" "$W/cp-dst"
 		mkdir -p "$W/src"
-		"$FX" "$W/delta" "$W/src" < "$2"
+		"$FX" "$D/delta" "$W/src" < "$2"
 		# the same files as plain files, for cp -a
-		mkdir -p "$W/cp-src"; cp -a "$W/delta/data/." "$W/cp-src/"
+		mkdir -p "$W/cp-src"; cp -a "$D/delta/data/." "$W/cp-src/"
 		sync
-		t0=$(now); "$RLS" commit "$W/delta" > /dev/null; t1=$(now)
-		echo "$t1 - $t0" | bc >> "$W/t.rls"
+		t0=$(now); "$RLS" commit "$D/delta" > /dev/null; t1=$(now)
+		tr=$(echo "$t1 - $t0" | bc); echo "$tr" >> "$W/t.rls"
 		sync
 		t0=$(now); cp -a "$W/cp-src" "$W/cp-dst" && sync; t1=$(now)
-		echo "$t1 - $t0" | bc >> "$W/t.cp"
+		tc=$(echo "$t1 - $t0" | bc); echo "$tc" >> "$W/t.cp"
+		[ "${RLS_BENCH_VERBOSE:-0}" = 0 ] || echo "  round $i: rls commit $tr s, cp -a + sync $tc s"
 	done
 	r=$(median < "$W/t.rls"); c=$(median < "$W/t.cp")
 	printf 'commit %-22s rls commit %8.3f s   cp -a + sync %8.3f s   ratio %5.2f\n' "$1" "$r" "$c" "$(echo "$r / $c" | bc -l)"
