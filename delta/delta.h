@@ -204,9 +204,10 @@ typedef struct delta_commit_stats {
 	char *conflict_paths;
 } delta_commit_stats;
 
-/* Apply the delta to its source and leave it empty.  Each file is written
- * under a temporary name in its target directory, fsynced and renamed into
- * place.  Journaled: after a crash at any point the next delta_open()
+/* Apply the delta to its source and leave it empty.  Each file reaches its
+ * name by one rename(2), complete and synced: its data file is moved there
+ * when the delta shares the target's file system, else a copy is written
+ * under a temporary name in the target directory first.  Journaled: after a crash at any point the next delta_open()
  * finishes the job.  Commits of deltas over one source are serialised by
  * flock() on the source's root directory.  Fails with EBUSY when the delta
  * is mounted.  Returns 1 when `mode` is DELTA_CONFLICT_FAIL and there are

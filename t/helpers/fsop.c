@@ -382,6 +382,9 @@ int main(int argc, char **argv)
 		if (errno)
 			return report(-1);
 		closedir(dir);
+		for (unsigned long i = 0; i < seen; i++)
+			free(names[i]);
+		free(names);
 		printf("OK seen=%lu dups=%lu\n", seen, dups);
 		return 0;
 	}
