@@ -435,11 +435,6 @@ static int lock_source(delta *d, int *out, rls_error *err)
 
 /* ---- executing ops ---------------------------------------------------- */
 
-static const char *rel(const char *path)
-{
-	return path[1] ? path + 1 : ".";
-}
-
 /* Open a directory below the source root without following symlinks, so a
  * directory swapped for a symlink cannot send writes outside the tree. */
 static int open_beneath(int root, const char *dir)
@@ -570,10 +565,24 @@ static void set_owner_mode_times(struct run *r, int dirfd, const char *name, int
 			(void)!fchownat(dirfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
 	}
 	if (!is_link) {
-		if (fd >= 0)
+		if (fd >= 0) {
 			(void)!fchmod(fd, o->mode & 07777);
-		else
-			(void)!fchmodat(dirfd, name, o->mode & 07777, 0);
+		} else {
+			/* fchmodat(2) follows a symlink put in the entry's place
+			 * since: change the entry itself, through an O_PATH
+			 * descriptor of what is really there. */
+			int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+			struct stat st;
+
+			if (pfd >= 0 && fstat(pfd, &st) == 0 && !S_ISLNK(st.st_mode)) {
+				char proc[32];
+
+				snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+				(void)!chmod(proc, o->mode & 07777);
+			}
+			if (pfd >= 0)
+				close(pfd);
+		}
 	}
 	if (fd >= 0)
 		futimens(fd, ts);
@@ -732,9 +741,18 @@ static int stage_file(struct run *r, size_t i, rls_error *err)
 
 		tmp_name(r, i, tmp);
 		if (o->kind == OP_LINK) {
-			/* The first name is in place (a flush ran before this op). */
+			/* The first name is in place (a flush ran before this op).
+			 * Reach it beneath the root without following symlinks
+			 * (not through parent_of: its one cached descriptor is
+			 * dirfd). */
+			const char *slash = strrchr(o->target, '/');
+			_cleanup_free_ char *tdir = slash != o->target ?
+				rls_xstrndup(o->target + 1, (size_t)(slash - o->target - 1)) : NULL;
+			_cleanup_close_ int tfd = tdir ? open_beneath(r->src_fd, tdir) : -1;
+
 			unlinkat(dirfd, tmp, 0);
-			linked = linkat(r->src_fd, rel(o->target), dirfd, tmp, 0) == 0;
+			linked = (!tdir || tfd >= 0) &&
+				 linkat(tdir ? tfd : r->src_fd, slash + 1, dirfd, tmp, 0) == 0;
 		}
 		if (!linked && (o->flags & OPF_MOVE) && data_gone(r, o)) {
 			/* Moved by an earlier run into a directory since

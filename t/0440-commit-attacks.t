@@ -92,4 +92,26 @@ ok "commit of the rewritten and deleted names" "$RLS" commit "$T/delta"
 is "$(cat "$S/w/.env")" secret "the hidden file hard-linked to them keeps its content"
 is "$(cat "$S/w/alias")" rewritten "while the visible name has the new one"
 
+# 6. A folder swapped for a symlink while a commit that changes its mode is
+#    interrupted: the recovery must not change what the symlink leads to.
+leaked=0 crashed=0
+for n in 0 1 2 3 4 5 6; do
+	fresh
+	mkdir -p "$S/d"
+	chmod 755 "$S/d" "$O"
+	mount_rlsfs "$S" "$M" -p "$T/policy.yml" || { echo "Bail out! mount failed"; exit 1; }
+	chmod 700 "$M/d"
+	echo x > "$M/new"
+	umount_rlsfs "$M"
+	RLS_COMMIT_CRASH_AFTER=$n "$RLS" commit "$T/delta" >/dev/null 2>&1 && continue
+	crashed=$((crashed + 1))
+	[ -d "$S/d" ] && [ ! -L "$S/d" ] || continue
+	mv "$S/d" "$T/d.moved" && ln -s "$O" "$S/d"
+	"$RLS" diff "$T/delta" >/dev/null 2>&1
+	[ "$(stat -c %a "$O")" = 755 ] || leaked=1
+	rm -f "$S/d"
+done
+isnt "$crashed" 0 "commits were interrupted before their folder modes were set"
+is "$leaked" 0 "recovery never sets a folder's mode through a symlink put in its place"
+
 done_testing
