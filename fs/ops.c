@@ -1125,6 +1125,18 @@ static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
+/* path = the path of name in directory node p: 0 or a negative errno. */
+static int child_path(rlsfs *fs, rnode *p, const char *name, char *path, size_t size)
+{
+	char dirpath[PATH_MAX];
+	int r;
+
+	if (strlen(name) > NAME_MAX)
+		return -ENAMETOOLONG;
+	r = node_path(fs, p, dirpath, sizeof dirpath);
+	return r < 0 ? r : path_join(path, size, dirpath, name);
+}
+
 /* Common start of the operations that make a new name in a directory:
  * resolve the parent, build the path, check the level (the answer does not
  * depend on whether a hidden entry exists), and load what is there. */
@@ -1133,19 +1145,11 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
-	char dirpath[PATH_MAX];
 	policy_level level;
-	int r;
+	int r = op_begin(o, fs, true);
 
-	if (strlen(name) > NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return -1;
-	}
-	r = op_begin(o, fs, true);
 	if (r == 0)
-		r = node_path(fs, p, dirpath, sizeof dirpath);
-	if (r == 0)
-		r = path_join(o->path, sizeof o->path, dirpath, name);
+		r = child_path(fs, p, name, o->path, sizeof o->path);
 	if (r < 0) {
 		op_end(o, r);
 		fuse_reply_err(req, -r);
@@ -1390,17 +1394,9 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
-	char dirpath[PATH_MAX];
 	policy_level level;
-	int r;
+	int r = child_path(fs, p, name, o->path, sizeof o->path);
 
-	if (strlen(name) > NAME_MAX) {
-		fuse_reply_err(req, ENAMETOOLONG);
-		return -1;
-	}
-	r = node_path(fs, p, dirpath, sizeof dirpath);
-	if (r == 0)
-		r = path_join(o->path, sizeof o->path, dirpath, name);
 	if (r == 0)
 		r = entry_load(fs, o->txn, p, o->path, e, true);
 	if (r < 0) {
