@@ -62,12 +62,9 @@ typedef struct rlsfs {
 	atomic_int srcfds;		/* descriptors cached in nodes */
 	int srcfds_max;
 
-	pthread_mutex_t copyup_lock;
 	double timeout;			/* entry and attribute cache, seconds */
-	uid_t owner_uid;
-	gid_t owner_gid;
 	struct fuse_session *se;
-	void *se_watch;			/* --watch-pid, as a pointer-sized integer */
+	pid_t watch_pid;		/* --watch-pid, or 0 */
 	char *mountpoint;
 } rlsfs;
 

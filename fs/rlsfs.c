@@ -129,7 +129,7 @@ static int unmount_path(const char *mnt, bool lazy)
 static void *watch_thread(void *arg)
 {
 	rlsfs *fs = arg;
-	pid_t pid = (pid_t)(intptr_t)fs->se_watch;
+	pid_t pid = fs->watch_pid;
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	struct pollfd p = { .fd = pfd, .events = POLLIN };
 
@@ -181,7 +181,6 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fs.mountpoint = (char *)mnt;
 	pthread_rwlock_init(&fs.tree, NULL);
 	pthread_mutex_init(&fs.audit_lock, NULL);
-	pthread_mutex_init(&fs.copyup_lock, NULL);
 	node_table_init(&fs);
 	fs.src_fd = open(source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fs.src_fd < 0) {
@@ -223,7 +222,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		goto fail;
 	}
 	if (mo->watch_pid > 0) {
-		fs.se_watch = (void *)(intptr_t)mo->watch_pid;
+		fs.watch_pid = mo->watch_pid;
 		watching = pthread_create(&watcher, NULL, watch_thread, &fs) == 0;
 		if (watching)
 			pthread_detach(watcher);
