@@ -25,9 +25,12 @@ static int usage_error(const char *fmt, ...)
 	return 2;
 }
 
-/* Parse the options of a subcommand; returns the index of the first operand,
- * or -1 after reporting a bad flag. */
-static int parse_flags(int argc, char **argv, bool *dir_flag, bool *help)
+/* Parse the options of a subcommand: the index of the first operand, or
+ * FLAGS_DONE with *status set when there is nothing more to do (--help
+ * printed, or a bad flag reported). */
+#define FLAGS_DONE (-1)
+
+static int parse_flags(int argc, char **argv, bool *dir_flag, int *status)
 {
 	static const struct option longopts[] = {
 		{ "dir", no_argument, NULL, 'd' },
@@ -42,20 +45,21 @@ static int parse_flags(int argc, char **argv, bool *dir_flag, bool *help)
 		switch (c) {
 		case 'd':
 			if (!dir_flag) {
-				usage_error("%s: unknown option '--dir'", argv[0]);
-				return -1;
+				*status = usage_error("%s: unknown option '--dir'", argv[0]);
+				return FLAGS_DONE;
 			}
 			*dir_flag = true;
 			break;
 		case 'h':
-			*help = true;
-			break;
+			fputs(usage_text, stdout);
+			*status = 0;
+			return FLAGS_DONE;
 		default:
 			if (optopt)
-				usage_error("%s: unknown option '-%c'", argv[0], optopt);
+				*status = usage_error("%s: unknown option '-%c'", argv[0], optopt);
 			else
-				usage_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
-			return -1;
+				*status = usage_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+			return FLAGS_DONE;
 		}
 	}
 	return optind;
@@ -75,16 +79,12 @@ static int load_or_report(const char *spec, policy **pol)
 static int policy_check(int argc, char **argv)
 {
 	policy *pol = NULL;
-	bool help = false;
-	int first = parse_flags(argc, argv, NULL, &help);
+	int status = 0;
+	int first = parse_flags(argc, argv, NULL, &status);
 	unsigned warnings;
 
-	if (first < 0)
-		return 2;
-	if (help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
+	if (first == FLAGS_DONE)
+		return status;
 	if (argc - first != 1)
 		return usage_error("check: expected one FILE");
 	if (load_or_report(argv[first], &pol) < 0)
@@ -135,16 +135,13 @@ static bool normalise(const char *in, rls_buf *out)
 static int policy_explain(int argc, char **argv)
 {
 	policy *pol = NULL;
-	bool help = false, dir_flag = false;
-	int first = parse_flags(argc, argv, &dir_flag, &help);
+	bool dir_flag = false;
+	int status = 0;
+	int first = parse_flags(argc, argv, &dir_flag, &status);
 	_cleanup_buf_ rls_buf path = { 0 };
 
-	if (first < 0)
-		return 2;
-	if (help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
+	if (first == FLAGS_DONE)
+		return status;
 	if (argc - first < 2)
 		return usage_error("explain: expected POLICY and at least one PATH");
 	for (int i = first + 1; i < argc; i++)
@@ -191,16 +188,12 @@ static int policy_explain(int argc, char **argv)
 
 static int policy_show(int argc, char **argv)
 {
-	bool help = false;
-	int first = parse_flags(argc, argv, NULL, &help);
+	int status = 0;
+	int first = parse_flags(argc, argv, NULL, &status);
 	const char *text;
 
-	if (first < 0)
-		return 2;
-	if (help) {
-		fputs(usage_text, stdout);
-		return 0;
-	}
+	if (first == FLAGS_DONE)
+		return status;
 	if (argc - first != 1)
 		return usage_error("show: expected one preset NAME");
 	text = policy_preset_text(argv[first]);
