@@ -2,12 +2,7 @@
 # rls run: exit statuses, bad input, where the command starts.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
-need_fuse
-need_bwrap
-
-S=$T/src
-mk_src "$S"
-cd "$S" || exit 1
+need_run_source
 
 run_rls -- true
 is "$rc" 0 "a command that succeeds gives status 0"

@@ -2,12 +2,7 @@
 # rls run: what the command inside can and cannot see or do.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
-need_fuse
-need_bwrap
-
-S=$T/src
-mk_src "$S"
-cd "$S" || exit 1
+need_run_source
 
 run_rls -- env
 is "$(printf '%s\n' "$out" | cut -d= -f1 | sort | tr '\n' ' ')" "HOME LANG PATH PWD TERM " \

@@ -2,12 +2,7 @@
 # rls run: --pids, --memory and --cpus are enforced, and say how.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
-need_fuse
-need_bwrap
-
-S=$T/src
-mk_src "$S"
-cd "$S" || exit 1
+need_run_source
 
 forks='import os, signal
 pids = []

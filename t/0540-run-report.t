@@ -2,12 +2,7 @@
 # rls run: the denial summary, --quiet, --audit and the --json object.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
-need_fuse
-need_bwrap
-
-S=$T/src
-mk_src "$S"
-cd "$S" || exit 1
+need_run_source
 
 agent="cat .env; echo new > src/new.py; echo r > output/report.txt"
 run_rls -- sh -c "$agent"

@@ -2,12 +2,7 @@
 # rls run: signals to rls reach the command; SIGKILL of rls leaves nothing.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
-need_fuse
-need_bwrap
-
-S=$T/src
-mk_src "$S"
-cd "$S" || exit 1
+need_run_source
 
 wait_for() { local i; for i in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 

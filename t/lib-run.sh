@@ -11,6 +11,16 @@ need_bwrap() {
 	bwrap --ro-bind / / --unshare-all true 2>/dev/null || skip_all "bwrap cannot make namespaces here"
 }
 
+# The start of most run tests: FUSE and bwrap usable, a source tree made by
+# mk_src at $S, and the test working inside it.
+need_run_source() {
+	need_fuse
+	need_bwrap
+	S=$T/src
+	mk_src "$S"
+	cd "$S" || exit 1
+}
+
 export XDG_STATE_HOME=$T/state
 export TMPDIR=$T/tmp
 mkdir -p "$TMPDIR"
