@@ -62,6 +62,14 @@ typedef struct rlsfs {
 	atomic_int srcfds;		/* descriptors cached in nodes */
 	int srcfds_max;
 
+	/* --map-owner: the sandbox's identity and the tree's owner trade
+	 * places (see idmap_uid()). */
+	struct {
+		bool on;
+		uid_t sandbox_uid, owner_uid;
+		gid_t sandbox_gid, owner_gid;
+	} idmap;
+
 	double timeout;			/* entry and attribute cache, seconds */
 	struct fuse_session *se;
 	pid_t watch_pid;		/* --watch-pid, or 0 */
@@ -89,6 +97,27 @@ int path_join(char *buf, size_t size, const char *dir, const char *name);
 static inline const char *path_rel(const char *path)
 {
 	return path[1] ? path + 1 : ".";
+}
+
+/* With --map-owner the sandbox works as the tree's owner without holding
+ * the owner's identity: files of the owner are shown as the sandbox's,
+ * and what the sandbox makes or chowns to itself is recorded as the
+ * owner's.  The exchange is its own inverse, so one function serves both
+ * directions and no two ids ever collapse into one. */
+static inline uid_t idmap_uid(const rlsfs *fs, uid_t u)
+{
+	if (!fs->idmap.on)
+		return u;
+	return u == fs->idmap.owner_uid ? fs->idmap.sandbox_uid :
+	       u == fs->idmap.sandbox_uid ? fs->idmap.owner_uid : u;
+}
+
+static inline gid_t idmap_gid(const rlsfs *fs, gid_t g)
+{
+	if (!fs->idmap.on)
+		return g;
+	return g == fs->idmap.owner_gid ? fs->idmap.sandbox_gid :
+	       g == fs->idmap.sandbox_gid ? fs->idmap.owner_gid : g;
 }
 
 /* audit.c */

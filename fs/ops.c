@@ -119,6 +119,8 @@ static void entry_attr(rlsfs *fs, entry *e)
 		*st = e->lst;
 		st->st_nlink = 1;
 	}
+	st->st_uid = idmap_uid(fs, st->st_uid);
+	st->st_gid = idmap_gid(fs, st->st_gid);
 	st->st_blksize = 4096;
 	if (S_ISDIR(st->st_mode)) {
 		st->st_nlink = 1;
@@ -925,6 +927,8 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct 
 		st->st_mtim = now.st_mtim;
 		st->st_ctim = now.st_ctim;
 		st->st_nlink = 0;
+		st->st_uid = idmap_uid(fs, st->st_uid);
+		st->st_gid = idmap_gid(fs, st->st_gid);
 	}
 	if (r == 0 && fd_out && fh->upper) {
 		*fd_out = fcntl(fh->fd, F_DUPFD_CLOEXEC, 0);
@@ -1052,9 +1056,9 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
 		e.di.mode = (e.di.mode & S_IFMT) | (attr->st_mode & 07777);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_UID))
-		e.di.uid = attr->st_uid;
+		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
-		e.di.gid = attr->st_gid;
+		e.di.gid = idmap_gid(fs, attr->st_gid);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1234,7 +1238,7 @@ static int make_node(op *o, fuse_req_t req, mode_t mode, dev_t rdev, uint8_t fla
 
 	if (!S_ISDIR(mode))
 		mode &= ~(mode_t)(S_ISUID | S_ISGID);	/* see setattr_allowed() */
-	inode_init(&di, mode, ctx->uid, ctx->gid);
+	inode_init(&di, mode, idmap_uid(o->fs, ctx->uid), idmap_gid(o->fs, ctx->gid));
 	di.rdev = rdev;
 	if (target)
 		di.size = strlen(target);

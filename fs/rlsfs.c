@@ -18,6 +18,9 @@ typedef struct mount_opts {
 	const char *audit;
 	const char *fuse_opts;
 	pid_t watch_pid;
+	bool map_owner;
+	uid_t sandbox_uid, owner_uid;
+	gid_t sandbox_gid, owner_gid;
 	bool foreground;
 	bool debug;
 	const char *source;
@@ -27,9 +30,34 @@ typedef struct mount_opts {
 static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
-	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
+	      "                   [--map-owner UID:GID=UID:GID] [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
 	      "See rlsfs(1).\n", out);
+}
+
+/* --map-owner SANDBOX_UID:SANDBOX_GID=OWNER_UID:OWNER_GID, all numbers. */
+static int parse_map_owner(const char *s, mount_opts *mo)
+{
+	unsigned long v[4];
+	const char *p = s;
+
+	for (int i = 0; i < 4; i++) {
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		v[i] = strtoul(p, &end, 10);
+		if (errno || v[i] >= (uid_t)-1 || *end != (i == 3 ? '\0' : i == 1 ? '=' : ':'))
+			return -1;
+		p = end + (i < 3);
+	}
+	mo->map_owner = true;
+	mo->sandbox_uid = (uid_t)v[0];
+	mo->sandbox_gid = (gid_t)v[1];
+	mo->owner_uid = (uid_t)v[2];
+	mo->owner_gid = (gid_t)v[3];
+	return 0;
 }
 
 /* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
@@ -170,6 +198,13 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 
 	fs.pol = pol;
 	fs.timeout = 86400.0;
+	if (mo->map_owner && (mo->sandbox_uid != mo->owner_uid || mo->sandbox_gid != mo->owner_gid)) {
+		fs.idmap.on = true;
+		fs.idmap.sandbox_uid = mo->sandbox_uid;
+		fs.idmap.sandbox_gid = mo->sandbox_gid;
+		fs.idmap.owner_uid = mo->owner_uid;
+		fs.idmap.owner_gid = mo->owner_gid;
+	}
 	{
 		struct rlimit rl;
 
@@ -272,6 +307,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "delta", required_argument, NULL, 'D' },
 		{ "audit", required_argument, NULL, 'A' },
 		{ "watch-pid", required_argument, NULL, 'W' },
+		{ "map-owner", required_argument, NULL, 'M' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -305,6 +341,13 @@ static int cmd_mount(int argc, char **argv)
 			mo.watch_pid = (pid_t)v;
 			break;
 		}
+		case 'M':
+			if (parse_map_owner(optarg, &mo) < 0) {
+				fprintf(stderr, "rlsfs: --map-owner wants UID:GID=UID:GID (numbers), not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default:
 			fprintf(stderr, "rlsfs: mount: bad option '%s' (see rlsfs --help)\n", argv[optind - 1]);

@@ -6,13 +6,23 @@
  * it waits on a pipe whose only writer is rls.  A "done" byte means rls
  * cleaned up by itself; end of file without it means rls died, and the
  * guard finishes the job.
+ *
+ * It also holds the timeout's backstop.  Once the sandbox runs, rls hands
+ * the guard a pidfd of it and a deadline (a little past rls's own): a
+ * stopped rls (SIGSTOP, or a debugger) cannot make a timeout not happen.
+ * The guard has a process group of its own, so a signal to rls's group
+ * does not stop it as well.  The channel is a socket pair, to carry the
+ * descriptor.
  */
 #include "launcher.h"
 #include "run.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,16 +43,88 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The message guard_arm sends. */
+typedef struct arm_msg {
+	char tag;		/* 'a' */
+	double deadline;
+} arm_msg;
+
+/* One message from rls: 'd' (done), an arm message with its pidfd, or
+ * end of file (0).  -1 on a read error. */
+static int guard_read(int sock, char *tag, double *deadline, int *pidfd)
+{
+	arm_msg m = { 0 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	ssize_t n = RLS_TEMP_FAILURE_RETRY(recvmsg(sock, &mh, MSG_CMSG_CLOEXEC));
+
+	if (n <= 0)
+		return n == 0 ? 0 : -1;
+	*tag = m.tag;
+	if (m.tag == 'a' && n == (ssize_t)sizeof m) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+		*deadline = m.deadline;
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(pidfd, CMSG_DATA(c), sizeof *pidfd);
+	}
+	return 1;
+}
+
+/* Wait for rls to say done (exit quietly) or to die (return and clean
+ * up), killing the sandbox at its deadline meanwhile. */
+static void guard_wait(const guard_spec *s, int sock)
+{
+	double deadline = 0;
+	int pidfd = -1;
+
+	for (;;) {
+		struct pollfd p = { .fd = sock, .events = POLLIN };
+		int timeout_ms = -1;
+		char tag = 0;
+		int r;
+
+		if (deadline) {
+			double left = deadline - now_s();
+
+			timeout_ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
+		}
+		r = poll(&p, 1, timeout_ms);
+		if (r < 0 && errno != EINTR)
+			return;
+		if (r == 0) {
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			if (s->cg->version)
+				limits_signal_all(s->cg, SIGKILL);
+			deadline = 0;
+			continue;
+		}
+		if (r < 0)
+			continue;
+		r = guard_read(sock, &tag, &deadline, &pidfd);
+		if (r <= 0)
+			return;
+		if (tag == 'd')
+			_exit(0);
+	}
+}
+
 static RLS_NORETURN void guard_main(const guard_spec *s, int fd)
 {
-	char c = 0;
-	ssize_t n;
-
-	do
-		n = read(fd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1 && c == 'd')
-		_exit(0);
+	guard_wait(s, fd);
 
 	/* rls is gone.  The sandbox dies with it (--die-with-parent); what
 	 * a cgroup still holds is killed here. */
@@ -78,8 +160,8 @@ int guard_start(const guard_spec *spec, run_guard *g, rls_error *err)
 	int p[2];
 	pid_t pid;
 
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return rls_error_set(err, errno, "pipe");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p) < 0)
+		return rls_error_set(err, errno, "socketpair");
 	pid = fork();
 	if (pid < 0) {
 		close(p[0]);
@@ -91,6 +173,7 @@ int guard_start(const guard_spec *spec, run_guard *g, rls_error *err)
 		sigset_t none;
 
 		close(p[1]);
+		setpgid(0, 0);
 		/* Ctrl-C and a closing terminal are for rls and the sandbox,
 		 * not for the one who cleans up after them. */
 		for (size_t i = 0; i < RLS_ARRAY_SIZE(ignored); i++)
@@ -107,11 +190,36 @@ int guard_start(const guard_spec *spec, run_guard *g, rls_error *err)
 	return 0;
 }
 
+int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err)
+{
+	_cleanup_close_ int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	arm_msg m = { .tag = 'a', .deadline = deadline };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &m, sizeof m };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof u.buf };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	if (pidfd < 0)
+		return rls_error_set(err, errno, "pidfd_open");
+	memset(u.buf, 0, sizeof u.buf);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &pidfd, sizeof pidfd);
+	if (RLS_TEMP_FAILURE_RETRY(sendmsg(g->fd, &mh, MSG_NOSIGNAL)) < 0)
+		return rls_error_set(err, errno, "arming the guard");
+	return 0;
+}
+
 void guard_release(run_guard *g)
 {
 	if (g->fd < 0)
 		return;
-	(void)!write(g->fd, "d", 1);
+	(void)!send(g->fd, "d", 1, MSG_NOSIGNAL);
 	close(g->fd);
 	g->fd = -1;
 	while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)

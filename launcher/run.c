@@ -16,9 +16,13 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <linux/keyctl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -57,6 +61,8 @@ typedef struct run_opts {
 	double timeout;
 	run_limits lim;
 	bool share_net;
+	const char *user;	/* --user, or NULL */
+	uint64_t tmp_size;	/* --tmp-size: each of /tmp, HOME, /dev/shm */
 	char **env;		/* --env arguments as given */
 	size_t n_env;
 	bool json, quiet;
@@ -69,7 +75,8 @@ static void usage(FILE *out)
 	      "               [--delta DIR] [--commit auto|on-success|never]\n"
 	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
-	      "               [--env NAME[=VALUE]]... [--audit FILE] [--json] [--quiet]\n"
+	      "               [--env NAME[=VALUE]]... [--user USER[:GROUP]] [--tmp-size SIZE]\n"
+	      "               [--audit FILE] [--json] [--quiet]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
 }
@@ -117,10 +124,23 @@ static bool valid_mount_at(const char *p)
 	return strcmp(p, "/tmp") && strcmp(p, SANDBOX_HOME) && strcmp(p, "/home");
 }
 
+/* Each of the sandbox's /tmp, HOME and /dev/shm holds at most this by
+ * default: 1 GiB, or an eighth of the memory on a smaller machine, so
+ * that the three together cannot take a laptop's memory. */
+static uint64_t default_tmp_size(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t size = 1ull << 30;
+
+	if (pages > 0 && page > 0 && (uint64_t)pages * (uint64_t)page / 8 < size)
+		size = (uint64_t)pages * (uint64_t)page / 8;
+	return size;
+}
+
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT };
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -136,6 +156,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "net", required_argument, NULL, O_NET },
 		{ "env", required_argument, NULL, O_ENV },
 		{ "audit", required_argument, NULL, O_AUDIT },
+		{ "user", required_argument, NULL, O_USER },
+		{ "tmp-size", required_argument, NULL, O_TMP_SIZE },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -147,6 +169,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	o->backend = "bwrap";
 	o->mount_at = "/workspace";
 	o->on_conflict = DELTA_CONFLICT_OURS;
+	o->tmp_size = default_tmp_size();
 	o->env = rls_xcalloc((size_t)argc + 1, sizeof *o->env);
 	optind = 1;
 	opterr = 0;
@@ -233,6 +256,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			o->env[o->n_env++] = optarg;
 			break;
 		}
+		case O_USER: o->user = optarg; break;
+		case O_TMP_SIZE:
+			if (rls_parse_size(optarg, &o->tmp_size) < 0 || o->tmp_size < 1024 * 1024)
+				return bad("--tmp-size wants a size of at least 1M (like 256M or 2G), not '%s'",
+					   optarg);
+			break;
 		case O_JSON: o->json = true; break;
 		case 'q':
 		case O_QUIET: o->quiet = true; break;
@@ -312,8 +341,9 @@ static char *search_path(const char *name, const char *path)
 	return NULL;
 }
 
-/* rlsfs next to our own binary first (a build tree), then PATH. */
-static char *find_rlsfs(void)
+/* A program of rls's own: next to our own binary first (a build tree or
+ * an installed bin/), then `dir` when given, then PATH. */
+static char *find_companion(const char *name, const char *dir)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -325,13 +355,20 @@ static char *find_rlsfs(void)
 		slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			cand = rls_xasprintf("%s/rlsfs", self);
+			cand = rls_xasprintf("%s/%s", self, name);
 			if (access(cand, X_OK) == 0)
 				return cand;
 			free(cand);
 		}
 	}
-	return search_path("rlsfs", getenv("PATH"));
+	if (dir) {
+		char *cand = rls_xasprintf("%s/%s", dir, name);
+
+		if (access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+	}
+	return search_path(name, getenv("PATH"));
 }
 
 static double now_s(void)
@@ -471,18 +508,137 @@ static void run_cleanup(run_state *st, const run_opts *o)
 	free(st->rlsfs);
 }
 
-/* Fork and exec bwrap.  The child joins the cgroup (or takes the rlimits)
- * first, so the whole sandbox is in it from its first instruction; a
- * failure before exec comes back through `ep`. */
-static pid_t spawn_bwrap(char **argv, const int *pass_fds, size_t n_pass, bool own_pgrp,
-			 const run_state *st, const run_limits *lim, rls_error *err)
+/* A root caller's sandbox starts as an unprivileged identity, which
+ * cannot walk the private temp dir (0700, root's) to reach the rlsfs
+ * mount and rls-init.  So, still root, the child takes a mount namespace
+ * of its own and lays a small tmpfs over the temp dir holding just those
+ * two, bound from descriptors opened before.  No host process sees that
+ * tmpfs, and the temp dir stays closed to everyone else on the host. */
+static int stage_mounts(const run_state *st, const char *init, sandbox_spec *spec, rls_error *err)
+{
+	_cleanup_close_ int mnt_fd = -1, init_fd = -1;
+	_cleanup_free_ char *init_at = rls_xasprintf("%s/init", st->tmpdir);
+	char from[64];
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0)
+		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return rls_error_set(err, errno, "make / private");
+	/* Opened in the new namespace: a bind takes its source from there. */
+	mnt_fd = open(st->mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	init_fd = open(init, O_PATH | O_CLOEXEC);
+	if (mnt_fd < 0 || init_fd < 0)
+		return rls_error_set(err, errno, "open %s", mnt_fd < 0 ? st->mnt : init);
+	if (mount("rls", st->tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
+		return rls_error_set(err, errno, "tmpfs on %s", st->tmpdir);
+	if (mkdir(st->mnt, 0755) < 0)
+		return rls_error_set(err, errno, "mkdir %s", st->mnt);
+	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s", init_at);
+	close(fd);
+	snprintf(from, sizeof from, "/proc/self/fd/%d", mnt_fd);
+	if (mount(from, st->mnt, NULL, MS_BIND, NULL) < 0)
+		return rls_error_set(err, errno, "bind the rlsfs mount");
+	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
+	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
+		return rls_error_set(err, errno, "bind %s", init);
+	if (mount(NULL, st->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return rls_error_set(err, errno, "remount %s read-only", st->tmpdir);
+	spec->mountpoint = st->mnt;
+	spec->init = steal_pointer(&init_at);
+	return 0;
+}
+
+/* Keyrings are not namespaced: without a session keyring of its own the
+ * command would possess the caller's.  The seccomp filter refuses the
+ * key calls as well; this is the second lock. */
+static int fresh_session_keyring(rls_error *err)
+{
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
+		return rls_error_set(err, errno, "a fresh session keyring");
+	return 0;
+}
+
+/* What the child needs to become the sandbox. */
+typedef struct spawn_ctx {
+	const char *bwrap;
+	const char *init;		/* host path of rls-init */
+	const run_state *st;
+	const run_limits *lim;
+	const run_identity *id;
+	sandbox_spec spec;
+	char **env;			/* the sandbox's whole environment */
+	const int *pass_fds;
+	size_t n_pass;
+	bool take_tty;			/* hand the terminal's foreground to the sandbox */
+} spawn_ctx;
+
+/* The child, from fork to exec.  Order matters: the cgroup is joined
+ * first (so all of the sandbox is in it), mounts are staged while still
+ * root, the identity is dropped before anything the sandbox could touch
+ * is made, and bwrap is exec'd with the sandbox's environment only, so
+ * that even its pid 1 carries nothing of the caller's. */
+static RLS_NORETURN void spawn_child(spawn_ctx *c, int report_fd)
+{
+	rls_error e = { 0 };
+	char **args;
+	int args_fd;
+	struct stat bst;
+	bool setuid_bwrap = stat(c->bwrap, &bst) == 0 && (bst.st_mode & S_ISUID);
+
+	if (limits_enter(&c->st->cg, c->lim, &e) < 0)
+		goto fail;
+	run_child_reset_signals();
+	/* Its own process group always: kill(0, sig) inside reaches only
+	 * the sandbox, never rls, its guard or the caller's pipeline. */
+	setpgid(0, 0);
+	if (c->take_tty) {
+		signal(SIGTTOU, SIG_IGN);
+		tcsetpgrp(STDIN_FILENO, getpgrp());
+		signal(SIGTTOU, SIG_DFL);
+	}
+	if (chdir("/") < 0) {
+		rls_error_set(&e, errno, "chdir /");
+		goto fail;
+	}
+	c->spec.mountpoint = c->st->mnt;
+	c->spec.init = c->init;
+	if (c->id->change && stage_mounts(c->st, c->init, &c->spec, &e) < 0)
+		goto fail;
+	if (identity_enter(c->id, &e) < 0 || fresh_session_keyring(&e) < 0)
+		goto fail;
+	args = sandbox_bwrap_args(&c->spec);
+	args_fd = sandbox_args_fd(args, &e);
+	if (args_fd < 0)
+		goto fail;
+	/* Whatever the caller left open must not reach the sandbox. */
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	for (size_t i = 0; i < c->n_pass; i++)
+		fcntl(c->pass_fds[i], F_SETFD, 0);
+	fcntl(args_fd, F_SETFD, 0);
+	/* bwrap sets it too; setting it first means no setuid binary can
+	 * be reached even through bwrap's own setup.  A setuid bwrap needs
+	 * its privileges, so not for that one. */
+	if (!setuid_bwrap && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		rls_error_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
+		goto fail;
+	}
+	execve(c->bwrap, sandbox_bwrap_argv(&c->spec, args_fd), c->env);
+	rls_error_set(&e, errno, "exec %s", c->bwrap);
+fail:
+	(void)rls_write_all(report_fd, e.msg, strlen(e.msg));
+	_exit(RUN_EXIT_FAILED);
+}
+
+/* Fork the sandbox; a failure before exec comes back as *err. */
+static pid_t spawn_sandbox(spawn_ctx *c, rls_error *err)
 {
 	int ep[2];
 	pid_t pid;
 	char msg[sizeof err->msg];
 	ssize_t n;
-	struct stat bst;
-	bool setuid_bwrap = stat(argv[0], &bst) == 0 && (bst.st_mode & S_ISUID);
 
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return rls_error_set(err, errno, "pipe");
@@ -493,34 +649,17 @@ static pid_t spawn_bwrap(char **argv, const int *pass_fds, size_t n_pass, bool o
 		return rls_error_set(err, errno, "fork");
 	}
 	if (pid == 0) {
-		rls_error e = { 0 };
-
 		close(ep[0]);
-		if (limits_enter(&st->cg, lim, &e) < 0)
-			goto fail;
-		run_child_reset_signals();
-		/* Without a terminal of its own, the sandbox must not die
-		 * of the Ctrl-C meant for rls: rls forwards signals. */
-		if (own_pgrp)
-			setpgid(0, 0);
-		/* Whatever the caller left open must not reach the sandbox. */
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		for (size_t i = 0; i < n_pass; i++)
-			fcntl(pass_fds[i], F_SETFD, 0);
-		/* bwrap sets it too; setting it first means no setuid
-		 * binary can be reached even through bwrap's own setup.  A
-		 * setuid bwrap needs its privileges, so not for that one. */
-		if (!setuid_bwrap && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-			rls_error_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
-			goto fail;
-		}
-		execv(argv[0], argv);
-		rls_error_set(&e, errno, "exec %s", argv[0]);
-fail:
-		(void)rls_write_all(ep[1], e.msg, strlen(e.msg));
-		_exit(RUN_EXIT_FAILED);
+		spawn_child(c, ep[1]);
 	}
 	close(ep[1]);
+	/* Either side may win the race; both set it. */
+	setpgid(pid, pid);
+	if (c->take_tty) {
+		signal(SIGTTOU, SIG_IGN);
+		tcsetpgrp(STDIN_FILENO, pid);
+		signal(SIGTTOU, SIG_DFL);
+	}
 	do
 		n = read(ep[0], msg, sizeof msg - 1);
 	while (n < 0 && errno == EINTR);
@@ -619,13 +758,16 @@ int cmd_run(int argc, char **argv)
 	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
 	rls_error err = { 0 };
 	_cleanup_free_ char *bwrap = NULL, *polarg = NULL, *chdir_in = NULL, *watch = NULL;
+	_cleanup_free_ char *init = NULL, *map_owner = NULL;
 	_cleanup_buf_ rls_buf msg = { 0 };
-	char **env = NULL, **bargv = NULL;
+	char **env = NULL;
+	run_identity id;
 	policy *pol = NULL;
 	sigset_t set;
 	double t0 = now_s();
 	int status = RUN_EXIT_FAILED;
-	int seccomp_fd = -1, status_pipe[2] = { -1, -1 };
+	int seccomp_fd = -1, status_pipe[2] = { -1, -1 }, verdict_pipe[2] = { -1, -1 };
+	bool verdict = false;
 	pid_t bwrap_pid;
 	supervise_result res = { 0 };
 	bool tty_in = isatty(STDIN_FILENO), tty_fg = false;
@@ -675,6 +817,13 @@ int cmd_run(int argc, char **argv)
 	}
 	policy_free(pol);
 	polarg = policy_arg(o.policy, st.source);
+	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
+		fprintf(stderr, "rls: run: %s\n", err.msg);
+		free(st.source);
+		free(o.env);
+		return RUN_EXIT_USAGE;
+	}
+	map_owner = identity_map_owner_arg(&id);
 
 	if (!strchr(o.argv[0], '/')) {
 		_cleanup_free_ char *found = search_path(o.argv[0], SANDBOX_PATH);
@@ -690,9 +839,11 @@ int cmd_run(int argc, char **argv)
 	bwrap = search_path("bwrap", getenv("PATH") ? getenv("PATH") : SANDBOX_PATH);
 	if (!bwrap)
 		bwrap = search_path("bwrap", SANDBOX_PATH);
-	st.rlsfs = find_rlsfs();
-	if (!bwrap || !st.rlsfs) {
-		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n", !bwrap ? "bwrap" : "rlsfs");
+	st.rlsfs = find_companion("rlsfs", NULL);
+	init = find_companion("rls-init", RLS_LIBEXECDIR);
+	if (!bwrap || !st.rlsfs || !init) {
+		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n",
+			!bwrap ? "bwrap" : !st.rlsfs ? "rlsfs" : "rls-init");
 		goto out;
 	}
 	if (o.delta) {
@@ -779,9 +930,24 @@ int cmd_run(int argc, char **argv)
 
 	watch = rls_xasprintf("%d", (int)getpid());
 	{
-		char *margv[] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
-				  "--watch-pid", watch, st.source, st.mnt, NULL };
-		int ws = run_program(margv);
+		char *margv[20] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
+				    "--watch-pid", watch };
+		size_t n = 10;
+		int ws;
+
+		/* The sandbox's identity is not rlsfs's own when rls is root. */
+		if (id.change) {
+			margv[n++] = "-o";
+			margv[n++] = "allow_other";
+		}
+		if (map_owner) {
+			margv[n++] = "--map-owner";
+			margv[n++] = map_owner;
+		}
+		margv[n++] = st.source;
+		margv[n++] = st.mnt;
+		margv[n] = NULL;
+		ws = run_program(margv);
 
 		if (ws != 0) {
 			/* rlsfs said why on stderr. */
@@ -799,7 +965,7 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "rls: run: %s\n", err.msg);
 		goto out;
 	}
-	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+	if (pipe2(status_pipe, O_CLOEXEC) < 0 || pipe2(verdict_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 		fprintf(stderr, "rls: run: pipe: %s\n", strerror(errno));
 		goto out;
 	}
@@ -809,32 +975,41 @@ int cmd_run(int argc, char **argv)
 	}
 	{
 		const char *hide[] = { st.source, st.delta, st.mnt, st.audit, NULL };
-		sandbox_spec spec = {
-			.hide = hide,
-			.bwrap = bwrap, .mountpoint = st.mnt, .mount_at = o.mount_at, .chdir = chdir_in,
-			.home = SANDBOX_HOME, .share_net = o.share_net,
-			/* A terminal stays shared so that shells inside have job
-			 * control; the seccomp filter stops TIOCSTI instead. */
-			.new_session = !tty_in, .env = env, .seccomp_fd = seccomp_fd,
-			.status_fd = status_pipe[1], .argv = o.argv,
+		int pass[] = { seccomp_fd, status_pipe[1], verdict_pipe[1] };
+		spawn_ctx sc = {
+			.bwrap = bwrap, .init = init, .st = &st, .lim = &o.lim, .id = &id, .env = env,
+			.pass_fds = pass, .n_pass = RLS_ARRAY_SIZE(pass), .take_tty = tty_fg,
+			.spec = {
+				.hide = hide, .mount_at = o.mount_at, .chdir = chdir_in,
+				.home = SANDBOX_HOME, .share_net = o.share_net, .tmp_size = o.tmp_size,
+				/* A terminal stays shared so that shells inside have
+				 * job control; the seccomp filter stops TIOCSTI
+				 * instead. */
+				.new_session = !tty_in, .seccomp_fd = seccomp_fd,
+				.status_fd = status_pipe[1], .verdict_fd = verdict_pipe[1], .argv = o.argv,
+			},
 		};
-		int pass[] = { seccomp_fd, status_pipe[1] };
 
-		bargv = sandbox_bwrap_argv(&spec);
-		bwrap_pid = spawn_bwrap(bargv, pass, RLS_ARRAY_SIZE(pass), !tty_in, &st, &o.lim, &err);
+		bwrap_pid = spawn_sandbox(&sc, &err);
 		close(status_pipe[1]);
 		status_pipe[1] = -1;
+		close(verdict_pipe[1]);
+		verdict_pipe[1] = -1;
 		close(seccomp_fd);
 		seccomp_fd = -1;
 		if (bwrap_pid < 0) {
 			fprintf(stderr, "rls: run: %s\n", err.msg);
 			goto out;
 		}
+		if (o.timeout > 0 && guard_arm(&st.guard, bwrap_pid, now_s() + o.timeout + TIMEOUT_GRACE_S + 1,
+					       &err) < 0)
+			rls_warn("%s", err.msg);
 	}
 	{
 		supervise_opts so = { .bwrap_pid = bwrap_pid, .status_fd = status_pipe[0],
 				      .signal_fd = st.sigfd, .timeout_s = o.timeout,
-				      .grace_s = TIMEOUT_GRACE_S, .forward_tty_signals = !tty_in,
+				      .grace_s = TIMEOUT_GRACE_S, .tty_fd = tty_fg ? STDIN_FILENO : -1,
+				      .tty_settings = have_tio ? &saved_tio : NULL,
 				      .cg = &st.cg };
 
 		if (supervise_wait(&so, &res, &err) < 0) {
@@ -864,8 +1039,14 @@ int cmd_run(int argc, char **argv)
 	}
 	if (have_tio && (res.timed_out || res.interrupted_by || status > 128))
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
-	if (!res.child_pid) {
-		/* bwrap failed before the command started; it said why. */
+	{
+		char c;
+
+		verdict = read(verdict_pipe[0], &c, 1) == 1 && c == '1';
+	}
+	if (!res.child_pid || !verdict) {
+		/* bwrap or rls-init refused before the command started; it
+		 * said why. */
 		fprintf(stderr, "rls: run: the sandbox could not be set up\n");
 		status = RUN_EXIT_FAILED;
 		unmount_rlsfs(&st);
@@ -995,10 +1176,12 @@ out:
 		close(seccomp_fd);
 	if (status_pipe[0] >= 0)
 		close(status_pipe[0]);
+	for (int i = 0; i < 2; i++)
+		if (verdict_pipe[i] >= 0)
+			close(verdict_pipe[i]);
 	if (status_pipe[1] >= 0)
 		close(status_pipe[1]);
 	free_strv(env);
-	sandbox_argv_free(bargv);
 	run_cleanup(&st, &o);
 	free(o.env);
 	return status;

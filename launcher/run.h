@@ -2,6 +2,7 @@
  * up (internal to launcher/: no other module includes this).
  *
  *   run.c            options, orchestration, commit, exit status
+ *   identity.c       who the command runs as, and becoming that identity
  *   sandbox-bwrap.c  the bubblewrap command line and its seccomp filter
  *   limits.c         --memory / --cpus / --pids: cgroup v2, v1, rlimits
  *   supervise.c      waiting for the sandbox: signals, timeout, tree kill
@@ -13,6 +14,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <termios.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -62,19 +64,44 @@ int limits_signal_all(const run_cgroup *cg, int sig);
 int limits_remove(run_cgroup *cg, int wait_ms, rls_error *err);
 void limits_free(run_cgroup *cg);
 
+/* ---- identity.c ---- */
+
+/* Who the command runs as on the host.  Never uid 0 or gid 0. */
+typedef struct run_identity {
+	uid_t uid;
+	gid_t gid;
+	bool change;		/* rls is root: become uid:gid before the sandbox starts */
+	/* rlsfs shows the tree's owner as uid:gid, and records what the
+	 * sandbox makes as the owner's (rlsfs --map-owner). */
+	bool map_owner;
+	uid_t owner_uid;
+	gid_t owner_gid;
+} run_identity;
+
+/* `spec` is --user (USER[:GROUP], names or numbers) or NULL for the
+ * default: the caller itself, or for a root caller the owner of `source`
+ * when that is not root, else nobody (65534:65534). */
+int identity_resolve(const char *spec, const char *source, run_identity *id, rls_error *err);
+/* In the child, before exec: drop every group and become id->uid:gid.
+ * Checks afterwards that no id of the process is 0. */
+int identity_enter(const run_identity *id, rls_error *err);
+/* rlsfs's --map-owner argument, or NULL when none is needed. */
+char *identity_map_owner_arg(const run_identity *id);
+
 /* ---- sandbox-bwrap.c ---- */
 
 typedef struct sandbox_spec {
-	const char *bwrap;		/* path of bwrap */
-	const char *mountpoint;		/* host path of the rlsfs mount */
-	const char *mount_at;		/* where it appears inside */
+	const char *mountpoint;		/* the rlsfs mount, as bwrap can reach it */
+	const char *init;		/* rls-init, as bwrap can reach it */
+	const char *mount_at;		/* where the mount appears inside */
 	const char *chdir;		/* starting directory inside */
 	const char *home;		/* HOME inside */
 	bool share_net;
 	bool new_session;		/* detach from the controlling terminal */
-	char **env;			/* NAME=VALUE, NULL-terminated: the whole environment */
+	uint64_t tmp_size;		/* bytes of each of /tmp, HOME, /dev/shm; 0: default */
 	int seccomp_fd;			/* -1 for none */
 	int status_fd;			/* bwrap --json-status-fd */
+	int verdict_fd;			/* rls-init's verdict, write end */
 	char **argv;			/* the command */
 	/* Host paths the command must not reach (the source, the delta, the
 	 * audit file, the rlsfs mountpoint), NULL-terminated: hidden when a
@@ -82,11 +109,20 @@ typedef struct sandbox_spec {
 	const char *const *hide;
 } sandbox_spec;
 
-/* The bwrap command line (NULL-terminated; free with sandbox_argv_free). */
-char **sandbox_bwrap_argv(const sandbox_spec *spec);
+/* bwrap's options (NULL-terminated; free with sandbox_argv_free).  Call
+ * it as the sandbox's identity: it looks at the paths to hide as the
+ * sandbox would. */
+char **sandbox_bwrap_args(const sandbox_spec *spec);
+/* A memfd holding `args` NUL-separated, at offset 0, for bwrap --args:
+ * the options (host paths among them) stay out of the sandbox's
+ * /proc/1/cmdline. */
+int sandbox_args_fd(char *const *args, rls_error *err);
+/* bwrap's whole command line: the options from `args_fd`, then rls-init
+ * and the command. */
+char **sandbox_bwrap_argv(const sandbox_spec *spec, int args_fd);
 void sandbox_argv_free(char **argv);
-/* A readable fd holding the seccomp program that denies TIOCSTI and
- * TIOCLINUX (terminal input injection), for bwrap --seccomp. */
+/* A readable fd holding the seccomp program (see sandbox-bwrap.c for what
+ * it refuses), for bwrap --seccomp. */
 int sandbox_seccomp_fd(rls_error *err);
 /* The directories bound read-only from the host, in order. */
 extern const char *const sandbox_system_dirs[];
@@ -99,7 +135,10 @@ typedef struct supervise_opts {
 	int signal_fd;		/* signalfd for SIGCHLD, SIGINT, SIGTERM, SIGHUP */
 	double timeout_s;	/* 0: none */
 	double grace_s;		/* between SIGTERM and SIGKILL after a timeout */
-	bool forward_tty_signals;	/* the sandbox is not in our process group */
+	/* The terminal whose foreground the sandbox was given, or -1; its
+	 * settings to restore when the sandbox stops (Ctrl-Z). */
+	int tty_fd;
+	const struct termios *tty_settings;
 	const run_cgroup *cg;
 } supervise_opts;
 
@@ -136,6 +175,10 @@ typedef struct guard_spec {
 } guard_spec;
 
 int guard_start(const guard_spec *spec, run_guard *g, rls_error *err);
+/* Hand the guard the sandbox (`pid`, a child of ours not yet waited for)
+ * and a deadline on CLOCK_MONOTONIC: past it the guard kills the sandbox
+ * itself, so that a timeout holds even while rls is stopped. */
+int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err);
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 

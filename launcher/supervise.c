@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 
 void supervise_sigset(sigset_t *set)
@@ -120,6 +121,29 @@ static void kill_sandbox(const supervise_opts *o, const supervise_result *res)
 	limits_signal_all(o->cg, SIGKILL);
 }
 
+/* The sandbox was stopped from its terminal (Ctrl-Z): stop rls too, with
+ * the terminal back, as a shell's job would; when continued, give the
+ * terminal back to the sandbox if ours is the foreground again, and wake
+ * it.  Without a terminal handed over, a stop is someone else's business. */
+static void job_stopped(const supervise_opts *o)
+{
+	pid_t pgid = o->bwrap_pid;
+
+	if (o->tty_fd < 0)
+		return;
+	signal(SIGTTOU, SIG_IGN);
+	tcsetpgrp(o->tty_fd, getpgrp());
+	if (o->tty_settings)
+		tcsetattr(o->tty_fd, TCSADRAIN, o->tty_settings);
+	signal(SIGTTOU, SIG_DFL);
+	raise(SIGSTOP);
+	signal(SIGTTOU, SIG_IGN);
+	if (tcgetpgrp(o->tty_fd) == getpgrp())
+		tcsetpgrp(o->tty_fd, pgid);
+	signal(SIGTTOU, SIG_DFL);
+	kill(-pgid, SIGCONT);
+}
+
 int supervise_wait(const supervise_opts *o, supervise_result *res, rls_error *err)
 {
 	_cleanup_buf_ rls_buf status = { 0 };
@@ -154,11 +178,9 @@ int supervise_wait(const supervise_opts *o, supervise_result *res, rls_error *er
 				int sig = (int)si.ssi_signo;
 				pid_t target;
 
+				/* The sandbox has a process group of its own, so
+				 * nothing sent to ours reached it: forward all. */
 				if (sig == SIGCHLD)
-					continue;
-				/* Typed at the terminal: the sandbox shares our
-				 * process group and got it already. */
-				if (si.ssi_code == SI_KERNEL && !o->forward_tty_signals)
 					continue;
 				res->interrupted_by = sig;
 				target = res->child_pid ? find_command(res->child_pid) : 0;
@@ -169,8 +191,12 @@ int supervise_wait(const supervise_opts *o, supervise_result *res, rls_error *er
 		}
 		for (;;) {
 			int ws;
-			pid_t r = waitpid(o->bwrap_pid, &ws, WNOHANG);
+			pid_t r = waitpid(o->bwrap_pid, &ws, WNOHANG | WUNTRACED);
 
+			if (r == o->bwrap_pid && WIFSTOPPED(ws)) {
+				job_stopped(o);
+				continue;
+			}
 			if (r == o->bwrap_pid) {
 				res->wait_status = ws;
 				done = true;
@@ -178,8 +204,13 @@ int supervise_wait(const supervise_opts *o, supervise_result *res, rls_error *er
 			if (r >= 0 || errno != EINTR)
 				break;
 		}
-		if (done)
+		if (done) {
+			/* Ended past its deadline while rls could not watch
+			 * (stopped, say): the guard killed it, and it timed out. */
+			if (deadline && now_s() >= deadline)
+				res->timed_out = true;
 			break;
+		}
 		if (deadline && !res->timed_out && now_s() >= deadline) {
 			res->timed_out = true;
 			kill_at = now_s() + o->grace_s;

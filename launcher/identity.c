@@ -1,0 +1,152 @@
+/* identity.c - who the command runs as on the host.
+ *
+ * The command never holds the host's uid 0 or gid 0, whoever runs rls.
+ * A user namespace does not make uid 0 safe: the kernel checks some
+ * things by uid alone (the 0644 sysctls under /proc/sys, files owned by
+ * root on any file system the sandbox reaches), so a command whose uid is
+ * the host's root can, for one, set a core pattern that makes the kernel
+ * run a program as root.  A root caller's command therefore runs as an
+ * unprivileged host identity, and rlsfs shows it the tree's owner's
+ * files as its own (rlsfs --map-owner), so that ownership inside looks as
+ * it does to the owner and what it makes is committed as the owner's.
+ */
+#include "launcher.h"
+#include "run.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+
+#define NOBODY_ID 65534
+
+static int parse_id(const char *s, unsigned long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno || *end || *out >= (uid_t)-1 ? -1 : 0;
+}
+
+/* USER[:GROUP], names or numbers.  A user without a group takes the
+ * user's primary group, or for a number with no account the same number. */
+static int parse_user(const char *spec, uid_t *uid, gid_t *gid, rls_error *err)
+{
+	_cleanup_free_ char *user = rls_xstrndup(spec, strcspn(spec, ":"));
+	const char *group = strchr(spec, ':');
+	unsigned long v;
+	struct passwd *pw = NULL;
+
+	if (!*user)
+		return rls_error_set(err, 0, "--user wants USER[:GROUP], not '%s'", spec);
+	if (parse_id(user, &v) == 0) {
+		*uid = (uid_t)v;
+		pw = getpwuid(*uid);
+		*gid = pw ? pw->pw_gid : (gid_t)v;
+	} else if ((pw = getpwnam(user))) {
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
+	} else {
+		return rls_error_set(err, 0, "--user: no user '%s' on this system", user);
+	}
+	if (group) {
+		struct group *gr;
+
+		group++;
+		if (parse_id(group, &v) == 0)
+			*gid = (gid_t)v;
+		else if ((gr = getgrnam(group)))
+			*gid = gr->gr_gid;
+		else
+			return rls_error_set(err, 0, "--user: no group '%s' on this system", group);
+	}
+	return 0;
+}
+
+int identity_resolve(const char *spec, const char *source, run_identity *id, rls_error *err)
+{
+	struct stat st;
+
+	memset(id, 0, sizeof *id);
+	if (stat(source, &st) < 0)
+		return rls_error_set(err, errno, "source %s", source);
+	if (geteuid() != 0) {
+		id->uid = geteuid();
+		id->gid = getegid();
+		if (spec) {
+			uid_t u;
+			gid_t g;
+
+			if (parse_user(spec, &u, &g, err) < 0)
+				return -1;
+			if (u != id->uid || g != id->gid)
+				return rls_error_set(err, 0, "--user: only root can run the command as "
+					     "someone else (you are uid %u, gid %u)", (unsigned)id->uid,
+					     (unsigned)id->gid);
+		}
+		return 0;
+	}
+
+	id->change = true;
+	if (spec) {
+		if (parse_user(spec, &id->uid, &id->gid, err) < 0)
+			return -1;
+		if (id->uid == 0 || id->gid == 0)
+			return rls_error_set(err, 0, "--user: the command never runs as root (uid 0 or "
+					     "gid 0); name an unprivileged user");
+	} else if (st.st_uid != 0) {
+		struct passwd *pw = getpwuid(st.st_uid);
+
+		id->uid = st.st_uid;
+		id->gid = st.st_gid ? st.st_gid : pw && pw->pw_gid ? pw->pw_gid : NOBODY_ID;
+	} else {
+		id->uid = NOBODY_ID;
+		id->gid = NOBODY_ID;
+	}
+	id->owner_uid = st.st_uid;
+	id->owner_gid = st.st_gid;
+	id->map_owner = id->uid != id->owner_uid || id->gid != id->owner_gid;
+	return 0;
+}
+
+int identity_enter(const run_identity *id, rls_error *err)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	if (id->change) {
+		if (setgroups(0, NULL) < 0)
+			return rls_error_set(err, errno, "setgroups");
+		if (setresgid(id->gid, id->gid, id->gid) < 0)
+			return rls_error_set(err, errno, "setresgid %u", (unsigned)id->gid);
+		if (setresuid(id->uid, id->uid, id->uid) < 0)
+			return rls_error_set(err, errno, "setresuid %u", (unsigned)id->uid);
+	}
+	if (getresuid(&r, &e, &s) < 0 || getresgid(&rg, &eg, &sg) < 0)
+		return rls_error_set(err, errno, "getresuid");
+	if (!r || !e || !s || !rg || !eg || !sg)
+		return rls_error_set(err, 0, "refusing to start the sandbox as the host's root "
+				     "(uid %u, gid %u)", (unsigned)e, (unsigned)eg);
+	{
+		gid_t groups[64];
+		int n = getgroups((int)RLS_ARRAY_SIZE(groups), groups);
+
+		if (n < 0)
+			return rls_error_set(err, errno, "getgroups");
+		for (int i = 0; i < n; i++)
+			if (groups[i] == 0)
+				return rls_error_set(err, 0, "refusing to start the sandbox in the host's "
+						     "group 0 (drop it, or run rls as root)");
+	}
+	return 0;
+}
+
+char *identity_map_owner_arg(const run_identity *id)
+{
+	if (!id->map_owner)
+		return NULL;
+	return rls_xasprintf("%u:%u=%u:%u", (unsigned)id->uid, (unsigned)id->gid, (unsigned)id->owner_uid,
+			     (unsigned)id->owner_gid);
+}
