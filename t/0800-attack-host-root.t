@@ -1,0 +1,101 @@
+#!/bin/bash
+# Attack: reach the host's root through the sandbox's uid.  The kernel lets
+# the host's uid 0 write the 0644 sysctls without any capability, so a
+# command that is uid 0 on the host could set a core pattern and have the
+# kernel run a program as root.  The command never holds uid 0 or gid 0 on
+# the host, /proc's knobs are read-only or masked, and rls-init checks that
+# from inside before the command runs (no check, no run).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-run.sh"
+need_root
+need_run_source
+
+core=$(cat /proc/sys/kernel/core_pattern)
+at_exit "printf '%s\n' '$core' > /proc/sys/kernel/core_pattern"
+run_rls -- sh -c "echo '|/bin/sh -c id>$T/PWNED' > /proc/sys/kernel/core_pattern; sh -c 'kill -SEGV \$\$'; true"
+is "$(cat /proc/sys/kernel/core_pattern)" "$core" "the core pattern cannot be set from inside"
+ok "and no program ran as the host's root" test ! -e "$T/PWNED"
+like "$err" "Read-only file system" "the write is refused as a read-only file system"
+
+# Each knob is written its own value: harmless should the write go through.
+run_rls -- sh -c 'for f in /proc/sys/vm/swappiness /proc/sys/kernel/hostname /proc/sys/fs/file-max; do
+	v=$(cat $f); echo "$v" 2>/dev/null > $f && echo "wrote $f"; done; echo done'
+is "$out" done "no sysctl under /proc/sys is writable"
+run_rls -- sh -c 'grep -E " /proc/(sys|irq|bus|fs) " /proc/self/mountinfo | grep -vc " ro,"'
+is "$out" 0 "/proc/sys, /proc/irq, /proc/bus and /proc/fs are read-only mounts"
+run_rls -- sh -c 'for f in /proc/timer_list /proc/keys /proc/kcore /proc/sched_debug; do
+	[ -e $f ] || continue; n=$(cat $f 2>/dev/null | wc -c); echo "$f $n"; done'
+unlike "$out" " [1-9]" "/proc/timer_list, /proc/keys and the other kernel state are masked"
+
+# Who the command is, seen from the host.
+"$RLS" run -- sh -c 'echo ready; exec sleep 30' > "$T/out" 2>&1 &
+rls_pid=$!
+for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
+sleeper=$(pgrep -f '^sleep 30$' | head -1)
+ok "the command is running" test -n "$sleeper"
+is "$(awk '/^Uid:/ {print $2":"$3":"$4":"$5}' /proc/$sleeper/status):$(awk '/^Gid:/ {print $2}' /proc/$sleeper/status)" \
+	"65534:65534:65534:65534:65534" \
+	"a root caller's command runs as nobody on the host (the source is root's)"
+is "$(awk '/^Groups:/ {print $2}' /proc/$sleeper/status)" "" "with no supplementary group"
+kill -TERM $rls_pid; wait $rls_pid 2>/dev/null
+
+run_rls -- sh -c 'id -u; stat -c %u /workspace/src/main.py; echo x > output/new.txt; stat -c %u output/new.txt'
+is "$out" "65534
+65534
+65534" "inside, the tree's owner's files show as the command's own"
+is "$(stat -c %u:%g "$S/output/new.txt")" "0:0" "and what it makes is committed as the owner's"
+
+U=rlstest
+id "$U" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh "$U" 2>/dev/null
+uid=$(id -u "$U") gid=$(id -g "$U")
+run_rls --user "$U" -- sh -c 'id -u; echo y > output/by-user.txt'
+is "$out" "$uid" "--user USER runs the command as that user"
+is "$(stat -c %u "$S/output/by-user.txt")" 0 "and still commits as the tree's owner"
+chown -R "$uid:$gid" "$S"
+run_rls -- sh -c 'id -u; echo z > output/mine.txt'
+is "$out" "$uid" "a tree owned by a user: the command runs as that user"
+is "$(stat -c %u:%g "$S/output/mine.txt")" "$uid:$gid" "and its files are that user's"
+chown -R 0:0 "$S"
+for spec in root 0 0:0 "$U:0" "$U:root"; do
+	run_rls --user "$spec" -- true
+	is "$rc" 2 "--user $spec is refused"
+done
+like "$err" "never runs as root" "saying that the command never runs as root"
+run_rls --user no-such-user-here -- true
+like "$err" "no user 'no-such-user-here'" "an unknown user is named"
+
+# rls-init refuses a sandbox where the knobs are writable: the host itself.
+"$RLS_BUILD/rls-init" --verdict-fd 3 -- sh -c 'echo ran' > "$T/init.out" 2>&1 3> "$T/verdict"
+is "$?" 125 "rls-init refuses to run a command where /proc/sys is writable"
+is "$(cat "$T/verdict")" "" "and gives no verdict"
+unlike "$(cat "$T/init.out")" "ran" "and does not run it"
+
+# A bubblewrap that leaves /proc/sys writable: rls-init stops the run.
+mkdir -p "$T/fakebin"
+cat > "$T/fakebin/bwrap" <<'PY'
+#!/usr/bin/python3
+# Drops "--ro-bind /proc/sys /proc/sys" from the options rls passes.
+import os, sys
+argv = sys.argv[1:]
+i = argv.index("--args"); fd = int(argv[i + 1])
+opts = os.read(fd, 1 << 20).split(b"\0")[:-1]
+out = []
+j = 0
+while j < len(opts):
+    if opts[j:j + 3] == [b"--ro-bind", b"/proc/sys", b"/proc/sys"]:
+        j += 3; continue
+    out.append(opts[j]); j += 1
+r, w = os.pipe()
+os.set_inheritable(r, True)
+os.write(w, b"\0".join(out) + b"\0"); os.close(w)
+argv[i + 1] = str(r)
+os.execv("/usr/bin/bwrap", ["bwrap"] + argv)
+PY
+chmod +x "$T/fakebin/bwrap"
+out=$(PATH="$T/fakebin:$PATH" "$RLS" run -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
+is "$rc" 125 "a sandbox whose /proc/sys is not read-only does not run the command"
+unlike "$out" "the-command-ran" "the command never started"
+like "$(cat "$T/err")" "/proc/sys is writable" "and rls says which check failed"
+cd "$T" || exit 1
+ok "nothing is left behind" no_leftovers
+done_testing
