@@ -1,0 +1,20 @@
+#!/bin/bash
+# Attack: read the caller's environment from inside.  bwrap's own process
+# is pid 1 of the sandbox; it must carry the sandbox's environment only,
+# and nothing anywhere inside may show the caller's variables.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-run.sh"
+need_run_source
+
+export RLS_CALLER_SECRET=caller-token-5d41402a
+run_rls -- sh -c 'for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do tr "\0" "\n" < $f; done 2>/dev/null; env'
+unlike "$out" "caller-token-5d41402a" "no process inside holds the caller's variable, in its environment or command line"
+run_rls -- sh -c 'tr "\0" "\n" < /proc/1/environ | cut -d= -f1 | sort | tr "\n" " "'
+is "$out" "HOME LANG PATH TERM " "pid 1's environment is the sandbox's four variables"
+run_rls -- sh -c 'tr "\0" " " < /proc/1/cmdline'
+unlike "$out" "$T|rls-run|/tmp" "pid 1's command line names no host path"
+run_rls --env RLS_CALLER_SECRET -- sh -c 'echo "$RLS_CALLER_SECRET"'
+is "$out" "caller-token-5d41402a" "--env NAME still passes a variable on purpose"
+cd "$T" || exit 1
+ok "nothing is left behind" no_leftovers
+done_testing
