@@ -66,9 +66,9 @@ ok "nothing is committed after a timeout" test ! -e "$S/output/late.txt"
 like "$err" "delta kept: " "the delta is kept and its path printed"
 run_rls --source "$S" --timeout 0.5 -- sh -c 'trap "" TERM; sleep 30'
 is "$rc" 124 "a command that ignores SIGTERM is killed after the grace period"
-run_rls --source "$S" --timeout 0.5 -- sh -c '(sleep 30 &); setsid sleep 30 & sleep 30'
+run_rls --source "$S" --timeout 0.5 -- sh -c '(sleep 30.0510 &); setsid sleep 30.0510 & sleep 30.0510'
 is "$rc" 124 "a timeout ends the whole process tree"
-ok "no process of it is left" sh -c '! pgrep -f "^sleep 30$"'
+ok "no process of it is left" sh -c 'for i in $(seq 50); do pgrep -f "^sleep 30.0510$" >/dev/null || exit 0; sleep 0.1; done; exit 1'
 rm -rf "$T/state/rls/deltas"
 ok "nothing is left behind" no_leftovers
 done_testing

@@ -23,14 +23,14 @@ time.sleep(30)" > "$T/out" 2> "$T/err" &
 done
 rm -rf "$T/state/rls/deltas"
 
-"$RLS" run --pids 100 -- sh -c 'echo ready; exec sleep 300' > "$T/out" 2> "$T/err" &
+"$RLS" run --pids 100 -- sh -c 'echo ready; exec sleep 300.0550' > "$T/out" 2> "$T/err" &
 pid=$!
 wait_for "$T/out" ready
 ok "while it runs, the rlsfs mount exists" grep -q "fuse.rlsfs" /proc/self/mountinfo
 kill -KILL $pid
 wait $pid 2>/dev/null
 ok "after SIGKILL of rls: no mount, rlsfs process, temp dir or cgroup is left" no_leftovers
-ok "and the sandbox is gone" sh -c '! pgrep -x "sleep" -f "^sleep 300$"'
+ok "and the sandbox is gone" sh -c 'for i in $(seq 50); do pgrep -f "^sleep 300.0550$" >/dev/null || exit 0; sleep 0.1; done; exit 1'
 ok "the guard says where the delta is" sh -c "sleep 0.5; grep -q 'delta is kept' '$T/err'"
 cd "$T" || exit 1
 done_testing

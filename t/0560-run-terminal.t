@@ -26,6 +26,22 @@ like "$out" "True" "the command gets the terminal"
 like "$out" "errno 1" "but TIOCSTI on it is refused with EPERM"
 out=$(on_tty "'$RLS' run -- sh -c 'echo inside'; tty -s && echo still-has-tty")
 like "$out" "still-has-tty" "the caller's shell has its terminal back afterwards"
+# Ctrl-Z stops the sandbox and rls with it; fg continues both.
+if command -v tmux >/dev/null; then
+	sock=$T/tmux.sock
+	at_exit "tmux -S '$sock' kill-server"
+	tmux -S "$sock" new-session -d -x 150 -y 40 "bash --norc"
+	screen() { tmux -S "$sock" capture-pane -p; }
+	wait_screen() { local i; for i in $(seq 100); do screen | grep -Eq "$1" && return 0; sleep 0.1; done; return 1; }
+	tmux -S "$sock" send-keys "cd '$S'; '$RLS' run -- python3 -c 'import time; print(\"st\" \"art\"); time.sleep(2); print(\"the \" \"end\")'" Enter
+	wait_screen "^start"
+	tmux -S "$sock" send-keys C-z
+	ok "Ctrl-Z stops rls as a job of the caller's shell" wait_screen "Stopped"
+	unlike "$(screen)" "the end" "and the command with it"
+	tmux -S "$sock" send-keys "fg; echo rc=\$?" Enter
+	ok "fg continues the command to its end" wait_screen "^the end"
+	ok "and rls ends with its status" wait_screen "^rc=0"
+fi
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing

@@ -28,10 +28,10 @@ run_rls -- sh -c 'for f in /proc/timer_list /proc/keys /proc/kcore /proc/sched_d
 unlike "$out" " [1-9]" "/proc/timer_list, /proc/keys and the other kernel state are masked"
 
 # Who the command is, seen from the host.
-"$RLS" run -- sh -c 'echo ready; exec sleep 30' > "$T/out" 2>&1 &
+"$RLS" run -- sh -c 'echo ready; exec sleep 30.0800' > "$T/out" 2>&1 &
 rls_pid=$!
 for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
-sleeper=$(pgrep -f '^sleep 30$' | head -1)
+sleeper=$(pgrep -f '^sleep 30.0800$' | head -1)
 ok "the command is running" test -n "$sleeper"
 is "$(awk '/^Uid:/ {print $2":"$3":"$4":"$5}' /proc/$sleeper/status):$(awk '/^Gid:/ {print $2}' /proc/$sleeper/status)" \
 	"65534:65534:65534:65534:65534" \

@@ -20,10 +20,10 @@ unlike "$out" "caller-got-USR1" "no signal reaches the caller"
 like "$out" "rls-status=138" "and rls reports the command's status"
 
 # The groups, seen from the host.
-"$RLS" run -- sh -c 'echo ready; exec sleep 31' > "$T/out" 2>&1 &
+"$RLS" run -- sh -c 'echo ready; exec sleep 31.0803' > "$T/out" 2>&1 &
 rls_pid=$!
 for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
-sleeper=$(pgrep -f '^sleep 31$' | head -1)
+sleeper=$(pgrep -f '^sleep 31.0803$' | head -1)
 isnt "$(ps -o pgid= -p "$sleeper" | tr -d ' ')" "$(ps -o pgid= -p $rls_pid | tr -d ' ')" \
 	"the command's process group is not rls's"
 guard=$(pgrep -P $rls_pid -f "rls run" | head -1)
