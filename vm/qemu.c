@@ -1,0 +1,176 @@
+/* qemu.c - qemu's command line for one guest.
+ *
+ * Every device is virtio over MMIO (x86: -M microvm; arm64: -M virt): no
+ * PCI to enumerate, no firmware to run.  On x86 qemu boots the
+ * uncompressed vmlinux through its PVH entry point (image/mkimage).
+ * The channel and the console are sockets we made, passed as fds, and
+ * virtiofsd's socket is one too: nothing is named on disk.
+ *
+ * Under TCG the kernel is told what it cannot measure (the TSC's rate,
+ * with no PIT or HPET on microvm) and to skip work that only costs there
+ * (crypto self-tests, zeroing every allocation).  mitigations=off too:
+ * under TCG no guest instruction runs on the host CPU as itself, so the
+ * hardware side channels those mitigations close do not reach the guest
+ * kernel's memory through its page tables; they stay on under KVM.
+ */
+#include "vmint.h"
+
+#include <inttypes.h>
+
+typedef struct argv_builder {
+	char **v;
+	size_t n, cap;
+} argv_builder;
+
+static void add(argv_builder *a, const char *s)
+{
+	if (a->n + 2 > a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->v = rls_xrealloc(a->v, a->cap * sizeof *a->v);
+	}
+	a->v[a->n++] = rls_xstrdup(s);
+	a->v[a->n] = NULL;
+}
+
+static void addf(argv_builder *a, const char *fmt, ...) RLS_PRINTF(2, 3);
+static void addf(argv_builder *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		rls_die_oom();
+	va_end(ap);
+	add(a, s);
+	free(s);
+}
+
+/* qemu's option syntax doubles a comma inside a value. */
+static char *opt_escape(const char *s)
+{
+	rls_buf b = { 0 };
+
+	for (; *s; s++) {
+		if (*s == ',')
+			rls_buf_addc(&b, ',');
+		rls_buf_addc(&b, *s);
+	}
+	rls_buf_addc(&b, '\0');
+	return b.data;
+}
+
+/* The host's TSC rate in kHz, which TCG's guest TSC runs at. */
+static unsigned long host_tsc_khz(void)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[256];
+	double mhz;
+
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "cpu MHz : %lf", &mhz) == 1 && mhz > 100 && mhz < 100000)
+			return (unsigned long)(mhz * 1000);
+	return 2000000;
+}
+
+static char *kernel_cmdline(const qemu_spec *s, bool x86)
+{
+	rls_buf b = { 0 };
+
+	rls_buf_printf(&b, "console=%s panic=-1 quiet audit=0 apparmor=0", x86 ? "ttyS0" : "ttyAMA0");
+	if (x86)
+		rls_buf_adds(&b, " pci=off 8250.nr_uarts=1 i8042.noaux=1 i8042.nokbd=1 i8042.nopnp=1");
+	if (!s->kvm) {
+		rls_buf_adds(&b, " mitigations=off init_on_alloc=0 cryptomgr.notests");
+		if (x86)
+			rls_buf_printf(&b, " tsc_early_khz=%lu tsc=reliable", host_tsc_khz());
+	}
+	return b.data;
+}
+
+char **qemu_argv(const qemu_spec *s)
+{
+	argv_builder a = { 0 };
+	bool x86 = !strcmp(s->img->arch, "amd64");
+	_cleanup_free_ char *append = kernel_cmdline(s, x86);
+	uint64_t mib = s->memory >> 20;
+
+	add(&a, s->img->qemu);
+	add(&a, "-nodefaults");
+	add(&a, "-no-user-config");
+	add(&a, "-display");
+	add(&a, "none");
+	/* a reboot (the guest's panic=-1 included) ends qemu */
+	add(&a, "-no-reboot");
+	/* Should the guest break into qemu, qemu cannot spawn, setuid or
+	 * use the obsolete system calls. */
+	add(&a, "-sandbox");
+	add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	/* modern virtio-mmio: vhost-user (virtiofsd) refuses legacy devices */
+	add(&a, "-global");
+	add(&a, "virtio-mmio.force-legacy=false");
+	add(&a, "-machine");
+	addf(&a, "%s,accel=%s,memory-backend=mem", x86 ? "microvm" : "virt", s->kvm ? "kvm" : "tcg");
+	if (s->kvm || !x86) {
+		add(&a, "-cpu");
+		add(&a, s->kvm ? "host" : "cortex-a57");
+	}
+	/* virtiofsd maps the guest's memory: it must be a shared memfd */
+	add(&a, "-object");
+	addf(&a, "memory-backend-memfd,id=mem,size=%" PRIu64 "M,share=%s", mib, s->virtiofs ? "on" : "off");
+	add(&a, "-m");
+	addf(&a, "%" PRIu64 "M", mib);
+	add(&a, "-smp");
+	addf(&a, "%u", s->cpus ? s->cpus : 1);
+	add(&a, "-kernel");
+	addf(&a, "/dev/fd/%d", s->kernel_fd);
+	add(&a, "-initrd");
+	addf(&a, "/dev/fd/%d", s->initrd_fd);
+	add(&a, "-append");
+	add(&a, append);
+
+	add(&a, "-chardev");
+	addf(&a, "socket,id=con,fd=%d", s->console_fd);
+	add(&a, "-serial");
+	add(&a, "chardev:con");
+
+	add(&a, "-device");
+	add(&a, "virtio-serial-device");
+	add(&a, "-chardev");
+	addf(&a, "socket,id=ctl,fd=%d", s->ctl_fd);
+	add(&a, "-device");
+	add(&a, "virtserialport,chardev=ctl,name=" "org.rls.guest.0");
+
+	for (size_t i = 0; i < s->n_shares; i++) {
+		const qemu_share *sh = &s->shares[i];
+
+		if (s->virtiofs) {
+			add(&a, "-chardev");
+			addf(&a, "socket,id=fs%zu,fd=%d", i, sh->vhost_fd);
+			add(&a, "-device");
+			addf(&a, "vhost-user-fs-device,chardev=fs%zu,tag=%s", i, sh->tag);
+		} else {
+			_cleanup_free_ char *path = opt_escape(sh->path);
+
+			add(&a, "-fsdev");
+			addf(&a, "local,id=fs%zu,path=%s,security_model=%s,multidevs=remap%s", i, path,
+			     s->ninep_passthrough ? "passthrough" : "none", sh->read_only ? ",readonly=on" : "");
+			add(&a, "-device");
+			addf(&a, "virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, sh->tag);
+		}
+	}
+	if (s->net) {
+		add(&a, "-netdev");
+		add(&a, "user,id=net0");
+		add(&a, "-device");
+		add(&a, "virtio-net-device,netdev=net0");
+	}
+	return a.v;
+}
+
+void qemu_argv_free(char **argv)
+{
+	for (char **p = argv; p && *p; p++)
+		free(*p);
+	free(argv);
+}
