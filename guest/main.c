@@ -57,9 +57,9 @@
 #error "rls-guest: an architecture image/ does not build"
 #endif
 
-/* Where image/mkimage puts the modules and the order to load them in. */
+/* Where image/mkimage puts the modules, and /rls/GROUP.load the order
+ * to load each group in. */
 #define MODULES_DIR "/rls/modules"
-#define MODULES_LOAD "/rls/modules.load"
 
 /* Stop reading the command's output while this much waits for the port. */
 #define OUTQ_HIGH (256u << 10)
@@ -182,14 +182,18 @@ static void early_mounts(void)
 	symlink("/proc/self/fd/2", "/dev/stderr");
 }
 
-/* The modules image/mkimage chose, dependencies first. */
-static void load_modules(void)
+/* One group of the modules image/mkimage chose, dependencies first:
+ * "base" at boot, then only what the request needs. */
+static void load_modules(const char *group)
 {
-	FILE *f = fopen(MODULES_LOAD, "re");
+	char list[64];
+	FILE *f;
 	char line[256];
 
+	snprintf(list, sizeof list, "/rls/%s.load", group);
+	f = fopen(list, "re");
 	if (!f)
-		return;		/* a kernel with everything built in */
+		return;		/* a kernel with all of it built in */
 	while (fgets(line, sizeof line, f)) {
 		char path[512];
 		int fd;
@@ -625,6 +629,9 @@ static void setup_home(const guest_run *run)
 
 static void setup(const guest_run *run)
 {
+	load_modules(run->share == GUEST_SHARE_VIRTIOFS ? "virtiofs" : "9p");
+	if (run->net)
+		load_modules("net");
 	set_clock_and_entropy(run);
 	if (sethostname("rls", 3) < 0)
 		say("sethostname: %s", strerror(errno));
@@ -1004,7 +1011,7 @@ int main(void)
 	umask(022);
 
 	early_mounts();
-	load_modules();
+	load_modules("base");
 	port_fd = open_port();
 	guest_encode_hello(&outq, GUEST_ARCH);
 	flush_port(FLUSH_WAIT_MS);

@@ -96,6 +96,13 @@ char **qemu_argv(const qemu_spec *s)
 	uint64_t mib = s->memory >> 20;
 
 	add(&a, s->img->qemu);
+	if (s->name) {
+		_cleanup_free_ char *name = opt_escape(s->name);
+
+		/* which run a qemu belongs to, for whoever reads ps */
+		add(&a, "-name");
+		addf(&a, "rls-vm:%s", name);
+	}
 	add(&a, "-nodefaults");
 	add(&a, "-no-user-config");
 	add(&a, "-display");

@@ -43,8 +43,9 @@
 
 /* Stop reading the guest while this much output waits for the caller. */
 #define OUTQ_HIGH (1u << 20)
-/* What is kept of the console for error messages. */
-#define TAIL_MAX 4096
+/* What is kept of the console for error messages: enough to still hold
+ * a panic's first line below its stack dump. */
+#define TAIL_MAX 16384
 /* After the exit status: how long the guest may take to power off. */
 #define POWEROFF_WAIT_S 10.0
 
@@ -235,16 +236,40 @@ static void tail_text(session *s, char *out, size_t size)
 		snprintf(out, size, "(nothing)");
 }
 
+/* The kernel's panic line, if the console holds one: it says more than
+ * the register dump after it. */
+static void panic_line(session *s, char *out, size_t size)
+{
+	char flat[TAIL_MAX + 1];
+	size_t start = (s->tail_pos + TAIL_MAX - s->tail_len) % TAIL_MAX, o = 0;
+	const char *p;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < s->tail_len; i++)
+		flat[i] = s->tail[(start + i) % TAIL_MAX] ? s->tail[(start + i) % TAIL_MAX] : ' ';
+	flat[s->tail_len] = '\0';
+	p = strstr(flat, "Kernel panic - ");
+	if (!p)
+		return;
+	for (; *p && *p != '\n' && o + 1 < size; p++)
+		if (*p != '\r')
+			out[o++] = (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f ? *p : '?';
+	out[o] = '\0';
+}
+
 static int fail_with_console(session *s, rls_error *err, const char *fmt, ...) RLS_PRINTF(3, 4);
 static int fail_with_console(session *s, rls_error *err, const char *fmt, ...)
 {
-	char what[512], tail[600];
+	char what[400], tail[500], panic[200];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	tail_text(s, tail, sizeof tail);
+	panic_line(s, panic, sizeof panic);
+	if (panic[0])
+		return rls_error_set(err, 0, "%s (%s); the guest's console ended with: %s", what, panic, tail);
 	return rls_error_set(err, 0, "%s; the guest's console ended with: %s", what, tail);
 }
 
@@ -363,7 +388,7 @@ static int start_qemu(session *s, rls_error *err)
 	_cleanup_free_ char *stage = NULL;
 	const vm_request *req = s->req;
 	bool virtiofs = !s->probe && !strcmp(s->share, "virtiofs");
-	qemu_spec spec = { .img = &s->img, .kvm = s->kvm };
+	qemu_spec spec = { .img = &s->img, .name = s->tmpdir, .kvm = s->kvm };
 	qemu_job job = { .s = s };
 	spawn_opts o = { .stdout_fd = -1, .stderr_fd = -1, .prepare = qemu_prepare, .opaque = &job };
 	char **argv;

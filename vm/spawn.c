@@ -88,6 +88,10 @@ pid_t spawn_child(char *const argv[], const spawn_opts *o, rls_error *err)
 			}
 		if (o->prepare && o->prepare(o->opaque, &cerr) < 0)
 			child_fail(rep[1], &cerr);
+		/* a change of uid (qemu's, under virtiofs) clears the
+		 * parent-death signal: set it again, and look again */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
 		execv(argv[0], argv);
 		rls_error_set(&cerr, errno, "cannot run %s", argv[0]);
 		child_fail(rep[1], &cerr);

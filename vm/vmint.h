@@ -62,6 +62,7 @@ typedef struct qemu_share {
 
 typedef struct qemu_spec {
 	const vm_image *img;
+	const char *name;		/* for ps: the run's private folder */
 	bool kvm;
 	uint64_t memory;
 	unsigned cpus;
