@@ -1,0 +1,88 @@
+#!/bin/bash
+# vm backend: the command as it runs in the guest: its streams kept apart,
+# stdin, arguments and environment as bytes, where it starts, who it is
+# (never root, no capabilities), what it cannot touch, its exit status.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-vm.sh"
+need_vm
+
+mkdir -p "$W/sub"
+chown $VM_UID:$VM_GID "$W/sub"
+cat > "$W/probe.sh" <<'PROBE'
+echo to-stdout
+echo to-stderr >&2
+printf 'arg1=%s\n' "$1"
+printf 'arg2=%s\n' "$(printf %s "$2" | od -An -tx1 | tr -d ' ')"
+printf 'bytes=%s\n' "$(printf %s "$BYTES" | od -An -tx1 | tr -d ' ')"
+echo "spaced=$SPACED"
+echo "caller=${CALLER_SECRET:-unset}"
+echo "env_names=$(env | cut -d= -f1 | grep -v '^PWD$' | sort | tr '\n' ' ')"
+echo "id=$(id -u):$(id -g):$(id -G)"
+grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status | tr -d '\t'
+set -- $(cat /proc/$$/stat)
+[ "$5" = $$ ] && echo own_group=yes || echo own_group=no
+[ "$6" = $$ ] && echo own_session=yes || echo own_session=no
+echo "pwd=$(pwd)"
+echo "stdin=$(sha256sum | cut -d' ' -f1)"
+touch /new 2>/dev/null && echo root_writable=yes || echo root_writable=no
+echo x 2>/dev/null > /proc/sys/kernel/hostname && echo proc_sys_writable=yes || echo proc_sys_writable=no
+touch /usr/rls-test 2>/dev/null && echo usr_writable=yes || echo usr_writable=no
+touch /etc/rls-test 2>/dev/null && echo etc_writable=yes || echo etc_writable=no
+echo "shadow=$(cat /etc/shadow 2>/dev/null | wc -c)"
+ls /dev/vport* /dev/virtio-ports >/dev/null 2>&1 && echo port=visible || echo port=hidden
+echo "home=$HOME:$(stat -c %u:%a "$HOME")"
+echo "tmp=$(stat -c %a /tmp)"
+echo "sys_workspace=$(stat -c %U /workspace/probe.sh)"
+head -c 3000000 /dev/zero | tr '\0' a
+exit 7
+PROBE
+head -c 600000 /dev/urandom > "$T/stdin"
+want_stdin=$(sha256sum < "$T/stdin" | cut -d' ' -f1)
+
+CALLER_SECRET=leaked "$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID \
+	--chdir /workspace/sub --result "$T/res" \
+	--env PATH=/usr/bin:/bin --env HOME=/home/sandbox --env "SPACED=a b=c" --env "$(printf 'BYTES=\xff\xfe')" \
+	-- sh /workspace/probe.sh "a b" "$(printf '\xff')" < "$T/stdin" > "$T/out" 2> "$T/err"
+rc=$?
+res=$(cat "$T/res")
+field() { grep -a "^$1=" "$T/out" | head -n 1 | cut -d= -f2-; }
+
+is "$rc" 7 "the command's exit status comes back"
+is "$(res_field started)" 1 "and vm_run says it started"
+is "$(head -n 1 "$T/out")" to-stdout "stdout reaches stdout"
+is "$(cat "$T/err")" to-stderr "stderr reaches stderr, and nothing else does"
+is "$(tr -d '\n' < "$T/out" | grep -o 'a*$' | wc -c)" 3000001 "3 MB of output arrive whole"
+is "$(field stdin)" "$want_stdin" "600 KB of stdin (more than the window) arrive whole"
+is "$(field arg1)" "a b" "an argument keeps its spaces"
+is "$(field arg2)" ff "an argument that is not UTF-8 keeps its bytes"
+is "$(field bytes)" fffe "so does an environment value"
+is "$(field spaced)" "a b=c" "a value keeps its spaces and '='"
+is "$(field caller)" unset "nothing of the caller's environment reaches the command"
+is "$(field env_names)" "BYTES HOME PATH SPACED " "the environment is exactly what was given"
+is "$(field id)" "$VM_UID:$VM_GID:$VM_GID" "the command runs as the uid and gid given, with no other group"
+for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
+	is "$(grep -a "^$cap:" "$T/out" | cut -d: -f2)" 0000000000000000 "$cap is empty"
+done
+is "$(grep -a '^NoNewPrivs:' "$T/out" | cut -d: -f2)" 1 "no_new_privs is set"
+is "$(field own_group)" yes "the command leads its own process group"
+is "$(field own_session)" yes "and its own session"
+is "$(field pwd)" /workspace/sub "it starts in the directory asked for"
+is "$(field root_writable)" no "it cannot add names to the guest's /"
+is "$(field proc_sys_writable)" no "/proc/sys is read-only"
+is "$(field usr_writable)" no "the host's /usr is read-only"
+is "$(field etc_writable)" no "the host's /etc is read-only"
+is "$(field shadow)" 0 "/etc/shadow shows nothing"
+is "$(field port)" hidden "the host's channel has no device node the command could open"
+is "$(field home)" "/home/sandbox:$VM_UID:700" "HOME is a private folder of its own"
+is "$(field tmp)" 1777 "/tmp is the usual shared tmp"
+ok "nothing is left behind" no_vm_leftovers
+
+vm_run --no-stdin -- sh -c 'kill -SEGV $$'
+is "$rc" 139 "a command killed by a signal gives 128 + the signal"
+is "$(res_field signal):$(res_field exit)" "11:-1" "and vm_run reports the signal, not an exit code"
+
+vm_run --no-stdin -- no-such-command-xyz
+is "$rc" 127 "a command not found gives 127"
+like "$err" "no-such-command-xyz: command not found" "and says so on stderr"
+ok "nothing is left behind" no_vm_leftovers
+done_testing

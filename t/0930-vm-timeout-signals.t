@@ -1,0 +1,45 @@
+#!/bin/bash
+# vm backend: a command that outlives its timeout, one that ignores the
+# polite signal, signals the caller receives going on to the command, and
+# a Ctrl-C while the guest still boots.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-vm.sh"
+need_vm
+
+vm_run --no-stdin --timeout 1 -- sleep 1000
+is "$rc" 124 "a command past its timeout ends the run with 124"
+is "$(res_field timed_out):$(res_field signal)" "1:15" "it got SIGTERM, and vm_run says it timed out"
+
+vm_run --no-stdin --timeout 1 --grace 1 -- sh -c "trap '' TERM; echo stubborn; sleep 1000"
+is "$rc" 124 "a command that ignores SIGTERM still ends at the timeout"
+is "$(res_field timed_out):$(res_field signal)" "1:9" "the VM ends after the grace: killed"
+is "$out" stubborn "what it wrote before still arrives"
+ok "nothing is left behind" no_vm_leftovers
+
+# SIGTERM to the caller goes to the command's process group.
+"$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID --no-stdin --signals --result "$T/res" \
+	-- sh -c 'trap "echo got-TERM; exit 3" TERM; echo ready; while :; do sleep 1; done' > "$T/out" 2> "$T/err" &
+pid=$!
+ok "the command starts" wait_for "$T/out" '^ready$'
+kill -TERM $pid
+wait $pid
+rc=$?
+res=$(cat "$T/res")
+is "$rc" 3 "SIGTERM to the caller reaches the command, whose exit status comes back"
+like "$(cat "$T/out")" "got-TERM" "the command's handler ran"
+is "$(res_field interrupted)" 15 "vm_run says which signal it forwarded"
+ok "nothing is left behind" no_vm_leftovers
+
+# A Ctrl-C while the guest boots ends the run: nothing to forward it to.
+"$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID --no-stdin --signals --result "$T/res" \
+	-- true > "$T/out" 2> "$T/err" &
+pid=$!
+ok "qemu starts" sh -c "for i in \$(seq 300); do pgrep -P $pid -f qemu-system >/dev/null && exit 0; sleep 0.1; done; exit 1"
+kill -INT $pid
+wait $pid
+rc=$?
+is "$rc" 125 "SIGINT before the command starts ends the run"
+like "$(cat "$T/err")" "interrupted by Interrupt before the command started" "and says so"
+is "$(sed 's/.*interrupted=\([0-9]*\).*/\1/' "$T/res")" 2 "vm_run says which signal"
+ok "nothing is left behind" no_vm_leftovers
+done_testing
