@@ -16,8 +16,9 @@ is "$(res_field timed_out):$(res_field signal)" "1:9" "the VM ends after the gra
 is "$out" stubborn "what it wrote before still arrives"
 ok "nothing is left behind" no_vm_leftovers
 
-# SIGTERM to the caller goes to the command's process group.
-"$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID --no-stdin --signals --result "$T/res" \
+# SIGTERM to the caller goes to the command's process group.  (The
+# timeout ends the run should the signal not get through.)
+"$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID --no-stdin --signals --timeout 120 --result "$T/res" \
 	-- sh -c 'trap "echo got-TERM; exit 3" TERM; echo ready; while :; do sleep 1; done' > "$T/out" 2> "$T/err" &
 pid=$!
 ok "the command starts" wait_for "$T/out" '^ready$'

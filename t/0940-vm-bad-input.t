@@ -81,7 +81,8 @@ is "$rc" 125 "a line longer than the limit fails the run"
 like "$err" "longer than 65536 bytes" "and says so"
 ok "nothing is left behind" no_vm_leftovers
 
-vm_run --image "$T/evil-badfd" --no-stdin -- true
+# (a timeout, so that a host that took the line would end, not hang)
+vm_run --image "$T/evil-badfd" --no-stdin --timeout 30 -- true
 is "$rc" 125 "output for a stream that does not exist fails the run"
 like "$err" "\"fd\" is out of range" "and says which field"
 is "$out" "" "and nothing of it reaches stdout"
@@ -89,9 +90,10 @@ ok "nothing is left behind" no_vm_leftovers
 
 # The system share is read-only on the host's side, whatever the guest's
 # kernel makes of its mount options.
+at_exit "rm -f /usr/rls-evil-guest /etc/rls-evil-guest"
 vm_run --image "$T/evil-write-sys" --kind virtiofs --no-stdin -- true
-like "$err" "sys: /usr/evil=Read-only file system /etc/evil=Read-only file system /evil=Read-only file system" \
+like "$err" "sys: /usr/rls-evil-guest=Read-only file system /etc/rls-evil-guest=Read-only file system /rls-evil-guest=Read-only file system" \
 	"a guest that mounts the system share read-write still cannot write to /usr, /etc or its top"
-is "$(ls /usr/evil /etc/evil 2>/dev/null)" "" "and nothing was written on the host"
+is "$(ls /usr/rls-evil-guest /etc/rls-evil-guest 2>/dev/null)" "" "and nothing was written on the host"
 ok "nothing is left behind" no_vm_leftovers
 done_testing

@@ -127,7 +127,8 @@ int main(void)
 		memset(big, 'x', sizeof big);
 		put(p, big, sizeof big);
 	} else if (!strcmp(mode, "write-sys")) {
-		static const char *const paths[] = { "/mnt/usr/evil", "/mnt/etc/evil", "/mnt/evil", NULL };
+		static const char *const paths[] = { "/mnt/usr/rls-evil-guest", "/mnt/etc/rls-evil-guest",
+						     "/mnt/rls-evil-guest", NULL };
 		char msg[512] = "{\"t\":\"error\",\"msg\":\"sys:";
 
 		load("virtiofs");
