@@ -63,9 +63,9 @@
 
 /* Stop reading the command's output while this much waits for the port. */
 #define OUTQ_HIGH (256u << 10)
-/* How long to wait for the port to appear, the host's "bye", a flush. */
+/* How long to wait for the port to appear, and for a last message to
+ * reach the host before powering off on an error. */
 #define PORT_WAIT_MS 10000
-#define BYE_WAIT_MS 5000
 #define FLUSH_WAIT_MS 5000
 
 static int port_fd = -1;
@@ -958,37 +958,40 @@ static void run_pump(pump *p)
 
 /* ---- finish ---- */
 
+/* Report the status, then wait for the host's "bye" however long its
+ * caller takes to read the output still on its way: the host ends the VM
+ * itself if it must, and if it is gone the port says so. */
 static void __attribute__((noreturn)) finish(pump *p)
 {
-	long deadline;
-
 	/* what the command wrote to the shares reaches the host first */
 	sync();
 	if (WIFSIGNALED(p->status))
 		guest_encode_exit(&outq, true, WTERMSIG(p->status));
 	else
 		guest_encode_exit(&outq, false, WEXITSTATUS(p->status));
-	flush_port(FLUSH_WAIT_MS);
-	deadline = now_ms() + BYE_WAIT_MS;
 	for (;;) {
-		struct pollfd pfd = { .fd = port_fd, .events = POLLIN };
-		long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = port_fd, .events = POLLIN | (outq.len > outq_off ? POLLOUT : 0) };
 		size_t len;
 		char *line;
 
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			power_off();
+		if (pfd.revents & POLLOUT)
+			write_port();
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (reader_fill(&p->reader) < 0)
+			power_off();
 		while ((line = reader_line(&p->reader, &len))) {
 			guest_msg msg;
 			char why[256];
+			bool bye = guest_decode(line, len, &msg, why, sizeof why) == 0 && msg.type == GUEST_MSG_BYE;
 
-			if (guest_decode(line, len, &msg, why, sizeof why) == 0 && msg.type == GUEST_MSG_BYE) {
-				guest_msg_free(&msg);
-				power_off();
-			}
 			guest_msg_free(&msg);
+			if (bye)
+				power_off();
 			reader_consume(&p->reader, len);
 		}
-		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 || reader_fill(&p->reader) < 0)
-			power_off();
 	}
 }
 

@@ -574,16 +574,18 @@ static int on_message(session *s, const vm_msg *m, rls_error *err)
 	return rls_error_set(err, 0, "a bad line from the guest: a message out of order");
 }
 
-/* Whole lines from what the guest sent. */
-static int read_ctl(session *s, rls_error *err)
+/* Whole lines from what the guest sent.  While the caller's output backs
+ * up, the guest waits, unless `all`: qemu has ended, and what it left in
+ * the socket is the last word. */
+static int read_ctl(session *s, bool all, rls_error *err)
 {
 	for (;;) {
 		char buf[65536];
+		size_t off = 0;
 		ssize_t n;
 		char *nl;
 
-		/* while the caller's output backs up, the guest waits */
-		if (out_backlog(s) > OUTQ_HIGH && s->phase == PHASE_RUN)
+		if (!all && out_backlog(s) > OUTQ_HIGH && s->phase == PHASE_RUN)
 			return 0;
 		n = read(s->ctl, buf, sizeof buf);
 		if (n == 0)
@@ -598,20 +600,21 @@ static int read_ctl(session *s, rls_error *err)
 		s->in = rls_xrealloc(s->in, s->in_len + (size_t)n);
 		memcpy(s->in + s->in_len, buf, (size_t)n);
 		s->in_len += (size_t)n;
-		while ((nl = memchr(s->in, '\n', s->in_len))) {
-			size_t len = (size_t)(nl - s->in);
+		while ((nl = memchr(s->in + off, '\n', s->in_len - off))) {
+			size_t len = (size_t)(nl - (s->in + off));
 			vm_msg m;
 			int rc;
 
-			if (vm_msg_decode(s->in, len, &m, err) < 0)
+			if (vm_msg_decode(s->in + off, len, &m, err) < 0)
 				return protocol_error(s, err);
 			rc = on_message(s, &m, err);
 			vm_msg_free(&m);
-			memmove(s->in, nl + 1, s->in_len - len - 1);
-			s->in_len -= len + 1;
+			off += len + 1;
 			if (rc < 0)
 				return -1;
 		}
+		memmove(s->in, s->in + off, s->in_len - off);
+		s->in_len -= off;
 		if (s->in_len > VM_LINE_MAX) {
 			rls_error_set(err, 0, "a line from the guest is longer than %d bytes", VM_LINE_MAX);
 			return protocol_error(s, err);
@@ -828,7 +831,7 @@ static int pump(session *s, rls_error *err)
 						     strsignal(s->res->interrupted_by));
 		}
 		if (fds[ctl_i].revents & (POLLIN | POLLHUP | POLLERR)) {
-			int rc = read_ctl(s, err);
+			int rc = read_ctl(s, false, err);
 
 			if (rc < 0)
 				return -1;
@@ -843,7 +846,7 @@ static int pump(session *s, rls_error *err)
 		}
 		if ((pid_i >= 0 && fds[pid_i].revents) || (s->qemu_pidfd < 0 && qemu_gone(s))) {
 			/* what the guest wrote before it went is still to read */
-			if (read_ctl(s, err) < 0)
+			if (read_ctl(s, true, err) < 0)
 				return -1;
 			qemu_gone(s);
 			if (s->phase != PHASE_EXITED && s->phase != PHASE_DONE)
