@@ -629,10 +629,12 @@ static void setup_home(const guest_run *run)
 
 static void setup(const guest_run *run)
 {
+	/* first: the host read its clock just before sending it, and files
+	 * the host makes for the guest carry the host's time */
+	set_clock_and_entropy(run);
 	load_modules(run->share == GUEST_SHARE_VIRTIOFS ? "virtiofs" : "9p");
 	if (run->net)
 		load_modules("net");
-	set_clock_and_entropy(run);
 	if (sethostname("rls", 3) < 0)
 		say("sethostname: %s", strerror(errno));
 	setup_network(run);

@@ -33,11 +33,6 @@ vm_run --env NOEQUALS -- true
 like "$err" "NAME=VALUE" "an environment entry without '=' is refused"
 ok "nothing is left behind" no_vm_leftovers
 
-if [ -n "$(id -u nobody 2>/dev/null)" ]; then
-	out=$(setpriv --reuid nobody --regid nogroup --clear-groups "$VMRUN" --image "$IMAGE" --share "$T" \
-		--kind virtiofs -- true 2>&1)
-	like "$out" "virtiofs needs root" "virtiofs as an ordinary user is refused, with the way out"
-fi
 
 # Guests that misbehave: the real kernel, an initramfs whose /init is
 # t/vm/evil-guest in one of its modes.
