@@ -61,6 +61,7 @@ typedef struct guest_run {
 	unsigned char seed[64];	/* entropy for the guest's pool */
 	size_t seed_len;
 	uint64_t tmp_size;	/* bytes of /tmp and HOME each, 0: the kernel's default */
+	uint64_t pids;		/* the command's uid may hold this many processes; 0: no limit */
 } guest_run;
 
 typedef enum guest_msg_type {

@@ -39,6 +39,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -655,7 +656,7 @@ static void setup(const guest_run *run)
 /* ---- spawn ---- */
 
 typedef struct child_report {
-	int stage;	/* 1: chdir, 2: identity */
+	int stage;	/* 1: chdir, 2: identity, 3: limits */
 	int err;
 } child_report;
 
@@ -722,6 +723,14 @@ static void spawn(const guest_run *run, command *cmd)
 		setsid();
 		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
 			child_fail(rep[1], 2, errno);
+		/* --pids: the command's uid owns nothing else in the guest, so
+		 * its process count is the command's tree */
+		if (run->pids) {
+			struct rlimit rl = { .rlim_cur = run->pids, .rlim_max = run->pids };
+
+			if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+				child_fail(rep[1], 3, errno);
+		}
 		if (drop_privileges(run->uid, run->gid) < 0)
 			child_fail(rep[1], 2, errno);
 		if (chdir(run->cwd) < 0)
@@ -747,6 +756,8 @@ static void spawn(const guest_run *run, command *cmd)
 		waitpid(cmd->pid, NULL, 0);
 		if (r.stage == 1)
 			die("cannot start in %s: %s", run->cwd, strerror(r.err));
+		if (r.stage == 3)
+			die("cannot limit the processes to %llu: %s", (unsigned long long)run->pids, strerror(r.err));
 		die("cannot become %u:%u: %s", (unsigned)run->uid, (unsigned)run->gid, strerror(r.err));
 	}
 	cmd->in_fd = in[1];

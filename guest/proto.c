@@ -611,7 +611,7 @@ static bool normal_path(const char *p)
 static int decode_run(jparser *jp, const jnode *o, guest_run *r)
 {
 	static const char *const keys[] = { "t", "argv", "env", "cwd", "mount_at", "share", "sys", "net",
-					    "uid", "gid", "time", "seed", "tmp_size", NULL };
+					    "uid", "gid", "time", "seed", "tmp_size", "pids", NULL };
 	const jnode *n, *share, *sys, *net, *time, *seed, *mount_at;
 	int64_t v = 0;
 	unsigned char *bytes;
@@ -682,6 +682,9 @@ static int decode_run(jparser *jp, const jnode *o, guest_run *r)
 	if (want_int(jp, o, "tmp_size", 0, INT64_MAX, &v) < 0)
 		return -1;
 	r->tmp_size = (uint64_t)v;
+	if (want_int(jp, o, "pids", 0, INT64_MAX, &v) < 0)
+		return -1;
+	r->pids = (uint64_t)v;
 	return 0;
 }
 

@@ -32,7 +32,29 @@ echo "shadow=$(cat /etc/shadow 2>/dev/null | wc -c)"
 ls -d /dev/vport* /dev/virtio-ports/* 2>/dev/null | grep -q . && echo port=visible || echo port=hidden
 echo "home=$HOME:$(stat -c %u:%a "$HOME")"
 echo "tmp=$(stat -c %a /tmp)"
-echo "sys_workspace=$(stat -c %U /workspace/probe.sh)"
+python3 - <<'PY'
+import glob, os, signal
+kids = []
+for i in range(40):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        signal.pause()
+        os._exit(0)
+    kids.append(pid)
+mine = 0
+for f in glob.glob('/proc/[0-9]*/status'):
+    try:
+        mine += any(l.split()[1] == str(os.getuid()) for l in open(f) if l.startswith('Uid:'))
+    except OSError:
+        pass
+print('procs=%d' % mine)
+for pid in kids:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+PY
 head -c 1300000 /dev/zero | tr '\0' a
 touch /workspace/done
 exit 7
@@ -44,7 +66,7 @@ want_stdin=$(sha256sum < "$T/stdin" | cut -d' ' -f1)
 # Its stdout goes to a reader that starts reading only seconds after the
 # command has ended: the output waits for it, and so does the exit status.
 CALLER_SECRET=leaked "$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID \
-	--chdir /workspace/sub --result "$T/res" \
+	--chdir /workspace/sub --pids 20 --result "$T/res" \
 	--env PATH=/usr/bin:/bin --env HOME=/home/sandbox --env "SPACED=a b=c" --env "$(printf 'BYTES=\xff\xfe')" \
 	-- sh /workspace/probe.sh "a b" "$(printf '\xff')" < "$T/stdin" 2> "$T/err" |
 	{ wait_for_file "$W/done"; sleep 11; cat > "$T/out"; }
@@ -80,6 +102,7 @@ is "$(field shadow)" 0 "/etc/shadow shows nothing"
 is "$(field port)" hidden "the host's channel has no device node the command could open"
 is "$(field home)" "/home/sandbox:$VM_UID:700" "HOME is a private folder of its own"
 is "$(field tmp)" 1777 "/tmp is the usual shared tmp"
+is "$(field procs)" 20 "the command cannot hold more processes than it was allowed (40 tried, 20 allowed)"
 ok "nothing is left behind" no_vm_leftovers
 
 vm_run --no-stdin -- sh -c 'kill -SEGV $$'

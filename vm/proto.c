@@ -123,7 +123,7 @@ char *proto_run_line(const vm_request *req, const char *share, bool sys, rls_err
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (getrandom(seed, sizeof seed, 0) != (ssize_t)sizeof seed)
 		return rls_error_set(err, errno, "getrandom"), NULL;
-	o = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:b, s:I, s:I, s:[I,I], s:o, s:I}",
+	o = json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:b, s:b, s:I, s:I, s:[I,I], s:o, s:I, s:I}",
 		      "t", "run",
 		      "argv", b64_list(req->argv),
 		      "env", b64_list(req->env),
@@ -137,7 +137,8 @@ char *proto_run_line(const vm_request *req, const char *share, bool sys, rls_err
 		      "gid", (json_int_t)req->gid,
 		      "time", (json_int_t)now.tv_sec, (json_int_t)now.tv_nsec,
 		      "seed", b64_string(seed, sizeof seed),
-		      "tmp_size", (json_int_t)req->tmp_size);
+		      "tmp_size", (json_int_t)req->tmp_size,
+		      "pids", (json_int_t)req->pids);
 	explicit_bzero(seed, sizeof seed);
 	if (!o)
 		return rls_error_set(err, 0, "the mount point '%s' is not UTF-8 text", req->mount_at), NULL;

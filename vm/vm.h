@@ -40,6 +40,8 @@ typedef struct vm_request {
 	 * NULL-terminated or NULL: hidden when a system folder holds them. */
 	const char *const *hide;
 	uint64_t tmp_size;	/* bytes of the guest's /tmp and HOME each; 0: the kernel's default */
+	uint64_t pids;		/* processes the command may hold at once (RLIMIT_NPROC of its
+				 * uid, alone in the guest); 0: no limit */
 	int stdin_fd;		/* -1: empty stdin */
 	int stdout_fd, stderr_fd;
 	/* A signalfd rls reads SIGINT, SIGTERM and SIGHUP from: they are

@@ -3,7 +3,7 @@
  *   vm-run [--image DIR] --share DIR [--mount-at PATH] [--chdir PATH]
  *          [--uid N] [--gid N] [--env NAME=VALUE]... [--kind virtiofs|9p]
  *          [--memory BYTES] [--cpus N] [--net] [--hide PATH]...
- *          [--timeout S] [--grace S] [--boot-timeout S] [--signals]
+ *          [--timeout S] [--grace S] [--boot-timeout S] [--signals] [--pids N]
  *          [--no-stdin] [--result FILE] -- COMMAND [ARG...]
  *   vm-run --probe
  *
@@ -37,7 +37,8 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },	{ "grace", required_argument, NULL, 'G' },
 		{ "boot-timeout", required_argument, NULL, 'b' }, { "signals", no_argument, NULL, 'S' },
 		{ "no-stdin", no_argument, NULL, 'N' },	{ "result", required_argument, NULL, 'r' },
-		{ "probe", no_argument, NULL, 'p' },		{ NULL, 0, NULL, 0 },
+		{ "probe", no_argument, NULL, 'p' },		{ "pids", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
 	vm_request req = {
 		.mount_at = "/workspace", .uid = 65534, .gid = 65534,
@@ -67,6 +68,7 @@ int main(int argc, char **argv)
 		case 'k': req.share = optarg; break;
 		case 'M': req.memory = strtoull(optarg, NULL, 10); break;
 		case 'c': req.cpus = strtod(optarg, NULL); break;
+		case 'P': req.pids = strtoull(optarg, NULL, 10); break;
 		case 'n': req.share_net = true; break;
 		case 'H':
 			if (n_hide + 1 >= RLS_ARRAY_SIZE(hide))

@@ -70,7 +70,7 @@ static void run_round_trip(void)
 	char *argv[] = { "sh", "-c", "echo \"$1\"", "\xff\xfe bytes", NULL };
 	char *env[] = { "PATH=/usr/bin:/bin", "A=b=c d", "NL=x\ny", NULL };
 	vm_request req = { .argv = argv, .env = env, .mount_at = "/work space", .chdir = "/work space/sub",
-			   .uid = 1000, .gid = 1001, .share_net = true, .tmp_size = 1 << 20 };
+			   .uid = 1000, .gid = 1001, .share_net = true, .tmp_size = 1 << 20, .pids = 77 };
 	rls_error err;
 	char *line = proto_run_line(&req, "9p", true, &err);
 	guest_msg m;
@@ -91,6 +91,7 @@ static void run_round_trip(void)
 	tap_ok(m.run.share == GUEST_SHARE_9P && m.run.sys && m.run.net, "the share, the system share and the network");
 	tap_ok(m.run.uid == 1000 && m.run.gid == 1001, "the identity");
 	tap_is_int((long long)m.run.tmp_size, 1 << 20, "the tmpfs size");
+	tap_is_int((long long)m.run.pids, 77, "the process limit");
 	tap_is_int((long long)m.run.seed_len, 32, "32 bytes of entropy");
 	tap_ok(m.run.time_sec > 1600000000, "the host's clock");
 	guest_msg_free(&m);
@@ -166,7 +167,7 @@ static void guest_lines(void)
 
 static const char run_ok[] =
 	"{\"t\":\"run\",\"argv\":[\"c2g=\"],\"env\":[],\"cwd\":\"Lw==\",\"mount_at\":\"/w\",\"share\":\"9p\","
-	"\"sys\":false,\"net\":false,\"uid\":1,\"gid\":1,\"time\":[0,0],\"seed\":\"\",\"tmp_size\":0}";
+	"\"sys\":false,\"net\":false,\"uid\":1,\"gid\":1,\"time\":[0,0],\"seed\":\"\",\"tmp_size\":0,\"pids\":0}";
 
 static void guest_refusals(void)
 {
