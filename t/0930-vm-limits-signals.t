@@ -1,10 +1,17 @@
 #!/bin/bash
-# vm backend: a command that outlives its timeout, one that ignores the
-# polite signal, signals the caller receives going on to the command, and
-# a Ctrl-C while the guest still boots.
+# vm backend: a command that outgrows the VM's memory, one that outlives
+# its timeout, one that ignores the polite signal, signals the caller
+# receives going on to the command, and a Ctrl-C while the guest still
+# boots.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-vm.sh"
 need_vm
+
+# 384 MiB: more than a VM of 256 MiB holds, less than the default 512.
+vm_run --no-stdin --memory 268435456 -- python3 -c '
+a = [b"x" * (16 << 20) for i in range(24)]'
+is "$rc" 137 "a command that outgrows the VM's memory (--memory) is killed (128 + SIGKILL)"
+is "$(res_field signal):$(res_field started)" "9:1" "by the guest's OOM killer, which spares rls-guest: the status still comes back"
 
 vm_run --no-stdin --timeout 1 -- sleep 1000
 is "$rc" 124 "a command past its timeout ends the run with 124"
