@@ -15,6 +15,7 @@ echo sesame > "$O/secret-file"
 at_exit "rm -rf '$O'"
 
 cat > "$T/probe.sh" <<'PROBE'
+echo "cpus=$(nproc)"
 echo "read=$(cat /workspace/from-host)"
 echo written > /workspace/from-guest
 mkdir -p /workspace/dir/sub && echo deep > /workspace/dir/sub/file
@@ -43,11 +44,14 @@ for kind in virtiofs 9p; do
 	chown -R $VM_UID:$VM_GID "$W"
 	want_big=$(sha256sum < "$W/big-from-host" | cut -d' ' -f1)
 
-	vm_run --kind $kind --no-stdin --hide "$O/secret" --hide "$O/secret-file" --env PATH=/usr/bin:/bin --env "O=$O" \
+	# (9p's VM also has 2 vCPUs: --cpus 1.5 rounds up)
+	cpus=1; [ $kind = 9p ] && cpus=1.5
+	vm_run --kind $kind --cpus $cpus --no-stdin --hide "$O/secret" --hide "$O/secret-file" --env PATH=/usr/bin:/bin --env "O=$O" \
 		-- sh /workspace/probe.sh
 	field() { printf '%s\n' "$out" | grep "^$1=" | head -n 1 | cut -d= -f2-; }
 	is "$rc" 0 "$kind: the probe ran"
 	[ "$rc" = 0 ] || diag "$err"
+	is "$(field cpus)" "$([ $kind = 9p ] && echo 2 || echo 1)" "$kind: the VM has the vCPUs asked for, rounded up"
 	is "$(field read)" hello "$kind: a host file reads in the guest"
 	is "$(cat "$W/from-guest" 2>&1)" written "$kind: a file written in the guest is on the host"
 	is "$(stat -c %u:%g "$W/from-guest" 2>&1)" "$VM_UID:$VM_GID" "$kind: and it belongs to the command's uid and gid"
