@@ -45,8 +45,10 @@ typedef struct vm_request {
 	int stdin_fd;		/* -1: empty stdin */
 	int stdout_fd, stderr_fd;
 	/* A signalfd rls reads SIGINT, SIGTERM and SIGHUP from: they are
-	 * sent on to the command's process group.  Other signals read from
-	 * it are dropped.  -1: none. */
+	 * sent on to the command's process group (one that comes before the
+	 * command starts ends the run).  vm_run reads everything it holds
+	 * and drops what it does not forward: give it one for those three
+	 * alone.  -1: none. */
 	int signal_fd;
 	double timeout_s;	/* 0: none; past it SIGTERM to the command, then after grace_s the VM ends */
 	double grace_s;		/* 0: 2 s */
@@ -68,7 +70,11 @@ typedef struct vm_result {
  * when it could not run or the guest failed under it (res->started says
  * which).  Whatever happened, everything it started (qemu, virtiofsd,
  * sockets, temporary files) is gone when it returns, and goes with the
- * caller if the caller is killed. */
+ * caller if the caller is killed.  It forks (qemu, virtiofsd, a janitor)
+ * and prepares children between fork and exec: call it from a
+ * single-threaded process.  Output goes to stdout_fd and stderr_fd in
+ * writes of at most PIPE_BUF after poll says they have room; the fds are
+ * left as they are (blocking or not). */
 int vm_run(const vm_request *req, vm_result *res, rls_error *err);
 
 typedef struct vm_probe_info {
