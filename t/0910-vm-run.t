@@ -32,6 +32,7 @@ echo "shadow=$(cat /etc/shadow 2>/dev/null | wc -c)"
 ls -d /dev/vport* /dev/virtio-ports/* 2>/dev/null | grep -q . && echo port=visible || echo port=hidden
 echo "home=$HOME:$(stat -c %u:%a "$HOME")"
 echo "tmp=$(stat -c %a /tmp)"
+echo "net=$(ls /sys/class/net | tr '\n' ' ')"
 python3 - <<'PY'
 import glob, os, signal
 kids = []
@@ -102,6 +103,7 @@ is "$(field shadow)" 0 "/etc/shadow shows nothing"
 is "$(field port)" hidden "the host's channel has no device node the command could open"
 is "$(field home)" "/home/sandbox:$VM_UID:700" "HOME is a private folder of its own"
 is "$(field tmp)" 1777 "/tmp is the usual shared tmp"
+is "$(field net)" "lo " "without the network, the guest has loopback alone"
 is "$(field procs)" 20 "the command cannot hold more processes than it was allowed (40 tried, 20 allowed)"
 ok "nothing is left behind" no_vm_leftovers
 
