@@ -38,7 +38,6 @@ enum {
 	RUN_EXIT_NOT_FOUND = 127,
 };
 
-#define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SANDBOX_HOME "/home/sandbox"
 #define TIMEOUT_GRACE_S 2.0
 #define DELTA_FREE_WAIT_S 10.0
@@ -324,8 +323,7 @@ int run_program(char *const argv[])
 	return ws;
 }
 
-/* `name` looked up in `path` (colon-separated); NULL when not found. */
-static char *search_path(const char *name, const char *path)
+char *run_search_path(const char *name, const char *path)
 {
 	for (const char *p = path; p && *p;) {
 		size_t n = strcspn(p, ":");
@@ -368,10 +366,10 @@ static char *find_companion(const char *name, const char *dir)
 			return cand;
 		free(cand);
 	}
-	return search_path(name, getenv("PATH"));
+	return run_search_path(name, getenv("PATH"));
 }
 
-static double now_s(void)
+double run_now(void)
 {
 	struct timespec ts;
 
@@ -423,7 +421,7 @@ static char *policy_arg(const char *spec, const char *source)
 static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 {
 	_cleanup_free_ char *lock = rls_xasprintf("%s/mount.lock", dir);
-	double until = now_s() + max_s;
+	double until = run_now() + max_s;
 	long pause_us = 250;
 
 	for (;;) {
@@ -435,7 +433,7 @@ static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 			return 0;
 		if (errno != EWOULDBLOCK)
 			return rls_error_set(err, errno, "flock %s", lock);
-		if (now_s() > until)
+		if (run_now() > until)
 			return rls_error_set(err, EBUSY, "rlsfs still holds the delta %s", dir);
 		usleep((useconds_t)pause_us);
 		/* rlsfs lets go a few ms after the unmount: poll finely. */
@@ -508,171 +506,6 @@ static void run_cleanup(run_state *st, const run_opts *o)
 	free(st->rlsfs);
 }
 
-/* A root caller's sandbox starts as an unprivileged identity, which
- * cannot walk the private temp dir (0700, root's) to reach the rlsfs
- * mount and rls-init.  So, still root, the child takes a mount namespace
- * of its own and lays a small tmpfs over the temp dir holding just those
- * two, bound from descriptors opened before.  No host process sees that
- * tmpfs, and the temp dir stays closed to everyone else on the host. */
-static int stage_mounts(const run_state *st, const char *init, sandbox_spec *spec, rls_error *err)
-{
-	_cleanup_close_ int mnt_fd = -1, init_fd = -1;
-	_cleanup_free_ char *init_at = rls_xasprintf("%s/init", st->tmpdir);
-	char from[64];
-	int fd;
-
-	if (unshare(CLONE_NEWNS) < 0)
-		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return rls_error_set(err, errno, "make / private");
-	/* Opened in the new namespace: a bind takes its source from there. */
-	mnt_fd = open(st->mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	init_fd = open(init, O_PATH | O_CLOEXEC);
-	if (mnt_fd < 0 || init_fd < 0)
-		return rls_error_set(err, errno, "open %s", mnt_fd < 0 ? st->mnt : init);
-	if (mount("rls", st->tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
-		return rls_error_set(err, errno, "tmpfs on %s", st->tmpdir);
-	if (mkdir(st->mnt, 0755) < 0)
-		return rls_error_set(err, errno, "mkdir %s", st->mnt);
-	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
-	if (fd < 0)
-		return rls_error_set(err, errno, "%s", init_at);
-	close(fd);
-	snprintf(from, sizeof from, "/proc/self/fd/%d", mnt_fd);
-	if (mount(from, st->mnt, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind the rlsfs mount");
-	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
-	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind %s", init);
-	if (mount(NULL, st->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		return rls_error_set(err, errno, "remount %s read-only", st->tmpdir);
-	spec->mountpoint = st->mnt;
-	spec->init = steal_pointer(&init_at);
-	return 0;
-}
-
-/* Keyrings are not namespaced: without a session keyring of its own the
- * command would possess the caller's.  The seccomp filter refuses the
- * key calls as well; this is the second lock. */
-static int fresh_session_keyring(rls_error *err)
-{
-	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
-		return rls_error_set(err, errno, "a fresh session keyring");
-	return 0;
-}
-
-/* What the child needs to become the sandbox. */
-typedef struct spawn_ctx {
-	const char *bwrap;
-	const char *init;		/* host path of rls-init */
-	const run_state *st;
-	const run_limits *lim;
-	const run_identity *id;
-	sandbox_spec spec;
-	char **env;			/* the sandbox's whole environment */
-	const int *pass_fds;
-	size_t n_pass;
-	bool take_tty;			/* hand the terminal's foreground to the sandbox */
-} spawn_ctx;
-
-/* The child, from fork to exec.  Order matters: the cgroup is joined
- * first (so all of the sandbox is in it), mounts are staged while still
- * root, the identity is dropped before anything the sandbox could touch
- * is made, and bwrap is exec'd with the sandbox's environment only, so
- * that even its pid 1 carries nothing of the caller's. */
-static RLS_NORETURN void spawn_child(spawn_ctx *c, int report_fd)
-{
-	rls_error e = { 0 };
-	char **args;
-	int args_fd;
-	struct stat bst;
-	bool setuid_bwrap = stat(c->bwrap, &bst) == 0 && (bst.st_mode & S_ISUID);
-
-	if (limits_enter(&c->st->cg, c->lim, &e) < 0)
-		goto fail;
-	run_child_reset_signals();
-	/* Its own process group always: kill(0, sig) inside reaches only
-	 * the sandbox, never rls, its guard or the caller's pipeline. */
-	setpgid(0, 0);
-	if (c->take_tty) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
-	}
-	if (chdir("/") < 0) {
-		rls_error_set(&e, errno, "chdir /");
-		goto fail;
-	}
-	c->spec.mountpoint = c->st->mnt;
-	c->spec.init = c->init;
-	if (c->id->change && stage_mounts(c->st, c->init, &c->spec, &e) < 0)
-		goto fail;
-	if (identity_enter(c->id, &e) < 0 || fresh_session_keyring(&e) < 0)
-		goto fail;
-	args = sandbox_bwrap_args(&c->spec);
-	args_fd = sandbox_args_fd(args, &e);
-	if (args_fd < 0)
-		goto fail;
-	/* Whatever the caller left open must not reach the sandbox. */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	for (size_t i = 0; i < c->n_pass; i++)
-		fcntl(c->pass_fds[i], F_SETFD, 0);
-	fcntl(args_fd, F_SETFD, 0);
-	/* bwrap sets it too; setting it first means no setuid binary can
-	 * be reached even through bwrap's own setup.  A setuid bwrap needs
-	 * its privileges, so not for that one. */
-	if (!setuid_bwrap && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		rls_error_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
-		goto fail;
-	}
-	execve(c->bwrap, sandbox_bwrap_argv(&c->spec, args_fd), c->env);
-	rls_error_set(&e, errno, "exec %s", c->bwrap);
-fail:
-	(void)rls_write_all(report_fd, e.msg, strlen(e.msg));
-	_exit(RUN_EXIT_FAILED);
-}
-
-/* Fork the sandbox; a failure before exec comes back as *err. */
-static pid_t spawn_sandbox(spawn_ctx *c, rls_error *err)
-{
-	int ep[2];
-	pid_t pid;
-	char msg[sizeof err->msg];
-	ssize_t n;
-
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		return rls_error_set(err, errno, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(ep[0]);
-		close(ep[1]);
-		return rls_error_set(err, errno, "fork");
-	}
-	if (pid == 0) {
-		close(ep[0]);
-		spawn_child(c, ep[1]);
-	}
-	close(ep[1]);
-	/* Either side may win the race; both set it. */
-	setpgid(pid, pid);
-	if (c->take_tty) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, pid);
-		signal(SIGTTOU, SIG_DFL);
-	}
-	do
-		n = read(ep[0], msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(ep[0]);
-	if (n > 0) {
-		msg[n] = '\0';
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		return rls_error_set(err, 0, "%s", msg);
-	}
-	return pid;
-}
-
 /* NAME=VALUE list: the four fixed variables, then --env in order (a later
  * one replaces an earlier one of the same name). */
 static char **sandbox_env(const run_opts *o)
@@ -681,7 +514,7 @@ static char **sandbox_env(const run_opts *o)
 	char **env = rls_xcalloc(o->n_env + 5, sizeof *env);
 	size_t n = 0;
 
-	env[n++] = rls_xstrdup("PATH=" SANDBOX_PATH);
+	env[n++] = rls_xstrdup("PATH=" RUN_SANDBOX_PATH);
 	env[n++] = rls_xstrdup("HOME=" SANDBOX_HOME);
 	env[n++] = rls_xasprintf("TERM=%s", term && *term ? term : "dumb");
 	env[n++] = rls_xasprintf("LANG=%s", lang && *lang ? lang : "C.UTF-8");
@@ -757,19 +590,17 @@ int cmd_run(int argc, char **argv)
 	run_opts o;
 	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
 	rls_error err = { 0 };
-	_cleanup_free_ char *bwrap = NULL, *polarg = NULL, *chdir_in = NULL, *watch = NULL;
+	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
 	_cleanup_buf_ rls_buf msg = { 0 };
 	char **env = NULL;
 	run_identity id;
 	policy *pol = NULL;
 	sigset_t set;
-	double t0 = now_s();
+	double t0 = run_now();
 	int status = RUN_EXIT_FAILED;
-	int seccomp_fd = -1, status_pipe[2] = { -1, -1 }, verdict_pipe[2] = { -1, -1 };
-	bool verdict = false;
-	pid_t bwrap_pid;
-	supervise_result res = { 0 };
+	const backend *be;
+	backend_result res = { 0 };
 	bool tty_in = isatty(STDIN_FILENO), tty_fg = false;
 	struct termios saved_tio;
 	bool have_tio = false;
@@ -785,7 +616,8 @@ int cmd_run(int argc, char **argv)
 		free(o.env);
 		return RUN_EXIT_USAGE;
 	}
-	if (strcmp(o.backend, "bwrap")) {
+	be = backend_by_name(o.backend);
+	if (!be) {
 		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap)\n",
 			o.backend);
 		free(o.env);
@@ -826,24 +658,24 @@ int cmd_run(int argc, char **argv)
 	map_owner = identity_map_owner_arg(&id);
 
 	if (!strchr(o.argv[0], '/')) {
-		_cleanup_free_ char *found = search_path(o.argv[0], SANDBOX_PATH);
+		_cleanup_free_ char *found = run_search_path(o.argv[0], RUN_SANDBOX_PATH);
 
 		if (!found) {
 			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
-				o.argv[0], SANDBOX_PATH);
+				o.argv[0], RUN_SANDBOX_PATH);
 			free(st.source);
 			free(o.env);
 			return RUN_EXIT_NOT_FOUND;
 		}
 	}
-	bwrap = search_path("bwrap", getenv("PATH") ? getenv("PATH") : SANDBOX_PATH);
-	if (!bwrap)
-		bwrap = search_path("bwrap", SANDBOX_PATH);
+	if (be->probe(&err) < 0) {
+		fprintf(stderr, "rls: run: backend %s: %s\n", be->name, err.msg);
+		goto out;
+	}
 	st.rlsfs = find_companion("rlsfs", NULL);
 	init = find_companion("rls-init", RLS_LIBEXECDIR);
-	if (!bwrap || !st.rlsfs || !init) {
-		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n",
-			!bwrap ? "bwrap" : !st.rlsfs ? "rlsfs" : "rls-init");
+	if (!st.rlsfs || !init) {
+		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n", !st.rlsfs ? "rlsfs" : "rls-init");
 		goto out;
 	}
 	if (o.delta) {
@@ -960,93 +792,32 @@ int cmd_run(int argc, char **argv)
 
 	chdir_in = start_dir(&st, o.mount_at);
 	env = sandbox_env(&o);
-	seccomp_fd = sandbox_seccomp_fd(&err);
-	if (seccomp_fd < 0) {
-		fprintf(stderr, "rls: run: %s\n", err.msg);
-		goto out;
-	}
-	if (pipe2(status_pipe, O_CLOEXEC) < 0 || pipe2(verdict_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		fprintf(stderr, "rls: run: pipe: %s\n", strerror(errno));
-		goto out;
-	}
 	if (tty_in) {
 		tty_fg = tcgetpgrp(STDIN_FILENO) == getpgrp();
 		have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	}
 	{
 		const char *hide[] = { st.source, st.delta, st.mnt, st.audit, NULL };
-		int pass[] = { seccomp_fd, status_pipe[1], verdict_pipe[1] };
-		spawn_ctx sc = {
-			.bwrap = bwrap, .init = init, .st = &st, .lim = &o.lim, .id = &id, .env = env,
-			.pass_fds = pass, .n_pass = RLS_ARRAY_SIZE(pass), .take_tty = tty_fg,
-			.spec = {
-				.hide = hide, .mount_at = o.mount_at, .chdir = chdir_in,
-				.home = SANDBOX_HOME, .share_net = o.share_net, .tmp_size = o.tmp_size,
-				/* A terminal stays shared so that shells inside have
-				 * job control; the seccomp filter stops TIOCSTI
-				 * instead. */
-				.new_session = !tty_in, .seccomp_fd = seccomp_fd,
-				.status_fd = status_pipe[1], .verdict_fd = verdict_pipe[1], .argv = o.argv,
-			},
+		backend_ctx ctx = {
+			.mountpoint = st.mnt, .tmpdir = st.tmpdir, .init = init, .id = &id, .cg = &st.cg,
+			.lim = &o.lim, .mount_at = o.mount_at, .chdir = chdir_in, .home = SANDBOX_HOME,
+			.argv = o.argv, .env = env, .share_net = o.share_net, .tmp_size = o.tmp_size,
+			.hide = hide, .tty_in = tty_in, .tty_fg = tty_fg,
+			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
+			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 		};
 
-		bwrap_pid = spawn_sandbox(&sc, &err);
-		close(status_pipe[1]);
-		status_pipe[1] = -1;
-		close(verdict_pipe[1]);
-		verdict_pipe[1] = -1;
-		close(seccomp_fd);
-		seccomp_fd = -1;
-		if (bwrap_pid < 0) {
+		if (be->run(&ctx, &res, &err) < 0) {
 			fprintf(stderr, "rls: run: %s\n", err.msg);
 			goto out;
 		}
-		if (o.timeout > 0 && guard_arm(&st.guard, bwrap_pid, now_s() + o.timeout + TIMEOUT_GRACE_S + 1,
-					       &err) < 0)
-			rls_warn("%s", err.msg);
 	}
-	{
-		supervise_opts so = { .bwrap_pid = bwrap_pid, .status_fd = status_pipe[0],
-				      .signal_fd = st.sigfd, .timeout_s = o.timeout,
-				      .grace_s = TIMEOUT_GRACE_S, .tty_fd = tty_fg ? STDIN_FILENO : -1,
-				      .tty_settings = have_tio ? &saved_tio : NULL,
-				      .cg = &st.cg };
-
-		if (supervise_wait(&so, &res, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
-			kill(bwrap_pid, SIGKILL);
-			waitpid(bwrap_pid, NULL, 0);
-			goto out;
-		}
-		status_pipe[0] = -1;	/* closed by supervise_wait at EOF */
-	}
-	if (tty_fg) {
-		/* A shell inside made its own process group the terminal's
-		 * foreground; take it back as its parent shell would. */
-		signal(SIGTTOU, SIG_IGN);
-		if (tcgetpgrp(STDIN_FILENO) != getpgrp())
-			tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
-	}
-	if (WIFSIGNALED(res.wait_status)) {
-		/* bwrap itself was killed (a Ctrl-C at the terminal reaches it
-		 * with the command): the sandbox went down with it. */
-		status = 128 + WTERMSIG(res.wait_status);
-		if (!res.interrupted_by)
-			res.interrupted_by = WTERMSIG(res.wait_status);
-	} else {
-		status = WEXITSTATUS(res.wait_status);
-	}
+	status = res.term_signal ? 128 + res.term_signal : res.exit_code;
 	if (have_tio && (res.timed_out || res.interrupted_by || status > 128))
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
-	{
-		char c;
-
-		verdict = read(verdict_pipe[0], &c, 1) == 1 && c == '1';
-	}
-	if (!res.child_pid || !verdict) {
-		/* bwrap or rls-init refused before the command started; it
-		 * said why. */
+	if (!res.started) {
+		/* The backend or rls-init refused before the command started;
+		 * it said why. */
 		fprintf(stderr, "rls: run: the sandbox could not be set up\n");
 		status = RUN_EXIT_FAILED;
 		unmount_rlsfs(&st);
@@ -1069,7 +840,7 @@ finish_delta:
 		goto report;
 	}
 	{
-		bool want = res.child_pid && !res.timed_out && !res.interrupted_by &&
+		bool want = res.started && !res.timed_out && !res.interrupted_by &&
 			    (o.commit == COMMIT_AUTO || (o.commit == COMMIT_ON_SUCCESS && status == 0));
 		delta *d = NULL;
 		unsigned changes = 0;
@@ -1130,7 +901,7 @@ report:
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
 			o.timeout);
-	else if (res.interrupted_by && res.child_pid)
+	else if (res.interrupted_by && res.started)
 		fprintf(stderr, "rls: interrupted (%s); nothing committed\n", strsignal(res.interrupted_by));
 	if (keep_delta)
 		fprintf(stderr, "rls: delta kept: %s\n", st.delta);
@@ -1149,7 +920,7 @@ report:
 		rep.exit_status = status;
 		rep.timed_out = res.timed_out;
 		rep.interrupted_by = res.interrupted_by;
-		rep.duration_s = now_s() - t0;
+		rep.duration_s = run_now() - t0;
 		rep.commit = commit_state;
 		rep.added = cstats.added;
 		rep.modified = cstats.modified;
@@ -1172,15 +943,6 @@ out:
 		if (!st.mounted && wait_delta_free(st.delta, 2, &err) == 0)
 			(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	}
-	if (seccomp_fd >= 0)
-		close(seccomp_fd);
-	if (status_pipe[0] >= 0)
-		close(status_pipe[0]);
-	for (int i = 0; i < 2; i++)
-		if (verdict_pipe[i] >= 0)
-			close(verdict_pipe[i]);
-	if (status_pipe[1] >= 0)
-		close(status_pipe[1]);
 	free_strv(env);
 	run_cleanup(&st, &o);
 	free(o.env);

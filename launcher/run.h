@@ -2,6 +2,8 @@
  * up (internal to launcher/: no other module includes this).
  *
  *   run.c            options, orchestration, commit, exit status
+ *   backend.c        the backends, looked up by name
+ *   backend-bwrap.c  the bubblewrap backend: spawning and supervising it
  *   identity.c       who the command runs as, and becoming that identity
  *   sandbox-bwrap.c  the bubblewrap command line and its seccomp filter
  *   limits.c         --memory / --cpus / --pids: cgroup v2, v1, rlimits
@@ -212,7 +214,68 @@ typedef struct run_report {
 
 void report_json(const run_report *r, FILE *out);
 
+/* ---- backends (backend.c, backend-*.c) ---- */
+
+/* Everything a backend is given.  When it is called the rlsfs mount is
+ * up, the cgroup made and the guard running. */
+typedef struct backend_ctx {
+	const char *mountpoint;		/* host path of the rlsfs mount */
+	const char *tmpdir;		/* the run's private temp dir (0700, the caller's) */
+	const char *init;		/* rls-init on the host */
+	const run_identity *id;
+	const run_cgroup *cg;
+	const run_limits *lim;
+	const char *mount_at;		/* where the mount appears inside */
+	const char *chdir;		/* starting directory inside */
+	const char *home;		/* HOME inside */
+	char **argv;			/* the command */
+	char **env;			/* its whole environment, NAME=VALUE */
+	bool share_net;
+	uint64_t tmp_size;		/* each of /tmp, HOME, /dev/shm */
+	const char *const *hide;	/* host paths the command must not reach */
+	bool tty_in;			/* standard input is a terminal: share it */
+	bool tty_fg;			/* and rls holds its foreground: hand it over */
+	const struct termios *tty_settings;	/* to restore, or NULL */
+	int signal_fd;			/* rls's signals, to forward to the command */
+	double timeout_s;		/* 0: none */
+	double grace_s;			/* between SIGTERM and SIGKILL after a timeout */
+	run_guard *guard;		/* to arm with the sandbox and its deadline */
+} backend_ctx;
+
+typedef struct backend_result {
+	bool started;		/* the command ran: the sandbox passed its own check */
+	int exit_code;		/* the command's, when it exited */
+	int term_signal;	/* the signal that ended the sandbox, or 0 */
+	bool timed_out;
+	int interrupted_by;	/* a signal rls received and forwarded, or 0 */
+} backend_result;
+
+typedef struct backend {
+	const char *name;
+	const char *summary;	/* what it shares with the host, in a line */
+	/* 0 when it can run here; -1 and why in *err. */
+	int (*probe)(rls_error *err);
+	/* Start the command, supervise it (signals, timeout, stops) and wait
+	 * for its end; everything the backend started is gone when it
+	 * returns.  -1 only when the sandbox could not be started at all. */
+	int (*run)(const backend_ctx *ctx, backend_result *res, rls_error *err);
+} backend;
+
+/* NULL-terminated, the default first. */
+extern const backend *const run_backends[];
+/* The backend called `name`, or NULL. */
+const backend *backend_by_name(const char *name);
+
+extern const backend backend_bwrap;
+
 /* ---- run.c helpers used elsewhere ---- */
+
+#define RUN_SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* `name` looked up in `path` (colon-separated); NULL when not found. */
+char *run_search_path(const char *name, const char *path);
+/* CLOCK_MONOTONIC, in seconds. */
+double run_now(void);
 
 /* Reset signal mask and handlers in a freshly forked child. */
 void run_child_reset_signals(void);
