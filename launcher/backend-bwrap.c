@@ -212,7 +212,7 @@ static int bwrap_run(const backend_ctx *ctx, backend_result *res, rls_error *err
 	memset(res, 0, sizeof *res);
 	if (!bwrap)
 		return rls_error_set(err, 0, "bwrap not found (see rls doctor)");
-	seccomp_fd = sandbox_seccomp_fd(err);
+	seccomp_fd = seccomp_bpf_fd(0, err);
 	if (seccomp_fd < 0)
 		return -1;
 	if (pipe2(status_pipe, O_CLOEXEC) < 0)

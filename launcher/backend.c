@@ -9,6 +9,7 @@
 
 const backend *const run_backends[] = {
 	&backend_bwrap,
+	&backend_oci,
 	NULL,
 };
 

@@ -66,6 +66,7 @@ typedef struct run_opts {
 	size_t n_env;
 	bool json, quiet;
 	char **argv;
+	const char *runtime, *rootfs, *image;	/* the oci backend's */
 } run_opts;
 
 static void usage(FILE *out)
@@ -76,6 +77,7 @@ static void usage(FILE *out)
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
 	      "               [--env NAME[=VALUE]]... [--user USER[:GROUP]] [--tmp-size SIZE]\n"
 	      "               [--audit FILE] [--json] [--quiet]\n"
+	      "               [--runtime runc|crun|runsc|PATH] [--rootfs DIR | --image LAYOUT[:TAG]]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
 }
@@ -139,7 +141,8 @@ static uint64_t default_tmp_size(void)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE };
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE,
+	       O_RUNTIME, O_ROOTFS, O_IMAGE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -157,6 +160,9 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "user", required_argument, NULL, O_USER },
 		{ "tmp-size", required_argument, NULL, O_TMP_SIZE },
+		{ "runtime", required_argument, NULL, O_RUNTIME },
+		{ "rootfs", required_argument, NULL, O_ROOTFS },
+		{ "image", required_argument, NULL, O_IMAGE },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -261,6 +267,9 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 				return bad("--tmp-size wants a size of at least 1M (like 256M or 2G), not '%s'",
 					   optarg);
 			break;
+		case O_RUNTIME: o->runtime = optarg; break;
+		case O_ROOTFS: o->rootfs = optarg; break;
+		case O_IMAGE: o->image = optarg; break;
 		case O_JSON: o->json = true; break;
 		case 'q':
 		case O_QUIET: o->quiet = true; break;
@@ -282,6 +291,10 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		return -1;
 	}
 	o->argv = argv + optind;
+	if ((o->runtime || o->rootfs || o->image) && strcmp(o->backend, "oci"))
+		return bad("--%s is for --backend oci", o->runtime ? "runtime" : o->rootfs ? "rootfs" : "image");
+	if (o->rootfs && o->image)
+		return bad("--rootfs and --image are two roots: give one");
 	return 0;
 }
 
@@ -618,7 +631,7 @@ int cmd_run(int argc, char **argv)
 	}
 	be = backend_by_name(o.backend);
 	if (!be) {
-		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap)\n",
+		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap or oci)\n",
 			o.backend);
 		free(o.env);
 		return RUN_EXIT_USAGE;
@@ -805,6 +818,7 @@ int cmd_run(int argc, char **argv)
 			.hide = hide, .tty_in = tty_in, .tty_fg = tty_fg,
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
+			.runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
 		};
 
 		if (be->run(&ctx, &res, &err) < 0) {

@@ -5,7 +5,13 @@
  *   backend.c        the backends, looked up by name
  *   backend-bwrap.c  the bubblewrap backend: spawning and supervising it
  *   identity.c       who the command runs as, and becoming that identity
- *   sandbox-bwrap.c  the bubblewrap command line and its seccomp filter
+ *   sandbox-bwrap.c  the bubblewrap command line
+ *   seccomp.c        the system calls every sandbox refuses: BPF and OCI forms
+ *   backend-oci.c    the OCI backend: a runtime (runc, crun, runsc) over a bundle
+ *   oci-bundle.c     the bundle's config.json and root file system
+ *   oci-image.c      OCI image layouts, unpacked once into a digest-keyed cache
+ *   oci-runtime.c    the OCI runtimes: finding, probing, their command lines
+ *   sha256.c         SHA-256, for image blobs
  *   limits.c         --memory / --cpus / --pids: cgroup v2, v1, rlimits
  *   supervise.c      waiting for the sandbox: signals, timeout, tree kill
  *   guard.c          the helper that cleans up if rls itself is killed
@@ -123,11 +129,28 @@ int sandbox_args_fd(char *const *args, rls_error *err);
  * and the command. */
 char **sandbox_bwrap_argv(const sandbox_spec *spec, int args_fd);
 void sandbox_argv_free(char **argv);
-/* A readable fd holding the seccomp program (see sandbox-bwrap.c for what
- * it refuses), for bwrap --seccomp. */
-int sandbox_seccomp_fd(rls_error *err);
 /* The directories bound read-only from the host, in order. */
 extern const char *const sandbox_system_dirs[];
+/* Files masked with /dev/null; /proc paths made read-only, and masked
+ * (as runc's defaults).  NULL-terminated. */
+extern const char *const sandbox_masked_files[];
+extern const char *const sandbox_proc_read_only[];
+extern const char *const sandbox_proc_masked[];
+
+/* Where rls-init appears inside every sandbox. */
+#define SANDBOX_INIT "/run/rls/init"
+
+/* ---- seccomp.c ---- */
+
+/* Also refuse statx with AT_NO_AUTOMOUNT, ENOSYS (gVisor's EINVAL for it
+ * breaks ls; the C library falls back to fstatat). */
+#define SECCOMP_STATX_NO_AUTOMOUNT 1u
+
+/* A readable fd holding the BPF program (see seccomp.c for what it
+ * refuses), for bwrap --seccomp and rls-init --seccomp. */
+int seccomp_bpf_fd(unsigned flags, rls_error *err);
+/* The same rules as an OCI seccomp profile (a new jansson reference). */
+struct json_t *seccomp_oci_profile(void);
 
 /* ---- supervise.c ---- */
 
@@ -181,6 +204,12 @@ int guard_start(const guard_spec *spec, run_guard *g, rls_error *err);
  * and a deadline on CLOCK_MONOTONIC: past it the guard kills the sandbox
  * itself, so that a timeout holds even while rls is stopped. */
 int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err);
+/* Commands for the guard to run should rls die: `kill` also at the
+ * deadline (after killing the armed pid), `cleanup` after it, then the
+ * tree `remove` is removed (never across a mount).  Each argv is
+ * NULL-terminated, argv[0] an absolute path; any may be NULL. */
+int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, const char *remove,
+		      rls_error *err);
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 
@@ -240,6 +269,10 @@ typedef struct backend_ctx {
 	double timeout_s;		/* 0: none */
 	double grace_s;			/* between SIGTERM and SIGKILL after a timeout */
 	run_guard *guard;		/* to arm with the sandbox and its deadline */
+	/* The oci backend's --runtime, --rootfs and --image, or NULL. */
+	const char *runtime;
+	const char *rootfs;
+	const char *image;
 } backend_ctx;
 
 typedef struct backend_result {
@@ -267,6 +300,83 @@ extern const backend *const run_backends[];
 const backend *backend_by_name(const char *name);
 
 extern const backend backend_bwrap;
+extern const backend backend_oci;
+
+/* ---- oci-runtime.c ---- */
+
+typedef enum oci_kind {
+	OCI_RUNC,
+	OCI_CRUN,
+	OCI_RUNSC,
+} oci_kind;
+
+typedef struct oci_runtime {
+	char *path;		/* absolute */
+	const char *name;	/* runc, crun or runsc: how it is driven */
+	oci_kind kind;
+	bool gvisor;		/* the command meets gVisor's kernel, not the host's */
+	bool rootless;		/* rls is not root */
+} oci_runtime;
+
+/* runc, crun, runsc: the default order. */
+extern const char *const oci_runtime_names[];
+/* `spec` is --runtime (a name or a path) or NULL for the first that works
+ * here.  A probe's answer is kept in the state dir. */
+int oci_runtime_find(const char *spec, oci_runtime *rt, rls_error *err);
+/* Run a minimal bundle now: 0 when it works, else why in *err. */
+int oci_runtime_probe(const oci_runtime *rt, rls_error *err);
+void oci_runtime_free(oci_runtime *rt);
+/* RUNTIME --root ROOT [its flags] VERB ARGS...; free with oci_argv_free. */
+char **oci_runtime_argv(const oci_runtime *rt, const char *root, const char *verb, const char *const *args);
+void oci_argv_free(char **argv);
+/* Run argv with output captured and a time limit: its wait status (-1 on
+ * timeout), the last line of its output in *out (to free). */
+int oci_run_captured(char *const argv[], int timeout_ms, char **out);
+
+/* ---- oci-bundle.c ---- */
+
+/* Where rls-init finds its verdict file and seccomp program, when the
+ * runtime needs them (runsc). */
+#define OCI_VERDICT_INSIDE "/run/rls/verdict"
+#define OCI_SECCOMP_INSIDE "/run/rls/seccomp"
+
+typedef struct oci_bundle_spec {
+	const backend_ctx *ctx;
+	const oci_runtime *rt;
+	const char *dir;		/* the bundle: config.json and rootfs/ are made here */
+	const char *tree;		/* an image's or --rootfs root, or NULL for the host's */
+	const char *tree_source;	/* the same folder, as the runtime reaches it */
+	const char *verdict_file;	/* host path, or NULL: the verdict comes on fd 3 */
+	const char *seccomp_file;	/* host path of a BPF program for rls-init, or NULL */
+	const char *cgroup;		/* cgroupsPath, relative to the runtime's cgroup */
+} oci_bundle_spec;
+
+int oci_bundle_write(const oci_bundle_spec *spec, rls_error *err);
+/* A minimal config.json for probing a runtime, with the user namespace
+ * of a real run; the command is `uid`. */
+struct json_t *oci_probe_config(const oci_runtime *rt, unsigned uid);
+
+/* ---- oci-image.c ---- */
+
+/* LAYOUT[:TAG] (an OCI image layout on disk; TAG defaults to the one
+ * image in its index, or "latest") unpacked into the cache, once per
+ * manifest digest: *root is its root file system, read-only from then
+ * on.  Every blob's sha256 is checked as it is read. */
+int oci_image_root(const char *ref, char **root, rls_error *err);
+
+/* ---- sha256.c ---- */
+
+typedef struct sha256_ctx {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t n;
+} sha256_ctx;
+
+void sha256_init(sha256_ctx *c);
+void sha256_update(sha256_ctx *c, const void *data, size_t len);
+/* 64 lowercase hex digits and a NUL. */
+void sha256_final_hex(sha256_ctx *c, char out[65]);
 
 /* ---- run.c helpers used elsewhere ---- */
 

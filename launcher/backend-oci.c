@@ -1,0 +1,573 @@
+/* backend-oci.c - `rls run --backend oci`: an OCI runtime over a bundle.
+ *
+ * Phases: find the runtime, find the root file system (the host's, an
+ * image's from the cache, or --rootfs), write the bundle in the run's
+ * temp dir, hand the guard the runtime's kill and delete commands, start
+ * `RUNTIME run`, supervise it, and delete whatever is left.  Everything
+ * of the run (bundle, the runtime's state, the verdict) lives in
+ * TMPDIR/oci, removed at the end, or by the guard should rls die.
+ *
+ * The runtime is a child of rls and dies with it (PR_SET_PDEATHSIG); the
+ * container does not die with the runtime, which is why the guard gets
+ * `RUNTIME kill ID KILL` and `RUNTIME delete --force ID` up front.
+ * Signals that reach rls go to the runtime, which passes them to the
+ * container's pid 1, rls-init, which passes them to the command.
+ */
+#include "launcher.h"
+#include "run.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/keyctl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define DELETE_TIMEOUT_MS 10000
+
+/* Everything one run of the backend holds. */
+typedef struct oci_run {
+	const backend_ctx *ctx;
+	oci_runtime rt;
+	char *id;		/* the container's name: rls-run-PID, as the cgroup */
+	char *dir;		/* TMPDIR/oci */
+	char *bundle;		/* TMPDIR/oci/bundle */
+	char *state;		/* TMPDIR/oci/state: the runtime's --root */
+	char *tree;		/* an image's or --rootfs root, or NULL */
+	char *tree_at;		/* TMPDIR/oci/tree, where the runtime reaches it */
+	char *verdict_file;	/* TMPDIR/oci/verdict (runsc) */
+	char *seccomp_file;	/* TMPDIR/oci/seccomp (runsc) */
+	bool stage;		/* root: the runtime runs in a mount namespace of its own */
+} oci_run;
+
+static void oci_run_free(oci_run *r)
+{
+	oci_runtime_free(&r->rt);
+	free(r->id);
+	free(r->dir);
+	free(r->bundle);
+	free(r->state);
+	free(r->tree);
+	free(r->tree_at);
+	free(r->verdict_file);
+	free(r->seccomp_file);
+}
+
+static int oci_probe(rls_error *err)
+{
+	oci_runtime rt;
+
+	if (oci_runtime_find(NULL, &rt, err) < 0)
+		return -1;
+	oci_runtime_free(&rt);
+	return 0;
+}
+
+/* ---- preparing ---- */
+
+static int find_tree(oci_run *r, rls_error *err)
+{
+	const backend_ctx *ctx = r->ctx;
+	struct stat st;
+
+	if (ctx->image)
+		return oci_image_root(ctx->image, &r->tree, err);
+	if (!ctx->rootfs)
+		return 0;
+	r->tree = realpath(ctx->rootfs, NULL);
+	if (!r->tree || stat(r->tree, &st) < 0)
+		return rls_error_set(err, errno, "--rootfs %s", ctx->rootfs);
+	if (!S_ISDIR(st.st_mode))
+		return rls_error_set(err, 0, "--rootfs %s: not a directory", ctx->rootfs);
+	return 0;
+}
+
+static int write_file_mode(const char *path, const void *data, size_t len, mode_t mode, rls_error *err)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+
+	if (fd < 0 || rls_write_all(fd, data, len) < 0)
+		return rls_error_set(err, errno, "%s", path);
+	return 0;
+}
+
+/* runsc passes no descriptor in: the verdict comes back in a file the
+ * command's identity may write, and rls-init installs the BPF program
+ * itself, for gVisor's own filter answers EPERM to everything. */
+static int prepare_gvisor_files(oci_run *r, rls_error *err)
+{
+	_cleanup_close_ int bpf = -1;
+	char buf[4096];
+	ssize_t n;
+	rls_buf prog = { 0 };
+	int ret;
+
+	r->verdict_file = rls_xasprintf("%s/verdict", r->dir);
+	if (write_file_mode(r->verdict_file, "", 0, 0600, err) < 0)
+		return -1;
+	if (!r->rt.rootless && chown(r->verdict_file, r->ctx->id->uid, r->ctx->id->gid) < 0)
+		return rls_error_set(err, errno, "chown %s", r->verdict_file);
+	bpf = seccomp_bpf_fd(SECCOMP_STATX_NO_AUTOMOUNT, err);
+	if (bpf < 0)
+		return -1;
+	while ((n = read(bpf, buf, sizeof buf)) > 0)
+		rls_buf_add(&prog, buf, (size_t)n);
+	r->seccomp_file = rls_xasprintf("%s/seccomp", r->dir);
+	ret = write_file_mode(r->seccomp_file, prog.data, prog.len, 0644, err);
+	rls_buf_free(&prog);
+	return ret;
+}
+
+static int prepare(oci_run *r, rls_error *err)
+{
+	const backend_ctx *ctx = r->ctx;
+
+	if (oci_runtime_find(ctx->runtime, &r->rt, err) < 0)
+		return -1;
+	if (find_tree(r, err) < 0)
+		return -1;
+	r->id = rls_xasprintf("rls-run-%d", (int)getpid());
+	r->dir = rls_xasprintf("%s/oci", ctx->tmpdir);
+	r->bundle = rls_xasprintf("%s/bundle", r->dir);
+	r->state = rls_xasprintf("%s/state", r->dir);
+	r->stage = !r->rt.rootless;
+	/* 0755: the runtime sets the container up as an unprivileged
+	 * uid, which must walk to the bundle.  The temp dir above stays
+	 * 0700; the runtime sees it through the staged mounts below. */
+	if (mkdir(r->dir, 0755) < 0 || chmod(r->dir, 0755) < 0 || mkdir(r->bundle, 0755) < 0 ||
+	    mkdir(r->state, 0711) < 0)
+		return rls_error_set(err, errno, "%s", r->dir);
+	if (r->tree) {
+		r->tree_at = rls_xasprintf("%s/tree", r->dir);
+		if (mkdir(r->tree_at, 0755) < 0)
+			return rls_error_set(err, errno, "%s", r->tree_at);
+	}
+	if (r->rt.gvisor && prepare_gvisor_files(r, err) < 0)
+		return -1;
+	{
+		/* Staged, rls-init is reached at TMPDIR/init (stage_mounts). */
+		_cleanup_free_ char *init_at = rls_xasprintf("%s/init", ctx->tmpdir);
+		backend_ctx staged = *ctx;
+		oci_bundle_spec bs = {
+			.ctx = &staged, .rt = &r->rt, .dir = r->bundle, .tree = r->tree,
+			.tree_source = r->stage ? r->tree_at : r->tree, .verdict_file = r->verdict_file,
+			.seccomp_file = r->seccomp_file, .cgroup = r->id,
+		};
+
+		if (r->stage)
+			staged.init = init_at;
+		if (oci_bundle_write(&bs, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- the runtime's commands ---- */
+
+static char **verb_argv(const oci_run *r, const char *verb, const char *const *args)
+{
+	return oci_runtime_argv(&r->rt, r->state, verb, args);
+}
+
+static char **kill_argv(const oci_run *r, const char *sig, bool all)
+{
+	const char *args[] = { all ? "--all" : r->id, all ? r->id : sig, all ? sig : NULL, NULL };
+
+	return verb_argv(r, "kill", args);
+}
+
+static char **delete_argv(const oci_run *r)
+{
+	const char *args[] = { r->rt.gvisor ? "-force" : "--force", r->id, NULL };
+
+	return verb_argv(r, "delete", args);
+}
+
+static void run_quietly(char **argv)
+{
+	_cleanup_free_ char *out = NULL;
+
+	(void)oci_run_captured(argv, DELETE_TIMEOUT_MS, &out);
+	oci_argv_free(argv);
+}
+
+/* ---- starting ---- */
+
+/* A root caller's runtime sets the container up as an unprivileged uid,
+ * which cannot walk the private temp dir (0700, root's).  So, as in
+ * backend-bwrap.c, the runtime gets a mount namespace of its own with a
+ * small tmpfs over the temp dir holding just the rlsfs mount, rls-init
+ * and TMPDIR/oci, bound from descriptors opened before; the image's root
+ * is bound read-only, nosuid and nodev at TMPDIR/oci/tree.  The runtime's
+ * state dir is the real one, so that the guard and rls reach it. */
+static int stage_mounts(const oci_run *r, rls_error *err)
+{
+	const backend_ctx *ctx = r->ctx;
+	_cleanup_close_ int mnt_fd = -1, init_fd = -1, oci_fd = -1, tree_fd = -1;
+	_cleanup_free_ char *init_at = rls_xasprintf("%s/init", ctx->tmpdir);
+	char from[64];
+	int fd;
+
+	if (unshare(CLONE_NEWNS) < 0)
+		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return rls_error_set(err, errno, "make / private");
+	mnt_fd = open(ctx->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	init_fd = open(ctx->init, O_PATH | O_CLOEXEC);
+	oci_fd = open(r->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (mnt_fd < 0 || init_fd < 0 || oci_fd < 0)
+		return rls_error_set(err, errno, "open %s", mnt_fd < 0 ? ctx->mountpoint :
+					     init_fd < 0 ? ctx->init : r->dir);
+	if (r->tree) {
+		tree_fd = open(r->tree, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (tree_fd < 0)
+			return rls_error_set(err, errno, "open %s", r->tree);
+	}
+	if (mount("rls", ctx->tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
+		return rls_error_set(err, errno, "tmpfs on %s", ctx->tmpdir);
+	if (mkdir(ctx->mountpoint, 0755) < 0 || mkdir(r->dir, 0755) < 0)
+		return rls_error_set(err, errno, "mkdir in %s", ctx->tmpdir);
+	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s", init_at);
+	close(fd);
+	snprintf(from, sizeof from, "/proc/self/fd/%d", mnt_fd);
+	if (mount(from, ctx->mountpoint, NULL, MS_BIND, NULL) < 0)
+		return rls_error_set(err, errno, "bind the rlsfs mount");
+	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
+	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
+		return rls_error_set(err, errno, "bind %s", ctx->init);
+	snprintf(from, sizeof from, "/proc/self/fd/%d", oci_fd);
+	if (mount(from, r->dir, NULL, MS_BIND, NULL) < 0)
+		return rls_error_set(err, errno, "bind %s", r->dir);
+	if (r->tree) {
+		snprintf(from, sizeof from, "/proc/self/fd/%d", tree_fd);
+		if (mount(from, r->tree_at, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    mount(NULL, r->tree_at, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+			  NULL) < 0)
+			return rls_error_set(err, errno, "bind %s read-only", r->tree);
+	}
+	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
+	return 0;
+}
+
+/* The child, from fork to exec of the runtime. */
+static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report_fd)
+{
+	rls_error e = { 0 };
+	pid_t parent = getppid();
+	char **argv;
+	char *env[] = { "PATH=" RUN_SANDBOX_PATH, NULL };
+
+	run_child_reset_signals();
+	/* A group of its own: the terminal's signals are for rls, which
+	 * forwards them; kill(0) inside never reaches rls (runc and crun
+	 * also give the container a session of its own). */
+	setpgid(0, 0);
+	/* rls's death takes the runtime down; the guard then kills and
+	 * deletes the container. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent) {
+		rls_error_set(&e, errno, "PR_SET_PDEATHSIG");
+		goto fail;
+	}
+	if (chdir(r->bundle) < 0) {
+		rls_error_set(&e, errno, "chdir %s", r->bundle);
+		goto fail;
+	}
+	if (r->stage && stage_mounts(r, &e) < 0)
+		goto fail;
+	/* The runtime's own keyring is the caller's otherwise; the runtime
+	 * gives the container a fresh one of its own besides. */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS) {
+		rls_error_set(&e, errno, "a fresh session keyring");
+		goto fail;
+	}
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (verdict_w >= 0) {
+		/* --preserve-fds 1: the verdict pipe is fd 3 inside. */
+		if (dup2(verdict_w, 3) < 0) {
+			rls_error_set(&e, errno, "dup2");
+			goto fail;
+		}
+		fcntl(3, F_SETFD, 0);
+	}
+	{
+		const char *args[] = { "--bundle", r->bundle, "--preserve-fds", "1", r->id, NULL };
+		const char *gargs[] = { "-bundle", r->bundle, r->id, NULL };
+
+		if (r->rt.gvisor)
+			argv = verb_argv(r, "run", gargs);
+		else
+			argv = verb_argv(r, "run", verdict_w >= 0 ? args : (const char *[]){ "--bundle", r->bundle,
+											    r->id, NULL });
+	}
+	execve(argv[0], argv, env);
+	rls_error_set(&e, errno, "exec %s", argv[0]);
+fail:
+	(void)rls_write_all(report_fd, e.msg, strlen(e.msg));
+	_exit(125);
+}
+
+static pid_t spawn_runtime(const oci_run *r, int verdict_w, rls_error *err)
+{
+	int ep[2];
+	pid_t pid;
+	char msg[sizeof err->msg];
+	ssize_t n;
+
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return rls_error_set(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(ep[0]);
+		close(ep[1]);
+		return rls_error_set(err, errno, "fork");
+	}
+	if (pid == 0) {
+		close(ep[0]);
+		spawn_child(r, verdict_w, ep[1]);
+	}
+	close(ep[1]);
+	setpgid(pid, pid);
+	do
+		n = read(ep[0], msg, sizeof msg - 1);
+	while (n < 0 && errno == EINTR);
+	close(ep[0]);
+	if (n > 0) {
+		msg[n] = '\0';
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		return rls_error_set(err, 0, "%s", msg);
+	}
+	return pid;
+}
+
+/* ---- supervising ---- */
+
+/* The container's pid 1 on the host: a child of runc or crun (any of
+ * its threads may have forked it).  0 when not there, or for runsc,
+ * whose container lives inside its own kernel. */
+static pid_t container_init(const oci_run *r, pid_t runtime)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	pid_t found = 0;
+
+	if (r->rt.gvisor)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/task", (int)runtime);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char cpath[96], buf[128];
+		_cleanup_close_ int fd = -1;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", (int)runtime, de->d_name);
+		fd = open(cpath, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof buf - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			found = (pid_t)strtol(buf, NULL, 10);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* After a timeout: every process of the container gets SIGTERM (not its
+ * pid 1, rls-init, which would pass it on a second time); 0 when there
+ * was none to send it to. */
+static int terminate_all(const oci_run *r, pid_t runtime)
+{
+	pid_t init = container_init(r, runtime);
+
+	if (init > 0)
+		return supervise_signal_pidns(init, SIGTERM);
+	if (r->rt.gvisor) {
+		run_quietly(kill_argv(r, "TERM", true));
+		return 1;
+	}
+	return 0;
+}
+
+static void kill_container(const oci_run *r, pid_t runtime)
+{
+	pid_t init = container_init(r, runtime);
+
+	if (init > 0)
+		kill(init, SIGKILL);
+	else
+		run_quietly(kill_argv(r, "KILL", false));
+}
+
+typedef struct oci_wait {
+	int wait_status;
+	bool timed_out;
+	int interrupted_by;
+} oci_wait;
+
+static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
+{
+	const backend_ctx *ctx = r->ctx;
+	double deadline = ctx->timeout_s > 0 ? run_now() + ctx->timeout_s : 0;
+	double kill_at = 0;
+	int kills = 0;
+
+	memset(w, 0, sizeof *w);
+	for (;;) {
+		struct pollfd pf = { .fd = ctx->signal_fd, .events = POLLIN };
+		double next = kill_at ? kill_at : deadline;
+		int timeout_ms = -1, ws;
+		pid_t got;
+
+		if (next) {
+			double left = next - run_now();
+
+			timeout_ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
+		}
+		if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
+			return rls_error_set(err, errno, "poll");
+		if (pf.revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(ctx->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				/* The runtime passes it to rls-init, which passes
+				 * it to the command. */
+				w->interrupted_by = (int)si.ssi_signo;
+				kill(pid, (int)si.ssi_signo);
+			}
+		}
+		got = waitpid(pid, &ws, WNOHANG);
+		if (got == pid) {
+			w->wait_status = ws;
+			if (deadline && run_now() >= deadline)
+				w->timed_out = true;
+			return 0;
+		}
+		if (deadline && !w->timed_out && run_now() >= deadline) {
+			w->timed_out = true;
+			kill_at = run_now() + ctx->grace_s;
+			if (!terminate_all(r, pid))
+				kill_at = run_now();
+		}
+		if (kill_at && run_now() >= kill_at) {
+			/* The container first; then, should it still stand
+			 * after a second, the runtime itself. */
+			if (kills++ == 0)
+				kill_container(r, pid);
+			else
+				kill(pid, SIGKILL);
+			kill_at = run_now() + 1;
+		}
+	}
+}
+
+/* ---- ending ---- */
+
+static void finish(oci_run *r)
+{
+	_cleanup_free_ char *st = rls_xasprintf("%s/%s", r->state, r->id);
+	rls_error e;
+
+	/* runc and crun delete the container when `run` ends by itself;
+	 * anything else (a killed runtime, runsc's sandbox) is deleted
+	 * here. */
+	if (access(st, F_OK) == 0 || r->rt.gvisor)
+		run_quietly(delete_argv(r));
+	if (r->dir)
+		(void)rls_rm_rf_at(AT_FDCWD, r->dir, &e);
+}
+
+static int hand_guard(const oci_run *r, rls_error *err)
+{
+	char **k = kill_argv(r, "KILL", false), **d = delete_argv(r);
+	int ret = guard_add_cleanup(r->ctx->guard, k, d, r->dir, err);
+
+	oci_argv_free(k);
+	oci_argv_free(d);
+	return ret;
+}
+
+static bool read_verdict(const oci_run *r, int verdict_rd)
+{
+	char c = 0;
+
+	if (r->verdict_file) {
+		_cleanup_close_ int fd = open(r->verdict_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+		return fd >= 0 && read(fd, &c, 1) == 1 && c == '1';
+	}
+	return read(verdict_rd, &c, 1) == 1 && c == '1';
+}
+
+static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_error *err)
+{
+	oci_run r = { .ctx = ctx };
+	int vp[2] = { -1, -1 };
+	oci_wait w;
+	pid_t pid;
+	int ret = -1;
+
+	memset(res, 0, sizeof *res);
+	if (prepare(&r, err) < 0 || hand_guard(&r, err) < 0)
+		goto out;
+	if (!r.verdict_file && pipe2(vp, O_CLOEXEC | O_NONBLOCK) < 0) {
+		rls_error_set(err, errno, "pipe");
+		goto out;
+	}
+	pid = spawn_runtime(&r, vp[1], err);
+	if (vp[1] >= 0)
+		close(vp[1]);
+	if (pid < 0)
+		goto out;
+	if (ctx->timeout_s > 0 &&
+	    guard_arm(ctx->guard, pid, run_now() + ctx->timeout_s + ctx->grace_s + 1, err) < 0)
+		rls_warn("%s", err->msg);
+	if (supervise(&r, pid, &w, err) < 0) {
+		kill_container(&r, pid);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		goto out;
+	}
+	res->started = read_verdict(&r, vp[0]);
+	res->timed_out = w.timed_out;
+	res->interrupted_by = w.interrupted_by;
+	if (WIFSIGNALED(w.wait_status)) {
+		res->term_signal = WTERMSIG(w.wait_status);
+		if (!res->interrupted_by && !res->timed_out)
+			res->interrupted_by = res->term_signal;
+	} else {
+		res->exit_code = WEXITSTATUS(w.wait_status);
+	}
+	ret = 0;
+out:
+	if (vp[0] >= 0)
+		close(vp[0]);
+	finish(&r);
+	oci_run_free(&r);
+	return ret;
+}
+
+const backend backend_oci = {
+	.name = "oci",
+	.summary = "an OCI runtime (runc, crun: the host's kernel; runsc: gVisor's) over a generated bundle",
+	.probe = oci_probe,
+	.run = oci_backend_run,
+};
