@@ -44,6 +44,9 @@ typedef struct oci_run {
 	char *verdict_file;	/* TMPDIR/oci/verdict (runsc) */
 	char *seccomp_file;	/* TMPDIR/oci/seccomp (runsc) */
 	bool stage;		/* root: the runtime runs in a mount namespace of its own */
+	backend_ctx staged;	/* ctx as the runtime reaches it */
+	char *init_at;		/* TMPDIR/init, rls-init staged */
+	oci_bundle_spec bs;
 } oci_run;
 
 static void oci_run_free(oci_run *r)
@@ -57,6 +60,7 @@ static void oci_run_free(oci_run *r)
 	free(r->tree_at);
 	free(r->verdict_file);
 	free(r->seccomp_file);
+	free(r->init_at);
 }
 
 static int oci_probe(rls_error *err)
@@ -150,22 +154,17 @@ static int prepare(oci_run *r, rls_error *err)
 	}
 	if (r->rt.gvisor && prepare_gvisor_files(r, err) < 0)
 		return -1;
-	{
-		/* Staged, rls-init is reached at TMPDIR/init (stage_mounts). */
-		_cleanup_free_ char *init_at = rls_xasprintf("%s/init", ctx->tmpdir);
-		backend_ctx staged = *ctx;
-		oci_bundle_spec bs = {
-			.ctx = &staged, .rt = &r->rt, .dir = r->bundle, .tree = r->tree,
-			.tree_source = r->stage ? r->tree_at : r->tree, .verdict_file = r->verdict_file,
-			.seccomp_file = r->seccomp_file, .cgroup = r->id,
-		};
-
-		if (r->stage)
-			staged.init = init_at;
-		if (oci_bundle_write(&bs, err) < 0)
-			return -1;
-	}
-	return 0;
+	/* Staged, rls-init is reached at TMPDIR/init (stage_mounts). */
+	r->init_at = rls_xasprintf("%s/init", ctx->tmpdir);
+	r->staged = *ctx;
+	if (r->stage)
+		r->staged.init = r->init_at;
+	r->bs = (oci_bundle_spec){
+		.ctx = &r->staged, .rt = &r->rt, .dir = r->bundle, .tree = r->tree,
+		.tree_source = r->stage ? r->tree_at : r->tree, .verdict_file = r->verdict_file,
+		.seccomp_file = r->seccomp_file, .cgroup = r->id, .skeleton_later = r->stage,
+	};
+	return oci_bundle_write(&r->bs, err);
 }
 
 /* ---- the runtime's commands ---- */
@@ -255,7 +254,15 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
-	return 0;
+	/* The root: a small tmpfs of mount points, so that the sandbox's
+	 * mount table shows "/" for it, not a host path. */
+	{
+		_cleanup_free_ char *root = rls_xasprintf("%s/rootfs", r->bundle);
+
+		if (mount("rls", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+			return rls_error_set(err, errno, "tmpfs on %s", root);
+	}
+	return oci_bundle_skeleton(&r->bs, err);
 }
 
 /* The child, from fork to exec of the runtime. */
@@ -267,10 +274,17 @@ static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report
 	char *env[] = { "PATH=" RUN_SANDBOX_PATH, NULL };
 
 	run_child_reset_signals();
-	/* A group of its own: the terminal's signals are for rls, which
-	 * forwards them; kill(0) inside never reaches rls (runc and crun
-	 * also give the container a session of its own). */
+	/* A group of its own, the terminal's foreground when rls had it (the
+	 * runtime sets the container up as a background job otherwise, and
+	 * is stopped for touching the terminal); kill(0) inside never
+	 * reaches rls: runc and crun give the container a session of its
+	 * own, and rls-init the command a group of its own in it. */
 	setpgid(0, 0);
+	if (r->ctx->tty_fg) {
+		signal(SIGTTOU, SIG_IGN);
+		tcsetpgrp(STDIN_FILENO, getpgrp());
+		signal(SIGTTOU, SIG_DFL);
+	}
 	/* rls's death takes the runtime down; the guard then kills and
 	 * deletes the container. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent) {
@@ -336,6 +350,11 @@ static pid_t spawn_runtime(const oci_run *r, int verdict_w, rls_error *err)
 	}
 	close(ep[1]);
 	setpgid(pid, pid);
+	if (r->ctx->tty_fg) {
+		signal(SIGTTOU, SIG_IGN);
+		tcsetpgrp(STDIN_FILENO, pid);
+		signal(SIGTTOU, SIG_DFL);
+	}
 	do
 		n = read(ep[0], msg, sizeof msg - 1);
 	while (n < 0 && errno == EINTR);
@@ -488,8 +507,10 @@ static void finish(oci_run *r)
 	/* runc and crun delete the container when `run` ends by itself;
 	 * anything else (a killed runtime, runsc's sandbox) is deleted
 	 * here. */
-	if (access(st, F_OK) == 0 || r->rt.gvisor)
+	if (r->id && (access(st, F_OK) == 0 || r->rt.gvisor))
 		run_quietly(delete_argv(r));
+	if (r->id && !r->rt.rootless)
+		oci_cgroup_sweep(r->id, 1000);
 	if (r->dir)
 		(void)rls_rm_rf_at(AT_FDCWD, r->dir, &e);
 }
@@ -497,7 +518,7 @@ static void finish(oci_run *r)
 static int hand_guard(const oci_run *r, rls_error *err)
 {
 	char **k = kill_argv(r, "KILL", false), **d = delete_argv(r);
-	int ret = guard_add_cleanup(r->ctx->guard, k, d, r->dir, err);
+	int ret = guard_add_cleanup(r->ctx->guard, k, d, r->dir, r->rt.rootless ? NULL : r->id, err);
 
 	oci_argv_free(k);
 	oci_argv_free(d);
@@ -545,6 +566,12 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		goto out;
+	}
+	if (ctx->tty_fg) {
+		signal(SIGTTOU, SIG_IGN);
+		if (tcgetpgrp(STDIN_FILENO) != getpgrp())
+			tcsetpgrp(STDIN_FILENO, getpgrp());
+		signal(SIGTTOU, SIG_DFL);
 	}
 	res->started = read_verdict(&r, vp[0]);
 	res->timed_out = w.timed_out;

@@ -71,6 +71,7 @@ typedef struct guard_cleanup {
 	char **kill;
 	char **cleanup;
 	char *remove;
+	char *cgroup;
 } guard_cleanup;
 
 static char **split_argv(const char *p, size_t len)
@@ -113,12 +114,14 @@ static int guard_read(int sock, char *tag, double *deadline, int *pidfd, guard_c
 		*deadline = m.deadline;
 		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(pidfd, CMSG_DATA(c), sizeof *pidfd);
-	} else if ((buf[0] == 'k' || buf[0] == 'c' || buf[0] == 'r') && n > 2 && buf[n - 1] == '\0') {
+	} else if (buf[0] && strchr("kcrg", buf[0]) && n > 2 && buf[n - 1] == '\0') {
 		char **v = split_argv(buf + 1, (size_t)n - 1);
 
-		if (buf[0] == 'r') {
-			free(gc->remove);
-			gc->remove = rls_xstrdup(v[0]);
+		if (buf[0] == 'r' || buf[0] == 'g') {
+			char **slot = buf[0] == 'r' ? &gc->remove : &gc->cgroup;
+
+			free(*slot);
+			*slot = rls_xstrdup(v[0]);
 			sandbox_argv_free(v);
 		} else if (buf[0] == 'k') {
 			sandbox_argv_free(gc->kill);
@@ -228,6 +231,8 @@ static RLS_NORETURN void guard_main(const guard_spec *s, int fd)
 		if (rls_mountinfo_each(mount_under, &u) == 0)
 			(void)rls_rm_rf_at(AT_FDCWD, gc.remove, NULL);
 	}
+	if (gc.cgroup)
+		oci_cgroup_sweep(gc.cgroup, 3000);
 
 	/* rls is gone.  The sandbox dies with it (--die-with-parent); what
 	 * a cgroup still holds is killed here. */
@@ -333,13 +338,15 @@ static int send_strings(run_guard *g, char tag, char *const *v, rls_error *err)
 }
 
 int guard_add_cleanup(run_guard *g, char *const *kill_argv, char *const *cleanup, const char *remove,
-		      rls_error *err)
+		      const char *cgroup, rls_error *err)
 {
 	if (kill_argv && send_strings(g, 'k', kill_argv, err) < 0)
 		return -1;
 	if (cleanup && send_strings(g, 'c', cleanup, err) < 0)
 		return -1;
 	if (remove && send_strings(g, 'r', (char *const[]){ (char *)remove, NULL }, err) < 0)
+		return -1;
+	if (cgroup && send_strings(g, 'g', (char *const[]){ (char *)cgroup, NULL }, err) < 0)
 		return -1;
 	return 0;
 }

@@ -141,18 +141,26 @@ static bool path_is_under(const char *path, const char *dir)
 }
 
 /* mkdir -p of `inside` under the skeleton `root`. */
+/* The skeleton is made only when `root` is given (see oci_bundle_spec). */
 static int skel_dir(const char *root, const char *inside, rls_error *err)
 {
-	_cleanup_free_ char *p = rls_xasprintf("%s%s", root, inside);
+	_cleanup_free_ char *p = root ? rls_xasprintf("%s%s", root, inside) : NULL;
+
+	if (!root)
+		return 0;
 
 	return rls_mkdir_p(p, 0755, err);
 }
 
 static int skel_file(const char *root, const char *inside, rls_error *err)
 {
-	_cleanup_free_ char *p = rls_xasprintf("%s%s", root, inside);
-	_cleanup_free_ char *parent = rls_xstrdup(p);
+	_cleanup_free_ char *p = NULL, *parent = NULL;
 	int fd;
+
+	if (!root)
+		return 0;
+	p = rls_xasprintf("%s%s", root, inside);
+	parent = rls_xstrdup(p);
 
 	*strrchr(parent, '/') = '\0';
 	if (rls_mkdir_p(parent, 0755, err) < 0)
@@ -184,6 +192,30 @@ static bool reserved_top(const oci_bundle_spec *s, const char *name)
 	return !strcmp(name, mount_top) || !strcmp(name, home_top);
 }
 
+/* Whether uid:gid can walk to `path`: the search bit it would use on
+ * every folder above it.  (bubblewrap asks as the sandbox; here the
+ * runtime runs as root, and a path the command cannot reach needs no
+ * hiding, while mounting over it would fail for the runtime's
+ * unprivileged setup uid.) */
+static bool reachable_by(const char *path, uid_t uid, gid_t gid)
+{
+	_cleanup_free_ char *p = rls_xstrdup(path);
+
+	for (char *slash = p; (slash = strchr(slash + 1, '/'));) {
+		struct stat st;
+		mode_t bit;
+
+		*slash = '\0';
+		if (stat(p[0] ? p : "/", &st) < 0)
+			return false;
+		bit = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+		*slash = '/';
+		if (!(st.st_mode & bit))
+			return false;
+	}
+	return true;
+}
+
 /* The host's system folders, as bubblewrap binds them. */
 static int bind_host_system(const oci_bundle_spec *s, const char *root, json_t *mounts, rls_error *err)
 {
@@ -195,12 +227,13 @@ static int bind_host_system(const oci_bundle_spec *s, const char *root, json_t *
 		if (lstat(*d, &st) < 0)
 			continue;
 		if (S_ISLNK(st.st_mode)) {
-			_cleanup_free_ char *link = rls_xasprintf("%s%s", root, *d);
+			_cleanup_free_ char *link = NULL;
 
 			n = readlink(*d, target, sizeof target - 1);
-			if (n <= 0)
+			if (n <= 0 || !root)
 				continue;
 			target[n] = '\0';
+			link = rls_xasprintf("%s%s", root, *d);
 			if (symlink(target, link) < 0)
 				return rls_error_set(err, errno, "symlink %s", link);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -219,7 +252,7 @@ static int bind_host_system(const oci_bundle_spec *s, const char *root, json_t *
 
 		for (const char *const *d = sandbox_system_dirs; *d && !bound; d++)
 			bound = path_is_under(*h, *d);
-		if (!bound || stat(*h, &st) < 0)
+		if (!bound || stat(*h, &st) < 0 || !reachable_by(*h, s->ctx->id->uid, s->ctx->id->gid))
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			static const char *const opts[] = { "ro", "nosuid", "nodev", "size=4096", "mode=0755", NULL };
@@ -256,13 +289,13 @@ static int bind_tree_top(const oci_bundle_spec *s, const char *root, json_t *mou
 			continue;
 		inside = rls_xasprintf("/%s", de->d_name);
 		source = rls_xasprintf("%s/%s", s->tree_source, de->d_name);
-		skel = rls_xasprintf("%s/%s", root, de->d_name);
+		skel = root ? rls_xasprintf("%s/%s", root, de->d_name) : NULL;
 		if (S_ISLNK(st.st_mode)) {
 			char target[4096];
 			ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof target - 1);
 
 			/* Read inside the container, relative to its root. */
-			if (n > 0) {
+			if (n > 0 && skel) {
 				target[n] = '\0';
 				if (symlink(target, skel) < 0)
 					r = rls_error_set(err, errno, "symlink %s", skel);
@@ -378,18 +411,21 @@ static json_t *resources(const backend_ctx *ctx)
 	return r;
 }
 
-int oci_bundle_write(const oci_bundle_spec *s, rls_error *err)
+/* The mounts, and with `make_skeleton` the root's mount points; with
+ * `write_config` config.json. */
+static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config, rls_error *err)
 {
 	const backend_ctx *ctx = s->ctx;
-	_cleanup_free_ char *root = rls_xasprintf("%s/rootfs", s->dir);
+	_cleanup_free_ char *root_dir = rls_xasprintf("%s/rootfs", s->dir);
 	_cleanup_free_ char *cfg_path = rls_xasprintf("%s/config.json", s->dir);
+	const char *root = make_skeleton ? root_dir : NULL;
 	json_t *mounts = json_array(), *linux_, *config;
 	bool rootless = s->rt->rootless;
 	unsigned uid = rootless ? 0 : (unsigned)ctx->id->uid, gid = rootless ? 0 : (unsigned)ctx->id->gid;
 	int r = -1;
 
-	if (mkdir(root, 0755) < 0 && errno != EEXIST) {
-		rls_error_set(err, errno, "%s", root);
+	if (mkdir(root_dir, 0755) < 0 && errno != EEXIST) {
+		rls_error_set(err, errno, "%s", root_dir);
 		goto out;
 	}
 	add_mount(mounts, "/proc", "proc", "proc", (const char *const[]){ "nosuid", "nodev", "noexec", NULL });
@@ -420,6 +456,10 @@ int oci_bundle_write(const oci_bundle_spec *s, rls_error *err)
 		add_bind(mounts, s->seccomp_file, OCI_SECCOMP_INSIDE, false);
 	}
 
+	if (!write_config) {
+		r = 0;
+		goto out;
+	}
 	linux_ = json_pack("{s:o, s:o, s:o, s:o, s:o}", "uidMappings",
 			   id_map(rootless, (unsigned)ctx->id->uid, (unsigned)geteuid()), "gidMappings",
 			   id_map(rootless, (unsigned)ctx->id->gid, (unsigned)getegid()), "namespaces",
@@ -460,4 +500,14 @@ int oci_bundle_write(const oci_bundle_spec *s, rls_error *err)
 out:
 	json_decref(mounts);
 	return r;
+}
+
+int oci_bundle_write(const oci_bundle_spec *s, rls_error *err)
+{
+	return build(s, !s->skeleton_later, true, err);
+}
+
+int oci_bundle_skeleton(const oci_bundle_spec *s, rls_error *err)
+{
+	return build(s, true, false, err);
 }

@@ -324,3 +324,70 @@ int oci_runtime_find(const char *spec, oci_runtime *rt, rls_error *err)
 	return rls_error_set(err, 0, "no OCI runtime works here (%s)%s", why.data,
 			     geteuid() != 0 ? "; use --backend bwrap" : "");
 }
+
+typedef struct sweep_ctx {
+	const char *name;
+	const char *own;	/* this process's path in the hierarchy at hand */
+	const char *controllers;
+	int wait_ms;
+} sweep_ctx;
+
+static bool has_option(const char *opts, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = opts; (p = strstr(p, word)); p += n)
+		if ((p == opts || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+static int sweep_mount(const char *point, const char *fstype, const char *source, const char *opts,
+		       void *opaque)
+{
+	sweep_ctx *s = opaque;
+	bool match;
+
+	if (!*s->controllers) {
+		match = !strcmp(fstype, "cgroup2");
+	} else {
+		_cleanup_free_ char *copy = rls_xstrdup(s->controllers);
+
+		match = !strcmp(fstype, "cgroup");
+		for (char *save = NULL, *c = strtok_r(copy, ",", &save); c && match;
+		     c = strtok_r(NULL, ",", &save))
+			match = has_option(opts, c);
+	}
+	if (match) {
+		_cleanup_free_ char *dir = rls_xasprintf("%s%s/%s", point, strcmp(s->own, "/") ? s->own : "",
+							 s->name);
+		struct timespec pause = { 0, 5 * 1000 * 1000 };
+
+		for (int waited = 0; rmdir(dir) < 0 && errno == EBUSY && waited < s->wait_ms; waited += 5)
+			nanosleep(&pause, NULL);
+	}
+	return 0;
+}
+
+void oci_cgroup_sweep(const char *name, int wait_ms)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+	char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return;
+	while (getline(&line, &cap, f) > 0) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		sweep_ctx s = { .name = name, .wait_ms = wait_ms };
+
+		if (!c2)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		*c2 = '\0';
+		s.controllers = c1 + 1;
+		s.own = c2 + 1;
+		rls_mountinfo_each(sweep_mount, &s);
+	}
+	free(line);
+}

@@ -206,10 +206,11 @@ int guard_start(const guard_spec *spec, run_guard *g, rls_error *err);
 int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err);
 /* Commands for the guard to run should rls die: `kill` also at the
  * deadline (after killing the armed pid), `cleanup` after it, then the
- * tree `remove` is removed (never across a mount).  Each argv is
- * NULL-terminated, argv[0] an absolute path; any may be NULL. */
+ * tree `remove` is removed (never across a mount) and the cgroups named
+ * `cgroup` beside ours (oci_cgroup_sweep).  Each argv is NULL-terminated,
+ * argv[0] an absolute path; any may be NULL. */
 int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, const char *remove,
-		      rls_error *err);
+		      const char *cgroup, rls_error *err);
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 
@@ -332,6 +333,10 @@ void oci_argv_free(char **argv);
 /* Run argv with output captured and a time limit: its wait status (-1 on
  * timeout), the last line of its output in *out (to free). */
 int oci_run_captured(char *const argv[], int timeout_ms, char **out);
+/* Remove the cgroup `name` beside ours in every hierarchy, should the
+ * runtime have left it (it makes one in each, and a runtime killed
+ * half-way forgets them).  Empty ones only; waits up to wait_ms for each. */
+void oci_cgroup_sweep(const char *name, int wait_ms);
 
 /* ---- oci-bundle.c ---- */
 
@@ -349,9 +354,14 @@ typedef struct oci_bundle_spec {
 	const char *verdict_file;	/* host path, or NULL: the verdict comes on fd 3 */
 	const char *seccomp_file;	/* host path of a BPF program for rls-init, or NULL */
 	const char *cgroup;		/* cgroupsPath, relative to the runtime's cgroup */
+	/* The root's mount points are made later, by oci_bundle_skeleton on
+	 * a tmpfs over DIR/rootfs in the runtime's own mount namespace: the
+	 * root's mount shows no host path inside. */
+	bool skeleton_later;
 } oci_bundle_spec;
 
 int oci_bundle_write(const oci_bundle_spec *spec, rls_error *err);
+int oci_bundle_skeleton(const oci_bundle_spec *spec, rls_error *err);
 /* A minimal config.json for probing a runtime, with the user namespace
  * of a real run; the command is `uid`. */
 struct json_t *oci_probe_config(const oci_runtime *rt, unsigned uid);

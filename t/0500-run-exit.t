@@ -35,11 +35,14 @@ run_rls --env 'BAD-NAME=1' -- true
 is "$rc" 2 "a bad --env name is a usage error"
 run_rls
 is "$rc" 2 "no command is a usage error"
-run_rls --backend oci -- true
-is "$rc" 2 "the oci backend is not available in this build (2)"
-like "$err" "backend 'oci' is not available" "and says so"
-run_rls --backend vm -- true
-is "$rc" 2 "nor is the vm backend"
+out=$("$RLS" run --backend vm -- true 2>&1); rc=$?
+is "$rc" 2 "the vm backend is not available in this build (2)"
+like "$out" "backend 'vm' is not available" "and says so"
+out=$("$RLS" run --backend bwrap --runtime runc -- true 2>&1); rc=$?
+is "$rc" 2 "--runtime without --backend oci is a usage error"
+like "$out" "is for --backend oci" "and says so"
+out=$("$RLS" run --backend oci --rootfs / --image x -- true 2>&1); rc=$?
+is "$rc" 2 "--rootfs and --image together are a usage error"
 printf 'rules:\n  - { pattern: "[x", permission: read }\n' > "$T/bad.yml"
 run_rls -p "$T/bad.yml" -- true
 ok "a bad policy fails" test "$rc" -ne 0

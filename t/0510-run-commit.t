@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
 need_fuse
-need_bwrap
+need_backend
 
 S=$T/src
 mk_src "$S"

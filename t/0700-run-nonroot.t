@@ -29,7 +29,7 @@ chown -R "$U": "$T/u"
 cd "$S" || exit 1
 urun() {
 	local ef=$T/u/tmp/.stderr
-	out=$(as_user env TMPDIR="$T/u/tmp" XDG_STATE_HOME="$T/u/state" "$RLS" run "$@" 2>"$ef"); rc=$?
+	out=$(as_user env TMPDIR="$T/u/tmp" XDG_STATE_HOME="$T/u/state" "$RLS" run "${RUN_BACKEND[@]}" "$@" 2>"$ef"); rc=$?
 	err=$(cat "$ef"); rm -f "$ef"
 }
 

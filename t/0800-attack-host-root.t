@@ -28,7 +28,7 @@ run_rls -- sh -c 'for f in /proc/timer_list /proc/keys /proc/kcore /proc/sched_d
 unlike "$out" " [1-9]" "/proc/timer_list, /proc/keys and the other kernel state are masked"
 
 # Who the command is, seen from the host.
-"$RLS" run -- sh -c 'echo ready; exec sleep 30.0800' > "$T/out" 2>&1 &
+"$RLS" run "${RUN_BACKEND[@]}" -- sh -c 'echo ready; exec sleep 30.0800' > "$T/out" 2>&1 &
 rls_pid=$!
 for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
 sleeper=$(pgrep -f '^sleep 30.0800$' | head -1)
@@ -92,7 +92,7 @@ argv[i + 1] = str(r)
 os.execv("/usr/bin/bwrap", ["bwrap"] + argv)
 PY
 chmod +x "$T/fakebin/bwrap"
-out=$(PATH="$T/fakebin:$PATH" "$RLS" run -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
+out=$(PATH="$T/fakebin:$PATH" "$RLS" run "${RUN_BACKEND[@]}" -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
 is "$rc" 125 "a sandbox whose /proc/sys is not read-only does not run the command"
 unlike "$out" "the-command-ran" "the command never started"
 like "$(cat "$T/err")" "/proc/sys is writable" "and rls says which check failed"

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib-run.sh"
 need_run_source
 
-"$RLS" run --timeout 1 -- sh -c 'echo ready; exec sleep 32.0804' > "$T/out" 2> "$T/err" &
+"$RLS" run "${RUN_BACKEND[@]}" --timeout 1 -- sh -c 'echo ready; exec sleep 32.0804' > "$T/out" 2> "$T/err" &
 rls_pid=$!
 for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
 ok "the command runs" pgrep -f '^sleep 32.0804$'
