@@ -63,14 +63,20 @@ static void oci_run_free(oci_run *r)
 	free(r->init_at);
 }
 
+/* Cheap: which runtime works is found (and said) when the run starts,
+ * the one --runtime names or the first that works. */
 static int oci_probe(rls_error *err)
 {
-	oci_runtime rt;
+	for (const char *const *n = oci_runtime_names; *n; n++) {
+		_cleanup_free_ char *p = run_search_path(*n, getenv("PATH"));
 
-	if (oci_runtime_find(NULL, &rt, err) < 0)
-		return -1;
-	oci_runtime_free(&rt);
-	return 0;
+		if (!p)
+			p = run_search_path(*n, RUN_SANDBOX_PATH);
+		if (p)
+			return 0;
+	}
+	return rls_error_set(err, 0, "no OCI runtime is installed (apt-get install runc, or crun, "
+			     "or runsc); or use --backend bwrap");
 }
 
 /* ---- preparing ---- */
@@ -117,7 +123,7 @@ static int prepare_gvisor_files(oci_run *r, rls_error *err)
 		return -1;
 	if (!r->rt.rootless && chown(r->verdict_file, r->ctx->id->uid, r->ctx->id->gid) < 0)
 		return rls_error_set(err, errno, "chown %s", r->verdict_file);
-	bpf = seccomp_bpf_fd(SECCOMP_STATX_NO_AUTOMOUNT, err);
+	bpf = seccomp_bpf_fd(SECCOMP_NO_USERNS, err);
 	if (bpf < 0)
 		return -1;
 	while ((n = read(bpf, buf, sizeof buf)) > 0)
@@ -134,6 +140,7 @@ static int prepare(oci_run *r, rls_error *err)
 
 	if (oci_runtime_find(ctx->runtime, &r->rt, err) < 0)
 		return -1;
+	r->rt.share_net = ctx->share_net;
 	if (find_tree(r, err) < 0)
 		return -1;
 	r->id = rls_xasprintf("rls-run-%d", (int)getpid());
@@ -255,11 +262,14 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	/* The root: a small tmpfs of mount points, so that the sandbox's
-	 * mount table shows "/" for it, not a host path. */
+	 * mount table shows "/" for it, not a host path.  Without nosuid and
+	 * nodev (it holds only empty folders and links): flags set here are
+	 * locked for the runtime's user namespace, and gVisor's gofer
+	 * remounts the root read-only without them, which then fails. */
 	{
 		_cleanup_free_ char *root = rls_xasprintf("%s/rootfs", r->bundle);
 
-		if (mount("rls", root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+		if (mount("rls", root, "tmpfs", 0, "mode=0755,size=1m") < 0)
 			return rls_error_set(err, errno, "tmpfs on %s", root);
 	}
 	return oci_bundle_skeleton(&r->bs, err);

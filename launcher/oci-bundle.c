@@ -25,7 +25,11 @@
  * rls-init starts.  A non-root caller has only its own uid to map
  * (runc --rootless, no newuidmap): the container's root is then the
  * caller on the host, and the command runs as that root, holding no
- * capability.
+ * capability.  gVisor's gofer does every file operation of the sandbox
+ * on the host as the container's root: under runsc that root is the
+ * command's identity (0 -> id), and the command runs as uid 0 of
+ * gVisor's kernel, with no capability; no process of the sandbox is the
+ * host's root.
  */
 #include "launcher.h"
 #include "run.h"
@@ -60,8 +64,12 @@ static unsigned helper_id(unsigned command)
 	return command == NOBODY_ID ? NOBODY_ID - 1 : NOBODY_ID;
 }
 
-static json_t *id_map(bool rootless, unsigned id, unsigned host_self)
+static json_t *id_map(bool rootless, bool gvisor, unsigned id, unsigned host_self)
 {
+	/* gVisor's gofer does the sandbox's file work on the host as the
+	 * container's root: that must be the command's identity there. */
+	if (gvisor && !rootless)
+		return json_pack("[{s:i, s:I, s:i}]", "containerID", 0, "hostID", (json_int_t)id, "size", 1);
 	if (rootless)
 		return json_pack("[{s:i, s:I, s:i}]", "containerID", 0, "hostID", (json_int_t)host_self, "size",
 				 1);
@@ -98,8 +106,8 @@ json_t *oci_probe_config(const oci_runtime *rt, unsigned uid)
 		"destination", "/usr", "type", "bind", "source", "/usr", "options", "rbind", "ro", "nosuid",
 		"destination", "/dev", "type", "tmpfs", "source", "tmpfs", "options", "nosuid",
 		"destination", "/tmp", "type", "tmpfs", "source", "tmpfs", "options", "nosuid",
-		"linux", "uidMappings", id_map(rt->rootless, uid, (unsigned)geteuid()),
-		"gidMappings", id_map(rt->rootless, uid, (unsigned)getegid()),
+		"linux", "uidMappings", id_map(rt->rootless, rt->gvisor, uid, (unsigned)geteuid()),
+		"gidMappings", id_map(rt->rootless, rt->gvisor, uid, (unsigned)getegid()),
 		"namespaces", namespaces(false));
 
 	return c;
@@ -242,7 +250,10 @@ static int bind_host_system(const oci_bundle_spec *s, const char *root, json_t *
 			add_bind(mounts, *d, *d, false);
 		}
 	}
-	for (const char *const *f = sandbox_masked_files; *f; f++)
+	/* gVisor's gofer opens every file the sandbox reaches, as an
+	 * unprivileged uid: these, unreadable to others, are out of reach
+	 * there already (and the gofer could not open them to mount over). */
+	for (const char *const *f = sandbox_masked_files; *f && !s->rt->gvisor; f++)
 		if (access(*f, F_OK) == 0)
 			add_bind(mounts, "/dev/null", *f, false);
 	/* A source tree under /opt, say, would be in plain view there. */
@@ -421,7 +432,11 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 	const char *root = make_skeleton ? root_dir : NULL;
 	json_t *mounts = json_array(), *linux_, *config;
 	bool rootless = s->rt->rootless;
-	unsigned uid = rootless ? 0 : (unsigned)ctx->id->uid, gid = rootless ? 0 : (unsigned)ctx->id->gid;
+	/* The container's root is the command's identity on the host when
+	 * rls is not root (runc --rootless) and under gVisor, whose gofer
+	 * does the file work as that root. */
+	bool as_root = rootless || s->rt->gvisor;
+	unsigned uid = as_root ? 0 : (unsigned)ctx->id->uid, gid = as_root ? 0 : (unsigned)ctx->id->gid;
 	int r = -1;
 
 	if (mkdir(root_dir, 0755) < 0 && errno != EEXIST) {
@@ -461,8 +476,10 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 		goto out;
 	}
 	linux_ = json_pack("{s:o, s:o, s:o, s:o, s:o}", "uidMappings",
-			   id_map(rootless, (unsigned)ctx->id->uid, (unsigned)geteuid()), "gidMappings",
-			   id_map(rootless, (unsigned)ctx->id->gid, (unsigned)getegid()), "namespaces",
+			   id_map(rootless, s->rt->gvisor, (unsigned)ctx->id->uid, (unsigned)geteuid()),
+			   "gidMappings",
+			   id_map(rootless, s->rt->gvisor, (unsigned)ctx->id->gid, (unsigned)getegid()),
+			   "namespaces",
 			   namespaces(ctx->share_net), "maskedPaths", strv(sandbox_proc_masked),
 			   "readonlyPaths", strv(sandbox_proc_read_only));
 	/* /dev read-only once the runtime has made its nodes; /dev/shm and

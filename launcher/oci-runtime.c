@@ -96,9 +96,10 @@ char **oci_runtime_argv(const oci_runtime *rt, const char *root, const char *ver
 	if (rt->rootless && rt->kind == OCI_RUNC)
 		v[n++] = rls_xstrdup("--rootless=true");
 	if (rt->gvisor) {
-		/* The network namespace is the bundle's business (none, or
-		 * the host's with --net host); seccomp profiles are applied
-		 * only when asked. */
+		/* gVisor's own network stack would need a network namespace
+		 * with interfaces: none, or the host's with --net host.
+		 * Seccomp profiles are applied only when asked. */
+		v[n++] = rls_xstrdup(rt->share_net ? "--network=host" : "--network=none");
 		v[n++] = rls_xstrdup("--oci-seccomp");
 	}
 	v[n++] = rls_xstrdup(verb);
@@ -250,14 +251,17 @@ out:
 }
 
 /* The probe cache: "KEY\tok" or "KEY\tno\tWHY". */
+/* The runtime binary, rls's own (a new rls may probe differently) and
+ * the caller. */
 static char *cache_key(const oci_runtime *rt)
 {
-	struct stat st;
+	struct stat st, self;
 
-	if (stat(rt->path, &st) < 0)
+	if (stat(rt->path, &st) < 0 || stat("/proc/self/exe", &self) < 0)
 		return NULL;
-	return rls_xasprintf("%s %lld %lld.%09ld uid %u", rt->path, (long long)st.st_size,
-			     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (unsigned)geteuid());
+	return rls_xasprintf("%s %lld %lld.%09ld rls %lld.%09ld uid %u", rt->path, (long long)st.st_size,
+			     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long)self.st_mtim.tv_sec,
+			     self.st_mtim.tv_nsec, (unsigned)geteuid());
 }
 
 static int cached_probe(const oci_runtime *rt, rls_error *err)

@@ -142,9 +142,9 @@ extern const char *const sandbox_proc_masked[];
 
 /* ---- seccomp.c ---- */
 
-/* Also refuse statx with AT_NO_AUTOMOUNT, ENOSYS (gVisor's EINVAL for it
- * breaks ls; the C library falls back to fstatat). */
-#define SECCOMP_STATX_NO_AUTOMOUNT 1u
+/* Also refuse new user namespaces (unshare, clone; clone3 whole), for
+ * sandboxes where bwrap --disable-userns does not hold. */
+#define SECCOMP_NO_USERNS 1u
 
 /* A readable fd holding the BPF program (see seccomp.c for what it
  * refuses), for bwrap --seccomp and rls-init --seccomp. */
@@ -317,6 +317,7 @@ typedef struct oci_runtime {
 	oci_kind kind;
 	bool gvisor;		/* the command meets gVisor's kernel, not the host's */
 	bool rootless;		/* rls is not root */
+	bool share_net;		/* --net host (runsc takes it as a flag) */
 } oci_runtime;
 
 /* runc, crun, runsc: the default order. */

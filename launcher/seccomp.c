@@ -18,6 +18,12 @@
  *    usual tools of kernel exploits (io_uring also runs operations outside
  *    any seccomp filter), and programs fall back when they are missing.
  *
+ *  - for the OCI runtimes, which have no bwrap --disable-userns: unshare
+ *    and clone with CLONE_NEWUSER, EPERM, and clone3 (whose flags a
+ *    filter cannot read), ENOSYS, which makes the C library use clone.
+ *    A new user namespace is where most of the kernel's reachable
+ *    attack surface lies.
+ *
  * x32 system calls are refused whole, ENOSYS; on x86-64 the i386 entry
  * points get the same filter by their own numbers; any other architecture
  * is refused.  A program is a list of (number, errno) checks per
@@ -43,6 +49,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
@@ -109,7 +116,15 @@ static const sc_deny compat_denied[] = {
 };
 #endif
 
-enum { L_IOCTL, L_ALLOW, L_DENY_ENOSYS, L_COMPAT, L_STATX, L_NLABELS };
+enum { L_IOCTL, L_ALLOW, L_DENY_ENOSYS, L_DENY_EPERM, L_COMPAT, L_USERNS_ARG0, L_NLABELS };
+
+/* clone's flags are its first argument on x86-64, aarch64 and the others
+ * rls builds for (s390 swaps the first two; it gets no userns rule). */
+#if defined(__s390x__)
+#define CLONE_FLAGS_NR 0xffffffffu
+#else
+#define CLONE_FLAGS_NR __NR_clone
+#endif
 
 typedef struct bpf_asm {
 	struct sock_filter prog[128];
@@ -174,10 +189,6 @@ static void mark(bpf_asm *b, int label)
 #define JSET(k) ((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (k), 0, 0))
 #define RET(k) ((struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (k)))
 
-/* AT_NO_AUTOMOUNT, spelled out: <fcntl.h> has it, <linux/fcntl.h> too,
- * and the two cannot both be included. */
-#define STATX_FLAG_NO_AUTOMOUNT 0x800u
-
 int seccomp_bpf_fd(unsigned flags, rls_error *err)
 {
 #ifdef NATIVE_ARCH
@@ -194,8 +205,11 @@ int seccomp_bpf_fd(unsigned flags, rls_error *err)
 	emit(&b, JGE(X32_SYSCALL_BIT), L_DENY_ENOSYS, -1);
 #endif
 	deny_list(&b, native_denied, RLS_ARRAY_SIZE(native_denied));
-	if (flags & SECCOMP_STATX_NO_AUTOMOUNT)
-		emit(&b, JEQ(__NR_statx), L_STATX, -1);
+	if (flags & SECCOMP_NO_USERNS) {
+		emit(&b, JEQ(__NR_clone3), L_DENY_ENOSYS, -1);
+		emit(&b, JEQ(__NR_unshare), L_USERNS_ARG0, -1);
+		emit(&b, JEQ(CLONE_FLAGS_NR), L_USERNS_ARG0, -1);
+	}
 	emit(&b, JEQ(__NR_ioctl), L_IOCTL, L_ALLOW);
 #ifdef COMPAT_ARCH
 	mark(&b, L_COMPAT);
@@ -203,13 +217,10 @@ int seccomp_bpf_fd(unsigned flags, rls_error *err)
 	deny_list(&b, compat_denied, RLS_ARRAY_SIZE(compat_denied));
 	emit(&b, JEQ(COMPAT_IOCTL), L_IOCTL, L_ALLOW);
 #endif
-	if (flags & SECCOMP_STATX_NO_AUTOMOUNT) {
-		/* gVisor (2022) answers statx with AT_NO_AUTOMOUNT, which
-		 * coreutils passes, with EINVAL: `ls DIR` fails.  ENOSYS makes
-		 * the C library fall back to fstatat, which it serves. */
-		mark(&b, L_STATX);
-		emit(&b, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LO_OFF(2)), -1, -1);
-		emit(&b, JSET(STATX_FLAG_NO_AUTOMOUNT), L_DENY_ENOSYS, L_ALLOW);
+	if (flags & SECCOMP_NO_USERNS) {
+		mark(&b, L_USERNS_ARG0);
+		emit(&b, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LO_OFF(0)), -1, -1);
+		emit(&b, JSET(CLONE_NEWUSER), L_DENY_EPERM, L_ALLOW);
 	}
 	mark(&b, L_IOCTL);
 	emit(&b, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, LO_OFF(1)), -1, -1);
@@ -219,6 +230,7 @@ int seccomp_bpf_fd(unsigned flags, rls_error *err)
 	b.prog[b.n - 1].jt = 1;
 	mark(&b, L_ALLOW);
 	emit(&b, RET(SECCOMP_RET_ALLOW), -1, -1);
+	mark(&b, L_DENY_EPERM);
 	emit(&b, RET(SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)), -1, -1);
 	mark(&b, L_DENY_ENOSYS);
 	emit(&b, RET(SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)), -1, -1);
@@ -261,6 +273,18 @@ json_t *seccomp_oci_profile(void)
 	/* The request on its low 32 bits, as in the BPF program: one rule a
 	 * request, for the rules of a call are OR-ed while the arguments of
 	 * one rule are AND-ed. */
+	json_array_append_new(calls, oci_rule("clone3", ENOSYS));
+	{
+		static const char *const names[] = { "unshare", "clone" };
+
+		for (size_t i = 0; i < RLS_ARRAY_SIZE(names); i++)
+			json_array_append_new(calls, json_pack("{s:[s], s:s, s:i, s:[{s:i, s:I, s:I, s:s}]}",
+							       "names", names[i], "action", "SCMP_ACT_ERRNO",
+							       "errnoRet", EPERM, "args", "index", 0, "value",
+							       (json_int_t)CLONE_NEWUSER, "valueTwo",
+							       (json_int_t)CLONE_NEWUSER, "op",
+							       "SCMP_CMP_MASKED_EQ"));
+	}
 	for (size_t i = 0; i < RLS_ARRAY_SIZE(denied_ioctls); i++)
 		json_array_append_new(calls, json_pack("{s:[s], s:s, s:i, s:[{s:i, s:I, s:I, s:s}]}",
 						       "names", "ioctl", "action", "SCMP_ACT_ERRNO",

@@ -70,9 +70,12 @@ is "$?" 125 "rls-init refuses to run a command where /proc/sys is writable"
 is "$(cat "$T/verdict")" "" "and gives no verdict"
 unlike "$(cat "$T/init.out")" "ran" "and does not run it"
 
-# A bubblewrap that leaves /proc/sys writable: rls-init stops the run.
+# A sandbox builder that leaves /proc/sys writable (or, for gVisor, runs
+# the command without its seccomp filter): rls-init stops the run.
 mkdir -p "$T/fakebin"
-cat > "$T/fakebin/bwrap" <<'PY'
+case $BACKEND_NAME in
+bwrap)
+	cat > "$T/fakebin/bwrap" <<'PY'
 #!/usr/bin/python3
 # Drops "--ro-bind /proc/sys /proc/sys" from the options rls passes.
 import os, sys
@@ -91,11 +94,42 @@ os.write(w, b"\0".join(out) + b"\0"); os.close(w)
 argv[i + 1] = str(r)
 os.execv("/usr/bin/bwrap", ["bwrap"] + argv)
 PY
-chmod +x "$T/fakebin/bwrap"
-out=$(PATH="$T/fakebin:$PATH" "$RLS" run "${RUN_BACKEND[@]}" -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
-is "$rc" 125 "a sandbox whose /proc/sys is not read-only does not run the command"
+	chmod +x "$T/fakebin/bwrap"
+	fake=(); want="/proc/sys is writable"
+	;;
+oci-runsc)
+	# Runs runsc without --oci-seccomp: the command would meet no filter.
+	cat > "$T/fakebin/runsc" <<'PY'
+#!/usr/bin/python3
+import os, sys
+os.execv("/usr/bin/runsc", ["runsc"] + [a for a in sys.argv[1:] if a != "--oci-seccomp"])
+PY
+	chmod +x "$T/fakebin/runsc"
+	fake=(--runtime "$T/fakebin/runsc"); want="no seccomp filter is in force"
+	;;
+oci*)
+	# A runtime that forgets /proc/sys among the bundle's readonlyPaths.
+	real=$(command -v "${RLS_TEST_RUNTIME:-runc}")
+	cat > "$T/fakebin/runc" <<PY
+#!/usr/bin/python3
+import json, os, sys
+argv = sys.argv[1:]
+if "run" in argv and "--bundle" in argv:
+    cfg = os.path.join(argv[argv.index("--bundle") + 1], "config.json")
+    c = json.load(open(cfg))
+    if "/proc/sys" in c["linux"].get("readonlyPaths", []):
+        c["linux"]["readonlyPaths"].remove("/proc/sys")
+    json.dump(c, open(cfg, "w"))
+os.execv("$real", ["$real"] + argv)
+PY
+	chmod +x "$T/fakebin/runc"
+	fake=(--runtime "$T/fakebin/runc"); want="/proc/sys is writable"
+	;;
+esac
+out=$(PATH="$T/fakebin:$PATH" "$RLS" run "${RUN_BACKEND[@]}" "${fake[@]}" -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
+is "$rc" 125 "a sandbox that fails rls-init's check does not run the command"
 unlike "$out" "the-command-ran" "the command never started"
-like "$(cat "$T/err")" "/proc/sys is writable" "and rls says which check failed"
+like "$(cat "$T/err")" "$want" "and rls says which check failed"
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing

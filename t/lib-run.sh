@@ -25,6 +25,9 @@
 RUN_BACKEND=(--backend "$RLS_TEST_BACKEND")
 [ "$RLS_TEST_BACKEND" = oci ] && [ -n "$RLS_TEST_RUNTIME" ] && RUN_BACKEND+=(--runtime "$RLS_TEST_RUNTIME")
 RLS_RUN="'$RLS' run ${RUN_BACKEND[*]}"
+# The options as words, for scripts in single quotes ("$RLS" run $RUN_BACKEND_WORDS).
+RUN_BACKEND_WORDS="${RUN_BACKEND[*]}"
+export RUN_BACKEND_WORDS
 # The backend as one word for skip_on: bwrap, oci-runc, oci-runsc, ...
 case $RLS_TEST_BACKEND in
 oci) BACKEND_NAME=oci-${RLS_TEST_RUNTIME:-default} ;;
