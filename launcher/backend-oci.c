@@ -141,6 +141,10 @@ static int prepare(oci_run *r, rls_error *err)
 	if (oci_runtime_find(ctx->runtime, &r->rt, err) < 0)
 		return -1;
 	r->rt.share_net = ctx->share_net;
+	if (r->rt.gvisor && ctx->share_net)
+		return rls_error_set(err, 0, "--net host does not work with runsc here (its sandbox cannot "
+				     "be set up with the host's network in a user namespace); use --runtime runc "
+				     "or --backend bwrap");
 	if (find_tree(r, err) < 0)
 		return -1;
 	r->id = rls_xasprintf("rls-run-%d", (int)getpid());
@@ -477,9 +481,17 @@ static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 				if (si.ssi_signo == SIGCHLD)
 					continue;
 				/* The runtime passes it to rls-init, which passes
-				 * it to the command. */
+				 * it to the command; runsc passes nothing on, and
+				 * is asked to send it. */
 				w->interrupted_by = (int)si.ssi_signo;
-				kill(pid, (int)si.ssi_signo);
+				if (r->rt.gvisor) {
+					char num[16];
+
+					snprintf(num, sizeof num, "%u", si.ssi_signo);
+					run_quietly(kill_argv(r, num, false));
+				} else {
+					kill(pid, (int)si.ssi_signo);
+				}
 			}
 		}
 		got = waitpid(pid, &ws, WNOHANG);

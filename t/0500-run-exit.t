@@ -55,7 +55,7 @@ is "$out" /workspace "started from the source root, the command starts in /works
 cd "$S/src/pkg" || exit 1
 run_rls --source "$S" -- pwd
 is "$out" /workspace/src/pkg "started in a subdirectory of --source, it starts in the same place inside"
-run_rls -- sh -c 'ls /workspace'
+run_rls -- sh -c 'cd /workspace && echo *'
 is "$out" mod.py "without --source, the current directory is the source"
 run_rls --source "$S" --mount-at /work/project -- sh -c 'pwd; ls /work/project'
 like "$out" "^/work/project/src/pkg" "--mount-at moves the mount and the starting directory"

@@ -20,10 +20,12 @@ for p in pids:
     os.kill(p, 9)'
 run_rls -- python3 -c "$forks"
 is "$out" 150 "without --pids a command can make many processes"
-run_rls --pids 20 --json -- python3 -c "$forks"
-n=$(printf '%s\n' "$out" | head -1)
-ok "with --pids 20 a fork bomb is bounded (made $n)" test "$n" -lt 20
-like "$out" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
+if ! skip_on oci-runsc -- "the pids cgroup counts gVisor's own threads, not the command's processes (rls(1), Backends)"; then
+	run_rls --pids 20 --json -- python3 -c "$forks"
+	n=$(printf '%s\n' "$out" | head -1)
+	ok "with --pids 20 a fork bomb is bounded (made $n)" test "$n" -lt 20
+	like "$out" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
+fi
 
 hog='b = b"x" * (400 * 1024 * 1024); print("allocated")'
 run_rls -- python3 -c "$hog"
@@ -33,7 +35,9 @@ unlike "$out" "^allocated" "with --memory 64M it cannot"
 ok "and the command fails" test "$rc" -ne 0
 like "$out" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
 
-if [ "$(id -u)" = 0 ] && [ -d /sys/fs/cgroup/cpu ] || [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+if skip_on oci-runsc -- "gVisor's own CPU clock also runs while its Sentry is throttled"; then
+	:
+elif [ "$(id -u)" = 0 ] && [ -d /sys/fs/cgroup/cpu ] || [ -f /sys/fs/cgroup/cgroup.controllers ]; then
 	spin='import time
 t = time.time()
 while time.time() - t < 1.0:

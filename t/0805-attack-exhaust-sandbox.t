@@ -18,8 +18,10 @@ for d in /tmp /dev/shm '$HOME'; do
 	like "$(printf '%s' "$out" | head -1)" "^[1-9]" "--tmp-size 4M: filling $d fails"
 	ok "having written at most 4M there" test "$(printf '%s' "$out" | tail -1)" -le 4096
 done
-run_rls -- sh -c 'touch /dev/fill 2>&1; mkdir /dev/d 2>&1'
-like "$out" "Read-only file system" "/dev cannot be written"
+if ! skip_on oci-runsc -- "gVisor ignores readonlyPaths: its /dev is its own, in the sandbox's memory (bounded by --memory)"; then
+	run_rls -- sh -c 'touch /dev/fill 2>&1; mkdir /dev/d 2>&1'
+	like "$out" "Read-only file system" "/dev cannot be written"
+fi
 run_rls --tmp-size 1k -- true
 is "$rc" 2 "--tmp-size below 1M is refused"
 
