@@ -72,6 +72,14 @@ is "$rc" 125 "a layer whose content does not match its digest fails the run"
 like "$err" "damaged|gzip" "saying it is damaged"
 ok "and nothing is cached for it" test ! -e "$T/state/rls/images/${digest#sha256:}"
 ok "nor left half-unpacked" sh -c "! ls -a '$T/state/rls/images' | grep -q '^\\.tmp-'"
+# The same size, still JSON, another hash: only the digest can tell.
+C=$T/config-changed
+digest=$(python3 "$MK" "$C" v1 "$R1")
+config=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/blobs/sha256/"+sys.argv[2])); print(m["config"]["digest"][7:])' "$C" "${digest#sha256:}")
+sed -i 's/amd64/amd65/' "$C/blobs/sha256/$config"
+run_rls --image "$C:v1" -- true
+is "$rc" 125 "a blob changed in place (same size) fails the run"
+like "$err" "sha256:${config:0:12} is damaged: its content hashes to" "saying which blob is damaged"
 
 # Layers crafted to get out of the root.
 craft() {	# craft NAME PYTHON: a layer made by PYTHON with tarfile (t is open)
