@@ -327,14 +327,20 @@ static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report
 		fcntl(3, F_SETFD, 0);
 	}
 	{
-		const char *args[] = { "--bundle", r->bundle, "--preserve-fds", "1", r->id, NULL };
-		const char *gargs[] = { "-bundle", r->bundle, r->id, NULL };
+		/* runc and crun: --bundle B [--preserve-fds 1] ID; runsc:
+		 * -bundle B ID (it passes no descriptor in). */
+		const char *args[6];
+		size_t n = 0;
 
-		if (r->rt.gvisor)
-			argv = verb_argv(r, "run", gargs);
-		else
-			argv = verb_argv(r, "run", verdict_w >= 0 ? args : (const char *[]){ "--bundle", r->bundle,
-											    r->id, NULL });
+		args[n++] = r->rt.gvisor ? "-bundle" : "--bundle";
+		args[n++] = r->bundle;
+		if (verdict_w >= 0) {
+			args[n++] = "--preserve-fds";
+			args[n++] = "1";
+		}
+		args[n++] = r->id;
+		args[n] = NULL;
+		argv = verb_argv(r, "run", args);
 	}
 	execve(argv[0], argv, env);
 	rls_error_set(&e, errno, "exec %s", argv[0]);
@@ -523,13 +529,13 @@ static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 
 static void finish(oci_run *r)
 {
-	_cleanup_free_ char *st = rls_xasprintf("%s/%s", r->state, r->id);
+	_cleanup_free_ char *st = r->state && r->id ? rls_xasprintf("%s/%s", r->state, r->id) : NULL;
 	rls_error e;
 
 	/* runc and crun delete the container when `run` ends by itself;
 	 * anything else (a killed runtime, runsc's sandbox) is deleted
 	 * here. */
-	if (r->id && (access(st, F_OK) == 0 || r->rt.gvisor))
+	if (st && (access(st, F_OK) == 0 || r->rt.gvisor))
 		run_quietly(delete_argv(r));
 	if (r->id && !r->rt.rootless)
 		oci_cgroup_sweep(r->id, 1000);

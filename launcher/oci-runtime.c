@@ -187,7 +187,8 @@ int oci_run_captured(char *const argv[], int timeout_ms, char **out)
 /* The uid and gid maps a probe and a real run use (see oci-bundle.c). */
 int oci_runtime_probe(const oci_runtime *rt, rls_error *err)
 {
-	char tmpl[] = "/tmp/rls-oci-probe.XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	_cleanup_free_ char *tmpl = rls_xasprintf("%s/rls-oci-probe.XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp");
 	_cleanup_free_ char *dir = NULL, *rootfs = NULL, *state = NULL, *cfg = NULL, *out = NULL;
 	_cleanup_free_ char *id = NULL;
 	json_t *config;
@@ -198,7 +199,7 @@ int oci_runtime_probe(const oci_runtime *rt, rls_error *err)
 		return rls_error_set(err, 0, "runsc needs root here (its rootless mode needs a network "
 				     "stack and cgroups it cannot make)");
 	if (!mkdtemp(tmpl))
-		return rls_error_set(err, errno, "temp dir");
+		return rls_error_set(err, errno, "temp dir %s", tmpl);
 	dir = rls_xstrdup(tmpl);
 	chmod(dir, 0755);
 	rootfs = rls_xasprintf("%s/rootfs", dir);
