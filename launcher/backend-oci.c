@@ -532,13 +532,14 @@ static void finish(oci_run *r)
 	_cleanup_free_ char *st = r->state && r->id ? rls_xasprintf("%s/%s", r->state, r->id) : NULL;
 	rls_error e;
 
-	/* runc and crun delete the container when `run` ends by itself;
-	 * anything else (a killed runtime, runsc's sandbox) is deleted
-	 * here. */
-	if (st && (access(st, F_OK) == 0 || r->rt.gvisor))
+	/* runc and crun delete the container, its cgroups included, when
+	 * `run` ends by itself; anything else (a killed runtime, runsc's
+	 * sandbox) is deleted here, and what its cgroups leave swept. */
+	if (st && (access(st, F_OK) == 0 || r->rt.gvisor)) {
 		run_quietly(delete_argv(r));
-	if (r->id && !r->rt.rootless)
-		oci_cgroup_sweep(r->id, 1000);
+		if (!r->rt.rootless)
+			oci_cgroup_sweep(r->id, 1000);
+	}
 	if (r->dir)
 		(void)rls_rm_rf_at(AT_FDCWD, r->dir, &e);
 }
