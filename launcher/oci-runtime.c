@@ -197,7 +197,7 @@ int oci_runtime_probe(const oci_runtime *rt, rls_error *err)
 
 	if (rt->gvisor && rt->rootless)
 		return rls_error_set(err, 0, "runsc needs root here (its rootless mode needs a network "
-				     "stack and cgroups it cannot make)");
+				     "stack and cgroups it cannot make); use --runtime runc or --backend bwrap");
 	if (!mkdtemp(tmpl))
 		return rls_error_set(err, errno, "temp dir %s", tmpl);
 	dir = rls_xstrdup(tmpl);
