@@ -62,6 +62,7 @@ typedef struct run_opts {
 	bool share_net;
 	const char *user;	/* --user, or NULL */
 	uint64_t tmp_size;	/* --tmp-size: each of /tmp, HOME, /dev/shm */
+	const char *memory_arg;	/* --memory as given, for messages */
 	char **env;		/* --env arguments as given */
 	size_t n_env;
 	bool json, quiet;
@@ -220,6 +221,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 				return bad("--memory wants a size of at least 1M (like 512M or 2G), not '%s'",
 					   optarg);
 			o->lim.has_memory = true;
+			o->memory_arg = optarg;
 			break;
 		case O_CPUS:
 			errno = 0;
@@ -601,6 +603,7 @@ int cmd_run(int argc, char **argv)
 	int status = RUN_EXIT_FAILED;
 	const backend *be;
 	backend_result res = { 0 };
+	bool oom = false;
 	bool tty_in = isatty(STDIN_FILENO), tty_fg = false;
 	struct termios saved_tio;
 	bool have_tio = false;
@@ -825,6 +828,9 @@ int cmd_run(int argc, char **argv)
 	}
 	if (res.timed_out)
 		status = RUN_EXIT_TIMEOUT;
+	/* Killed for its memory: like a timeout, its partial work is not
+	 * committed. */
+	oom = limits_oom_killed(&st.cg);
 
 	unmount_rlsfs(&st);
 	if (st.mounted) {
@@ -840,7 +846,7 @@ finish_delta:
 		goto report;
 	}
 	{
-		bool want = res.started && !res.timed_out && !res.interrupted_by &&
+		bool want = res.started && !res.timed_out && !res.interrupted_by && !oom &&
 			    (o.commit == COMMIT_AUTO || (o.commit == COMMIT_ON_SUCCESS && status == 0));
 		delta *d = NULL;
 		unsigned changes = 0;
@@ -901,6 +907,8 @@ report:
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
 			o.timeout);
+	else if (oom)
+		fprintf(stderr, "rls: killed: memory limit %s reached; nothing committed\n", o.memory_arg);
 	else if (res.interrupted_by && res.started)
 		fprintf(stderr, "rls: interrupted (%s); nothing committed\n", strsignal(res.interrupted_by));
 	if (keep_delta)

@@ -59,6 +59,8 @@ int limits_setup(const run_limits *lim, const char *name, run_cgroup *cg, rls_er
 /* In the child between fork and exec: join the cgroup or set rlimits.
  * Writes nothing but errno-style failures into *err. */
 int limits_enter(const run_cgroup *cg, const run_limits *lim, rls_error *err);
+/* Whether the kernel killed a process of the cgroup for its memory limit. */
+bool limits_oom_killed(const run_cgroup *cg);
 /* Signal every process in the cgroup; returns how many were signalled. */
 int limits_signal_all(const run_cgroup *cg, int sig);
 /* Remove the cgroup directories, waiting up to `wait_ms` for them to
