@@ -301,20 +301,71 @@ int rls_mkdir_p(const char *path, mode_t mode, rls_error *err)
 	return 0;
 }
 
-char *rls_state_dir(const char *sub, rls_error *err)
+/* Is `path` `dir` or beneath it?  Both absolute, without trailing slash. */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* /var/tmp/rls-UID: made 0700 if missing, and refused unless it is a real
+ * directory of ours that nobody else can write (/var/tmp is shared). */
+static char *fallback_state_root(rls_error *err)
+{
+	char *dir = rls_xasprintf("/var/tmp/rls-%u", (unsigned)geteuid());
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rls_error_set(err, errno, "%s", dir);
+		free(dir);
+		return NULL;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		rls_error_set(err, 0, "%s is not a private directory of this user: remove it, or set "
+			      "XDG_STATE_HOME", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+char *rls_state_dir(const char *sub, const char *outside, rls_error *err)
 {
 	const char *state = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
+	_cleanup_free_ char *root = NULL;
 	char *dir;
 
 	if (state && state[0] == '/')
-		dir = rls_xasprintf("%s/rls/%s", state, sub);
+		root = rls_xasprintf("%s/rls", state);
 	else if (home && home[0] == '/')
-		dir = rls_xasprintf("%s/.local/state/rls/%s", home, sub);
-	else {
-		rls_error_set(err, 0, "neither XDG_STATE_HOME nor HOME is set: give --delta DIR");
-		return NULL;
+		root = rls_xasprintf("%s/.local/state/rls", home);
+	/* A state dir inside the tree would be shown to the sandbox and
+	 * committed with it; a home that does not exist (a service account)
+	 * cannot hold one.  Both fall back to /var/tmp. */
+	if (root && outside) {
+		char *real = realpath(root, NULL);
+
+		if (path_within(real ? real : root, outside)) {
+			free(root);
+			root = NULL;
+		}
+		free(real);
 	}
+	if (root) {
+		dir = rls_xasprintf("%s/%s", root, sub);
+		if (rls_mkdir_p(dir, 0700, NULL) == 0)
+			return dir;
+		free(dir);
+		free(root);
+	}
+	root = fallback_state_root(err);
+	if (!root)
+		return NULL;
+	dir = rls_xasprintf("%s/%s", root, sub);
 	if (rls_mkdir_p(dir, 0700, err) < 0) {
 		free(dir);
 		return NULL;

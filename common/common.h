@@ -79,8 +79,10 @@ int rls_read_file(int dir_fd, const char *path, size_t max, char **out, size_t *
 /* mkdir -p, mode for created directories. */
 int rls_mkdir_p(const char *path, mode_t mode, rls_error *err);
 /* $XDG_STATE_HOME/rls/SUB (or ~/.local/state/rls/SUB), made if missing
- * with mode 0700.  NULL and *err filled when neither variable is set. */
-char *rls_state_dir(const char *sub, rls_error *err);
+ * with mode 0700.  When that cannot be made, or lies within `outside` (a
+ * source tree, as a real absolute path; NULL for none), /var/tmp/rls-UID/SUB
+ * instead.  NULL and *err filled when neither can be had. */
+char *rls_state_dir(const char *sub, const char *outside, rls_error *err);
 /* Call fn for each line of /proc/self/mountinfo with its mount point
  * (unescaped), file system type, source and super-block options.  fn
  * returns 0 to go on, non-zero to stop (that value is returned); -1 when

@@ -61,9 +61,9 @@ static int parse_map_owner(const char *s, mount_opts *mo)
 }
 
 /* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
-static char *fresh_delta_dir(rls_error *err)
+static char *fresh_delta_dir(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *base = rls_state_dir("deltas", err);
+	_cleanup_free_ char *base = rls_state_dir("deltas", source, err);
 	char *dir;
 
 	if (!base)
@@ -382,7 +382,7 @@ static int cmd_mount(int argc, char **argv)
 			policy_free(pol);
 			return 1;
 		}
-	} else if (!(delta_dir = fresh_delta_dir(&err))) {
+	} else if (!(delta_dir = fresh_delta_dir(source, &err))) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		policy_free(pol);
 		return 1;

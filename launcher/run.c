@@ -382,7 +382,7 @@ double run_now(void)
 /* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */
 static char *default_delta_path(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *dir = rls_state_dir("deltas", err);
+	_cleanup_free_ char *dir = rls_state_dir("deltas", source, err);
 	const char *base = strrchr(source, '/');
 	char stamp[32];
 	unsigned char rnd[4] = { 0 };
