@@ -447,11 +447,18 @@ int rls_parse_seconds(const char *s, double *out)
 	char *end;
 	double v;
 
-	if (!*s || *s == '-' || *s == '+')
+	if (!*s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < 0)
+	if (errno || !isfinite(v) || v < 0)
+		return -1;
+	switch (*end) {
+	case 's': end++; break;
+	case 'm': v *= 60; end++; break;
+	case 'h': v *= 3600; end++; break;
+	}
+	if (*end || !isfinite(v))
 		return -1;
 	*out = v;
 	return 0;
@@ -459,15 +466,15 @@ int rls_parse_seconds(const char *s, double *out)
 
 int rls_parse_size(const char *s, uint64_t *out)
 {
-	unsigned long long v;
+	long double v;
 	char *end;
 	int shift = 0;
 
 	if (*s < '0' || *s > '9')
 		return -1;
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
+	v = strtold(s, &end);
+	if (errno || !isfinite(v) || v < 0)
 		return -1;
 	switch (*end) {
 	case 'k': case 'K': shift = 10; end++; break;
@@ -481,8 +488,10 @@ int rls_parse_size(const char *s, uint64_t *out)
 		end++;
 	if (*end)
 		return -1;
-	if (shift && v > (UINT64_MAX >> shift))
+	v = ldexpl(v, shift);
+	/* A fraction of a byte is not a size: 1.5G is, 1.5 is not. */
+	if (v >= 18446744073709551616.0L || v != floorl(v))
 		return -1;
-	*out = (uint64_t)v << shift;
+	*out = (uint64_t)v;
 	return 0;
 }

@@ -173,7 +173,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	o->env = rls_xcalloc((size_t)argc + 1, sizeof *o->env);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:qh", longopts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -213,8 +213,9 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 				return bad("--on-conflict must be ours, theirs or fail, not '%s'", optarg);
 			break;
 		case O_TIMEOUT:
+			/* 0 means no timeout, as for timeout(1). */
 			if (rls_parse_seconds(optarg, &o->timeout) < 0)
-				return bad("--timeout wants seconds (like 30 or 1.5), not '%s'", optarg);
+				return bad("--timeout wants seconds (like 30, 1.5, 2s or 5m), not '%s'", optarg);
 			break;
 		case O_MEMORY:
 			if (rls_parse_size(optarg, &o->lim.memory) < 0 || o->lim.memory < 1024 * 1024)
@@ -228,6 +229,13 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			o->lim.cpus = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(o->lim.cpus >= 0.01 && o->lim.cpus <= 4096))
 				return bad("--cpus wants a number of CPUs (like 1 or 0.5), not '%s'", optarg);
+			{
+				long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+				if (online > 0 && o->lim.cpus > (double)online)
+					return bad("--cpus %s is more than the %ld CPUs of this machine", optarg,
+						   online);
+			}
 			o->lim.has_cpus = true;
 			break;
 		case O_PIDS: {
@@ -269,14 +277,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			return bad("%s needs a value (see rls run --help)", argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
-				fprintf(stderr, "rls: run: unknown option '-%c' or missing argument\n", optopt);
-			else
-				fprintf(stderr, "rls: run: unknown option '%s' or missing argument\n",
-					argv[optind - 1]);
-			usage(stderr);
-			return -1;
+				return bad("unknown option '-%c' (see rls run --help)", optopt);
+			return bad("unknown option '%s' (see rls run --help)", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
