@@ -31,7 +31,7 @@ run_rls --timeout 2s --memory 1.5G -- true
 is "$rc" 0 "--timeout takes a unit (2s) and --memory a fraction (1.5G)"
 run_rls --timeout 0 -- sh -c 'sleep 0.2'
 is "$rc" 0 "--timeout 0 means no timeout"
-run_rls --cpus 100000 -- true
+run_rls --cpus 1000 -- true
 like "$rc:$err" "^2:.*more than the [0-9]+ CPUs of this machine" "--cpus beyond the machine's CPUs is refused, saying how many there are"
 run_rls --source "$S/src/main.py" -- true
 like "$rc:$err" "^2:.*main.py: not a directory" "a --source that is a file is said to be no directory"
