@@ -457,6 +457,7 @@ int rls_parse_seconds(const char *s, double *out)
 	case 's': end++; break;
 	case 'm': v *= 60; end++; break;
 	case 'h': v *= 3600; end++; break;
+	case 'd': v *= 86400; end++; break;
 	}
 	if (*end || !isfinite(v))
 		return -1;

@@ -93,7 +93,7 @@ int rls_mountinfo_each(rls_mount_fn fn, void *opaque);
 /* rm -rf below dirfd/name without following symlinks. */
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err);
 /* A non-negative decimal number of seconds ("30", "1.5", with an optional
- * s, m or h suffix: "2s", "5m"); a byte count, possibly with a fraction,
+ * s, m, h or d suffix: "2s", "5m", "7d"); a byte count, possibly with a fraction,
  * with an optional K, M, G or T suffix (powers of 1024: "512M", "1.5G").
  * 0 on success, -1 if the text is not one. */
 int rls_parse_seconds(const char *s, double *out);
