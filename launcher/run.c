@@ -63,11 +63,23 @@ typedef struct run_opts {
 	const char *user;	/* --user, or NULL */
 	uint64_t tmp_size;	/* --tmp-size: each of /tmp, HOME, /dev/shm */
 	const char *memory_arg;	/* --memory as given, for messages */
+	run_bind *binds;	/* --bind, --bind-rw (host paths checked later) */
+	size_t n_binds;
 	char **env;		/* --env arguments as given */
 	size_t n_env;
 	bool json, quiet;
 	char **argv;
 } run_opts;
+
+static void run_opts_free(run_opts *o)
+{
+	for (size_t i = 0; i < o->n_binds; i++) {
+		free(o->binds[i].host);
+		free(o->binds[i].inside);
+	}
+	free(o->binds);
+	free(o->env);
+}
 
 static void usage(FILE *out)
 {
@@ -75,7 +87,8 @@ static void usage(FILE *out)
 	      "               [--delta DIR] [--commit auto|on-success|never]\n"
 	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
-	      "               [--env NAME[=VALUE]]... [--user USER[:GROUP]] [--tmp-size SIZE]\n"
+	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
+	      "               [--user USER[:GROUP]] [--tmp-size SIZE]\n"
 	      "               [--audit FILE] [--json] [--quiet]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
@@ -127,6 +140,46 @@ static bool valid_mount_at(const char *p)
 /* Each of the sandbox's /tmp, HOME and /dev/shm holds at most this by
  * default: 1 GiB, or an eighth of the memory on a smaller machine, so
  * that the three together cannot take a laptop's memory. */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strcmp(dir, "/") || (!strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0'));
+}
+
+/* --bind: each host path real and outside the tree (a path of the tree
+ * is the policy's to show), holding neither the tree nor the delta; each
+ * place inside a plain absolute path clear of the mount and of /proc and
+ * /dev. */
+static int check_binds(run_opts *o, const char *source, const char *delta_dir)
+{
+	for (size_t i = 0; i < o->n_binds; i++) {
+		run_bind *b = &o->binds[i];
+		const char *opt = b->rw ? "--bind-rw" : "--bind";
+		char *real = realpath(b->host, NULL);
+
+		if (!real)
+			return bad("%s %s: %s", opt, b->host, strerror(errno));
+		free(b->host);
+		b->host = real;
+		if (path_within(real, source) || path_within(source, real))
+			return bad("%s %s: the source tree is shown only through the policy (-p), not by --bind",
+				   opt, real);
+		if (delta_dir && path_within(delta_dir, real))
+			return bad("%s %s would show the delta %s", opt, real, delta_dir);
+		if (!b->inside)
+			b->inside = rls_xstrdup(real);
+		if (b->inside[0] != '/' || !strcmp(b->inside, "/") || strstr(b->inside, "//") ||
+		    strstr(b->inside, "/./") || strstr(b->inside, "/../") ||
+		    b->inside[strlen(b->inside) - 1] == '/' || path_within(b->inside, "/proc") ||
+		    path_within(b->inside, "/dev") || path_within(b->inside, "/run/rls") ||
+		    path_within(b->inside, o->mount_at) || path_within(o->mount_at, b->inside))
+			return bad("%s: '%s' is no place for it inside (an absolute path outside %s, /proc, "
+				   "/dev and /run/rls)", opt, b->inside, o->mount_at);
+	}
+	return 0;
+}
+
 static uint64_t default_tmp_size(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -140,7 +193,8 @@ static uint64_t default_tmp_size(void)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE };
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE,
+	       O_BIND, O_BIND_RW };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -158,6 +212,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "user", required_argument, NULL, O_USER },
 		{ "tmp-size", required_argument, NULL, O_TMP_SIZE },
+		{ "bind", required_argument, NULL, O_BIND },
+		{ "bind-rw", required_argument, NULL, O_BIND_RW },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -266,6 +322,22 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			break;
 		}
 		case O_USER: o->user = optarg; break;
+		case O_BIND:
+		case O_BIND_RW: {
+			/* HOST[:INSIDE]; INSIDE defaults to HOST's own path. */
+			const char *colon = strrchr(optarg, ':');
+			run_bind *b;
+
+			o->binds = rls_xrealloc(o->binds, (o->n_binds + 1) * sizeof *o->binds);
+			b = &o->binds[o->n_binds++];
+			b->rw = c == O_BIND_RW;
+			b->host = colon ? rls_xstrndup(optarg, (size_t)(colon - optarg)) : rls_xstrdup(optarg);
+			b->inside = colon ? rls_xstrdup(colon + 1) : NULL;
+			if (!*b->host)
+				return bad("%s wants HOST[:INSIDE], not '%s'", b->rw ? "--bind-rw" : "--bind",
+					   optarg);
+			break;
+		}
 		case O_TMP_SIZE:
 			if (rls_parse_size(optarg, &o->tmp_size) < 0 || o->tmp_size < 1024 * 1024)
 				return bad("--tmp-size wants a size of at least 1M (like 256M or 2G), not '%s'",
@@ -622,21 +694,21 @@ int cmd_run(int argc, char **argv)
 	bool delta_settled = false;	/* committed, kept or removed */
 
 	if (parse_opts(argc, argv, &o) < 0) {
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	be = backend_by_name(o.backend);
 	if (!be) {
 		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap)\n",
 			o.backend);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	sigemptyset(&st.oldmask);
 	st.source = realpath(o.source ? o.source : ".", NULL);
 	if (!st.source) {
 		fprintf(stderr, "rls: run: source %s: %s\n", o.source ? o.source : ".", strerror(errno));
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	{
@@ -645,7 +717,7 @@ int cmd_run(int argc, char **argv)
 		if (stat(st.source, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
 			fprintf(stderr, "rls: run: source %s: not a directory\n", st.source);
 			free(st.source);
-			free(o.env);
+			run_opts_free(&o);
 			return RUN_EXIT_USAGE;
 		}
 	}
@@ -653,7 +725,7 @@ int cmd_run(int argc, char **argv)
 	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
 		fprintf(stderr, "rls: %s\n", err.msg);
 		free(st.source);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	policy_free(pol);
@@ -661,7 +733,7 @@ int cmd_run(int argc, char **argv)
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
 		fprintf(stderr, "rls: run: %s\n", err.msg);
 		free(st.source);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	map_owner = identity_map_owner_arg(&id);
@@ -673,7 +745,7 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
 				o.argv[0], RUN_SANDBOX_PATH);
 			free(st.source);
-			free(o.env);
+			run_opts_free(&o);
 			return RUN_EXIT_NOT_FOUND;
 		}
 	}
@@ -701,6 +773,11 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		st.delta_is_ours = true;
+	}
+
+	if (check_binds(&o, st.source, st.delta) < 0) {
+		status = RUN_EXIT_USAGE;
+		goto out;
 	}
 
 	/* From here on our signals arrive through a signalfd, and every
@@ -811,7 +888,7 @@ int cmd_run(int argc, char **argv)
 			.mountpoint = st.mnt, .tmpdir = st.tmpdir, .init = init, .id = &id, .cg = &st.cg,
 			.lim = &o.lim, .mount_at = o.mount_at, .chdir = chdir_in, .home = SANDBOX_HOME,
 			.argv = o.argv, .env = env, .share_net = o.share_net, .tmp_size = o.tmp_size,
-			.hide = hide, .tty_in = tty_in, .tty_fg = tty_fg,
+			.hide = hide, .binds = o.binds, .n_binds = o.n_binds, .tty_in = tty_in, .tty_fg = tty_fg,
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 		};
@@ -959,6 +1036,6 @@ out:
 	}
 	free_strv(env);
 	run_cleanup(&st, &o);
-	free(o.env);
+	run_opts_free(&o);
 	return status;
 }

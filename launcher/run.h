@@ -92,6 +92,15 @@ int identity_enter(const run_identity *id, rls_error *err);
 /* rlsfs's --map-owner argument, or NULL when none is needed. */
 char *identity_map_owner_arg(const run_identity *id);
 
+/* ---- --bind ---- */
+
+/* A host path shown inside as it is, not through the policy. */
+typedef struct run_bind {
+	char *host;		/* real absolute path on the host */
+	char *inside;		/* absolute path inside */
+	bool rw;		/* --bind-rw */
+} run_bind;
+
 /* ---- sandbox-bwrap.c ---- */
 
 typedef struct sandbox_spec {
@@ -106,6 +115,8 @@ typedef struct sandbox_spec {
 	int seccomp_fd;			/* -1 for none */
 	int status_fd;			/* bwrap --json-status-fd */
 	int verdict_fd;			/* rls-init's verdict, write end */
+	const run_bind *binds;		/* --bind: host paths as bwrap can reach them */
+	size_t n_binds;
 	char **argv;			/* the command */
 	/* Host paths the command must not reach (the source, the delta, the
 	 * audit file, the rlsfs mountpoint), NULL-terminated: hidden when a
@@ -235,6 +246,8 @@ typedef struct backend_ctx {
 	bool share_net;
 	uint64_t tmp_size;		/* each of /tmp, HOME, /dev/shm */
 	const char *const *hide;	/* host paths the command must not reach */
+	const run_bind *binds;		/* --bind and --bind-rw, in order */
+	size_t n_binds;
 	bool tty_in;			/* standard input is a terminal: share it */
 	bool tty_fg;			/* and rls holds its foreground: hand it over */
 	const struct termios *tty_settings;	/* to restore, or NULL */
