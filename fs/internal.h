@@ -76,6 +76,10 @@ typedef struct rlsfs {
 	char *mountpoint;
 } rlsfs;
 
+/* The extended attribute of the mount's root that names the serving
+ * process (see rlsfs umount). */
+#define RLSFS_PID_XATTR "user.rlsfs.pid"
+
 /* node.c */
 void node_table_init(rlsfs *fs);
 void node_table_free(rlsfs *fs);

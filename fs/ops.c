@@ -2044,6 +2044,20 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 
 static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	/* `rlsfs umount` asks the root for the serving process, to wait
+	 * until it has let go of the delta.  A pid, and nothing else. */
+	if (ino == FUSE_ROOT_ID && !strcmp(name, RLSFS_PID_XATTR)) {
+		char pid[24];
+		int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+
+		if (size == 0)
+			fuse_reply_xattr(req, (size_t)n);
+		else if (size < (size_t)n)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, pid, (size_t)n);
+		return;
+	}
 	xattr_read(req, ino, name, size);
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 typedef struct mount_opts {
 	const char *policy;
@@ -473,9 +474,29 @@ static bool is_rlsfs_mount(const char *mnt)
 	return rls_mountinfo_each(match_rlsfs, (void *)mnt) == 1;
 }
 
+#define UMOUNT_WAIT_MS 30000
+
+/* A pidfd of the process serving the rlsfs mount at `mnt`, or -1. */
+static int serving_process(const char *mnt)
+{
+	char buf[24];
+	ssize_t n = getxattr(mnt, RLSFS_PID_XATTR, buf, sizeof buf - 1);
+	long pid;
+	char *end;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (*end || pid <= 0 || pid > INT_MAX)
+		return -1;
+	return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+}
+
 static int cmd_umount(int argc, char **argv)
 {
 	_cleanup_free_ char *mnt = NULL;
+	int daemon;
 	bool lazy = false;
 	int c;
 
@@ -500,10 +521,25 @@ static int cmd_umount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s is not an rlsfs mount\n", argv[optind]);
 		return 1;
 	}
+	daemon = serving_process(mnt);
 	if (unmount_path(mnt, lazy) < 0) {
-		fprintf(stderr, "rlsfs: umount %s: %s\n", argv[optind], strerror(errno));
+		fprintf(stderr, "rlsfs: umount %s: %s%s\n", argv[optind], strerror(errno),
+			errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
+		if (daemon >= 0)
+			close(daemon);
 		return 1;
 	}
+	/* Return only once the daemon has synced and closed the delta, so
+	 * that `rlsfs umount M; rls commit D` never finds it busy. */
+	if (daemon >= 0 && !lazy) {
+		struct pollfd p = { .fd = daemon, .events = POLLIN };
+
+		if (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_WAIT_MS)) == 0)
+			fprintf(stderr, "rlsfs: %s is unmounted, but its process has not ended yet\n",
+				argv[optind]);
+	}
+	if (daemon >= 0)
+		close(daemon);
 	return 0;
 }
 
