@@ -365,9 +365,10 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 1;
 	}
+	/* A bad policy is bad input: 2, as for rls run. */
 	if (policy_load_for_source(mo.policy, source, &pol, &err) < 0) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
-		return 1;
+		return 2;
 	}
 	protect_policy(pol, source);
 	if (mo.delta) {
@@ -381,7 +382,7 @@ static int cmd_mount(int argc, char **argv)
 		if (!strncmp(delta_dir, source, strlen(source)) && delta_dir[strlen(source)] == '/') {
 			fprintf(stderr, "rlsfs: delta %s lies inside the source\n", mo.delta);
 			policy_free(pol);
-			return 1;
+			return 2;
 		}
 	} else if (!(delta_dir = fresh_delta_dir(source, &err))) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);

@@ -25,6 +25,12 @@ printf 'rules:\n  - { pattern: "[x", permission: read }\n' > "$T/bad.yml"
 out=$("$RLSFS" mount -p "$T/bad.yml" --delta "$T/d0" "$S" "$M" 2>&1)
 like "$out" "bad.yml:2:" "a bad policy file is reported with its line and column"
 err_line "and mounts nothing" "$RLSFS" mount -p "$T/bad.yml" --delta "$T/d0" "$S" "$M"
+"$RLSFS" mount -p "$T/bad.yml" --delta "$T/d0" "$S" "$M" 2>/dev/null
+is "$?" 2 "a bad policy exits 2, as rls run does"
+( cd "$S" && "$RLS" run -p "$T/bad.yml" -- true 2>/dev/null )
+is "$?" 2 "(rls run: 2)"
+"$RLSFS" mount --delta "$S/delta" "$S" "$M" 2>/dev/null
+is "$?" 2 "a delta inside the source exits 2"
 err_line "an unknown preset is one error line" "$RLSFS" mount -p no-such-preset --delta "$T/d0" "$S" "$M"
 err_line "a mountpoint inside the source is refused" "$RLSFS" mount --delta "$T/d0" "$S" "$S/d"
 err_line "a delta inside the source is refused" "$RLSFS" mount --delta "$S/delta" "$S" "$M"
