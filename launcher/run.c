@@ -497,6 +497,15 @@ static char *policy_arg(const char *spec, const char *source)
 	return abs ? abs : rls_xstrdup(spec);
 }
 
+/* Which policy a run applies, in words: "preset agent-safe (the
+ * default)", "preset read-only", or a file's path. */
+static char *policy_description(const char *spec, const char *arg)
+{
+	if (arg[0] == '/')
+		return rls_xasprintf("%s", arg);
+	return rls_xasprintf("preset %s%s", arg, spec ? "" : " (the default: no .rls/policy.yml)");
+}
+
 /* Wait until rlsfs has let go of the delta (its mount lock is free). */
 static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 {
@@ -670,7 +679,7 @@ int cmd_run(int argc, char **argv)
 	run_opts o;
 	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
 	rls_error err = { 0 };
-	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL;
+	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
 	_cleanup_buf_ rls_buf msg = { 0 };
 	char **env = NULL;
@@ -730,6 +739,7 @@ int cmd_run(int argc, char **argv)
 	}
 	policy_free(pol);
 	polarg = policy_arg(o.policy, st.source);
+	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
 		fprintf(stderr, "rls: run: %s\n", err.msg);
 		free(st.source);
@@ -1000,6 +1010,8 @@ report:
 		(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	delta_settled = true;
 	report_read_denials(st.audit, &denials);
+	if (!o.quiet && res.started)
+		fprintf(stderr, "rls: policy: %s\n", poldesc);
 	if (!o.quiet)
 		report_print_denials(&denials, stderr);
 	/* The command succeeded but its work did not land: say so in the

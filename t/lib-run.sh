@@ -42,6 +42,17 @@ run_rls() {
 # Deltas left in the state dir (kept ones).
 kept_deltas() { ls "$T/state/rls/deltas" 2>/dev/null | wc -l; }
 
+# rls names its cgroups rls-run-PID: one whose rls is gone was left
+# behind (runs of other test suites on the machine are still alive).
+orphan_cgroups() {
+	local d pid
+	for d in $(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null); do
+		pid=${d##*/rls-run-}
+		case "$pid" in *[!0-9]*) continue ;; esac
+		kill -0 "$pid" 2>/dev/null || echo "$d"
+	done
+}
+
 no_leftovers() {
 	local i
 	for i in $(seq 50); do
@@ -49,7 +60,7 @@ no_leftovers() {
 		   ! grep " fuse.rlsfs " /proc/self/mountinfo | grep -q "$T"; then
 			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
 			   [ -z "$(ls "$TMPDIR" 2>/dev/null)" ] &&
-			   [ -z "$(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null | head -1)" ]; then
+			   [ -z "$(orphan_cgroups | head -1)" ]; then
 				return 0
 			fi
 		fi
@@ -58,6 +69,6 @@ no_leftovers() {
 	grep " fuse.rlsfs " /proc/self/mountinfo | grep "$T" | sed 's/^/# mount: /'
 	pgrep -af "rlsfs mount .*$T" | sed 's/^/# process: /'
 	ls "$TMPDIR" | sed 's/^/# temp: /'
-	find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null | sed 's/^/# cgroup: /'
+	orphan_cgroups | sed 's/^/# cgroup: /'
 	return 1
 }
