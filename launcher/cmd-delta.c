@@ -55,14 +55,23 @@ static char *delta_file(delta *d, const char *path)
 	return out;
 }
 
+static char *label(const char *side, const char *path)
+{
+	_cleanup_free_ char *name = rls_xasprintf("%s%s", side, path);
+
+	return rls_quote_name(name, 0);
+}
+
 static int print_change(delta_change_kind kind, const char *path, void *opaque)
 {
 	struct diff_ctx *c = opaque;
-	_cleanup_free_ char *src = NULL, *ours = NULL, *la = NULL, *lb = NULL;
+	_cleanup_free_ char *src = NULL, *ours = NULL, *la = NULL, *lb = NULL, *shown = NULL;
 	struct stat st;
 	bool src_file;
 
-	printf("%c %s\n", (char)kind, path + 1);
+	/* The sandbox chose the name: quoted, it cannot forge a line. */
+	shown = rls_quote_name(path + 1, 0);
+	printf("%c %s\n", (char)kind, shown);
 	if (!c->patch)
 		return 0;
 	src = rls_xasprintf("%s%s", delta_source(c->d), path);
@@ -70,10 +79,12 @@ static int print_change(delta_change_kind kind, const char *path, void *opaque)
 	ours = kind == DELTA_DELETED ? NULL : delta_file(c->d, path);
 	if (!src_file && !ours)
 		return 0;
-	la = src_file ? rls_xasprintf("a%s", path) : rls_xstrdup("/dev/null");
-	lb = ours ? rls_xasprintf("b%s", path) : rls_xstrdup("/dev/null");
+	/* diff(1) prints its labels as they are in the ---/+++ headers and
+	 * the "Binary files" line: quote them as git does ("a/x\ny"). */
+	la = src_file ? label("a", path) : rls_xstrdup("/dev/null");
+	lb = ours ? label("b", path) : rls_xstrdup("/dev/null");
 	if (run_diff(src_file ? src : "/dev/null", ours ? ours : "/dev/null", la, lb) < 0) {
-		fprintf(stderr, "rls: diff: cannot compare %s\n", path + 1);
+		fprintf(stderr, "rls: diff: cannot compare %s\n", shown);
 		c->failed = 1;
 	}
 	return 0;
@@ -126,14 +137,12 @@ int cmd_diff(int argc, char **argv)
 	return c.failed;
 }
 
-static void print_conflicts(const char *paths)
+static void print_conflicts(char *const *paths)
 {
-	for (const char *p = paths; p && *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+	for (char *const *p = paths; p && *p; p++) {
+		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
 
-		printf("conflict: %.*s\n", (int)(n > 1 ? n - 1 : 1), n > 1 ? p + 1 : "/");
-		p += n + (nl ? 1 : 0);
+		printf("conflict: %s\n", shown);
 	}
 }
 
