@@ -4,6 +4,7 @@
 #include "commands.h"
 #include "../delta/delta.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -14,19 +15,81 @@ extern char **environ;
 struct diff_ctx {
 	delta *d;
 	bool patch;
+	bool terminal;		/* standard output is a terminal */
 	int failed;
 	rls_error *err;
 };
 
-static int run_diff(const char *old, const char *new, const char *la, const char *lb)
+/* diff's output on its way to a terminal.  Its content lines are the
+ * sandbox's file data: prefixed, they forge no line of the patch, but an
+ * ESC sequence in them could still move the cursor and rewrite the lines a
+ * reviewer reads.  So controls and format characters are shown escaped
+ * (tabs kept).  Into a pipe or a file the patch stays byte-exact. */
+static void copy_for_terminal(int fd)
+{
+	_cleanup_fclose_ FILE *in = fdopen(fd, "r");
+	_cleanup_buf_ rls_buf b = { 0 };
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if (!in) {
+		close(fd);
+		return;
+	}
+	while ((n = getline(&line, &cap, in)) > 0) {
+		bool nl = line[n - 1] == '\n';
+		size_t end = (size_t)n - nl;
+
+		rls_buf_reset(&b);
+		for (size_t i = 0; i < end;) {
+			size_t j = i;
+
+			while (j < end && line[j] != '\t' && line[j] != '\0')
+				j++;
+			if (j > i) {
+				_cleanup_free_ char *piece = rls_xstrndup(line + i, j - i);
+
+				rls_buf_add_text(&b, piece);
+			}
+			if (j < end)
+				rls_buf_adds(&b, line[j] == '\t' ? "\t" : "\\000");
+			i = j + 1;
+		}
+		if (nl)
+			rls_buf_addc(&b, '\n');
+		if (b.len)
+			fwrite(b.data, 1, b.len, stdout);
+	}
+	free(line);
+}
+
+static int run_diff(const char *old, const char *new, const char *la, const char *lb, bool terminal)
 {
 	char *argv[] = { "diff", "-u", "--label", (char *)la, "--label", (char *)lb,
 			 (char *)old, (char *)new, NULL };
+	posix_spawn_file_actions_t fa;
+	int out[2] = { -1, -1 };
 	pid_t pid;
-	int status;
+	int status, r;
 
 	fflush(stdout);
-	if (posix_spawnp(&pid, "diff", NULL, NULL, argv, environ) != 0)
+	if (terminal && pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	if (terminal)
+		posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+	r = posix_spawnp(&pid, "diff", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (terminal) {
+		close(out[1]);
+		if (r == 0)
+			copy_for_terminal(out[0]);
+		else
+			close(out[0]);
+		fflush(stdout);
+	}
+	if (r != 0)
 		return -1;
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
@@ -83,7 +146,7 @@ static int print_change(delta_change_kind kind, const char *path, void *opaque)
 	 * the "Binary files" line: quote them as git does ("a/x\ny"). */
 	la = src_file ? label("a", path) : rls_xstrdup("/dev/null");
 	lb = ours ? label("b", path) : rls_xstrdup("/dev/null");
-	if (run_diff(src_file ? src : "/dev/null", ours ? ours : "/dev/null", la, lb) < 0) {
+	if (run_diff(src_file ? src : "/dev/null", ours ? ours : "/dev/null", la, lb, c->terminal) < 0) {
 		fprintf(stderr, "rls: diff: cannot compare %s\n", shown);
 		c->failed = 1;
 	}
@@ -127,6 +190,7 @@ int cmd_diff(int argc, char **argv)
 	if (open_delta(argv[optind], &c.d) < 0)
 		return 1;
 	c.err = &err;
+	c.terminal = isatty(STDOUT_FILENO);
 	r = delta_changes(c.d, print_change, &c, &err);
 	fflush(stdout);
 	delta_close(c.d);

@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib-run.sh"
 . "$(dirname "$0")/lib-names.sh"
 need_fuse
+need_bwrap
 
 S=$T/src M=$T/mnt
 mkdir -p "$S"
@@ -47,7 +48,6 @@ is "$out" "commit refused: 1 conflict, nothing written
 conflict: $(quoted "$conf")" "rls commit names the conflict quoted, on one line"
 
 # The same through rls run, whose conflict list and --json object name it.
-need_bwrap
 mkdir -p "$S/output"
 echo base > "$S/output/$conf"
 run_rls --source "$S" --commit never -- sh -c 'echo sandbox > "output/$1"' sh "$conf"

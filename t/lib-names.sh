@@ -72,6 +72,9 @@ def b(s):
 with open(sys.argv[1], "rb") as f:
     raw = f.read()
 docs = [json.loads(line.decode("utf-8")) for line in raw.splitlines() if line.strip()]
-sys.exit(0 if eval(sys.argv[2]) else 1)
+if eval(sys.argv[2]):
+    sys.exit(0)
+print("# %r" % docs)
+sys.exit(1)
 ' "$@"
 }
