@@ -237,7 +237,13 @@ void rls_text_sanitize(char *s, size_t size)
 	_cleanup_buf_ rls_buf b = { 0 };
 	size_t n;
 
-	if (!size)
+	const unsigned char *p = (const unsigned char *)s;
+
+	/* Most messages are plain ASCII: no copy for them (rlsfs makes errors
+	 * on its hot paths too). */
+	while (*p >= 0x20 && *p < 0x7F)
+		p++;
+	if (!*p || !size)
 		return;
 	add_escaped(&b, s, false);
 	if (!b.data || b.len == strlen(s))
