@@ -64,19 +64,38 @@ static void copy_for_terminal(int fd)
 	free(line);
 }
 
+/* Open `path` (NULL: /dev/null) for diff as its descriptor `to`, named
+ * to it by /dev/fd/N: diff's own messages then name no path the sandbox
+ * chose. */
+static int diff_input(posix_spawn_file_actions_t *fa, const char *path, int to, char name[static 16])
+{
+	int fd = open(path ? path : "/dev/null", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	posix_spawn_file_actions_adddup2(fa, fd, to);
+	snprintf(name, 16, "/dev/fd/%d", to);
+	return fd;
+}
+
 static int run_diff(const char *old, const char *new, const char *la, const char *lb, bool terminal)
 {
-	char *argv[] = { "diff", "-u", "--label", (char *)la, "--label", (char *)lb,
-			 (char *)old, (char *)new, NULL };
+	char a[16], b[16];
+	char *argv[] = { "diff", "-u", "--label", (char *)la, "--label", (char *)lb, a, b, NULL };
 	posix_spawn_file_actions_t fa;
+	_cleanup_close_ int fd_a = -1, fd_b = -1;
 	int out[2] = { -1, -1 };
 	pid_t pid;
 	int status, r;
 
 	fflush(stdout);
-	if (terminal && pipe2(out, O_CLOEXEC) < 0)
-		return -1;
 	posix_spawn_file_actions_init(&fa);
+	fd_a = diff_input(&fa, old, 3, a);
+	fd_b = diff_input(&fa, new, 4, b);
+	if (fd_a < 0 || fd_b < 0 || (terminal && pipe2(out, O_CLOEXEC) < 0)) {
+		posix_spawn_file_actions_destroy(&fa);
+		return -1;
+	}
 	if (terminal)
 		posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
 	r = posix_spawnp(&pid, "diff", &fa, NULL, argv, environ);
@@ -146,7 +165,7 @@ static int print_change(delta_change_kind kind, const char *path, void *opaque)
 	 * the "Binary files" line: quote them as git does ("a/x\ny"). */
 	la = src_file ? label("a", path) : rls_xstrdup("/dev/null");
 	lb = ours ? label("b", path) : rls_xstrdup("/dev/null");
-	if (run_diff(src_file ? src : "/dev/null", ours ? ours : "/dev/null", la, lb, c->terminal) < 0) {
+	if (run_diff(src_file ? src : NULL, ours, la, lb, c->terminal) < 0) {
 		fprintf(stderr, "rls: diff: cannot compare %s\n", shown);
 		c->failed = 1;
 	}

@@ -46,6 +46,12 @@ ok "rls run --json is safe to print" safe_text <"$T/run.json"
 ok "and its denial paths give back every name's bytes" \
 	json_has_names "$T/run.json" 'sorted(b(x) for x in docs[0]["denials"]["paths"]) == sorted(b"/src/" + n for n in names)' "${NAMES[@]}"
 
+# The delta loses its data: the error names each file quoted.
+find "$d/data" -type f -delete
+out=$("$RLS" diff -p "$d" 2>&1 >/dev/null)
+ok "rls diff -p's errors are safe to print" safe_text <<<"$out"
+like "$out" '^rls: diff: /output/\\033\[2J' "and name the file with its controls escaped"
+
 "$RLS" discard "$d" >/dev/null 2>&1
 cd "$T" || exit 1
 rm -rf "$T/state/rls/deltas"
