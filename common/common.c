@@ -22,6 +22,9 @@ int rls_error_set(rls_error *err, int code, const char *fmt, ...)
 	va_end(ap);
 	if (code && n >= 0 && (size_t)n < sizeof err->msg)
 		snprintf(err->msg + n, sizeof err->msg - n, ": %s", strerror(code));
+	/* Messages name paths the sandbox chose; whoever prints one later
+	 * prints a line of safe text. */
+	rls_text_sanitize(err->msg, sizeof err->msg);
 	return -1;
 }
 
@@ -38,13 +41,19 @@ int rls_error_prefix(rls_error *err, const char *fmt, ...)
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
 	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	rls_text_sanitize(err->msg, sizeof err->msg);
 	return -1;
 }
 
-static void vreport(const char *fmt, va_list ap, int code)
+static void vreport(const char *kind, const char *fmt, va_list ap, int code)
 {
-	fprintf(stderr, "%s: ", rls_progname);
-	vfprintf(stderr, fmt, ap);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_buf_ rls_buf safe = { 0 };
+
+	if (vasprintf(&text, fmt, ap) < 0)
+		rls_die_oom();
+	rls_buf_add_text(&safe, text);
+	fprintf(stderr, "%s: %s%s", rls_progname, kind, safe.data ? safe.data : "");
 	if (code)
 		fprintf(stderr, ": %s", strerror(code));
 	fputc('\n', stderr);
@@ -55,7 +64,7 @@ void rls_die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport(fmt, ap, 0);
+	vreport("", fmt, ap, 0);
 	va_end(ap);
 	exit(1);
 }
@@ -66,7 +75,7 @@ void rls_die_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport(fmt, ap, code);
+	vreport("", fmt, ap, code);
 	va_end(ap);
 	exit(1);
 }
@@ -89,11 +98,9 @@ void rls_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", rls_progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport("warning: ", fmt, ap, 0);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void *rls_xmalloc(size_t n)
@@ -199,24 +206,6 @@ void rls_buf_printf(rls_buf *b, const char *fmt, ...)
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
-}
-
-void rls_buf_add_json(rls_buf *b, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': rls_buf_adds(b, "\\\""); break;
-		case '\\': rls_buf_adds(b, "\\\\"); break;
-		case '\n': rls_buf_adds(b, "\\n"); break;
-		case '\r': rls_buf_adds(b, "\\r"); break;
-		case '\t': rls_buf_adds(b, "\\t"); break;
-		default:
-			if (*p < 0x20)
-				rls_buf_printf(b, "\\u%04x", *p);
-			else
-				rls_buf_addc(b, (char)*p);
-		}
-	}
 }
 
 void rls_buf_reset(rls_buf *b)

@@ -77,6 +77,31 @@ struct journal {
 	uint8_t phase;		/* 1 applying, 2 cleaning up */
 };
 
+/* Paths that conflicted, one string each and NULL after the last: a name
+ * may hold any byte but NUL, so no separator could keep two apart. */
+struct path_list {
+	char **v;
+	size_t n, cap;
+};
+
+static void path_list_add(struct path_list *l, const char *path)
+{
+	if (l->n + 2 > l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 8;
+		l->v = rls_xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = rls_xstrdup(path);
+	l->v[l->n] = NULL;
+}
+
+static void path_list_free(struct path_list *l)
+{
+	for (size_t i = 0; l->v && i < l->n; i++)	/* v may have been handed on */
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
 /* The state of one execution (a commit or a recovery). */
 struct run {
 	delta *d;
@@ -116,7 +141,7 @@ struct run {
 	uint64_t batch_bytes;
 	int *dirs;		/* directory fds the batch holds */
 	size_t n_dirs, cap_dirs;
-	rls_buf conflicts;
+	struct path_list conflicts;
 	unsigned late_conflicts;
 };
 
@@ -515,7 +540,7 @@ static int parent_of(struct run *r, const char *path, bool make, const char **na
 			}
 		}
 		r->late_conflicts++;
-		rls_buf_printf(&r->conflicts, "%s\n", path);
+		path_list_add(&r->conflicts, path);
 		fd = open_beneath(r->src_fd, dir);
 	}
 	if (fd < 0)
@@ -604,7 +629,7 @@ static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *
 	if (errno == ENOTEMPTY || errno == EEXIST) {
 		*kept = true;
 		r->late_conflicts++;
-		rls_buf_printf(&r->conflicts, "%s\n", path);
+		path_list_add(&r->conflicts, path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "rmdir %s%s", r->d->source, path);
@@ -678,7 +703,7 @@ static void moved_before(struct run *r, const struct op *o, int dirfd, const cha
 	    (uint64_t)st.st_ino == o->data_ino)
 		return;
 	r->late_conflicts++;
-	rls_buf_printf(&r->conflicts, "%s\n", o->path);
+	path_list_add(&r->conflicts, o->path);
 }
 
 static bool data_gone(struct run *r, const struct op *o)
@@ -875,7 +900,7 @@ static int do_del(struct run *r, const struct op *o, rls_error *err)
 	if (S_ISDIR(st.st_mode) && (errno == ENOTEMPTY || errno == EEXIST)) {
 		/* Content the delta does not name appeared: keep it. */
 		r->late_conflicts++;
-		rls_buf_printf(&r->conflicts, "%s\n", o->path);
+		path_list_add(&r->conflicts, o->path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "remove %s%s", r->d->source, o->path);
@@ -1023,7 +1048,7 @@ static void run_free(struct run *r)
 	free(r->dirs);
 	free(r->batch);
 	free_ops(r->ops, r->n_ops);
-	rls_buf_free(&r->conflicts);
+	path_list_free(&r->conflicts);
 }
 
 /* Apply the ops from the journal's progress mark on, then empty the delta
@@ -1240,10 +1265,10 @@ static bool below(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
-static void report_conflict(rls_buf *b, unsigned *count, const char *path)
+static void report_conflict(struct path_list *l, unsigned *count, const char *path)
 {
 	(*count)++;
-	rls_buf_printf(b, "%s\n", path);
+	path_list_add(l, path);
 }
 
 static int check_space(struct plan *p, int src_fd, rls_error *err)
@@ -1501,7 +1526,7 @@ out:
 	if (rc >= 0) {
 		stats->conflicts += r.late_conflicts;
 		if (stats->conflicts)
-			stats->conflict_paths = steal_pointer(&r.conflicts.data);
+			stats->conflict_paths = steal_pointer(&r.conflicts.v);
 	}
 	run_free(&r);
 	if (rc < 0)
@@ -1542,6 +1567,8 @@ int delta_discard(delta *d, rls_error *err)
 
 void delta_commit_stats_free(delta_commit_stats *stats)
 {
+	for (char **p = stats->conflict_paths; p && *p; p++)
+		free(*p);
 	free(stats->conflict_paths);
 	stats->conflict_paths = NULL;
 }

@@ -200,8 +200,10 @@ typedef enum delta_conflict_mode {
 typedef struct delta_commit_stats {
 	unsigned added, modified, deleted;
 	unsigned conflicts;
-	/* Paths of the conflicts, newline-separated (owned; free()). */
-	char *conflict_paths;
+	/* Paths of the conflicts, NULL-terminated (owned, with its strings:
+	 * delta_commit_stats_free()); NULL when there are none.  A name may
+	 * hold any byte but NUL: print them quoted (rls_quote_name()). */
+	char **conflict_paths;
 } delta_commit_stats;
 
 /* Apply the delta to its source and leave it empty.  Each file reaches its

@@ -454,6 +454,7 @@ static int cmd_mount(int argc, char **argv)
 		}
 		if (msg[0]) {
 			waitpid(child, NULL, 0);
+			rls_text_sanitize(msg, sizeof msg);
 			fprintf(stderr, "rlsfs: %s\n", msg);
 			return 1;
 		}

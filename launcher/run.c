@@ -991,11 +991,11 @@ report:
 			fprintf(stderr, "rls: %u conflict%s (the %s version was kept): %s\n", cstats.conflicts,
 				cstats.conflicts == 1 ? "" : "s",
 				o.on_conflict == DELTA_CONFLICT_THEIRS ? "source's" : "sandbox's",
-				cstats.conflict_paths ? cstats.conflict_paths : "");
+				report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
 	} else if (!strcmp(commit_state, "conflict")) {
 		fprintf(stderr, "rls: nothing committed: %u conflict%s with --on-conflict=fail: %s\n",
 			cstats.conflicts, cstats.conflicts == 1 ? "" : "s",
-			cstats.conflict_paths ? cstats.conflict_paths : "");
+			report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
 	}
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",

@@ -210,6 +210,9 @@ typedef struct denial_summary {
 void report_read_denials(const char *audit_path, denial_summary *out);
 void report_denials_free(denial_summary *d);
 void report_print_denials(const denial_summary *d, FILE *out);
+/* The first n names of paths (or up to its NULL) quoted for a ", " list,
+ * in b (emptied first); returns b's text. */
+const char *report_name_list(char *const *paths, size_t n, rls_buf *b);
 
 typedef struct run_report {
 	int exit_status;
@@ -218,7 +221,7 @@ typedef struct run_report {
 	double duration_s;
 	const char *commit;	/* "done", "kept", "conflict", "error", "none" */
 	unsigned added, modified, deleted;
-	const char *conflict_paths;	/* newline-separated, or NULL */
+	char *const *conflict_paths;	/* NULL-terminated, or NULL */
 	const denial_summary *denials;
 	const run_cgroup *cg;
 	const char *delta_kept;	/* path, or NULL */
