@@ -361,6 +361,10 @@ static void classify(struct strv *segs, bool dir_only, struct policy_alt *a)
 	size_t n = strlen(last);
 	size_t best = 0;
 
+	if (segs->n == 1 && is_globstar(last) && !dir_only) {
+		a->kind = POLICY_ALT_ALL;
+		return;
+	}
 	if (segs->n == 2 && is_globstar(segs->v[0]) && !dir_only && n) {
 		if ((a->lit = literal_of(last, n))) {
 			a->kind = POLICY_ALT_NAME;

@@ -13,8 +13,9 @@
 #define POLICY_MAX_ALTERNATIVES 256
 #define POLICY_MAX_PATTERN 4096
 
-/* How one brace alternative is matched.  Basename globs of the common
- * shapes skip the regex engine altogether (hash lookups on the last name);
+/* How one brace alternative is matched.  "**" and basename globs of the
+ * common shapes skip the regex engine altogether (nothing to match, or
+ * hash lookups on the last name);
  * the rest are regexes, grouped by a literal segment every matching path
  * must contain (so a path only meets the regexes that could match it). */
 enum policy_alt_kind {
@@ -22,6 +23,7 @@ enum policy_alt_kind {
 	POLICY_ALT_NAME,	/* basename == lit */
 	POLICY_ALT_SUFFIX,	/* "*lit": basename ends with lit */
 	POLICY_ALT_PREFIX,	/* "lit*": basename starts with lit */
+	POLICY_ALT_ALL,		/* "**": every path */
 };
 
 struct policy_alt {
@@ -118,6 +120,7 @@ struct policy_matcher {
 	 * SUFFIX literal turns its filter off */
 	unsigned char head[POLICY_FILTER_BITS / 8], tail[POLICY_FILTER_BITS / 8], keys[POLICY_FILTER_BITS / 8];
 	bool head_off, tail_off;
+	long all;	/* the last entry matching every path ("**"), or -1 */
 };
 
 /* A path clamped to read by policy_protect and its kin: the path alone,
@@ -159,14 +162,32 @@ int policy_parse_file(policy *pol, const char *path, rls_error *err);
 const char *policy_intern_file(policy *pol, const char *name);
 void policy_rules_clear(struct policy_rules *rules);
 
-/* match.c: compile a list into a matcher; the index of the last entry
- * matching the subject (a path, "/" appended for a directory;
- * `path_len` leaves that slash out), -1 for none, -2 when the matcher
- * failed (callers fail closed). */
+/* A path as the matchers take it: the subject (the path, "/" appended for
+ * a directory; `path_len` leaves that slash out) cut into its names once,
+ * each with its filter bits, for all the matchers of a decision. */
+struct policy_name {
+	uint32_t at, len;
+	uint16_t head, tail;
+};
+
+struct policy_subject {
+	const char *s;
+	size_t len, path_len;
+	struct policy_name *names;
+	size_t n_names;
+	struct policy_name some[64];	/* names lives here for a path this shallow */
+};
+
+/* match.c: cut `s` into names (policy_subject_done frees what that took). */
+void policy_subject_init(struct policy_subject *sub, const char *s, size_t len, size_t path_len);
+void policy_subject_done(struct policy_subject *sub);
+/* Compile a list into a matcher; the index of the last entry matching the
+ * subject, -1 for none, -2 when the matcher failed (callers fail
+ * closed). */
 int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *list, bool tree,
 			 rls_error *err);
 void policy_matcher_free(struct policy_matcher *m);
-long policy_matcher_match(const struct policy_matcher *m, const char *s, size_t len, size_t path_len);
+long policy_matcher_match(const struct policy_matcher *m, const struct policy_subject *sub);
 /* The combined regexes of `f`, chunked to fit pcre2, appended to *codes. */
 int policy_compile_regexes(const struct policy_fragment *f, size_t n, pcre2_code ***codes, size_t *n_codes,
 			   const struct policy_rules *list, rls_error *err);

@@ -170,7 +170,12 @@ static const struct policy_rule *covers_rule(const struct policy_matcher *m, con
 		const char *sample = r->glob.samples[s];
 		size_t len = strlen(sample);
 		size_t path_len = len > 1 && sample[len - 1] == '/' ? len - 1 : len;
-		long v = policy_matcher_match(m, sample, len, path_len);
+		struct policy_subject sub;
+		long v;
+
+		policy_subject_init(&sub, sample, len, path_len);
+		v = policy_matcher_match(m, &sub);
+		policy_subject_done(&sub);
 
 		if (v < 0)
 			return NULL;

@@ -270,6 +270,7 @@ int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *li
 {
 	m->list = list;
 	m->tree = tree;
+	m->all = -1;
 	new_group(m);	/* group 0: regexes without a key segment */
 	/* Highest entry first, so that each literal keeps the last entry and
 	 * each group's alternatives come in evaluation order. */
@@ -281,6 +282,11 @@ int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *li
 			struct policy_group *grp;
 			size_t gi = 0;
 
+			if (alt->kind == POLICY_ALT_ALL) {
+				if (m->all < (long)i)
+					m->all = (long)i;
+				continue;
+			}
 			if (alt->kind != POLICY_ALT_REGEX) {
 				table_put(m, alt->kind, alt->lit, (long)i);
 				filter_add(m, alt);
@@ -347,12 +353,53 @@ void policy_matcher_free(struct policy_matcher *m)
 
 /* ---- matching ------------------------------------------------------------ */
 
-/* The last basename literal matching the name base[0..blen). */
-static long match_name(const struct policy_matcher *m, const char *base, size_t blen, long best)
+void policy_subject_init(struct policy_subject *sub, const char *s, size_t len, size_t path_len)
 {
+	size_t cap = RLS_ARRAY_SIZE(sub->some);
+
+	sub->s = s;
+	sub->len = len;
+	sub->path_len = path_len;
+	sub->names = sub->some;
+	sub->n_names = 0;
+	for (size_t i = 1; i < path_len;) {
+		const char *slash = memchr(s + i, '/', path_len - i);
+		size_t j = slash ? (size_t)(slash - s) : path_len;
+
+		if (j > i) {
+			if (sub->n_names == cap) {
+				struct policy_name *more = rls_xmalloc(2 * cap * sizeof *more);
+
+				memcpy(more, sub->names, cap * sizeof *more);
+				if (sub->names != sub->some)
+					free(sub->names);
+				sub->names = more;
+				cap *= 2;
+			}
+			sub->names[sub->n_names++] = (struct policy_name){
+				(uint32_t)i, (uint32_t)(j - i), (uint16_t)head_bit(s + i, j - i),
+				(uint16_t)tail_bit(s + i, j - i),
+			};
+		}
+		i = j + 1;
+	}
+}
+
+void policy_subject_done(struct policy_subject *sub)
+{
+	if (sub->names != sub->some)
+		free(sub->names);
+	sub->names = NULL;
+}
+
+/* The last basename literal matching the name n of the subject. */
+static long match_name(const struct policy_matcher *m, const char *s, const struct policy_name *n, long best)
+{
+	const char *base = s + n->at;
+	size_t blen = n->len;
 	long v;
 
-	if (m->head_off || filter_has(m->head, head_bit(base, blen))) {
+	if (m->head_off || filter_has(m->head, n->head)) {
 		if ((v = table_get(m, POLICY_ALT_NAME, base, blen)) > best)
 			best = v;
 		for (size_t i = 0; i < m->n_prefix_lens; i++) {
@@ -361,7 +408,7 @@ static long match_name(const struct policy_matcher *m, const char *base, size_t 
 				best = v;
 		}
 	}
-	if (m->n_suffix_lens && (m->tail_off || filter_has(m->tail, tail_bit(base, blen)))) {
+	if (m->n_suffix_lens && (m->tail_off || filter_has(m->tail, n->tail))) {
 		for (size_t i = 0; i < m->n_suffix_lens; i++) {
 			size_t l = m->suffix_lens[i];
 			if (l <= blen && (v = table_get(m, POLICY_ALT_SUFFIX, base + blen - l, l)) > best)
@@ -371,37 +418,34 @@ static long match_name(const struct policy_matcher *m, const char *base, size_t 
 	return best;
 }
 
-long policy_matcher_match(const struct policy_matcher *m, const char *s, size_t len, size_t path_len)
+long policy_matcher_match(const struct policy_matcher *m, const struct policy_subject *sub)
 {
-	long best = -1, v;
+	const char *s = sub->s;
+	long best = m->all, v;
 
 	if (!m->list || !m->list->n)
 		return -1;
 	/* Each name of the path: the regex group keyed by it, and (the last
 	 * name, or every name for a tree matcher) the basename literals. */
-	for (size_t i = 1; i < path_len;) {
-		size_t j = i;
-		while (j < path_len && s[j] != '/')
-			j++;
-		if (j > i) {
-			if ((m->tree || j == path_len) && m->table_n)
-				best = match_name(m, s + i, j - i, best);
-			if (filter_has(m->keys, head_bit(s + i, j - i)) &&
-			    (v = table_get(m, POLICY_ALT_REGEX, s + i, j - i)) >= 0) {
-				const struct policy_group *g = &m->groups[v];
-				if (g->max_rule > best) {
-					if ((v = policy_match_first(g->codes, g->n_codes, s, len)) == -2)
-						return -2;
-					if (v > best)
-						best = v;
-				}
+	for (size_t k = 0; k < sub->n_names; k++) {
+		const struct policy_name *n = &sub->names[k];
+
+		if ((m->tree || k + 1 == sub->n_names) && m->table_n)
+			best = match_name(m, s, n, best);
+		if (filter_has(m->keys, n->head) && (v = table_get(m, POLICY_ALT_REGEX, s + n->at, n->len)) >= 0) {
+			const struct policy_group *g = &m->groups[v];
+
+			if (g->max_rule > best) {
+				if ((v = policy_match_first(g->codes, g->n_codes, s, sub->len)) == -2)
+					return -2;
+				if (v > best)
+					best = v;
 			}
 		}
-		i = j + 1;
 	}
 	if (m->n_groups && m->groups[0].max_rule > best) {
 		const struct policy_group *g = &m->groups[0];
-		if ((v = policy_match_first(g->codes, g->n_codes, s, len)) == -2)
+		if ((v = policy_match_first(g->codes, g->n_codes, s, sub->len)) == -2)
 			return -2;
 		if (v > best)
 			best = v;

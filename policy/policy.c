@@ -302,8 +302,11 @@ static policy_level decide_subject(const policy *pol, const char *subject, size_
 				   bool is_dir, policy_decision *why, long *rule_out)
 {
 	policy_decision d = { .level = POLICY_NONE, .origin = POLICY_FROM_DEFAULT };
-	long idx = policy_matcher_match(&pol->match, subject, len, path_len);
+	struct policy_subject sub;
+	long idx;
 
+	policy_subject_init(&sub, subject, len, path_len);
+	idx = policy_matcher_match(&pol->match, &sub);
 	if (idx >= 0 && (size_t)idx < pol->rules.n) {
 		d.level = pol->rules.v[idx].level;
 		d.origin = POLICY_FROM_RULE;
@@ -322,7 +325,7 @@ static policy_level decide_subject(const policy *pol, const char *subject, size_
 	/* A clamp first, so that a path both protected and hidden reports
 	 * the hide, which decides. */
 	if (d.level > POLICY_READ && pol->protect.n) {
-		long p = policy_matcher_match(&pol->protect_match, subject, len, path_len);
+		long p = policy_matcher_match(&pol->protect_match, &sub);
 
 		if (p != -1) {
 			d.level = POLICY_READ;
@@ -339,7 +342,7 @@ static policy_level decide_subject(const policy *pol, const char *subject, size_
 		d.origin = POLICY_FROM_PROTECTED;
 	}
 	if (d.level > POLICY_NONE && pol->hide.n) {
-		long h = policy_matcher_match(&pol->hide_match, subject, len, path_len);
+		long h = policy_matcher_match(&pol->hide_match, &sub);
 
 		if (h != -1) {
 			d = (policy_decision){ .level = POLICY_NONE, .origin = POLICY_FROM_HIDE_LIST };
@@ -347,6 +350,7 @@ static policy_level decide_subject(const policy *pol, const char *subject, size_
 				fill_entry(&pol->hide.v[h], &d);
 		}
 	}
+	policy_subject_done(&sub);
 	if (rule_out)
 		*rule_out = idx;
 	if (why)

@@ -300,6 +300,12 @@ static void test_unhide_order(const char *dir)
 	tap_is_str(level(p, "/a.key", false), "none", "unhide drops inherited entries only, not the file's own");
 	policy_free(p);
 
+	write_file(top, "extends: b2.yml\nunhide: ['*.key', '**/*.ke', '**/*.key ']\n");
+	p = load_file(top);
+	tap_is_str(level(p, "/a.key", false), "none",
+		   "an unhide that is not the inherited pattern exactly (a shorter or longer form) drops nothing");
+	policy_free(p);
+
 	p = load("unhide: ['**/.env*']\nrules:\n  - { pattern: '**', permission: read }\n");
 	out = lint(p, &n);
 	tap_ok(n == 1 && out && strstr(out, "drops nothing"), "unhide in a file that extends nothing drops nothing");
