@@ -15,7 +15,7 @@ tab=$(printf '\t')
 secrets=".env .env.local secrets/db.txt tls/server.key tls/ca.pem credentials.json .ssh/id_rsa id_rsa.pub
 id_ed25519 id_ecdsa.pub .git-credentials .netrc .npmrc .pypirc .aws/credentials .gnupg/pubring.kbx
 .kube/config .docker/config.json cert.p12 cert.pfx"
-mkdir -p "$S/build" "$S/src/pkg/secrets" "$S/src/.env.d"
+mkdir -p "$S/build" "$S/src/pkg/secrets" "$S/src/.env.d" "$S/plain/empty"
 for f in $secrets; do mkdir -p "$S/build/$(dirname "$f")"; echo "s3cret $f" > "$S/build/$f"; done
 echo 'print(1)' > "$S/src/pkg/secrets/leak.py"
 echo 'print(2)' > "$S/src/pkg/ok.py"
@@ -41,6 +41,10 @@ done
 is "$(LC_ALL=C ls -A "$M/build" | tr '\n' ' ')" ".docker .kube app.o tls " "a listing of /build shows no secret"
 is "$(ls -A "$M/build/tls" "$M/build/.kube" "$M/build/.docker" | grep -v '^/\|^$')" "" \
 	"nor does a listing of a folder holding only secrets"
+is "$(stat -c '%h %s %b' "$M/build/tls")" "$(stat -c '%h %s %b' "$M/plain/empty")" \
+	"a folder holding only hidden files has the link count, size and blocks of an empty one"
+is "$(du -s --apparent-size "$M/build/tls" | cut -f1)" "$(du -s --apparent-size "$M/plain/empty" | cut -f1)" \
+	"du counts nothing hidden"
 is "$($FSOP open "$M/build/.env" wc)" EACCES "an existing hidden name cannot be made"
 is "$($FSOP open "$M/build/.env.new" wc)" EACCES "nor an absent one"
 is "$($FSOP rename "$M/build/app.o" "$M/build/cert.p12")" EACCES "nor renamed onto"
