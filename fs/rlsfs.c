@@ -122,11 +122,11 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 }
 
 /* Protect the tree's .rls/ folder and, when they lie inside the tree, the
- * policy file and the files it extends. */
+ * policy file and the files it extends, each with the path it was named
+ * by. */
 static void protect_policy(policy *pol, const char *source)
 {
-	policy_protect(pol, "/.rls");
-	policy_protect_files(pol, source);
+	policy_protect_source(pol, source);
 }
 
 /* Unmount mnt: umount2(2) as root, fusermount3 otherwise.  0 or -1. */

@@ -184,6 +184,14 @@ static int policy_explain(int argc, char **argv)
 		case POLICY_FROM_PROTECTED:
 			puts("protected");
 			break;
+		case POLICY_FROM_PROTECT_LIST:
+		case POLICY_FROM_HIDE_LIST:
+			printf("%s: ", why.origin == POLICY_FROM_HIDE_LIST ? "hide" : "protect");
+			if (why.pattern)
+				printf("%s:%u: %s\n", why.file, why.line, why.pattern);
+			else
+				puts("(the matcher failed: fail closed)");
+			break;
 		default:
 			puts("default");
 			break;
