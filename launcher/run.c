@@ -493,8 +493,18 @@ static char *policy_arg(const char *spec, const char *source)
 	}
 	if (!strchr(spec, '/') && policy_preset_text(spec))
 		return rls_xstrdup(spec);
-	abs = realpath(spec, NULL);
-	return abs ? abs : rls_xstrdup(spec);
+	/* Absolute, but with the symlinks the caller named kept: rlsfs
+	 * protects every one of them on the way to the policy. */
+	if (spec[0] == '/')
+		return rls_xstrdup(spec);
+	{
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof cwd))
+			return rls_xstrdup(spec);
+		abs = rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
+	}
+	return abs;
 }
 
 /* Which policy a run applies, in words: "preset agent-safe (the

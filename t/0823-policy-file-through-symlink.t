@@ -76,4 +76,15 @@ rm -f "$S/shared/other" "$S/sub/other" "$S/cfg2/other"
 is "$(src_state)" "$before" "after the commits, every name still leads where it did"
 is "$(cd "$S" && cat .rls/policy.yml sub/link/pol.yml)" "$(printf 'extends: ../shared/base.yml\nextends: ../shared/base.yml')" \
 	"and the next run reads the same policies"
+
+# The same through rls run -p with a relative path: the names as given
+# are protected, not only the path they resolve to.
+if command -v bwrap >/dev/null && bwrap --ro-bind / / --unshare-all true 2>/dev/null; then
+	export XDG_STATE_HOME=$T/state TMPDIR=$T/tmp
+	mkdir -p "$TMPDIR"
+	out=$(cd "$S" && "$RLS" run -p sub/link/pol.yml -- sh -c \
+		'ln -sfn ../work/evil sub/link 2>&1 || echo refused; mv sub sub.old 2>&1 || echo refused' 2>/dev/null)
+	is "$(printf '%s\n' "$out" | grep -c refused)" 2 "rls run -p through a symlink: the symlink and its folder cannot be swapped"
+	is "$(readlink "$S/sub/link")" ../cfg2 "and after the run it leads where it did"
+fi
 done_testing
