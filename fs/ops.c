@@ -349,7 +349,7 @@ static double attr_timeout(rlsfs *fs, const entry *e)
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
 {
 	memset(fe, 0, sizeof *fe);
-	fe->ino = (fuse_ino_t)(uintptr_t)n;
+	fe->ino = n->nodeid;
 	fe->attr = e->st;
 	fe->attr_timeout = attr_timeout(fs, e);
 	fe->entry_timeout = fs->timeout;
