@@ -134,7 +134,11 @@ int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err);
 int delta_commit_txn(delta_txn *txn, rls_error *err);
 void delta_abort(delta_txn *txn);
 
-/* Node at `path`: 0 and *node filled, 1 when the index has no entry. */
+/* Node at `path`: 0 and *node filled, 1 when the index has no entry.
+ * Lookups and listings answer for a path longer than the index's key limit
+ * (511 bytes) as for any path without entries: nothing is there, nothing
+ * below.  Only writes (delta_put, delta_move_below) fail with
+ * ENAMETOOLONG. */
 int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err);
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err);
 /* Remove the entry at `path` (not its inode); 1 if there was none. */

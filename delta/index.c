@@ -159,6 +159,7 @@ static int unpack_inode(const MDB_val *v, delta_inode *i)
 
 /* ---- environment ----------------------------------------------------- */
 
+/* The key of `path`: 0, or -1 with ENAMETOOLONG past the key limit. */
 static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
 {
 	size_t n = strlen(path);
@@ -171,6 +172,18 @@ static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *e
 	key->mv_data = (void *)path;
 	key->mv_size = n;
 	return 0;
+}
+
+/* The key of `path` for a lookup: 0, 1 when the path is longer than any
+ * key (so the index cannot hold it or anything below it), -1 when it is
+ * not a path.  A lookup never fails for length: rlsfs looks up the source's
+ * names, hidden ones included, and a hidden name must not make a visible
+ * operation fail. */
+static int lookup_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
+{
+	if (path[0] == '/' && strlen(path) > d->max_key)
+		return 1;
+	return path_key(d, path, key, err);
 }
 
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err)
@@ -505,8 +518,8 @@ int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, path, &k, err) < 0)
-		return -1;
+	if ((rc = lookup_key(txn->d, path, &k, err)) != 0)
+		return rc;
 	rc = mdb_get(txn->t, txn->d->nodes, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -538,8 +551,10 @@ int delta_del(delta_txn *txn, const char *path, rls_error *err)
 	MDB_val k;
 	int rc;
 
-	if (need_write(txn, err) < 0 || path_key(txn->d, path, &k, err) < 0)
+	if (need_write(txn, err) < 0 || (rc = lookup_key(txn->d, path, &k, err)) < 0)
 		return -1;
+	if (rc)
+		return 1;
 	rc = mdb_del(txn->t, txn->d->nodes, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -660,8 +675,8 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 	delta_node node;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -743,8 +758,9 @@ int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	*out = false;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -777,8 +793,10 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	*out = NULL;
+	*n_out = 0;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);

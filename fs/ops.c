@@ -1434,7 +1434,8 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 
 /* May the directory at path go?  0 when it shows nothing and hides
  * nothing; -ENOTEMPTY, or -EACCES when hidden entries are in it (they must
- * not be removed with it, nor betrayed by a different answer). */
+ * not be removed with it).  The caller answers -EACCES as ENOTEMPTY, a
+ * visible non-empty directory's answer, and audits it as a denial. */
 static int dir_removable(op *o, const char *path, const entry *e, bool *whiteouts_below)
 {
 	list_ctx c = { 0 };
@@ -1477,7 +1478,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 	r = dir ? dir_removable(&o, o.path, &e, &below) : 0;
 	if (r == -EACCES) {
 		op_end(&o, -1);
-		deny(fs, req, opname, o.path, POLICY_NONE, EACCES);
+		deny(fs, req, opname, o.path, POLICY_NONE, ENOTEMPTY);
 		return;
 	}
 	if (r == 0)
@@ -1606,7 +1607,7 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = dir_removable(&o, o.path, &b, &below);
 		if (r == -EACCES) {
 			op_end(&o, -1);
-			deny(fs, req, "rename", o.path, POLICY_NONE, EACCES);
+			deny(fs, req, "rename", o.path, POLICY_NONE, ENOTEMPTY);
 			return;
 		}
 	}
