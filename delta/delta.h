@@ -161,6 +161,11 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 /* Every entry of the index, parents before children. `path` is passed as
  * the name. */
 int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err);
+/* Call fn for every entry strictly below `dir`, at any depth, in byte
+ * order of path (parents before children); `path` is passed as the name.
+ * One cursor, no recursion: a tree of any depth costs no stack.  fn must
+ * not change the index. */
+int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err);
 /* Does the index have any entry strictly below `dir`? */
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
 /* Rename every entry strictly below `from` to the same place below `to`. */

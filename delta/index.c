@@ -750,6 +750,43 @@ int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 	return 0;
 }
 
+int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err)
+{
+	_cleanup_cursor_ struct cursor cur = { NULL };
+	char prefix[DELTA_PATH_MAX + 2], path[DELTA_PATH_MAX];
+	size_t plen;
+	MDB_val k, v;
+	delta_node node;
+	int rc;
+
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	plen = dir_prefix(dir, prefix);
+	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
+		return delta_mdb_error(err, rc, dir);
+	k.mv_data = prefix;
+	k.mv_size = plen;
+	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (k.mv_size == plen)
+			continue;	/* "/" itself */
+		if (k.mv_size >= sizeof path)
+			return rls_error_set(err, EIO, "%s: damaged index key", dir);
+		memcpy(path, k.mv_data, k.mv_size);
+		path[k.mv_size] = '\0';
+		if (unpack_node(&v, &node) < 0)
+			return rls_error_set(err, EIO, "%s: damaged index entry", path);
+		int r = fn(path, &node, opaque);
+		if (r)
+			return r;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return delta_mdb_error(err, rc, dir);
+	return 0;
+}
+
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };

@@ -1511,37 +1511,30 @@ static void rls_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* A directory may move only when it is the delta's alone: no source entries
  * below it (those would have to move in the source too; mv(1) copies on
  * EXDEV, entry by entry, under the policy) and no whiteouts anywhere below
- * (they name source paths and must stay where they are). */
-/* Nor may the move change what the policy allows of anything below: every
- * entry must be writable where it is and where it would arrive (a folder
- * must not carry a file to where it could not be created, or make one
- * writable that was not). */
-typedef struct wo_ctx {
+ * (they name source paths and must stay where they are).  Nor may the move
+ * change what the policy allows of anything below: every entry must be
+ * writable where it is and where it would arrive (a folder must not carry a
+ * file to where it could not be created, or make one writable that was
+ * not).  The entries below are read with one cursor, not a recursion per
+ * level: the sandbox chooses the depth. */
+typedef struct movable_ctx {
 	op *o;
-	const char *dir, *to;
-	bool found;
-} wo_ctx;
+	size_t from_len;
+	const char *to;
+	bool refused;
+} movable_ctx;
 
-static int find_whiteout(const char *name, const delta_node *node, void *opaque)
+static int entry_movable(const char *path, const delta_node *node, void *opaque)
 {
-	wo_ctx *w = opaque;
-	char path[PATH_MAX], to[PATH_MAX];
+	movable_ctx *m = opaque;
+	char to[PATH_MAX];
 	bool is_dir = node->kind == DELTA_DIR;
-	rls_error err;
 
 	if (node->kind == DELTA_WHITEOUT || (node->flags & DELTA_OPAQUE) ||
-	    path_join(path, sizeof path, w->dir, name) < 0 || path_join(to, sizeof to, w->to, name) < 0 ||
-	    level_of_path(w->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(w->o->fs, to, is_dir) < POLICY_WRITE) {
-		w->found = true;
+	    path_join(to, sizeof to, m->to, path + m->from_len + 1) < 0 ||
+	    level_of_path(m->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(m->o->fs, to, is_dir) < POLICY_WRITE) {
+		m->refused = true;
 		return 1;
-	}
-	if (is_dir) {
-		wo_ctx sub = { w->o, path, to, false };
-
-		if (delta_list(w->o->txn, path, find_whiteout, &sub, &err) < 0 || sub.found) {
-			w->found = true;
-			return 1;
-		}
 	}
 	return 0;
 }
@@ -1549,14 +1542,14 @@ static int find_whiteout(const char *name, const delta_node *node, void *opaque)
 /* May the directory at path, entry e, move to `to`? */
 static int subtree_movable(op *o, const char *path, const char *to, const entry *e)
 {
-	wo_ctx w = { o, path, to, false };
+	movable_ctx m = { o, strlen(path), to, false };
 	rls_error err;
 
 	if (e->lower || !e->upper || (e->node.flags & DELTA_OPAQUE))
 		return -EXDEV;
-	if (delta_list(o->txn, path, find_whiteout, &w, &err) < 0)
+	if (delta_each_below(o->txn, path, entry_movable, &m, &err) < 0)
 		return -err_code(&err);
-	return w.found ? -EXDEV : 0;
+	return m.refused ? -EXDEV : 0;
 }
 
 static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

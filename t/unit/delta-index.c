@@ -191,6 +191,15 @@ int main(void)
 	tap_ok(!below, "a leaf has none");
 	delta_has_below(txn, "/a-", &below, &err);
 	tap_ok(!below, "a name that is only a prefix of siblings has none");
+	{
+		rls_buf b = { 0 };
+
+		tap_is_int(delta_each_below(txn, "/a", collect, &b, &err), 0, "every entry below a directory is visited");
+		rls_buf_add(&b, "", 0);
+		tap_is_str(b.data, "/a/.wh.x /a/b /a/b/c /a/b/c/gone /a/b/deep /a/file /a/link",
+			   "at every depth, parents first, and not the siblings that only share a prefix");
+		rls_buf_free(&b);
+	}
 	delta_abort(txn);
 
 	/* move_below */
@@ -261,7 +270,8 @@ int main(void)
 		{
 			rls_buf b = { 0 };
 
-			tap_ok(delta_list(txn, longp, collect, &b, &err) == 0 && b.len == 0,
+			tap_ok(delta_list(txn, longp, collect, &b, &err) == 0 && b.len == 0 &&
+			       delta_each_below(txn, longp, collect, &b, &err) == 0 && b.len == 0,
 			       "listing below it finds nothing, without an error");
 			rls_buf_free(&b);
 		}
