@@ -1592,6 +1592,24 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = -ENOENT;
 	else if (!(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(a.st.st_mode) != S_ISDIR(b.st.st_mode))
 		r = S_ISDIR(a.st.st_mode) ? -ENOTDIR : -EISDIR;
+	if (r == 0) {
+		/* Each name is judged as what will arrive there too, not only
+		 * as what is there now: a rule ending in "/" gives folders a
+		 * level files do not get, so a file must not take a name only
+		 * a folder may be made at (nor a folder a file's). */
+		bool a_dir = S_ISDIR(a.st.st_mode), b_dir = S_ISDIR(b.st.st_mode);
+		policy_level at_new = create_level(fs, o.path, a_dir);
+		policy_level at_old = flags & RENAME_EXCHANGE ? create_level(fs, oldpath, b_dir) : POLICY_WRITE;
+
+		if (at_new < POLICY_WRITE || at_old < POLICY_WRITE) {
+			op_end(&o, -1);
+			if (at_new < POLICY_WRITE)
+				deny(fs, req, "rename", o.path, at_new, EACCES);
+			else
+				deny(fs, req, "rename", oldpath, at_old, EACCES);
+			return;
+		}
+	}
 	if (r == 0 && S_ISDIR(a.st.st_mode))
 		r = subtree_movable(&o, oldpath, o.path, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
