@@ -50,6 +50,7 @@ enum {
 	OPF_COUNT = 1u << 3,	/* counts in the summary */
 	OPF_MOVE = 1u << 4,	/* OP_FILE: rename the data file into place */
 	OPF_TIMES = 1u << 5,	/* OPF_MOVE: the data file has the times already */
+	OPF_SETID = 1u << 6,	/* OP_FILE: set-id bits dropped (keep_setid) */
 };
 
 struct op {
@@ -143,6 +144,7 @@ struct run {
 	size_t n_dirs, cap_dirs;
 	struct path_list conflicts;
 	unsigned late_conflicts;
+	struct path_list setid;	/* paths whose set-id bits were dropped */
 };
 
 /* ---- test hook ---------------------------------------------------------- */
@@ -1049,6 +1051,7 @@ static void run_free(struct run *r)
 	free(r->batch);
 	free_ops(r->ops, r->n_ops);
 	path_list_free(&r->conflicts);
+	path_list_free(&r->setid);
 }
 
 /* Apply the ops from the journal's progress mark on, then empty the delta
@@ -1173,6 +1176,35 @@ static void fill_attrs(struct op *o, const delta_entry *e)
 	o->mtime_ns = e->mtime_ns;
 }
 
+/* A set-user-id or set-group-id bit (the latter with group execute, as
+ * the kernel's file_remove_privs judges) goes onto a file only with the
+ * content it had in the source: a commit, maybe run as root, must not
+ * leave a privileged program the sandbox wrote.  rlsfs drops the bits when
+ * a file is opened for writing; this catches whatever reached the delta
+ * otherwise.  The bits are dropped, and the path reported, when the
+ * data is not the base's. */
+static int keep_setid(struct plan *p, const delta_entry *e, struct op *o, rls_error *err)
+{
+	uint32_t mode = o->mode & ~(uint32_t)S_ISUID;
+	uint64_t h;
+
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~(uint32_t)S_ISGID;
+	if (mode == o->mode)
+		return 0;
+	if ((e->iflags & DELTA_HAS_BASE) && e->base.has_hash && e->size == e->base.size) {
+		_cleanup_close_ int fd = delta_data_open(p->d, e->id, O_RDONLY, err);
+
+		if (fd < 0 || delta_hash_content(fd, &h, err) < 0)
+			return rls_error_prefix(err, "%s", e->path);
+		if (h == e->base.xxh3)
+			return 0;
+	}
+	o->mode = mode;
+	o->flags |= OPF_SETID;
+	return 0;
+}
+
 /* Decide one entry's op and whether it conflicts. */
 static int plan_entry(struct plan *p, size_t i, rls_error *err)
 {
@@ -1241,6 +1273,8 @@ static int plan_entry(struct plan *p, size_t i, rls_error *err)
 			o->kind = OP_FILE;
 			o->size = e->size;
 			p->need_bytes += e->size;
+			if (keep_setid(p, e, o, err) < 0)
+				return -1;
 		} else if (e->kind == DELTA_SYMLINK) {
 			o->kind = OP_SYMLINK;
 			o->target = e->target ? rls_xstrdup(e->target) : NULL;
@@ -1265,7 +1299,7 @@ static bool below(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
-static void report_conflict(struct path_list *l, unsigned *count, const char *path)
+static void report_path(struct path_list *l, unsigned *count, const char *path)
 {
 	(*count)++;
 	path_list_add(l, path);
@@ -1426,9 +1460,11 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 		struct op *o = &p.ops[i];
 
 		if (o->flags & OPF_CONFLICT)
-			report_conflict(&r->conflicts, &stats->conflicts, o->path);
+			report_path(&r->conflicts, &stats->conflicts, o->path);
 		if (!o->kind || (o->flags & OPF_SKIP))
 			continue;
+		if (o->flags & OPF_SETID)
+			report_path(&r->setid, &stats->setid_dropped, o->path);
 		if (o->kind == OP_DEL)
 			stats->deleted++;
 		else if (o->flags & OPF_EXISTS)
@@ -1527,6 +1563,8 @@ out:
 		stats->conflicts += r.late_conflicts;
 		if (stats->conflicts)
 			stats->conflict_paths = steal_pointer(&r.conflicts.v);
+		if (stats->setid_dropped)
+			stats->setid_paths = steal_pointer(&r.setid.v);
 	}
 	run_free(&r);
 	if (rc < 0)
@@ -1571,4 +1609,8 @@ void delta_commit_stats_free(delta_commit_stats *stats)
 		free(*p);
 	free(stats->conflict_paths);
 	stats->conflict_paths = NULL;
+	for (char **p = stats->setid_paths; p && *p; p++)
+		free(*p);
+	free(stats->setid_paths);
+	stats->setid_paths = NULL;
 }

@@ -213,6 +213,11 @@ typedef struct delta_commit_stats {
 	 * delta_commit_stats_free()); NULL when there are none.  A name may
 	 * hold any byte but NUL: print them quoted (rls_quote_name()). */
 	char **conflict_paths;
+	/* Files committed without the set-user-id or set-group-id bit their
+	 * delta inode had, because their data is not what was copied up from
+	 * the source: paths, as conflict_paths. */
+	unsigned setid_dropped;
+	char **setid_paths;
 } delta_commit_stats;
 
 /* Apply the delta to its source and leave it empty.  Each file reaches its

@@ -868,6 +868,10 @@ static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
 typedef struct open_file {
 	int fd;
 	bool upper;
+	uint64_t id;		/* the delta inode, when upper */
+	/* Opened for writing while the file had a set-id bit: the first
+	 * write through it drops the bit (fh_drop_setid). */
+	atomic_bool setid;
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
 	struct open_file *next;	/* in node->files */
@@ -876,6 +880,78 @@ typedef struct open_file {
 static open_file *fh_of(struct fuse_file_info *fi)
 {
 	return (open_file *)(uintptr_t)fi->fh;
+}
+
+/* Writing or truncating a file takes its set-user-id bit off, and its
+ * set-group-id bit where group execute is set, as the kernel's
+ * file_remove_privs() does, but whatever the caller's capabilities: commit
+ * may write the result as root.  The kernel cannot be relied on for it (a
+ * shared writable mapping's pages come as plain writes; a caller with
+ * CAP_FSETID keeps the bits), so rlsfs drops them itself: at a truncation
+ * (setattr, O_TRUNC), and at the first write, fallocate or
+ * copy_file_range through a handle opened for writing while the bits were
+ * set.  Only writing can bring a file to that (a file that is not a folder
+ * never gets the bits back: setattr_allowed).  True when the mode
+ * changed. */
+static bool drop_setid(delta_inode *di)
+{
+	uint32_t mode = di->mode;
+
+	if (!S_ISREG(mode))
+		return false;
+	mode &= ~(uint32_t)S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~(uint32_t)S_ISGID;
+	if (mode == di->mode)
+		return false;
+	di->mode = mode;
+	di->ctime_ns = now_ns();
+	return true;
+}
+
+static bool has_setid(mode_t mode)
+{
+	delta_inode di = { .mode = mode };
+
+	return drop_setid(&di);
+}
+
+/* Before the first change of data through fh: drop the inode's set-id
+ * bits (by inode id, so an unlinked file's other names lose them too), and
+ * tell the kernel, which has the old mode cached. */
+static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
+{
+	rlsfs *fs = fs_of(req);
+	bool changed = false;
+	delta_inode di;
+	rls_error err;
+	op o;
+	int r;
+
+	if (!atomic_load(&fh->setid))
+		return 0;
+	r = op_begin(&o, fs, true);
+	if (r == 0) {
+		r = delta_get_inode(o.txn, fh->id, &di, &err);
+		if (r < 0)
+			r = -err_code(&err);
+		else if (r == 0 && (changed = drop_setid(&di)))
+			r = put_inode(&o, fh->id, &di);
+		else
+			r = 0;
+	}
+	r = op_end(&o, r) ?: r;
+	if (r < 0)
+		return r;
+	atomic_store(&fh->setid, false);
+	if (changed) {
+		pthread_mutex_lock(&fs->nodes_lock);
+		for (open_file *f = fh->node->files; f; f = f->next)
+			f->st.st_mode = (f->st.st_mode & S_IFMT) | (di.mode & 07777);
+		pthread_mutex_unlock(&fs->nodes_lock);
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	}
+	return 0;
 }
 
 static void fh_track(rlsfs *fs, open_file *fh, rnode *n, const struct stat *st)
@@ -982,6 +1058,8 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	 * source's file, which must not change */
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
+		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		r = -errno;
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1059,6 +1137,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		drop_setid(&e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1340,6 +1420,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh = rls_xcalloc(1, sizeof *fh);
 			fh->fd = fd;
 			fh->upper = true;
+			fh->id = id;
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh);
@@ -1736,6 +1817,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	open_file *fh;
 	rls_error err;
+	bool dropped = false;
 	entry e;
 	op o;
 	int fd, r = 0;
@@ -1755,6 +1837,11 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0)
 			r = -errno;
+		if (r == 0 && (fi->flags & O_TRUNC) && drop_setid(&e.di)) {
+			r = put_inode(&o, e.node.id, &e.di);
+			entry_attr(fs, &e);
+			dropped = true;
+		}
 	} else if (e.upper) {
 		fd = delta_data_open(fs->d, e.node.id, O_RDONLY, &err);
 		if (fd < 0)
@@ -1774,12 +1861,17 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh = rls_xcalloc(1, sizeof *fh);
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
+	fh->id = fh->upper ? e.node.id : 0;
+	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
 	fi->keep_cache = attr_timeout(fs, &e) > 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
+	/* the kernel still has the mode with the bits */
+	if (dropped)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -1797,7 +1889,12 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
+	int r = fh_drop_setid(req, ino, fh_of(fi));
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
@@ -2127,9 +2224,15 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 			  struct fuse_file_info *fi)
 {
 	open_file *fh = fh_of(fi);
+	int r;
 
 	if (!fh->upper) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	r = fh_drop_setid(req, ino, fh);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	fuse_reply_err(req, fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0);
@@ -2141,9 +2244,15 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	open_file *out = fh_of(fi_out);
 	ssize_t n;
+	int r;
 
 	if (!out->upper) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	r = fh_drop_setid(req, ino_out, out);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);

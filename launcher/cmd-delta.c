@@ -220,12 +220,13 @@ int cmd_diff(int argc, char **argv)
 	return c.failed;
 }
 
-static void print_conflicts(char *const *paths)
+/* "LABEL: PATH" for each path of a list, quoted. */
+static void print_paths(const char *label, char *const *paths)
 {
 	for (char *const *p = paths; p && *p; p++) {
 		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
 
-		printf("conflict: %s\n", shown);
+		printf("%s: %s\n", label, shown);
 	}
 }
 
@@ -281,7 +282,8 @@ int cmd_commit(int argc, char **argv)
 		printf("committed: %u added, %u modified, %u deleted; %u conflict%s\n", stats.added,
 		       stats.modified, stats.deleted, stats.conflicts, stats.conflicts == 1 ? "" : "s");
 	}
-	print_conflicts(stats.conflict_paths);
+	print_paths("conflict", stats.conflict_paths);
+	print_paths("set-id bits dropped (content changed since the copy-up)", stats.setid_paths);
 	delta_commit_stats_free(&stats);
 	return r == 1 ? 1 : 0;
 }
