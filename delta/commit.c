@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -61,13 +62,15 @@ struct op {
 	int64_t atime_ns, mtime_ns;
 	uint64_t size;
 	uint64_t data_dev, data_ino;	/* OPF_MOVE: the data file's identity */
+	uint64_t tmp;		/* random part of the temporary name; 0 in an
+				 * older journal (see tmp_name) */
 	char *path;
 	char *target;
 };
 
-/* Version 2 added data_dev and data_ino at the end of each op; a version 1
- * journal (no moves) still reads. */
-#define JOURNAL_V 2
+/* Version 2 added data_dev and data_ino at the end of each op, version 3
+ * tmp; a version 1 or 2 journal still reads. */
+#define JOURNAL_V 3
 #define BATCH_FILES 1024
 #define BATCH_BYTES ((uint64_t)128 << 20)
 
@@ -147,6 +150,20 @@ struct run {
 	struct path_list setid;	/* paths whose set-id bits were dropped */
 };
 
+/* Fill buf from the kernel's random pool. */
+static int random_bytes(void *buf, size_t n, rls_error *err)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = getrandom((char *)buf + got, n - got, 0);
+
+		if (r < 0 && errno != EINTR)
+			return rls_error_set(err, errno, "getrandom");
+		if (r > 0)
+			got += (size_t)r;
+	}
+	return 0;
+}
+
 /* ---- test hook ---------------------------------------------------------- */
 
 static void step(struct run *r)
@@ -195,6 +212,7 @@ static void pack_op(rls_buf *b, const struct op *o)
 	add_str(b, o->target);
 	ADD(b, o->data_dev, htole64);
 	ADD(b, o->data_ino, htole64);
+	ADD(b, o->tmp, htole64);
 }
 
 struct rd {
@@ -256,6 +274,8 @@ static int unpack_op(const char *buf, size_t len, struct op *o)
 		o->data_dev = rd_n(&r, 8);
 		o->data_ino = rd_n(&r, 8);
 	}
+	if (r.left)
+		o->tmp = rd_n(&r, 8);
 	if (!o->data_ino)
 		o->flags &= (uint8_t)~OPF_MOVE;
 	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_DIRATTR) {
@@ -427,7 +447,7 @@ fail:
 
 static int lock_file(delta *d, const char *name, int how, int *out, rls_error *err)
 {
-	int fd = openat(d->dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = openat(d->dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return rls_error_set(err, errno, "%s/%s", d->path, name);
@@ -576,45 +596,71 @@ static int dir_dev(struct run *r, int dirfd, uint64_t *dev, rls_error *err)
 	return 0;
 }
 
+/* The temporary name of op i in its target directory: 64 random bits
+ * drawn for the op when the commit was planned, kept in the journal so
+ * that a recovery finds what a crash left.  Nobody else can know the name
+ * before the commit makes it, and it is made only by calls that never
+ * follow or open what is already there (O_CREAT|O_EXCL|O_NOFOLLOW, mknod,
+ * symlink, link).  Journals written before version 3 named the file after
+ * the commit's nonce and the op's index. */
 static void tmp_name(const struct run *r, size_t i, char buf[48])
 {
-	snprintf(buf, 48, ".rls-commit.%016llx.%zx", (unsigned long long)r->j.nonce, i);
+	if (r->ops[i].tmp)
+		snprintf(buf, 48, ".rls-commit.%016llx", (unsigned long long)r->ops[i].tmp);
+	else
+		snprintf(buf, 48, ".rls-commit.%016llx.%zx", (unsigned long long)r->j.nonce, i);
 }
 
-static void set_owner_mode_times(struct run *r, int dirfd, const char *name, int fd, const struct op *o, bool is_link)
+/* Make dirfd/name a new empty file open for writing.  Something already
+ * there is what a crash left or something planted: it is unlinked (which
+ * touches only the name) and the file made again, once. */
+static int create_tmp(int dirfd, const char *name)
+{
+	for (int tries = 0;; tries++) {
+		int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd >= 0 || errno != EEXIST || tries == 1)
+			return fd;
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return -1;
+	}
+}
+
+/* Give the file open as fd op o's owner, mode and times. */
+static void set_attrs_fd(struct run *r, int fd, const struct op *o)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
-	if (r->root && (o->uid != r->euid || o->gid != r->egid)) {
-		if (fd >= 0)
-			(void)!fchown(fd, o->uid, o->gid);
-		else
-			(void)!fchownat(dirfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
-	}
-	if (!is_link) {
-		if (fd >= 0) {
-			(void)!fchmod(fd, o->mode & 07777);
-		} else {
-			/* fchmodat(2) follows a symlink put in the entry's place
-			 * since: change the entry itself, through an O_PATH
-			 * descriptor of what is really there. */
-			int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-			struct stat st;
+	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+		(void)!fchown(fd, o->uid, o->gid);
+	(void)!fchmod(fd, o->mode & 07777);
+	futimens(fd, ts);
+}
 
-			if (pfd >= 0 && fstat(pfd, &st) == 0 && !S_ISLNK(st.st_mode)) {
-				char proc[32];
+/* Give the entry dirfd/name op o's owner, mode (not for a symlink) and
+ * times, when it is of type `type`: through an O_PATH descriptor of what
+ * is really there, so that nothing put in its place since (a symlink, or a
+ * hard link to a file elsewhere) is changed.  1 when the entry is not of
+ * that type (nothing is changed), 0 when done, -1 when it is gone. */
+static int set_attrs_at(struct run *r, int dirfd, const char *name, const struct op *o, mode_t type)
+{
+	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
+	_cleanup_close_ int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	char proc[32];
+	struct stat st;
 
-				snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-				(void)!chmod(proc, o->mode & 07777);
-			}
-			if (pfd >= 0)
-				close(pfd);
-		}
-	}
-	if (fd >= 0)
-		futimens(fd, ts);
-	else
-		utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	if (pfd < 0 || fstat(pfd, &st) < 0)
+		return -1;
+	if ((st.st_mode & S_IFMT) != type)
+		return 1;
+	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+		(void)!fchownat(pfd, "", o->uid, o->gid, AT_EMPTY_PATH);
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+	if (!S_ISLNK(type))
+		(void)!chmod(proc, o->mode & 07777);
+	if (utimensat(pfd, "", ts, AT_EMPTY_PATH) < 0 && errno == EINVAL && !S_ISLNK(type))
+		utimensat(AT_FDCWD, proc, ts, 0);	/* kernels before 5.8 */
+	return 0;
 }
 
 /* Make room at dirfd/name for a non-directory: an empty directory there
@@ -683,14 +729,14 @@ static int copy_to_tmp(struct run *r, size_t i, int dirfd, const char *tmp, rls_
 	data = delta_data_open(r->d, o->id, O_RDONLY, err);
 	if (data < 0)
 		return rls_error_prefix(err, "%s", o->path);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = create_tmp(dirfd, tmp);
 	if (fd < 0)
 		return rls_error_set(err, errno, "create %s%s", r->d->source, o->path);
 	if (delta_copy_data(data, fd, err) < 0) {
 		unlinkat(dirfd, tmp, 0);
 		return rls_error_prefix(err, "write %s%s", r->d->source, o->path);
 	}
-	set_owner_mode_times(r, dirfd, tmp, fd, o, false);
+	set_attrs_fd(r, fd, o);
 	return steal_fd(&fd);
 }
 
@@ -945,7 +991,9 @@ static int do_special(struct run *r, size_t i, rls_error *err)
 	} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
 		return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
 	}
-	set_owner_mode_times(r, dirfd, tmp, -1, o, o->kind == OP_SYMLINK);
+	if (set_attrs_at(r, dirfd, tmp, o, o->kind == OP_SYMLINK ? S_IFLNK : o->mode & S_IFMT) != 0)
+		return rls_error_set(err, EEXIST, "%s%s: its temporary name was replaced while the commit made it",
+				     r->d->source, o->path);
 	return rename_into_place(r, dirfd, tmp, name, o->path, err);
 }
 
@@ -956,7 +1004,8 @@ static int do_dirattr(struct run *r, const struct op *o, rls_error *err)
 
 	if (dirfd < 0)
 		return err->code == ENOENT || err->code == ENOTDIR ? 0 : -1;
-	set_owner_mode_times(r, dirfd, name, -1, o, false);
+	/* what is there now may be a symlink put in the folder's place */
+	(void)set_attrs_at(r, dirfd, name, o, S_IFDIR);
 	return 0;
 }
 
@@ -1496,6 +1545,14 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 		if (p.attrs[i].kind && !(p.attrs[i].flags & OPF_SKIP))
 			r->ops[n++] = p.attrs[i], memset(&p.attrs[i], 0, sizeof p.attrs[i]);
 	r->n_ops = n;
+	{
+		_cleanup_free_ uint64_t *rnd = rls_xcalloc(n ? n : 1, sizeof *rnd);
+
+		if (random_bytes(rnd, n * sizeof *rnd, err) < 0)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			r->ops[i].tmp = rnd[i] | 1;	/* never 0: an older journal's */
+	}
 	ret = 0;
 out:
 	free_ops(p.ops, p.n);
@@ -1513,15 +1570,6 @@ static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
 	return lock_file(d, "mount.lock", LOCK_EX | LOCK_NB, lock_fd, err);
 }
 
-static uint64_t make_nonce(void)
-{
-	struct timespec ts;
-	uint64_t v;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	v = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec << 20 ^ (uint64_t)getpid() << 40;
-	return v ? v : 1;
-}
 
 int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
 {
@@ -1550,7 +1598,11 @@ int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, 
 	rc = plan(&r, mode, stats, err);
 	if (rc != 0)
 		goto out;
-	r.j.nonce = make_nonce();
+	if (random_bytes(&r.j.nonce, sizeof r.j.nonce, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	r.j.nonce |= 1;
 	r.j.n_ops = (uint32_t)r.n_ops;
 	r.j.phase = 1;
 	r.j.done = 0;

@@ -371,7 +371,7 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 		goto fail;
 	}
 	if (flags & DELTA_MOUNT) {
-		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (d->mount_fd < 0) {
 			rls_error_set(err, errno, "%s/mount.lock", d->path);
 			goto fail;
