@@ -23,28 +23,12 @@ S=$T/src M=$T/mnt D=$T/delta V=$T/victim
 cat > "$T/tmp-names.py" <<'PY'
 import struct, sys
 
-def unescape(s):
-    # mdb_dump -p: printable bytes as they are, "\\" for a backslash,
-    # "\xx" (hex) for the rest
-    out, i = bytearray(), 0
-    while i < len(s):
-        if s[i] == "\\":
-            if s[i + 1] == "\\":
-                out.append(0x5C)
-                i += 2
-            else:
-                out.append(int(s[i + 1:i + 3], 16))
-                i += 3
-        else:
-            out.append(ord(s[i]))
-            i += 1
-    return bytes(out)
-
-data = [l[1:] for l in sys.stdin.read().split("\n") if l.startswith(" ")]
+# mdb_dump without -p: each key and value a line of hex
+data = [bytes.fromhex(l.strip()) for l in sys.stdin.read().split("\n") if l.startswith(" ")]
 kv = dict(zip(data[0::2], data[1::2]))
-nonce, n_ops = struct.unpack_from("<QI", unescape(kv["journal"]), 8)
+nonce, n_ops = struct.unpack_from("<QI", kv[b"journal"], 8)
 for i in range(n_ops):
-    op = unescape(kv["journal/%08x" % i])
+    op = kv[b"journal/%08x" % i]
     p = 54                          # kind flags id mode uid gid rdev atime mtime size
     (n,) = struct.unpack_from("<H", op, p)
     path = op[p + 2:p + 2 + n].decode()
@@ -59,7 +43,7 @@ for i in range(n_ops):
         name = ".rls-commit.%016x.%x" % (nonce, i)
     print(path.rsplit("/", 1)[0] or "/", name)
 PY
-tmp_names() { mdb_dump -p -s meta "$1/index" | python3 "$T/tmp-names.py"; }
+tmp_names() { mdb_dump -s meta "$1/index" | python3 "$T/tmp-names.py"; }
 
 for plant in hardlink symlink; do
 	rm -rf "$S" "$D" "$V"
