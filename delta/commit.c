@@ -42,6 +42,8 @@ enum op_kind {
 	OP_SYMLINK,
 	OP_NODE,	/* fifo, socket, device */
 	OP_DIRATTR,	/* mode, owner, times of a directory */
+	OP_HOLD,	/* a symlink held back: nothing is done, and its entry
+			 * stays in the delta when the rest is cleared */
 };
 
 enum {
@@ -278,7 +280,7 @@ static int unpack_op(const char *buf, size_t len, struct op *o)
 		o->tmp = rd_n(&r, 8);
 	if (!o->data_ino)
 		o->flags &= (uint8_t)~OPF_MOVE;
-	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_DIRATTR) {
+	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_HOLD) {
 		free(o->path);
 		free(o->target);
 		return -1;
@@ -401,9 +403,51 @@ static int journal_read(delta *d, struct journal *j, struct op **ops, rls_error 
 	return 0;
 }
 
-/* Remove the journal; with `clear_index` also every node and inode, in the
- * same transaction so no state is half one and half the other. */
-static int journal_finish(delta *d, bool clear_index, struct journal *j, rls_error *err)
+/* Entries of the index that outlive a commit: the symlinks it held back. */
+struct kept {
+	char *path;
+	delta_node node;
+	delta_inode ino;
+	bool has_ino;
+};
+
+/* Read the entries the OP_HOLD ops name (before the index is cleared). */
+static int kept_read(delta_txn *txn, const struct op *ops, size_t n_ops, struct kept **out, size_t *n_out,
+		     rls_error *err)
+{
+	struct kept *k = NULL;
+	size_t n = 0;
+	int r;
+
+	for (size_t i = 0; i < n_ops; i++) {
+		if (ops[i].kind != OP_HOLD)
+			continue;
+		k = rls_xrealloc(k, (n + 1) * sizeof *k);
+		memset(&k[n], 0, sizeof k[n]);
+		k[n].path = ops[i].path;
+		r = delta_get(txn, ops[i].path, &k[n].node, err);
+		if (r < 0)
+			goto fail;
+		if (r == 1 || k[n].node.kind != DELTA_SYMLINK)
+			continue;	/* not there (a second recovery): nothing to keep */
+		r = k[n].node.id ? delta_get_inode(txn, k[n].node.id, &k[n].ino, err) : 1;
+		if (r < 0)
+			goto fail;
+		k[n++].has_ino = r == 0;
+	}
+	*out = k;
+	*n_out = n;
+	return 0;
+fail:
+	free(k);
+	return -1;
+}
+
+/* Remove the journal; with `clear_index` also every node and inode but
+ * the symlinks held back, in the same transaction so no state is half one
+ * and half the other. */
+static int journal_finish(delta *d, bool clear_index, struct journal *j, const struct op *ops, size_t n_ops,
+			  rls_error *err)
 {
 	delta_txn *txn;
 	char key[24], epoch[32];
@@ -413,8 +457,19 @@ static int journal_finish(delta *d, bool clear_index, struct journal *j, rls_err
 		return -1;
 	if (clear_index) {
 		uint8_t hdr[24];
+		_cleanup_free_ struct kept *kept = NULL;
+		size_t n_kept = 0;
 
-		if (delta_clear_index(txn, err) < 0)
+		if (kept_read(txn, ops, n_ops, &kept, &n_kept, err) < 0 || delta_clear_index(txn, err) < 0)
+			goto fail;
+		for (size_t i = 0; i < n_kept; i++) {
+			if (delta_put(txn, kept[i].path, &kept[i].node, err) < 0 ||
+			    (kept[i].has_ino && delta_put_inode(txn, kept[i].node.id, &kept[i].ino, err) < 0))
+				goto fail;
+		}
+		/* The policies judge the symlinks kept; with none, the delta
+		 * starts over. */
+		if (!n_kept && delta_forget_policies(txn, err) < 0)
 			goto fail;
 		/* Conflict checks of nodes without a base compare against the
 		 * time the (now empty) delta starts over. */
@@ -1030,6 +1085,7 @@ static int execute(struct run *r, rls_error *err)
 		case OP_SYMLINK:
 		case OP_NODE: rc = do_special(r, i, err); break;
 		case OP_DIRATTR: rc = do_dirattr(r, o, err); break;
+		case OP_HOLD: break;
 		}
 		if (rc < 0) {
 			flush(r, i, &(rls_error){ 0 });
@@ -1110,14 +1166,14 @@ static int finish(struct run *r, rls_error *err)
 	if (r->j.phase == 1) {
 		if (execute(r, err) < 0)
 			return -1;
-		if (journal_finish(r->d, true, &r->j, err) < 0)
+		if (journal_finish(r->d, true, &r->j, r->ops, r->n_ops, err) < 0)
 			return -1;
 		step(r);
 	}
 	if (delta_clear_data(r->d, err) < 0)
 		return -1;
 	step(r);
-	return journal_finish(r->d, false, &r->j, err);
+	return journal_finish(r->d, false, &r->j, r->ops, r->n_ops, err);
 }
 
 int delta_recover(delta *d, rls_error *err)
@@ -1411,7 +1467,38 @@ static int by_id_cmp(const void *a, const void *b)
 }
 
 /* Build r->ops (execution order) and the stats from the index. */
-static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
+/* Turn each symlink op whose link must not be committed into OP_HOLD, and
+ * list it in stats (see links.c). */
+static int hold_symlinks(struct plan *p, delta_commit_stats *stats, rls_error *err)
+{
+	delta_links links;
+
+	if (delta_links_init(&links, p->d, p->e, p->n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < p->n; i++) {
+		struct op *o = &p->ops[i];
+		const char *why;
+
+		if (o->kind != OP_SYMLINK || (o->flags & OPF_SKIP))
+			continue;
+		why = delta_link_held(&links, o->path, o->target ? o->target : "");
+		if (!why)
+			continue;
+		o->kind = OP_HOLD;
+		o->flags &= (uint8_t)~OPF_COUNT;
+		stats->held = rls_xrealloc(stats->held, (stats->n_held + 1) * sizeof *stats->held);
+		stats->held[stats->n_held++] = (delta_held){
+			.path = rls_xstrdup(o->path),
+			.target = rls_xstrdup(o->target ? o->target : ""),
+			.why = why,
+		};
+	}
+	delta_links_free(&links);
+	return 0;
+}
+
+static int plan(struct run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats,
+		rls_error *err)
 {
 	struct plan p = { .d = r->d, .mode = mode };
 	int ret = -1;
@@ -1461,6 +1548,8 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 		if (!empty)
 			o->flags |= OPF_CONFLICT | OPF_SKIP;
 	}
+	if (!(flags & DELTA_COMMIT_ALLOW_SYMLINKS_OUT) && hold_symlinks(&p, stats, err) < 0)
+		goto out;
 
 	/* Hard links: the first applied name of an inode carries the data,
 	 * the others link to it.  A data file with one name is moved into
@@ -1510,7 +1599,7 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 
 		if (o->flags & OPF_CONFLICT)
 			report_path(&r->conflicts, &stats->conflicts, o->path);
-		if (!o->kind || (o->flags & OPF_SKIP))
+		if (!o->kind || o->kind == OP_HOLD || (o->flags & OPF_SKIP))
 			continue;
 		if (o->flags & OPF_SETID)
 			report_path(&r->setid, &stats->setid_dropped, o->path);
@@ -1571,7 +1660,7 @@ static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
 }
 
 
-int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
+int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err)
 {
 	_cleanup_close_ int mount_fd = -1, commit_fd = -1, src_fd = -1;
 	struct run r;
@@ -1595,7 +1684,7 @@ int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, 
 			sweep_tmp(&r);
 		goto out;
 	}
-	rc = plan(&r, mode, stats, err);
+	rc = plan(&r, mode, flags, stats, err);
 	if (rc != 0)
 		goto out;
 	if (random_bytes(&r.j.nonce, sizeof r.j.nonce, err) < 0) {
@@ -1617,6 +1706,8 @@ out:
 			stats->conflict_paths = steal_pointer(&r.conflicts.v);
 		if (stats->setid_dropped)
 			stats->setid_paths = steal_pointer(&r.setid.v);
+		if (rc == 0 && stats->n_held)
+			rc = 2;
 	}
 	run_free(&r);
 	if (rc < 0)
@@ -1645,7 +1736,8 @@ int delta_discard(delta *d, rls_error *err)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
-	if (delta_clear_index(txn, err) < 0 || delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0) {
+	if (delta_clear_index(txn, err) < 0 || delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0 ||
+	    delta_forget_policies(txn, err) < 0) {
 		delta_abort(txn);
 		return -1;
 	}
@@ -1665,4 +1757,11 @@ void delta_commit_stats_free(delta_commit_stats *stats)
 		free(*p);
 	free(stats->setid_paths);
 	stats->setid_paths = NULL;
+	for (size_t i = 0; i < stats->n_held; i++) {
+		free(stats->held[i].path);
+		free(stats->held[i].target);
+	}
+	free(stats->held);
+	stats->held = NULL;
+	stats->n_held = 0;
 }

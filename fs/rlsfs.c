@@ -15,6 +15,7 @@
 
 typedef struct mount_opts {
 	const char *policy;
+	const char *policy_spec;	/* what the delta records (policy_spec) */
 	const char *delta;
 	const char *audit;
 	const char *fuse_opts;
@@ -119,6 +120,26 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 			return rls_error_set(err, EINVAL, "mountpoint %s lies inside the source", mo->mountpoint);
 	}
 	return 0;
+}
+
+/* The policy as the delta records it for commit (delta_note_policy): a
+ * preset's name, or the absolute path of the file policy_load_for_source
+ * reads (commit runs elsewhere, from another folder). */
+static char *policy_spec(const char *spec, const char *source)
+{
+	_cleanup_free_ char *local = NULL;
+	char *abs;
+
+	if (!spec) {
+		local = rls_xasprintf("%s/.rls/policy.yml", source);
+		if (access(local, F_OK) == 0)
+			return steal_pointer(&local);
+		return rls_xstrdup("agent-safe");
+	}
+	if (!strchr(spec, '/') && policy_preset_text(spec))
+		return rls_xstrdup(spec);
+	abs = realpath(spec, NULL);
+	return abs ? abs : rls_xstrdup(spec);
 }
 
 /* Protect the tree's .rls/ folder and, when they lie inside the tree, the
@@ -235,6 +256,9 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 			rls_error_set(&err, 0, "delta %s is mounted by another rlsfs", delta_dir);
 		goto fail;
 	}
+	/* commit judges the symlinks made here by this policy */
+	if (delta_note_policy(fs.d, mo->policy_spec, &err) < 0)
+		goto fail;
 	fuse_opt_add_arg(&args, "rlsfs");
 	fuse_opt_add_arg(&args, "-o");
 	fuse_opt_add_arg(&args, "fsname=rlsfs,subtype=rlsfs");
@@ -315,7 +339,7 @@ static int cmd_mount(int argc, char **argv)
 		{ 0 }
 	};
 	mount_opts mo = { 0 };
-	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
+	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
 	rls_error err;
 	int c, pipefd[2];
@@ -371,6 +395,8 @@ static int cmd_mount(int argc, char **argv)
 		return 2;
 	}
 	protect_policy(pol, source);
+	spec = policy_spec(mo.policy, source);
+	mo.policy_spec = spec;
 	if (mo.delta) {
 		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
 			if (!delta_dir && !err.msg[0])

@@ -234,11 +234,14 @@ int cmd_commit(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "on-conflict", required_argument, NULL, 'c' },
+		{ "allow-symlinks-out", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char usage[] = "usage: rls commit [--on-conflict ours|theirs|fail] DELTA\n";
+	static const char usage[] =
+		"usage: rls commit [--on-conflict ours|theirs|fail] [--allow-symlinks-out] DELTA\n";
 	delta_conflict_mode mode = DELTA_CONFLICT_OURS;
+	unsigned flags = 0;
 	delta_commit_stats stats;
 	delta *d;
 	rls_error err;
@@ -259,6 +262,7 @@ int cmd_commit(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'L': flags |= DELTA_COMMIT_ALLOW_SYMLINKS_OUT; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -269,7 +273,7 @@ int cmd_commit(int argc, char **argv)
 	}
 	if (open_delta(argv[optind], &d) < 0)
 		return 1;
-	r = delta_commit(d, mode, &stats, &err);
+	r = delta_commit(d, mode, flags, &stats, &err);
 	delta_close(d);
 	if (r < 0) {
 		fprintf(stderr, "rls: %s\n", err.msg);
@@ -284,8 +288,19 @@ int cmd_commit(int argc, char **argv)
 	}
 	print_paths("conflict", stats.conflict_paths);
 	print_paths("set-id bits dropped (content changed since the copy-up)", stats.setid_paths);
+	for (size_t i = 0; i < stats.n_held; i++) {
+		_cleanup_free_ char *path = rls_quote_name(stats.held[i].path + 1, 0);
+		_cleanup_free_ char *target = rls_quote_name(stats.held[i].target, 0);
+
+		printf("held back: %s -> %s (%s)\n", path, target, stats.held[i].why);
+	}
+	if (stats.n_held)
+		printf("%zu symlink%s held back, kept in the delta; if %s meant (a virtualenv's bin/python, say), "
+		       "commit %s with: rls commit --allow-symlinks-out %s\n",
+		       stats.n_held, stats.n_held == 1 ? "" : "s", stats.n_held == 1 ? "it is" : "they are",
+		       stats.n_held == 1 ? "it" : "them", argv[optind]);
 	delta_commit_stats_free(&stats);
-	return r == 1 ? 1 : 0;
+	return r == 1 ? 1 : r == 2 ? 3 : 0;
 }
 
 int cmd_discard(int argc, char **argv)

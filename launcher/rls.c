@@ -19,7 +19,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: rls run [OPTIONS] -- COMMAND [ARG...]\n"
 	      "       rls diff [-p] DELTA\n"
-	      "       rls commit [--on-conflict ours|theirs|fail] DELTA\n"
+	      "       rls commit [--on-conflict ours|theirs|fail] [--allow-symlinks-out] DELTA\n"
 	      "       rls discard DELTA\n"
 	      "       rls deltas [--json] | --remove-older-than AGE [--dry-run]\n"
 	      "       rls policy check FILE | explain POLICY PATH... | show NAME\n"

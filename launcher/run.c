@@ -976,7 +976,7 @@ finish_delta:
 			commit_state = "kept";
 			keep_delta = true;
 		} else {
-			int r = delta_commit(d, o.on_conflict, &cstats, &err);
+			int r = delta_commit(d, o.on_conflict, 0, &cstats, &err);
 
 			if (r < 0) {
 				commit_state = "error";
@@ -987,6 +987,7 @@ finish_delta:
 				keep_delta = true;
 			} else {
 				commit_state = "done";
+				keep_delta = r == 2;	/* symlinks held back stay in it */
 			}
 		}
 		delta_close(d);
