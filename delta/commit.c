@@ -280,7 +280,12 @@ static int unpack_op(const char *buf, size_t len, struct op *o)
 		o->tmp = rd_n(&r, 8);
 	if (!o->data_ino)
 		o->flags &= (uint8_t)~OPF_MOVE;
-	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_HOLD) {
+	/* Paths from disk: as the index writes them, never "/" itself (no op
+	 * is planned for the root), and a hard link's first name likewise. */
+	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_HOLD ||
+	    !delta_path_ok(o->path, strlen(o->path)) || !strcmp(o->path, "/") ||
+	    (o->kind == OP_LINK && (!o->target || !delta_path_ok(o->target, strlen(o->target)) ||
+				    !strcmp(o->target, "/")))) {
 		free(o->path);
 		free(o->target);
 		return -1;
@@ -313,7 +318,7 @@ static int unpack_journal(const char *buf, size_t len, struct journal *j)
 	j->nonce = rd_n(&r, 8);
 	j->n_ops = (uint32_t)rd_n(&r, 4);
 	j->done = (uint32_t)rd_n(&r, 4);
-	return r.bad || j->phase < 1 || j->phase > 2 ? -1 : 0;
+	return r.bad || j->phase < 1 || j->phase > 2 || j->done > j->n_ops ? -1 : 0;
 }
 
 static void op_key(char buf[24], size_t i)
@@ -385,11 +390,18 @@ static int journal_read(delta *d, struct journal *j, struct op **ops, rls_error 
 		return rls_error_set(err, EIO, "%s: damaged commit journal", d->path);
 	}
 	if (ops) {
-		v = rls_xcalloc(j->n_ops ? j->n_ops : 1, sizeof *v);
+		/* Grown as ops are read: n_ops is read from disk, and a damaged
+		 * one must fail on a missing op, not on an allocation. */
+		size_t cap = 0;
+
 		for (size_t i = 0; i < j->n_ops; i++) {
 			char key[24];
 			_cleanup_free_ char *val = NULL;
 
+			if (i == cap) {
+				cap = cap ? 2 * cap : 64;
+				v = rls_xrealloc(v, cap * sizeof *v);
+			}
 			op_key(key, i);
 			if (delta_meta_get(txn, key, &val, &len, err) != 0 || unpack_op(val, len, &v[i]) < 0) {
 				delta_abort(txn);
@@ -397,7 +409,7 @@ static int journal_read(delta *d, struct journal *j, struct op **ops, rls_error 
 				return rls_error_set(err, EIO, "%s: damaged commit journal (op %zu)", d->path, i);
 			}
 		}
-		*ops = v;
+		*ops = v ? v : rls_xcalloc(1, sizeof *v);
 	}
 	delta_abort(txn);
 	return 0;

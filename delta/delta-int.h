@@ -30,6 +30,10 @@ struct delta_txn {
 	size_t n_unlink, cap_unlink;
 };
 
+/* Is p[0..n) a path as the index writes them: "/" or "/a/b", no empty, "."
+ * or ".." name, no NUL?  Paths read back from disk are checked with it. */
+bool delta_path_ok(const char *p, size_t n);
+
 /* Map an LMDB (negative) or errno (positive) result into *err. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);
 

@@ -65,7 +65,8 @@ static void getstr(struct reader *r, char *dst, size_t cap)
 {
 	size_t n = getn(r, 2);
 
-	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n) {
+	/* a path or target holds no NUL: one would cut it short */
+	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n || memchr(r->p, '\0', n)) {
 		r->bad = true;
 		dst[0] = '\0';
 		return;
@@ -99,6 +100,8 @@ static int unpack_node(const MDB_val *v, delta_node *n)
 	n->flags = (uint8_t)getn(&r, 1);
 	n->id = getn(&r, 8);
 	getstr(&r, n->target, sizeof n->target);
+	if (n->kind < DELTA_WHITEOUT || n->kind > DELTA_BLK || (n->flags & ~DELTA_OPAQUE))
+		return -1;
 	return r.bad ? -1 : 0;
 }
 
@@ -157,6 +160,27 @@ static int unpack_inode(const MDB_val *v, delta_inode *i)
 	return r.bad ? -1 : 0;
 }
 
+bool delta_path_ok(const char *p, size_t n)
+{
+	if (n == 0 || p[0] != '/' || memchr(p, '\0', n))
+		return false;
+	if (n == 1)
+		return true;
+	if (p[n - 1] == '/')
+		return false;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1, len;
+
+		while (j < n && p[j] != '/')
+			j++;
+		len = j - i - 1;
+		if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+			return false;
+		i = j;
+	}
+	return true;
+}
+
 /* ---- environment ----------------------------------------------------- */
 
 /* The key of `path`: 0, or -1 with ENAMETOOLONG past the key limit. */
@@ -164,7 +188,7 @@ static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *e
 {
 	size_t n = strlen(path);
 
-	if (n == 0 || path[0] != '/')
+	if (!delta_path_ok(path, n))
 		return rls_error_set(err, EINVAL, "delta: bad path '%s'", path);
 	if (n > d->max_key)
 		return rls_error_set(err, ENAMETOOLONG, "delta: path longer than %zu bytes: %.60s...",
@@ -626,7 +650,10 @@ int delta_new_id(delta_txn *txn, uint64_t *id, rls_error *err)
 	if (rc == 0 && v.mv_size == 8) {
 		memcpy(&le, v.mv_data, 8);
 		next = le64toh(le);
-	} else if (rc && rc != MDB_NOTFOUND) {
+	} else if (rc == 0) {
+		/* starting over at 1 would give out ids in use */
+		return rls_error_set(err, EIO, "next_id: damaged index entry");
+	} else if (rc != MDB_NOTFOUND) {
 		return delta_mdb_error(err, rc, "next_id");
 	}
 	if (next == 0)
@@ -707,7 +734,7 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 			rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
 			continue;
 		}
-		if (rest >= sizeof name)
+		if (rest >= sizeof name || !delta_path_ok(key, k.mv_size))
 			return rls_error_set(err, EIO, "%s: damaged index key", dir);
 		memcpy(name, key + plen, rest);
 		name[rest] = '\0';
@@ -735,7 +762,7 @@ int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 		return delta_mdb_error(err, rc, "walk");
 	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= sizeof path)
+		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
 			return rls_error_set(err, EIO, "walk: damaged index key");
 		memcpy(path, k.mv_data, k.mv_size);
 		path[k.mv_size] = '\0';
@@ -772,7 +799,7 @@ int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *op
 			break;
 		if (k.mv_size == plen)
 			continue;	/* "/" itself */
-		if (k.mv_size >= sizeof path)
+		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
 			return rls_error_set(err, EIO, "%s: damaged index key", dir);
 		memcpy(path, k.mv_data, k.mv_size);
 		path[k.mv_size] = '\0';

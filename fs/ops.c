@@ -87,7 +87,9 @@ static void entry_attr(rlsfs *fs, entry *e)
 
 	if (e->upper) {
 		memset(st, 0, sizeof *st);
-		st->st_mode = e->di.mode;
+		/* the type is the node's: an inode record read from disk
+		 * cannot make a file look like a folder */
+		st->st_mode = delta_kind_type(e->node.kind) | (e->di.mode & 07777);
 		st->st_uid = e->di.uid;
 		st->st_gid = e->di.gid;
 		st->st_nlink = e->di.nlink ? e->di.nlink : 1;
