@@ -232,7 +232,10 @@ int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error 
 		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 			return rls_error_set(err, errno, "copy-up: temporary file");
 		snprintf(tmp, sizeof tmp, ".tmp-%s-%ld", name, (long)gettid());
-		fd = openat(d->data_fd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+		/* a leftover of a crash is unlinked, never opened */
+		fd = openat(d->data_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 && errno == EEXIST && unlinkat(d->data_fd, tmp, 0) == 0)
+			fd = openat(d->data_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			return rls_error_set(err, errno, "copy-up: temporary file");
 	}

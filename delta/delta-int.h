@@ -30,6 +30,10 @@ struct delta_txn {
 	size_t n_unlink, cap_unlink;
 };
 
+/* Is p[0..n) a path as the index writes them: "/" or "/a/b", no empty, "."
+ * or ".." name, no NUL?  Paths read back from disk are checked with it. */
+bool delta_path_ok(const char *p, size_t n);
+
 /* Map an LMDB (negative) or errno (positive) result into *err. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);
 
@@ -79,6 +83,27 @@ int delta_entry_differs(delta *d, const delta_entry *e, const struct stat *st, b
 /* Has the source file `e` was copied up from changed since?  (Identity, and
  * when that differs, content.)  False when `e` has no base. */
 int delta_base_changed(delta *d, const delta_entry *e, bool *out, rls_error *err);
+
+/* What commit knows to judge the symlinks it would apply (links.c): the
+ * tree as the commit would leave it (the delta's entries, sorted by path,
+ * over the source) and the policies the delta was served under. */
+typedef struct delta_links {
+	delta *d;
+	const delta_entry *e;
+	size_t n;
+	struct policy **pols;
+	size_t n_pols;
+	bool pols_failed;	/* a recorded policy could not be loaded */
+	char *pols_error;	/* why (owned) */
+} delta_links;
+
+/* Load the recorded policies into *l (entries set by the caller). */
+int delta_links_init(delta_links *l, delta *d, const delta_entry *e, size_t n, rls_error *err);
+void delta_links_free(delta_links *l);
+/* Why the symlink at `path` with `target` must be held back, or NULL. */
+const char *delta_link_held(const delta_links *l, const char *path, const char *target);
+/* Forget the recorded policies (the delta is empty again). */
+int delta_forget_policies(delta_txn *txn, rls_error *err);
 
 /* Copy all of src into dst (reflink, in-kernel copy, read/write). */
 int delta_copy_data(int src, int dst, rls_error *err);

@@ -134,7 +134,11 @@ int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err);
 int delta_commit_txn(delta_txn *txn, rls_error *err);
 void delta_abort(delta_txn *txn);
 
-/* Node at `path`: 0 and *node filled, 1 when the index has no entry. */
+/* Node at `path`: 0 and *node filled, 1 when the index has no entry.
+ * Lookups and listings answer for a path longer than the index's key limit
+ * (511 bytes) as for any path without entries: nothing is there, nothing
+ * below.  Only writes (delta_put, delta_move_below) fail with
+ * ENAMETOOLONG. */
 int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err);
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err);
 /* Remove the entry at `path` (not its inode); 1 if there was none. */
@@ -157,6 +161,11 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 /* Every entry of the index, parents before children. `path` is passed as
  * the name. */
 int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err);
+/* Call fn for every entry strictly below `dir`, at any depth, in byte
+ * order of path (parents before children); `path` is passed as the name.
+ * One cursor, no recursion: a tree of any depth costs no stack.  fn must
+ * not change the index. */
+int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err);
 /* Does the index have any entry strictly below `dir`? */
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
 /* Rename every entry strictly below `from` to the same place below `to`. */
@@ -197,12 +206,36 @@ typedef enum delta_conflict_mode {
 	DELTA_CONFLICT_FAIL,		/* commit nothing */
 } delta_conflict_mode;
 
+/* A symlink a commit did not apply (see delta_commit). */
+typedef struct delta_held {
+	char *path;		/* merged path of the symlink */
+	char *target;		/* its target, as the sandbox wrote it */
+	const char *why;	/* "absolute target", "leaves the tree", ... */
+} delta_held;
+
 typedef struct delta_commit_stats {
 	unsigned added, modified, deleted;
 	unsigned conflicts;
-	/* Paths of the conflicts, newline-separated (owned; free()). */
-	char *conflict_paths;
+	/* Paths of the conflicts, NULL-terminated (owned, with its strings:
+	 * delta_commit_stats_free()); NULL when there are none.  A name may
+	 * hold any byte but NUL: print them quoted (rls_quote_name()). */
+	char **conflict_paths;
+	/* Files committed without the set-user-id or set-group-id bit their
+	 * delta inode had, because their data is not what was copied up from
+	 * the source: paths, as conflict_paths. */
+	unsigned setid_dropped;
+	char **setid_paths;
+	/* Symlinks held back, in path order (owned).  Their paths and targets
+	 * are the sandbox's: print them quoted. */
+	delta_held *held;
+	size_t n_held;
 } delta_commit_stats;
+
+/* delta_commit flags */
+enum {
+	/* Apply symlinks that would otherwise be held back. */
+	DELTA_COMMIT_ALLOW_SYMLINKS_OUT = 1u << 0,
+};
 
 /* Apply the delta to its source and leave it empty.  Each file reaches its
  * name by one rename(2), complete and synced: its data file is moved there
@@ -211,8 +244,19 @@ typedef struct delta_commit_stats {
  * finishes the job.  Commits of deltas over one source are serialised by
  * flock() on the source's root directory.  Fails with EBUSY when the delta
  * is mounted.  Returns 1 when `mode` is DELTA_CONFLICT_FAIL and there are
- * conflicts: nothing is written, stats says what conflicted. */
-int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err);
+ * conflicts: nothing is written, stats says what conflicted.
+ *
+ * A symlink whose target is absolute, leads out of the tree (resolved
+ * lexically from its folder, through the other symlinks of the tree as the
+ * commit would leave it) or reaches a path hidden by a policy the delta was
+ * served under (delta_note_policy) is held back: not applied, kept in the
+ * delta, listed in stats->held; then the rest is committed and 2 returned.
+ * DELTA_COMMIT_ALLOW_SYMLINKS_OUT in `flags` applies them like the rest. */
+int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err);
+/* Record that the delta is served under the policy `spec` (a preset name,
+ * or a policy file's absolute path): commit judges symlinks by every
+ * policy recorded since the delta was last emptied. */
+int delta_note_policy(delta *d, const char *spec, rls_error *err);
 /* Empty the delta; the source is untouched. */
 int delta_discard(delta *d, rls_error *err);
 void delta_commit_stats_free(delta_commit_stats *stats);

@@ -65,7 +65,8 @@ static void getstr(struct reader *r, char *dst, size_t cap)
 {
 	size_t n = getn(r, 2);
 
-	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n) {
+	/* a path or target holds no NUL: one would cut it short */
+	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n || memchr(r->p, '\0', n)) {
 		r->bad = true;
 		dst[0] = '\0';
 		return;
@@ -99,6 +100,8 @@ static int unpack_node(const MDB_val *v, delta_node *n)
 	n->flags = (uint8_t)getn(&r, 1);
 	n->id = getn(&r, 8);
 	getstr(&r, n->target, sizeof n->target);
+	if (n->kind < DELTA_WHITEOUT || n->kind > DELTA_BLK || (n->flags & ~DELTA_OPAQUE))
+		return -1;
 	return r.bad ? -1 : 0;
 }
 
@@ -157,13 +160,35 @@ static int unpack_inode(const MDB_val *v, delta_inode *i)
 	return r.bad ? -1 : 0;
 }
 
+bool delta_path_ok(const char *p, size_t n)
+{
+	if (n == 0 || p[0] != '/' || memchr(p, '\0', n))
+		return false;
+	if (n == 1)
+		return true;
+	if (p[n - 1] == '/')
+		return false;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1, len;
+
+		while (j < n && p[j] != '/')
+			j++;
+		len = j - i - 1;
+		if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+			return false;
+		i = j;
+	}
+	return true;
+}
+
 /* ---- environment ----------------------------------------------------- */
 
+/* The key of `path`: 0, or -1 with ENAMETOOLONG past the key limit. */
 static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
 {
 	size_t n = strlen(path);
 
-	if (n == 0 || path[0] != '/')
+	if (!delta_path_ok(path, n))
 		return rls_error_set(err, EINVAL, "delta: bad path '%s'", path);
 	if (n > d->max_key)
 		return rls_error_set(err, ENAMETOOLONG, "delta: path longer than %zu bytes: %.60s...",
@@ -171,6 +196,18 @@ static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *e
 	key->mv_data = (void *)path;
 	key->mv_size = n;
 	return 0;
+}
+
+/* The key of `path` for a lookup: 0, 1 when the path is longer than any
+ * key (so the index cannot hold it or anything below it), -1 when it is
+ * not a path.  A lookup never fails for length: rlsfs looks up the source's
+ * names, hidden ones included, and a hidden name must not make a visible
+ * operation fail. */
+static int lookup_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
+{
+	if (path[0] == '/' && strlen(path) > d->max_key)
+		return 1;
+	return path_key(d, path, key, err);
 }
 
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err)
@@ -358,7 +395,7 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 		goto fail;
 	}
 	if (flags & DELTA_MOUNT) {
-		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (d->mount_fd < 0) {
 			rls_error_set(err, errno, "%s/mount.lock", d->path);
 			goto fail;
@@ -505,8 +542,8 @@ int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, path, &k, err) < 0)
-		return -1;
+	if ((rc = lookup_key(txn->d, path, &k, err)) != 0)
+		return rc;
 	rc = mdb_get(txn->t, txn->d->nodes, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -538,8 +575,10 @@ int delta_del(delta_txn *txn, const char *path, rls_error *err)
 	MDB_val k;
 	int rc;
 
-	if (need_write(txn, err) < 0 || path_key(txn->d, path, &k, err) < 0)
+	if (need_write(txn, err) < 0 || (rc = lookup_key(txn->d, path, &k, err)) < 0)
 		return -1;
+	if (rc)
+		return 1;
 	rc = mdb_del(txn->t, txn->d->nodes, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -611,7 +650,10 @@ int delta_new_id(delta_txn *txn, uint64_t *id, rls_error *err)
 	if (rc == 0 && v.mv_size == 8) {
 		memcpy(&le, v.mv_data, 8);
 		next = le64toh(le);
-	} else if (rc && rc != MDB_NOTFOUND) {
+	} else if (rc == 0) {
+		/* starting over at 1 would give out ids in use */
+		return rls_error_set(err, EIO, "next_id: damaged index entry");
+	} else if (rc != MDB_NOTFOUND) {
 		return delta_mdb_error(err, rc, "next_id");
 	}
 	if (next == 0)
@@ -660,8 +702,8 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 	delta_node node;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -692,7 +734,7 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 			rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
 			continue;
 		}
-		if (rest >= sizeof name)
+		if (rest >= sizeof name || !delta_path_ok(key, k.mv_size))
 			return rls_error_set(err, EIO, "%s: damaged index key", dir);
 		memcpy(name, key + plen, rest);
 		name[rest] = '\0';
@@ -720,7 +762,7 @@ int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 		return delta_mdb_error(err, rc, "walk");
 	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= sizeof path)
+		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
 			return rls_error_set(err, EIO, "walk: damaged index key");
 		memcpy(path, k.mv_data, k.mv_size);
 		path[k.mv_size] = '\0';
@@ -735,6 +777,43 @@ int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 	return 0;
 }
 
+int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err)
+{
+	_cleanup_cursor_ struct cursor cur = { NULL };
+	char prefix[DELTA_PATH_MAX + 2], path[DELTA_PATH_MAX];
+	size_t plen;
+	MDB_val k, v;
+	delta_node node;
+	int rc;
+
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	plen = dir_prefix(dir, prefix);
+	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
+		return delta_mdb_error(err, rc, dir);
+	k.mv_data = prefix;
+	k.mv_size = plen;
+	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (k.mv_size == plen)
+			continue;	/* "/" itself */
+		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
+			return rls_error_set(err, EIO, "%s: damaged index key", dir);
+		memcpy(path, k.mv_data, k.mv_size);
+		path[k.mv_size] = '\0';
+		if (unpack_node(&v, &node) < 0)
+			return rls_error_set(err, EIO, "%s: damaged index entry", path);
+		int r = fn(path, &node, opaque);
+		if (r)
+			return r;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return delta_mdb_error(err, rc, dir);
+	return 0;
+}
+
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };
@@ -743,8 +822,9 @@ int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	*out = false;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -777,8 +857,10 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	*out = NULL;
+	*n_out = 0;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);

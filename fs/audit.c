@@ -19,7 +19,8 @@ void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, p
 	rls_buf_printf(&line, "{\"time\":\"%s.%03ldZ\",\"op\":\"%s\",\"path\":\"", when, ts.tv_nsec / 1000000, op);
 	rls_buf_add_json(&line, path);
 	rls_buf_printf(&line, "\",\"level\":\"%s\",\"errno\":\"%s\",\"pid\":%d}\n", policy_level_name(level),
-		       err == ENOENT ? "ENOENT" : err == EXDEV ? "EXDEV" : err == EPERM ? "EPERM" : "EACCES",
+		       err == ENOENT ? "ENOENT" : err == EXDEV ? "EXDEV" : err == EPERM ? "EPERM" :
+		       err == ENOTEMPTY ? "ENOTEMPTY" : "EACCES",
 		       ctx ? (int)ctx->pid : 0);
 	/* O_APPEND and one write per line: lines from many threads and many
 	 * mounts never interleave. */

@@ -87,7 +87,9 @@ static void entry_attr(rlsfs *fs, entry *e)
 
 	if (e->upper) {
 		memset(st, 0, sizeof *st);
-		st->st_mode = e->di.mode;
+		/* the type is the node's: an inode record read from disk
+		 * cannot make a file look like a folder */
+		st->st_mode = delta_kind_type(e->node.kind) | (e->di.mode & 07777);
 		st->st_uid = e->di.uid;
 		st->st_gid = e->di.gid;
 		st->st_nlink = e->di.nlink ? e->di.nlink : 1;
@@ -349,7 +351,7 @@ static double attr_timeout(rlsfs *fs, const entry *e)
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
 {
 	memset(fe, 0, sizeof *fe);
-	fe->ino = (fuse_ino_t)(uintptr_t)n;
+	fe->ino = n->nodeid;
 	fe->attr = e->st;
 	fe->attr_timeout = attr_timeout(fs, e);
 	fe->entry_timeout = fs->timeout;
@@ -868,6 +870,10 @@ static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
 typedef struct open_file {
 	int fd;
 	bool upper;
+	uint64_t id;		/* the delta inode, when upper */
+	/* Opened for writing while the file had a set-id bit: the first
+	 * write through it drops the bit (fh_drop_setid). */
+	atomic_bool setid;
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
 	struct open_file *next;	/* in node->files */
@@ -876,6 +882,78 @@ typedef struct open_file {
 static open_file *fh_of(struct fuse_file_info *fi)
 {
 	return (open_file *)(uintptr_t)fi->fh;
+}
+
+/* Writing or truncating a file takes its set-user-id bit off, and its
+ * set-group-id bit where group execute is set, as the kernel's
+ * file_remove_privs() does, but whatever the caller's capabilities: commit
+ * may write the result as root.  The kernel cannot be relied on for it (a
+ * shared writable mapping's pages come as plain writes; a caller with
+ * CAP_FSETID keeps the bits), so rlsfs drops them itself: at a truncation
+ * (setattr, O_TRUNC), and at the first write, fallocate or
+ * copy_file_range through a handle opened for writing while the bits were
+ * set.  Only writing can bring a file to that (a file that is not a folder
+ * never gets the bits back: setattr_allowed).  True when the mode
+ * changed. */
+static bool drop_setid(delta_inode *di)
+{
+	uint32_t mode = di->mode;
+
+	if (!S_ISREG(mode))
+		return false;
+	mode &= ~(uint32_t)S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~(uint32_t)S_ISGID;
+	if (mode == di->mode)
+		return false;
+	di->mode = mode;
+	di->ctime_ns = now_ns();
+	return true;
+}
+
+static bool has_setid(mode_t mode)
+{
+	delta_inode di = { .mode = mode };
+
+	return drop_setid(&di);
+}
+
+/* Before the first change of data through fh: drop the inode's set-id
+ * bits (by inode id, so an unlinked file's other names lose them too), and
+ * tell the kernel, which has the old mode cached. */
+static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
+{
+	rlsfs *fs = fs_of(req);
+	bool changed = false;
+	delta_inode di;
+	rls_error err;
+	op o;
+	int r;
+
+	if (!atomic_load(&fh->setid))
+		return 0;
+	r = op_begin(&o, fs, true);
+	if (r == 0) {
+		r = delta_get_inode(o.txn, fh->id, &di, &err);
+		if (r < 0)
+			r = -err_code(&err);
+		else if (r == 0 && (changed = drop_setid(&di)))
+			r = put_inode(&o, fh->id, &di);
+		else
+			r = 0;
+	}
+	r = op_end(&o, r) ?: r;
+	if (r < 0)
+		return r;
+	atomic_store(&fh->setid, false);
+	if (changed) {
+		pthread_mutex_lock(&fs->nodes_lock);
+		for (open_file *f = fh->node->files; f; f = f->next)
+			f->st.st_mode = (f->st.st_mode & S_IFMT) | (di.mode & 07777);
+		pthread_mutex_unlock(&fs->nodes_lock);
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	}
+	return 0;
 }
 
 static void fh_track(rlsfs *fs, open_file *fh, rnode *n, const struct stat *st)
@@ -982,6 +1060,8 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	 * source's file, which must not change */
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
+		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
 		r = -errno;
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1059,6 +1139,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		drop_setid(&e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1340,6 +1422,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh = rls_xcalloc(1, sizeof *fh);
 			fh->fd = fd;
 			fh->upper = true;
+			fh->id = id;
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh);
@@ -1434,7 +1517,8 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 
 /* May the directory at path go?  0 when it shows nothing and hides
  * nothing; -ENOTEMPTY, or -EACCES when hidden entries are in it (they must
- * not be removed with it, nor betrayed by a different answer). */
+ * not be removed with it).  The caller answers -EACCES as ENOTEMPTY, a
+ * visible non-empty directory's answer, and audits it as a denial. */
 static int dir_removable(op *o, const char *path, const entry *e, bool *whiteouts_below)
 {
 	list_ctx c = { 0 };
@@ -1477,7 +1561,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 	r = dir ? dir_removable(&o, o.path, &e, &below) : 0;
 	if (r == -EACCES) {
 		op_end(&o, -1);
-		deny(fs, req, opname, o.path, POLICY_NONE, EACCES);
+		deny(fs, req, opname, o.path, POLICY_NONE, ENOTEMPTY);
 		return;
 	}
 	if (r == 0)
@@ -1510,37 +1594,30 @@ static void rls_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* A directory may move only when it is the delta's alone: no source entries
  * below it (those would have to move in the source too; mv(1) copies on
  * EXDEV, entry by entry, under the policy) and no whiteouts anywhere below
- * (they name source paths and must stay where they are). */
-/* Nor may the move change what the policy allows of anything below: every
- * entry must be writable where it is and where it would arrive (a folder
- * must not carry a file to where it could not be created, or make one
- * writable that was not). */
-typedef struct wo_ctx {
+ * (they name source paths and must stay where they are).  Nor may the move
+ * change what the policy allows of anything below: every entry must be
+ * writable where it is and where it would arrive (a folder must not carry a
+ * file to where it could not be created, or make one writable that was
+ * not).  The entries below are read with one cursor, not a recursion per
+ * level: the sandbox chooses the depth. */
+typedef struct movable_ctx {
 	op *o;
-	const char *dir, *to;
-	bool found;
-} wo_ctx;
+	size_t from_len;
+	const char *to;
+	bool refused;
+} movable_ctx;
 
-static int find_whiteout(const char *name, const delta_node *node, void *opaque)
+static int entry_movable(const char *path, const delta_node *node, void *opaque)
 {
-	wo_ctx *w = opaque;
-	char path[PATH_MAX], to[PATH_MAX];
+	movable_ctx *m = opaque;
+	char to[PATH_MAX];
 	bool is_dir = node->kind == DELTA_DIR;
-	rls_error err;
 
 	if (node->kind == DELTA_WHITEOUT || (node->flags & DELTA_OPAQUE) ||
-	    path_join(path, sizeof path, w->dir, name) < 0 || path_join(to, sizeof to, w->to, name) < 0 ||
-	    level_of_path(w->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(w->o->fs, to, is_dir) < POLICY_WRITE) {
-		w->found = true;
+	    path_join(to, sizeof to, m->to, path + m->from_len + 1) < 0 ||
+	    level_of_path(m->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(m->o->fs, to, is_dir) < POLICY_WRITE) {
+		m->refused = true;
 		return 1;
-	}
-	if (is_dir) {
-		wo_ctx sub = { w->o, path, to, false };
-
-		if (delta_list(w->o->txn, path, find_whiteout, &sub, &err) < 0 || sub.found) {
-			w->found = true;
-			return 1;
-		}
 	}
 	return 0;
 }
@@ -1548,14 +1625,14 @@ static int find_whiteout(const char *name, const delta_node *node, void *opaque)
 /* May the directory at path, entry e, move to `to`? */
 static int subtree_movable(op *o, const char *path, const char *to, const entry *e)
 {
-	wo_ctx w = { o, path, to, false };
+	movable_ctx m = { o, strlen(path), to, false };
 	rls_error err;
 
 	if (e->lower || !e->upper || (e->node.flags & DELTA_OPAQUE))
 		return -EXDEV;
-	if (delta_list(o->txn, path, find_whiteout, &w, &err) < 0)
+	if (delta_each_below(o->txn, path, entry_movable, &m, &err) < 0)
 		return -err_code(&err);
-	return w.found ? -EXDEV : 0;
+	return m.refused ? -EXDEV : 0;
 }
 
 static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -1598,6 +1675,24 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = -ENOENT;
 	else if (!(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(a.st.st_mode) != S_ISDIR(b.st.st_mode))
 		r = S_ISDIR(a.st.st_mode) ? -ENOTDIR : -EISDIR;
+	if (r == 0) {
+		/* Each name is judged as what will arrive there too, not only
+		 * as what is there now: a rule ending in "/" gives folders a
+		 * level files do not get, so a file must not take a name only
+		 * a folder may be made at (nor a folder a file's). */
+		bool a_dir = S_ISDIR(a.st.st_mode), b_dir = S_ISDIR(b.st.st_mode);
+		policy_level at_new = create_level(fs, o.path, a_dir);
+		policy_level at_old = flags & RENAME_EXCHANGE ? create_level(fs, oldpath, b_dir) : POLICY_WRITE;
+
+		if (at_new < POLICY_WRITE || at_old < POLICY_WRITE) {
+			op_end(&o, -1);
+			if (at_new < POLICY_WRITE)
+				deny(fs, req, "rename", o.path, at_new, EACCES);
+			else
+				deny(fs, req, "rename", oldpath, at_old, EACCES);
+			return;
+		}
+	}
 	if (r == 0 && S_ISDIR(a.st.st_mode))
 		r = subtree_movable(&o, oldpath, o.path, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
@@ -1606,7 +1701,7 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = dir_removable(&o, o.path, &b, &below);
 		if (r == -EACCES) {
 			op_end(&o, -1);
-			deny(fs, req, "rename", o.path, POLICY_NONE, EACCES);
+			deny(fs, req, "rename", o.path, POLICY_NONE, ENOTEMPTY);
 			return;
 		}
 	}
@@ -1724,6 +1819,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	open_file *fh;
 	rls_error err;
+	bool dropped = false;
 	entry e;
 	op o;
 	int fd, r = 0;
@@ -1743,6 +1839,11 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0)
 			r = -errno;
+		if (r == 0 && (fi->flags & O_TRUNC) && drop_setid(&e.di)) {
+			r = put_inode(&o, e.node.id, &e.di);
+			entry_attr(fs, &e);
+			dropped = true;
+		}
 	} else if (e.upper) {
 		fd = delta_data_open(fs->d, e.node.id, O_RDONLY, &err);
 		if (fd < 0)
@@ -1762,12 +1863,17 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh = rls_xcalloc(1, sizeof *fh);
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
+	fh->id = fh->upper ? e.node.id : 0;
+	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
 	fi->keep_cache = attr_timeout(fs, &e) > 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
+	/* the kernel still has the mode with the bits */
+	if (dropped)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -1785,7 +1891,12 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 {
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
 	ssize_t n;
+	int r = fh_drop_setid(req, ino, fh_of(fi));
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
@@ -2044,6 +2155,20 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 
 static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	/* `rlsfs umount` asks the root for the serving process, to wait
+	 * until it has let go of the delta.  A pid, and nothing else. */
+	if (ino == FUSE_ROOT_ID && !strcmp(name, RLSFS_PID_XATTR)) {
+		char pid[24];
+		int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+
+		if (size == 0)
+			fuse_reply_xattr(req, (size_t)n);
+		else if (size < (size_t)n)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, pid, (size_t)n);
+		return;
+	}
 	xattr_read(req, ino, name, size);
 }
 
@@ -2101,9 +2226,15 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 			  struct fuse_file_info *fi)
 {
 	open_file *fh = fh_of(fi);
+	int r;
 
 	if (!fh->upper) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	r = fh_drop_setid(req, ino, fh);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	fuse_reply_err(req, fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0);
@@ -2115,9 +2246,15 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 {
 	open_file *out = fh_of(fi_out);
 	ssize_t n;
+	int r;
 
 	if (!out->upper) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	r = fh_drop_setid(req, ino_out, out);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
 		return;
 	}
 	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);

@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 typedef struct mount_opts {
 	const char *policy;
+	const char *policy_spec;	/* what the delta records (policy_spec) */
 	const char *delta;
 	const char *audit;
 	const char *fuse_opts;
@@ -61,9 +63,9 @@ static int parse_map_owner(const char *s, mount_opts *mo)
 }
 
 /* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
-static char *fresh_delta_dir(rls_error *err)
+static char *fresh_delta_dir(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *base = rls_state_dir("deltas", err);
+	_cleanup_free_ char *base = rls_state_dir("deltas", source, err);
 	char *dir;
 
 	if (!base)
@@ -120,12 +122,32 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 	return 0;
 }
 
+/* The policy as the delta records it for commit (delta_note_policy): a
+ * preset's name, or the absolute path of the file policy_load_for_source
+ * reads (commit runs elsewhere, from another folder). */
+static char *policy_spec(const char *spec, const char *source)
+{
+	_cleanup_free_ char *local = NULL;
+	char *abs;
+
+	if (!spec) {
+		local = rls_xasprintf("%s/.rls/policy.yml", source);
+		if (access(local, F_OK) == 0)
+			return steal_pointer(&local);
+		return rls_xstrdup("agent-safe");
+	}
+	if (!strchr(spec, '/') && policy_preset_text(spec))
+		return rls_xstrdup(spec);
+	abs = realpath(spec, NULL);
+	return abs ? abs : rls_xstrdup(spec);
+}
+
 /* Protect the tree's .rls/ folder and, when they lie inside the tree, the
- * policy file and the files it extends. */
+ * policy file and the files it extends, each with the path it was named
+ * by. */
 static void protect_policy(policy *pol, const char *source)
 {
-	policy_protect(pol, "/.rls");
-	policy_protect_files(pol, source);
+	policy_protect_source(pol, source);
 }
 
 /* Unmount mnt: umount2(2) as root, fusermount3 otherwise.  0 or -1. */
@@ -234,6 +256,9 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 			rls_error_set(&err, 0, "delta %s is mounted by another rlsfs", delta_dir);
 		goto fail;
 	}
+	/* commit judges the symlinks made here by this policy */
+	if (delta_note_policy(fs.d, mo->policy_spec, &err) < 0)
+		goto fail;
 	fuse_opt_add_arg(&args, "rlsfs");
 	fuse_opt_add_arg(&args, "-o");
 	fuse_opt_add_arg(&args, "fsname=rlsfs,subtype=rlsfs");
@@ -314,7 +339,7 @@ static int cmd_mount(int argc, char **argv)
 		{ 0 }
 	};
 	mount_opts mo = { 0 };
-	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
+	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
 	rls_error err;
 	int c, pipefd[2];
@@ -364,11 +389,14 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 1;
 	}
+	/* A bad policy is bad input: 2, as for rls run. */
 	if (policy_load_for_source(mo.policy, source, &pol, &err) < 0) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
-		return 1;
+		return 2;
 	}
 	protect_policy(pol, source);
+	spec = policy_spec(mo.policy, source);
+	mo.policy_spec = spec;
 	if (mo.delta) {
 		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
 			if (!delta_dir && !err.msg[0])
@@ -380,9 +408,9 @@ static int cmd_mount(int argc, char **argv)
 		if (!strncmp(delta_dir, source, strlen(source)) && delta_dir[strlen(source)] == '/') {
 			fprintf(stderr, "rlsfs: delta %s lies inside the source\n", mo.delta);
 			policy_free(pol);
-			return 1;
+			return 2;
 		}
-	} else if (!(delta_dir = fresh_delta_dir(&err))) {
+	} else if (!(delta_dir = fresh_delta_dir(source, &err))) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		policy_free(pol);
 		return 1;
@@ -452,6 +480,7 @@ static int cmd_mount(int argc, char **argv)
 		}
 		if (msg[0]) {
 			waitpid(child, NULL, 0);
+			rls_text_sanitize(msg, sizeof msg);
 			fprintf(stderr, "rlsfs: %s\n", msg);
 			return 1;
 		}
@@ -473,9 +502,29 @@ static bool is_rlsfs_mount(const char *mnt)
 	return rls_mountinfo_each(match_rlsfs, (void *)mnt) == 1;
 }
 
+#define UMOUNT_WAIT_MS 30000
+
+/* A pidfd of the process serving the rlsfs mount at `mnt`, or -1. */
+static int serving_process(const char *mnt)
+{
+	char buf[24];
+	ssize_t n = getxattr(mnt, RLSFS_PID_XATTR, buf, sizeof buf - 1);
+	long pid;
+	char *end;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (*end || pid <= 0 || pid > INT_MAX)
+		return -1;
+	return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+}
+
 static int cmd_umount(int argc, char **argv)
 {
 	_cleanup_free_ char *mnt = NULL;
+	int daemon;
 	bool lazy = false;
 	int c;
 
@@ -500,10 +549,25 @@ static int cmd_umount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s is not an rlsfs mount\n", argv[optind]);
 		return 1;
 	}
+	daemon = serving_process(mnt);
 	if (unmount_path(mnt, lazy) < 0) {
-		fprintf(stderr, "rlsfs: umount %s: %s\n", argv[optind], strerror(errno));
+		fprintf(stderr, "rlsfs: umount %s: %s%s\n", argv[optind], strerror(errno),
+			errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
+		if (daemon >= 0)
+			close(daemon);
 		return 1;
 	}
+	/* Return only once the daemon has synced and closed the delta, so
+	 * that `rlsfs umount M; rls commit D` never finds it busy. */
+	if (daemon >= 0 && !lazy) {
+		struct pollfd p = { .fd = daemon, .events = POLLIN };
+
+		if (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_WAIT_MS)) == 0)
+			fprintf(stderr, "rlsfs: %s is unmounted, but its process has not ended yet\n",
+				argv[optind]);
+	}
+	if (daemon >= 0)
+		close(daemon);
 	return 0;
 }
 

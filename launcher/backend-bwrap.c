@@ -36,6 +36,8 @@ static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *e
 	char from[64];
 	int fd;
 
+	_cleanup_free_ run_bind *binds = NULL;
+
 	if (unshare(CLONE_NEWNS) < 0)
 		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -59,10 +61,31 @@ static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *e
 	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
 	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
 		return rls_error_set(err, errno, "bind %s", init);
+	/* --bind sources, which the identity may not be able to walk to
+	 * either: opened here, in this namespace, as root. */
+	binds = rls_xcalloc(ctx->n_binds + 1, sizeof *binds);
+	for (size_t i = 0; i < ctx->n_binds; i++) {
+		_cleanup_close_ int bfd = open(ctx->binds[i].host, O_PATH | O_CLOEXEC);
+		struct stat st;
+		char *at = rls_xasprintf("%s/bind%zu", ctx->tmpdir, i);
+
+		binds[i] = ctx->binds[i];
+		binds[i].host = at;
+		if (bfd < 0 || fstat(bfd, &st) < 0)
+			return rls_error_set(err, errno, "--bind %s", ctx->binds[i].host);
+		if (S_ISDIR(st.st_mode) ? mkdir(at, 0755) < 0 : (fd = open(at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+			return rls_error_set(err, errno, "%s", at);
+		if (!S_ISDIR(st.st_mode))
+			close(fd);
+		snprintf(from, sizeof from, "/proc/self/fd/%d", bfd);
+		if (mount(from, at, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
+	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	spec->mountpoint = ctx->mountpoint;
 	spec->init = steal_pointer(&init_at);
+	spec->binds = steal_pointer(&binds);
 	return 0;
 }
 
@@ -231,6 +254,7 @@ static int bwrap_run(const backend_ctx *ctx, backend_result *res, rls_error *err
 			.spec = {
 				.hide = ctx->hide, .mount_at = ctx->mount_at, .chdir = ctx->chdir,
 				.home = ctx->home, .share_net = ctx->share_net, .tmp_size = ctx->tmp_size,
+				.binds = ctx->binds, .n_binds = ctx->n_binds,
 				/* A terminal stays shared so that shells inside have
 				 * job control; the seccomp filter stops TIOCSTI
 				 * instead. */

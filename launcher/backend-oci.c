@@ -45,6 +45,11 @@ typedef struct oci_run {
 	char *seccomp_file;	/* TMPDIR/oci/seccomp (runsc) */
 	bool stage;		/* root: the runtime runs in a mount namespace of its own */
 	backend_ctx staged;	/* ctx as the runtime reaches it */
+	char **bind_at;		/* TMPDIR/oci/bindN, --bind sources staged */
+	/* runsc writes a regular file given as stdout or stderr at offsets
+	 * of its own, over what rls writes there: it gets pipes instead,
+	 * which rls copies on.  [0] for fd 1, [1] for fd 2; -1 when none. */
+	int relay_rd[2], relay_wr[2];
 	char *init_at;		/* TMPDIR/init, rls-init staged */
 	oci_bundle_spec bs;
 } oci_run;
@@ -61,6 +66,9 @@ static void oci_run_free(oci_run *r)
 	free(r->verdict_file);
 	free(r->seccomp_file);
 	free(r->init_at);
+	for (size_t i = 0; r->bind_at && i < r->ctx->n_binds; i++)
+		free(r->bind_at[i]);
+	free(r->bind_at);
 }
 
 /* Cheap: which runtime works is found (and said) when the run starts,
@@ -87,7 +95,7 @@ static int find_tree(oci_run *r, rls_error *err)
 	struct stat st;
 
 	if (ctx->image)
-		return oci_image_root(ctx->image, &r->tree, err);
+		return oci_image_root(ctx->image, ctx->source, &r->tree, err);
 	if (!ctx->rootfs)
 		return 0;
 	r->tree = realpath(ctx->rootfs, NULL);
@@ -138,7 +146,7 @@ static int prepare(oci_run *r, rls_error *err)
 {
 	const backend_ctx *ctx = r->ctx;
 
-	if (oci_runtime_find(ctx->runtime, &r->rt, err) < 0)
+	if (oci_runtime_find(ctx->runtime, ctx->source, &r->rt, err) < 0)
 		return -1;
 	r->rt.share_net = ctx->share_net;
 	if (r->rt.gvisor && ctx->share_net)
@@ -165,6 +173,28 @@ static int prepare(oci_run *r, rls_error *err)
 	}
 	if (r->rt.gvisor && prepare_gvisor_files(r, err) < 0)
 		return -1;
+	/* --bind sources, which the runtime's setup uid may not be able to
+	 * walk to: staged too, at TMPDIR/oci/bindN (stage_mounts). */
+	if (r->stage && ctx->n_binds) {
+		r->bind_at = rls_xcalloc(ctx->n_binds + 1, sizeof *r->bind_at);
+		for (size_t i = 0; i < ctx->n_binds; i++) {
+			struct stat st;
+			int fd;
+
+			r->bind_at[i] = rls_xasprintf("%s/bind%zu", r->dir, i);
+			if (stat(ctx->binds[i].host, &st) < 0)
+				return rls_error_set(err, errno, "--bind %s", ctx->binds[i].host);
+			if (S_ISDIR(st.st_mode)) {
+				if (mkdir(r->bind_at[i], 0755) < 0)
+					return rls_error_set(err, errno, "%s", r->bind_at[i]);
+			} else {
+				fd = open(r->bind_at[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+				if (fd < 0)
+					return rls_error_set(err, errno, "%s", r->bind_at[i]);
+				close(fd);
+			}
+		}
+	}
 	/* Staged, rls-init is reached at TMPDIR/init (stage_mounts). */
 	r->init_at = rls_xasprintf("%s/init", ctx->tmpdir);
 	r->staged = *ctx;
@@ -174,6 +204,7 @@ static int prepare(oci_run *r, rls_error *err)
 		.ctx = &r->staged, .rt = &r->rt, .dir = r->bundle, .tree = r->tree,
 		.tree_source = r->stage ? r->tree_at : r->tree, .verdict_file = r->verdict_file,
 		.seccomp_file = r->seccomp_file, .cgroup = r->id, .skeleton_later = r->stage,
+		.bind_sources = r->bind_at,
 	};
 	return oci_bundle_write(&r->bs, err);
 }
@@ -263,6 +294,15 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 			  NULL) < 0)
 			return rls_error_set(err, errno, "bind %s read-only", r->tree);
 	}
+	for (size_t i = 0; r->bind_at && i < ctx->n_binds; i++) {
+		_cleanup_close_ int bfd = open(ctx->binds[i].host, O_PATH | O_CLOEXEC);
+
+		if (bfd < 0)
+			return rls_error_set(err, errno, "--bind %s", ctx->binds[i].host);
+		snprintf(from, sizeof from, "/proc/self/fd/%d", bfd);
+		if (mount(from, r->bind_at[i], NULL, MS_BIND | MS_REC, NULL) < 0)
+			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
+	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	/* The root: a small tmpfs of mount points, so that the sandbox's
@@ -317,6 +357,11 @@ static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report
 		rls_error_set(&e, errno, "a fresh session keyring");
 		goto fail;
 	}
+	for (int i = 0; i < 2; i++)
+		if (r->relay_wr[i] >= 0 && dup2(r->relay_wr[i], i + 1) < 0) {
+			rls_error_set(&e, errno, "dup2");
+			goto fail;
+		}
 	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
 	if (verdict_w >= 0) {
 		/* --preserve-fds 1: the verdict pipe is fd 3 inside. */
@@ -459,7 +504,25 @@ typedef struct oci_wait {
 	int interrupted_by;
 } oci_wait;
 
-static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
+/* Copy what a relay pipe holds to the file it stands for; false at its
+ * end. */
+static bool relay(oci_run *r, int i)
+{
+	char buf[65536];
+	ssize_t n = read(r->relay_rd[i], buf, sizeof buf);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n <= 0) {
+		close(r->relay_rd[i]);
+		r->relay_rd[i] = -1;
+		return false;
+	}
+	(void)rls_write_all(i + 1, buf, (size_t)n);
+	return true;
+}
+
+static int supervise(oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 {
 	const backend_ctx *ctx = r->ctx;
 	double deadline = ctx->timeout_s > 0 ? run_now() + ctx->timeout_s : 0;
@@ -468,7 +531,10 @@ static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 
 	memset(w, 0, sizeof *w);
 	for (;;) {
-		struct pollfd pf = { .fd = ctx->signal_fd, .events = POLLIN };
+		struct pollfd fds[3] = { { .fd = ctx->signal_fd, .events = POLLIN },
+					 { .fd = r->relay_rd[0], .events = POLLIN },
+					 { .fd = r->relay_rd[1], .events = POLLIN } };
+		struct pollfd pf;
 		double next = kill_at ? kill_at : deadline;
 		int timeout_ms = -1, ws;
 		pid_t got;
@@ -478,8 +544,12 @@ static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 
 			timeout_ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
 		}
-		if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
+		if (poll(fds, 3, timeout_ms) < 0 && errno != EINTR)
 			return rls_error_set(err, errno, "poll");
+		for (int i = 0; i < 2; i++)
+			if (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))
+				relay(r, i);
+		pf = fds[0];
 		if (pf.revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -502,6 +572,17 @@ static int supervise(const oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 		}
 		got = waitpid(pid, &ws, WNOHANG);
 		if (got == pid) {
+			/* The rest of the output, until the sandbox's
+			 * processes let go of the pipes. */
+			for (int i = 0; i < 2; i++)
+				while (r->relay_rd[i] >= 0) {
+					struct pollfd rp = { .fd = r->relay_rd[i], .events = POLLIN };
+
+					/* A sandbox process left standing (a killed
+					 * runtime's) must not hold rls here. */
+					if (poll(&rp, 1, 1000) <= 0 || !relay(r, i))
+						break;
+				}
 			w->wait_status = ws;
 			if (deadline && run_now() >= deadline)
 				w->timed_out = true;
@@ -568,7 +649,7 @@ static bool read_verdict(const oci_run *r, int verdict_rd)
 
 static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_error *err)
 {
-	oci_run r = { .ctx = ctx };
+	oci_run r = { .ctx = ctx, .relay_rd = { -1, -1 }, .relay_wr = { -1, -1 } };
 	int vp[2] = { -1, -1 };
 	oci_wait w;
 	pid_t pid;
@@ -581,9 +662,27 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 		rls_error_set(err, errno, "pipe");
 		goto out;
 	}
+	for (int i = 0; r.rt.gvisor && i < 2; i++) {
+		struct stat st;
+		int p[2];
+
+		if (fstat(i + 1, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (pipe2(p, O_CLOEXEC) < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+				rls_error_set(err, errno, "pipe");
+				goto out;
+			}
+			r.relay_rd[i] = p[0];
+			r.relay_wr[i] = p[1];
+		}
+	}
 	pid = spawn_runtime(&r, vp[1], err);
 	if (vp[1] >= 0)
 		close(vp[1]);
+	for (int i = 0; i < 2; i++)
+		if (r.relay_wr[i] >= 0) {
+			close(r.relay_wr[i]);
+			r.relay_wr[i] = -1;
+		}
 	if (pid < 0)
 		goto out;
 	if (ctx->timeout_s > 0 &&
@@ -616,6 +715,12 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 out:
 	if (vp[0] >= 0)
 		close(vp[0]);
+	for (int i = 0; i < 2; i++) {
+		if (r.relay_rd[i] >= 0)
+			close(r.relay_rd[i]);
+		if (r.relay_wr[i] >= 0)
+			close(r.relay_wr[i]);
+	}
 	finish(&r);
 	oci_run_free(&r);
 	return ret;

@@ -459,6 +459,28 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 	if (!path_is_under(ctx->home, "/tmp"))
 		add_tmpfs(mounts, ctx->home, ctx->tmp_size, "0755", uid, gid);
 	add_bind(mounts, ctx->mountpoint, ctx->mount_at, true);
+	/* --bind: after /tmp and HOME, which may hold their places.  Mount
+	 * points are made in the skeleton (gVisor's gofer, unprivileged,
+	 * cannot make them there), but for a place in a bound folder. */
+	for (size_t i = 0; i < ctx->n_binds; i++) {
+		const run_bind *b = &ctx->binds[i];
+		const char *source = s->bind_sources ? s->bind_sources[i] : b->host;
+		_cleanup_free_ char *top = first_component(b->inside);
+		struct stat st;
+		bool own_top = true;
+
+		for (const char *const *d = sandbox_system_dirs; *d && own_top; d++)
+			own_top = strcmp(*d + 1, top) != 0;
+		if (s->tree) {
+			_cleanup_free_ char *in_tree = rls_xasprintf("%s/%s", s->tree, top);
+
+			own_top = lstat(in_tree, &st) < 0 || reserved_top(s, top);
+		}
+		if (own_top && stat(b->host, &st) == 0 &&
+		    (S_ISDIR(st.st_mode) ? skel_dir(root, b->inside, err) : skel_file(root, b->inside, err)) < 0)
+			goto out;
+		add_bind(mounts, source, b->inside, b->rw);
+	}
 	add_bind(mounts, ctx->init, SANDBOX_INIT, false);
 	if (s->verdict_file) {
 		if (skel_file(root, OCI_VERDICT_INSIDE, err) < 0)

@@ -924,7 +924,7 @@ static json_t *find_manifest(const char *layout, const char *tag, char **hex, rl
 	return NULL;
 }
 
-int oci_image_root(const char *ref, char **root, rls_error *err)
+int oci_image_root(const char *ref, const char *source, char **root, rls_error *err)
 {
 	_cleanup_free_ char *layout = NULL, *tag = NULL, *hex = NULL, *cache = NULL;
 	_cleanup_free_ char *dir = NULL, *done = NULL, *tmp = NULL;
@@ -936,7 +936,7 @@ int oci_image_root(const char *ref, char **root, rls_error *err)
 	manifest = find_manifest(layout, tag, &hex, err);
 	if (!manifest)
 		return rls_error_prefix(err, "--image %s", ref);
-	cache = rls_state_dir("images", err);
+	cache = rls_state_dir("images", source, err);
 	if (!cache) {
 		json_decref(manifest);
 		return -1;

@@ -265,10 +265,10 @@ static char *cache_key(const oci_runtime *rt)
 			     self.st_mtim.tv_nsec, (unsigned)geteuid());
 }
 
-static int cached_probe(const oci_runtime *rt, rls_error *err)
+static int cached_probe(const oci_runtime *rt, const char *source, rls_error *err)
 {
 	rls_error ignore;
-	_cleanup_free_ char *dir = rls_state_dir("oci", &ignore);
+	_cleanup_free_ char *dir = rls_state_dir("oci", source, &ignore);
 	_cleanup_free_ char *key = cache_key(rt);
 	_cleanup_free_ char *file = NULL, *text = NULL;
 	int r;
@@ -304,14 +304,14 @@ static int cached_probe(const oci_runtime *rt, rls_error *err)
 	return r;
 }
 
-int oci_runtime_find(const char *spec, oci_runtime *rt, rls_error *err)
+int oci_runtime_find(const char *spec, const char *source, oci_runtime *rt, rls_error *err)
 {
 	_cleanup_buf_ rls_buf why = { 0 };
 
 	if (spec) {
 		if (resolve(spec, rt, err) < 0)
 			return -1;
-		if (cached_probe(rt, err) < 0) {
+		if (cached_probe(rt, source, err) < 0) {
 			rls_error_prefix(err, "%s does not work here", rt->path);
 			oci_runtime_free(rt);
 			return -1;
@@ -321,7 +321,7 @@ int oci_runtime_find(const char *spec, oci_runtime *rt, rls_error *err)
 	for (size_t i = 0; i < RLS_ARRAY_SIZE(known); i++) {
 		rls_error e = { 0 };
 
-		if (resolve(known[i].name, rt, &e) == 0 && cached_probe(rt, &e) == 0)
+		if (resolve(known[i].name, rt, &e) == 0 && cached_probe(rt, source, &e) == 0)
 			return 0;
 		oci_runtime_free(rt);
 		rls_buf_printf(&why, "%s%s: %s", why.len ? "; " : "", known[i].name, e.msg);

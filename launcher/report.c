@@ -4,46 +4,22 @@
 #include "launcher.h"
 #include "run.h"
 
-/* The string value of "key" in one JSON line, unescaped; NULL if absent.
- * The audit lines are flat objects written by rlsfs, so a scan for the key
- * is enough. */
+/* The string value of "key" in one JSON line, decoded; NULL if absent or
+ * not a well-formed string.  The audit lines are flat objects written by
+ * rlsfs with the keys in a fixed order and every quote inside a value
+ * escaped, so the first match of "key": is the key. */
 static char *json_string_field(const char *line, const char *key)
 {
 	_cleanup_free_ char *pat = rls_xasprintf("\"%s\":", key);
 	const char *p = strstr(line, pat);
-	rls_buf out = { 0 };
+	char *out;
 
 	if (!p)
 		return NULL;
 	p += strlen(pat);
 	while (*p == ' ')
 		p++;
-	if (*p++ != '"')
-		return NULL;
-	for (; *p && *p != '"'; p++) {
-		if (*p != '\\') {
-			rls_buf_addc(&out, *p);
-			continue;
-		}
-		switch (*++p) {
-		case 'n': rls_buf_addc(&out, '\n'); break;
-		case 't': rls_buf_addc(&out, '\t'); break;
-		case 'r': rls_buf_addc(&out, '\r'); break;
-		case 'u': {
-			unsigned v = 0;
-
-			if (sscanf(p + 1, "%4x", &v) == 1)
-				p += 4;
-			rls_buf_addc(&out, v < 0x80 && v ? (char)v : '?');
-			break;
-		}
-		case '\0': p--; break;
-		default: rls_buf_addc(&out, *p);
-		}
-	}
-	if (!out.data)
-		rls_buf_adds(&out, "");
-	return out.data;
+	return rls_json_string(p, &out, NULL) == 0 ? out : NULL;
 }
 
 void report_read_denials(const char *audit_path, denial_summary *d)
@@ -81,14 +57,23 @@ void report_denials_free(denial_summary *d)
 
 void report_print_denials(const denial_summary *d, FILE *out)
 {
+	_cleanup_buf_ rls_buf list = { 0 };
+
 	if (!d->count)
 		return;
-	fprintf(out, "rls: %u access%s denied by the policy:", d->count, d->count == 1 ? "" : "es");
-	for (size_t i = 0; i < d->n_paths; i++)
-		fprintf(out, "%s %s", i ? "," : "", d->paths[i]);
-	if (d->count > d->n_paths)
-		fputs(", ...", out);
-	fputc('\n', out);
+	fprintf(out, "rls: %u access%s denied by the policy: %s%s\n", d->count, d->count == 1 ? "" : "es",
+		report_name_list(d->paths, d->n_paths, &list), d->count > d->n_paths ? ", ..." : "");
+}
+
+const char *report_name_list(char *const *paths, size_t n, rls_buf *b)
+{
+	rls_buf_reset(b);
+	for (size_t i = 0; paths && i < n && paths[i]; i++) {
+		if (i)
+			rls_buf_adds(b, ", ");
+		rls_buf_add_name(b, paths[i], RLS_QUOTE_COMMA);
+	}
+	return b->data ? b->data : "";
 }
 
 static void add_str_or_null(rls_buf *b, const char *s)
@@ -115,21 +100,11 @@ void report_json(const run_report *r, FILE *out)
 	rls_buf_printf(&b, ",\"committed\":{\"added\":%u,\"modified\":%u,\"deleted\":%u},", r->added,
 		       r->modified, r->deleted);
 	rls_buf_adds(&b, "\"conflicts\":[");
-	if (r->conflict_paths) {
-		for (const char *p = r->conflict_paths; *p;) {
-			size_t n = strcspn(p, "\n");
-			_cleanup_free_ char *one = rls_xstrndup(p, n);
-
-			if (n) {
-				rls_buf_printf(&b, "%s\"", sep);
-				rls_buf_add_json(&b, one);
-				rls_buf_addc(&b, '"');
-				sep = ",";
-			}
-			p += n;
-			if (*p)
-				p++;
-		}
+	for (char *const *p = r->conflict_paths; p && *p; p++) {
+		rls_buf_printf(&b, "%s\"", sep);
+		rls_buf_add_json(&b, *p);
+		rls_buf_addc(&b, '"');
+		sep = ",";
 	}
 	rls_buf_printf(&b, "],\"denials\":{\"count\":%u,\"paths\":[", r->denials ? r->denials->count : 0);
 	for (size_t i = 0; r->denials && i < r->denials->n_paths; i++) {

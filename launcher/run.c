@@ -62,6 +62,9 @@ typedef struct run_opts {
 	bool share_net;
 	const char *user;	/* --user, or NULL */
 	uint64_t tmp_size;	/* --tmp-size: each of /tmp, HOME, /dev/shm */
+	const char *memory_arg;	/* --memory as given, for messages */
+	run_bind *binds;	/* --bind, --bind-rw (host paths checked later) */
+	size_t n_binds;
 	char **env;		/* --env arguments as given */
 	size_t n_env;
 	bool json, quiet;
@@ -69,13 +72,24 @@ typedef struct run_opts {
 	const char *runtime, *rootfs, *image;	/* the oci backend's */
 } run_opts;
 
+static void run_opts_free(run_opts *o)
+{
+	for (size_t i = 0; i < o->n_binds; i++) {
+		free(o->binds[i].host);
+		free(o->binds[i].inside);
+	}
+	free(o->binds);
+	free(o->env);
+}
+
 static void usage(FILE *out)
 {
 	fputs("usage: rls run [-p POLICY] [--backend bwrap|oci|vm] [--source DIR] [--mount-at PATH]\n"
 	      "               [--delta DIR] [--commit auto|on-success|never]\n"
 	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
-	      "               [--env NAME[=VALUE]]... [--user USER[:GROUP]] [--tmp-size SIZE]\n"
+	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
+	      "               [--user USER[:GROUP]] [--tmp-size SIZE]\n"
 	      "               [--audit FILE] [--json] [--quiet]\n"
 	      "               [--runtime runc|crun|runsc|PATH] [--rootfs DIR | --image LAYOUT[:TAG]]\n"
 	      "               -- COMMAND [ARG...]\n"
@@ -128,6 +142,46 @@ static bool valid_mount_at(const char *p)
 /* Each of the sandbox's /tmp, HOME and /dev/shm holds at most this by
  * default: 1 GiB, or an eighth of the memory on a smaller machine, so
  * that the three together cannot take a laptop's memory. */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strcmp(dir, "/") || (!strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0'));
+}
+
+/* --bind: each host path real and outside the tree (a path of the tree
+ * is the policy's to show), holding neither the tree nor the delta; each
+ * place inside a plain absolute path clear of the mount and of /proc and
+ * /dev. */
+static int check_binds(run_opts *o, const char *source, const char *delta_dir)
+{
+	for (size_t i = 0; i < o->n_binds; i++) {
+		run_bind *b = &o->binds[i];
+		const char *opt = b->rw ? "--bind-rw" : "--bind";
+		char *real = realpath(b->host, NULL);
+
+		if (!real)
+			return bad("%s %s: %s", opt, b->host, strerror(errno));
+		free(b->host);
+		b->host = real;
+		if (path_within(real, source) || path_within(source, real))
+			return bad("%s %s: the source tree is shown only through the policy (-p), not by --bind",
+				   opt, real);
+		if (delta_dir && path_within(delta_dir, real))
+			return bad("%s %s would show the delta %s", opt, real, delta_dir);
+		if (!b->inside)
+			b->inside = rls_xstrdup(real);
+		if (b->inside[0] != '/' || !strcmp(b->inside, "/") || strstr(b->inside, "//") ||
+		    strstr(b->inside, "/./") || strstr(b->inside, "/../") ||
+		    b->inside[strlen(b->inside) - 1] == '/' || path_within(b->inside, "/proc") ||
+		    path_within(b->inside, "/dev") || path_within(b->inside, "/run/rls") ||
+		    path_within(b->inside, o->mount_at) || path_within(o->mount_at, b->inside))
+			return bad("%s: '%s' is no place for it inside (an absolute path outside %s, /proc, "
+				   "/dev and /run/rls)", opt, b->inside, o->mount_at);
+	}
+	return 0;
+}
+
 static uint64_t default_tmp_size(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -142,7 +196,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
 	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE,
-	       O_RUNTIME, O_ROOTFS, O_IMAGE };
+	       O_BIND, O_BIND_RW, O_RUNTIME, O_ROOTFS, O_IMAGE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -160,6 +214,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "user", required_argument, NULL, O_USER },
 		{ "tmp-size", required_argument, NULL, O_TMP_SIZE },
+		{ "bind", required_argument, NULL, O_BIND },
+		{ "bind-rw", required_argument, NULL, O_BIND_RW },
 		{ "runtime", required_argument, NULL, O_RUNTIME },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
 		{ "image", required_argument, NULL, O_IMAGE },
@@ -178,7 +234,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	o->env = rls_xcalloc((size_t)argc + 1, sizeof *o->env);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:qh", longopts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -218,20 +274,29 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 				return bad("--on-conflict must be ours, theirs or fail, not '%s'", optarg);
 			break;
 		case O_TIMEOUT:
+			/* 0 means no timeout, as for timeout(1). */
 			if (rls_parse_seconds(optarg, &o->timeout) < 0)
-				return bad("--timeout wants seconds (like 30 or 1.5), not '%s'", optarg);
+				return bad("--timeout wants seconds (like 30, 1.5, 2s or 5m), not '%s'", optarg);
 			break;
 		case O_MEMORY:
 			if (rls_parse_size(optarg, &o->lim.memory) < 0 || o->lim.memory < 1024 * 1024)
 				return bad("--memory wants a size of at least 1M (like 512M or 2G), not '%s'",
 					   optarg);
 			o->lim.has_memory = true;
+			o->memory_arg = optarg;
 			break;
 		case O_CPUS:
 			errno = 0;
 			o->lim.cpus = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(o->lim.cpus >= 0.01 && o->lim.cpus <= 4096))
 				return bad("--cpus wants a number of CPUs (like 1 or 0.5), not '%s'", optarg);
+			{
+				long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+				if (online > 0 && o->lim.cpus > (double)online)
+					return bad("--cpus %s is more than the %ld CPUs of this machine", optarg,
+						   online);
+			}
 			o->lim.has_cpus = true;
 			break;
 		case O_PIDS: {
@@ -262,6 +327,22 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			break;
 		}
 		case O_USER: o->user = optarg; break;
+		case O_BIND:
+		case O_BIND_RW: {
+			/* HOST[:INSIDE]; INSIDE defaults to HOST's own path. */
+			const char *colon = strrchr(optarg, ':');
+			run_bind *b;
+
+			o->binds = rls_xrealloc(o->binds, (o->n_binds + 1) * sizeof *o->binds);
+			b = &o->binds[o->n_binds++];
+			b->rw = c == O_BIND_RW;
+			b->host = colon ? rls_xstrndup(optarg, (size_t)(colon - optarg)) : rls_xstrdup(optarg);
+			b->inside = colon ? rls_xstrdup(colon + 1) : NULL;
+			if (!*b->host)
+				return bad("%s wants HOST[:INSIDE], not '%s'", b->rw ? "--bind-rw" : "--bind",
+					   optarg);
+			break;
+		}
 		case O_TMP_SIZE:
 			if (rls_parse_size(optarg, &o->tmp_size) < 0 || o->tmp_size < 1024 * 1024)
 				return bad("--tmp-size wants a size of at least 1M (like 256M or 2G), not '%s'",
@@ -276,14 +357,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			return bad("%s needs a value (see rls run --help)", argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
-				fprintf(stderr, "rls: run: unknown option '-%c' or missing argument\n", optopt);
-			else
-				fprintf(stderr, "rls: run: unknown option '%s' or missing argument\n",
-					argv[optind - 1]);
-			usage(stderr);
-			return -1;
+				return bad("unknown option '-%c' (see rls run --help)", optopt);
+			return bad("unknown option '%s' (see rls run --help)", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
@@ -393,7 +472,7 @@ double run_now(void)
 /* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */
 static char *default_delta_path(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *dir = rls_state_dir("deltas", err);
+	_cleanup_free_ char *dir = rls_state_dir("deltas", source, err);
 	const char *base = strrchr(source, '/');
 	char stamp[32];
 	unsigned char rnd[4] = { 0 };
@@ -426,8 +505,27 @@ static char *policy_arg(const char *spec, const char *source)
 	}
 	if (!strchr(spec, '/') && policy_preset_text(spec))
 		return rls_xstrdup(spec);
-	abs = realpath(spec, NULL);
-	return abs ? abs : rls_xstrdup(spec);
+	/* Absolute, but with the symlinks the caller named kept: rlsfs
+	 * protects every one of them on the way to the policy. */
+	if (spec[0] == '/')
+		return rls_xstrdup(spec);
+	{
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof cwd))
+			return rls_xstrdup(spec);
+		abs = rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
+	}
+	return abs;
+}
+
+/* Which policy a run applies, in words: "preset agent-safe (the
+ * default)", "preset read-only", or a file's path. */
+static char *policy_description(const char *spec, const char *arg)
+{
+	if (arg[0] == '/')
+		return rls_xasprintf("%s", arg);
+	return rls_xasprintf("preset %s%s", arg, spec ? "" : " (the default: no .rls/policy.yml)");
 }
 
 /* Wait until rlsfs has let go of the delta (its mount lock is free). */
@@ -603,7 +701,7 @@ int cmd_run(int argc, char **argv)
 	run_opts o;
 	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
 	rls_error err = { 0 };
-	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL;
+	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
 	_cleanup_buf_ rls_buf msg = { 0 };
 	char **env = NULL;
@@ -614,6 +712,7 @@ int cmd_run(int argc, char **argv)
 	int status = RUN_EXIT_FAILED;
 	const backend *be;
 	backend_result res = { 0 };
+	bool oom = false;
 	bool tty_in = isatty(STDIN_FILENO), tty_fg = false;
 	struct termios saved_tio;
 	bool have_tio = false;
@@ -626,21 +725,21 @@ int cmd_run(int argc, char **argv)
 	bool delta_settled = false;	/* committed, kept or removed */
 
 	if (parse_opts(argc, argv, &o) < 0) {
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	be = backend_by_name(o.backend);
 	if (!be) {
 		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap or oci)\n",
 			o.backend);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	sigemptyset(&st.oldmask);
 	st.source = realpath(o.source ? o.source : ".", NULL);
 	if (!st.source) {
 		fprintf(stderr, "rls: run: source %s: %s\n", o.source ? o.source : ".", strerror(errno));
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	{
@@ -649,7 +748,7 @@ int cmd_run(int argc, char **argv)
 		if (stat(st.source, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
 			fprintf(stderr, "rls: run: source %s: not a directory\n", st.source);
 			free(st.source);
-			free(o.env);
+			run_opts_free(&o);
 			return RUN_EXIT_USAGE;
 		}
 	}
@@ -657,15 +756,16 @@ int cmd_run(int argc, char **argv)
 	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
 		fprintf(stderr, "rls: %s\n", err.msg);
 		free(st.source);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	policy_free(pol);
 	polarg = policy_arg(o.policy, st.source);
+	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
 		fprintf(stderr, "rls: run: %s\n", err.msg);
 		free(st.source);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	map_owner = identity_map_owner_arg(&id);
@@ -677,7 +777,7 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
 				o.argv[0], RUN_SANDBOX_PATH);
 			free(st.source);
-			free(o.env);
+			run_opts_free(&o);
 			return RUN_EXIT_NOT_FOUND;
 		}
 	}
@@ -705,6 +805,11 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 		st.delta_is_ours = true;
+	}
+
+	if (check_binds(&o, st.source, st.delta) < 0) {
+		status = RUN_EXIT_USAGE;
+		goto out;
 	}
 
 	/* From here on our signals arrive through a signalfd, and every
@@ -815,10 +920,10 @@ int cmd_run(int argc, char **argv)
 			.mountpoint = st.mnt, .tmpdir = st.tmpdir, .init = init, .id = &id, .cg = &st.cg,
 			.lim = &o.lim, .mount_at = o.mount_at, .chdir = chdir_in, .home = SANDBOX_HOME,
 			.argv = o.argv, .env = env, .share_net = o.share_net, .tmp_size = o.tmp_size,
-			.hide = hide, .tty_in = tty_in, .tty_fg = tty_fg,
+			.hide = hide, .binds = o.binds, .n_binds = o.n_binds, .tty_in = tty_in, .tty_fg = tty_fg,
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
-			.runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
+			.source = st.source, .runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
 		};
 
 		if (be->run(&ctx, &res, &err) < 0) {
@@ -839,6 +944,9 @@ int cmd_run(int argc, char **argv)
 	}
 	if (res.timed_out)
 		status = RUN_EXIT_TIMEOUT;
+	/* Killed for its memory: like a timeout, its partial work is not
+	 * committed. */
+	oom = limits_oom_killed(&st.cg);
 
 	unmount_rlsfs(&st);
 	if (st.mounted) {
@@ -854,7 +962,7 @@ finish_delta:
 		goto report;
 	}
 	{
-		bool want = res.started && !res.timed_out && !res.interrupted_by &&
+		bool want = res.started && !res.timed_out && !res.interrupted_by && !oom &&
 			    (o.commit == COMMIT_AUTO || (o.commit == COMMIT_ON_SUCCESS && status == 0));
 		delta *d = NULL;
 		unsigned changes = 0;
@@ -881,7 +989,7 @@ finish_delta:
 			commit_state = "kept";
 			keep_delta = true;
 		} else {
-			int r = delta_commit(d, o.on_conflict, &cstats, &err);
+			int r = delta_commit(d, o.on_conflict, 0, &cstats, &err);
 
 			if (r < 0) {
 				commit_state = "error";
@@ -892,6 +1000,7 @@ finish_delta:
 				keep_delta = true;
 			} else {
 				commit_state = "done";
+				keep_delta = r == 2;	/* symlinks held back stay in it */
 			}
 		}
 		delta_close(d);
@@ -906,15 +1015,17 @@ report:
 			fprintf(stderr, "rls: %u conflict%s (the %s version was kept): %s\n", cstats.conflicts,
 				cstats.conflicts == 1 ? "" : "s",
 				o.on_conflict == DELTA_CONFLICT_THEIRS ? "source's" : "sandbox's",
-				cstats.conflict_paths ? cstats.conflict_paths : "");
+				report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
 	} else if (!strcmp(commit_state, "conflict")) {
 		fprintf(stderr, "rls: nothing committed: %u conflict%s with --on-conflict=fail: %s\n",
 			cstats.conflicts, cstats.conflicts == 1 ? "" : "s",
-			cstats.conflict_paths ? cstats.conflict_paths : "");
+			report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
 	}
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
 			o.timeout);
+	else if (oom)
+		fprintf(stderr, "rls: killed: memory limit %s reached; nothing committed\n", o.memory_arg);
 	else if (res.interrupted_by && res.started)
 		fprintf(stderr, "rls: interrupted (%s); nothing committed\n", strsignal(res.interrupted_by));
 	if (keep_delta)
@@ -923,6 +1034,8 @@ report:
 		(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	delta_settled = true;
 	report_read_denials(st.audit, &denials);
+	if (!o.quiet && res.started)
+		fprintf(stderr, "rls: policy: %s\n", poldesc);
 	if (!o.quiet)
 		report_print_denials(&denials, stderr);
 	/* The command succeeded but its work did not land: say so in the
@@ -959,6 +1072,6 @@ out:
 	}
 	free_strv(env);
 	run_cleanup(&st, &o);
-	free(o.env);
+	run_opts_free(&o);
 	return status;
 }

@@ -65,6 +65,8 @@ int limits_setup(const run_limits *lim, const char *name, run_cgroup *cg, rls_er
 /* In the child between fork and exec: join the cgroup or set rlimits.
  * Writes nothing but errno-style failures into *err. */
 int limits_enter(const run_cgroup *cg, const run_limits *lim, rls_error *err);
+/* Whether the kernel killed a process of the cgroup for its memory limit. */
+bool limits_oom_killed(const run_cgroup *cg);
 /* Signal every process in the cgroup; returns how many were signalled. */
 int limits_signal_all(const run_cgroup *cg, int sig);
 /* Remove the cgroup directories, waiting up to `wait_ms` for them to
@@ -96,6 +98,15 @@ int identity_enter(const run_identity *id, rls_error *err);
 /* rlsfs's --map-owner argument, or NULL when none is needed. */
 char *identity_map_owner_arg(const run_identity *id);
 
+/* ---- --bind ---- */
+
+/* A host path shown inside as it is, not through the policy. */
+typedef struct run_bind {
+	char *host;		/* real absolute path on the host */
+	char *inside;		/* absolute path inside */
+	bool rw;		/* --bind-rw */
+} run_bind;
+
 /* ---- sandbox-bwrap.c ---- */
 
 typedef struct sandbox_spec {
@@ -110,6 +121,8 @@ typedef struct sandbox_spec {
 	int seccomp_fd;			/* -1 for none */
 	int status_fd;			/* bwrap --json-status-fd */
 	int verdict_fd;			/* rls-init's verdict, write end */
+	const run_bind *binds;		/* --bind: host paths as bwrap can reach them */
+	size_t n_binds;
 	char **argv;			/* the command */
 	/* Host paths the command must not reach (the source, the delta, the
 	 * audit file, the rlsfs mountpoint), NULL-terminated: hidden when a
@@ -227,6 +240,9 @@ typedef struct denial_summary {
 void report_read_denials(const char *audit_path, denial_summary *out);
 void report_denials_free(denial_summary *d);
 void report_print_denials(const denial_summary *d, FILE *out);
+/* The first n names of paths (or up to its NULL) quoted for a ", " list,
+ * in b (emptied first); returns b's text. */
+const char *report_name_list(char *const *paths, size_t n, rls_buf *b);
 
 typedef struct run_report {
 	int exit_status;
@@ -235,7 +251,7 @@ typedef struct run_report {
 	double duration_s;
 	const char *commit;	/* "done", "kept", "conflict", "error", "none" */
 	unsigned added, modified, deleted;
-	const char *conflict_paths;	/* newline-separated, or NULL */
+	char *const *conflict_paths;	/* NULL-terminated, or NULL */
 	const denial_summary *denials;
 	const run_cgroup *cg;
 	const char *delta_kept;	/* path, or NULL */
@@ -263,6 +279,8 @@ typedef struct backend_ctx {
 	bool share_net;
 	uint64_t tmp_size;		/* each of /tmp, HOME, /dev/shm */
 	const char *const *hide;	/* host paths the command must not reach */
+	const run_bind *binds;		/* --bind and --bind-rw, in order */
+	size_t n_binds;
 	bool tty_in;			/* standard input is a terminal: share it */
 	bool tty_fg;			/* and rls holds its foreground: hand it over */
 	const struct termios *tty_settings;	/* to restore, or NULL */
@@ -270,6 +288,7 @@ typedef struct backend_ctx {
 	double timeout_s;		/* 0: none */
 	double grace_s;			/* between SIGTERM and SIGKILL after a timeout */
 	run_guard *guard;		/* to arm with the sandbox and its deadline */
+	const char *source;		/* the tree (real path): no state is kept in it */
 	/* The oci backend's --runtime, --rootfs and --image, or NULL. */
 	const char *runtime;
 	const char *rootfs;
@@ -323,8 +342,9 @@ typedef struct oci_runtime {
 /* runc, crun, runsc: the default order. */
 extern const char *const oci_runtime_names[];
 /* `spec` is --runtime (a name or a path) or NULL for the first that works
- * here.  A probe's answer is kept in the state dir. */
-int oci_runtime_find(const char *spec, oci_runtime *rt, rls_error *err);
+ * here.  A probe's answer is kept in the state dir (never inside
+ * `source`). */
+int oci_runtime_find(const char *spec, const char *source, oci_runtime *rt, rls_error *err);
 /* Run a minimal bundle now: 0 when it works, else why in *err. */
 int oci_runtime_probe(const oci_runtime *rt, rls_error *err);
 void oci_runtime_free(oci_runtime *rt);
@@ -355,6 +375,9 @@ typedef struct oci_bundle_spec {
 	const char *verdict_file;	/* host path, or NULL: the verdict comes on fd 3 */
 	const char *seccomp_file;	/* host path of a BPF program for rls-init, or NULL */
 	const char *cgroup;		/* cgroupsPath, relative to the runtime's cgroup */
+	/* --bind sources as the runtime reaches them (ctx->n_binds of them),
+	 * or NULL: the host paths. */
+	char *const *bind_sources;
 	/* The root's mount points are made later, by oci_bundle_skeleton on
 	 * a tmpfs over DIR/rootfs in the runtime's own mount namespace: the
 	 * root's mount shows no host path inside. */
@@ -371,9 +394,9 @@ struct json_t *oci_probe_config(const oci_runtime *rt, unsigned uid);
 
 /* LAYOUT[:TAG] (an OCI image layout on disk; TAG defaults to the one
  * image in its index, or "latest") unpacked into the cache, once per
- * manifest digest: *root is its root file system, read-only from then
- * on.  Every blob's sha256 is checked as it is read. */
-int oci_image_root(const char *ref, char **root, rls_error *err);
+ * manifest digest (in the state dir, never inside `source`): *root is its
+ * root file system, read-only from then on.  Every blob's sha256 is checked as it is read. */
+int oci_image_root(const char *ref, const char *source, char **root, rls_error *err);
 
 /* ---- sha256.c ---- */
 

@@ -184,6 +184,8 @@ char **sandbox_bwrap_args(const sandbox_spec *s)
 	else
 		add2(&a, "--dir", s->home);
 	add3(&a, "--bind", s->mountpoint, s->mount_at);
+	for (size_t i = 0; i < s->n_binds; i++)
+		add3(&a, s->binds[i].rw ? "--bind" : "--ro-bind", s->binds[i].host, s->binds[i].inside);
 	add3(&a, "--ro-bind", s->init, SANDBOX_INIT);
 	/* Nothing else in the tmpfs root is the command's to change. */
 	add2(&a, "--remount-ro", "/");

@@ -23,6 +23,18 @@ run_rls --pids 0 -- true
 is "$rc" 2 "--pids 0 is a usage error"
 run_rls --cpus -1 -- true
 is "$rc" 2 "a bad --cpus is a usage error"
+run_rls --timeout
+is "$rc:$err" "2:rls: run: --timeout needs a value (see rls run --help)" "a missing value is named as such"
+run_rls --bogus -- true
+is "$rc:$err" "2:rls: run: unknown option '--bogus' (see rls run --help)" "an unknown option is named as such"
+run_rls --timeout 2s --memory 1.5G -- true
+is "$rc" 0 "--timeout takes a unit (2s) and --memory a fraction (1.5G)"
+run_rls --timeout 0 -- sh -c 'sleep 0.2'
+is "$rc" 0 "--timeout 0 means no timeout"
+run_rls --cpus 1000 -- true
+like "$rc:$err" "^2:.*more than the [0-9]+ CPUs of this machine" "--cpus beyond the machine's CPUs is refused, saying how many there are"
+run_rls --source "$S/src/main.py" -- true
+like "$rc:$err" "^2:.*main.py: not a directory" "a --source that is a file is said to be no directory"
 run_rls --commit sometimes -- true
 is "$rc" 2 "a bad --commit is a usage error"
 run_rls --net internet -- true

@@ -34,6 +34,14 @@ run_rls --memory 64M --json -- python3 -c "$hog"
 unlike "$out" "^allocated" "with --memory 64M it cannot"
 ok "and the command fails" test "$rc" -ne 0
 like "$out" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
+if printf '%s' "$out" | grep -q '"memory":"cgroup-v'; then
+	run_rls --memory 64M -- python3 -c "open('output/partial.txt', 'w').write('x'); $hog"
+	is "$rc" 137 "a command killed for its memory limit exits 137"
+	like "$err" "killed: memory limit 64M reached" "and rls says the memory limit killed it"
+	ok "its partial work is not committed" test ! -e "$S/output/partial.txt"
+	like "$err" "delta kept" "the delta is kept"
+	rm -rf "$T/state/rls/deltas"
+fi
 
 if skip_on oci-runsc -- "gVisor's own CPU clock also runs while its Sentry is throttled"; then
 	:

@@ -98,16 +98,14 @@ run_rls() {
 # Deltas left in the state dir (kept ones).
 kept_deltas() { ls "$T/state/rls/deltas" 2>/dev/null | wc -l; }
 
-# rls-run-PID cgroups of this test: PID is an rls of this test, or gone.
-# (Other suites on the machine make their own while this one runs.)
-our_cgroups() {
+# rls names its cgroups rls-run-PID: one whose rls is gone was left
+# behind (runs of other test suites on the machine are still alive).
+orphan_cgroups() {
 	local d pid
 	for d in $(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null); do
-		pid=${d##*rls-run-}
-		if [ -e "/proc/$pid" ] && ! tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -q "^TMPDIR=$T/"; then
-			continue
-		fi
-		echo "$d"
+		pid=${d##*/rls-run-}
+		case "$pid" in *[!0-9]*) continue ;; esac
+		kill -0 "$pid" 2>/dev/null || echo "$d"
 	done
 }
 
@@ -118,7 +116,7 @@ no_leftovers() {
 		   ! grep " fuse.rlsfs " /proc/self/mountinfo | grep -q "$T"; then
 			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
 			   [ -z "$(ls "$TMPDIR" 2>/dev/null)" ] &&
-			   [ -z "$(our_cgroups | head -1)" ] &&
+			   [ -z "$(orphan_cgroups | head -1)" ] &&
 			   ! pgrep -f "^runsc.*$T" >/dev/null; then
 				return 0
 			fi
@@ -128,7 +126,7 @@ no_leftovers() {
 	grep " fuse.rlsfs " /proc/self/mountinfo | grep "$T" | sed 's/^/# mount: /'
 	pgrep -af "rlsfs mount .*$T" | sed 's/^/# process: /'
 	ls "$TMPDIR" | sed 's/^/# temp: /'
-	our_cgroups | sed 's/^/# cgroup: /'
+	orphan_cgroups | sed 's/^/# cgroup: /'
 	pgrep -af "^runsc.*$T" | sed 's/^/# runsc: /'
 	return 1
 }
