@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,6 +37,7 @@ typedef struct oci_run {
 	const backend_ctx *ctx;
 	oci_runtime rt;
 	char *id;		/* the container's name: rls-run-PID, as the cgroup */
+	char *cgroup;		/* its cgroupsPath: ID, or ID/oci below rls's limits */
 	char *dir;		/* TMPDIR/oci */
 	char *bundle;		/* TMPDIR/oci/bundle */
 	char *state;		/* TMPDIR/oci/state: the runtime's --root */
@@ -58,6 +60,7 @@ static void oci_run_free(oci_run *r)
 {
 	oci_runtime_free(&r->rt);
 	free(r->id);
+	free(r->cgroup);
 	free(r->dir);
 	free(r->bundle);
 	free(r->state);
@@ -156,6 +159,10 @@ static int prepare(oci_run *r, rls_error *err)
 	if (find_tree(r, err) < 0)
 		return -1;
 	r->id = rls_xasprintf("rls-run-%d", (int)getpid());
+	/* The container's cgroup: beside rls's own, or, where limits.c made
+	 * one with the limits, a child of it (see resources() in
+	 * oci-bundle.c). */
+	r->cgroup = ctx->cg->version ? rls_xasprintf("%s/oci", r->id) : rls_xstrdup(r->id);
 	r->dir = rls_xasprintf("%s/oci", ctx->tmpdir);
 	r->bundle = rls_xasprintf("%s/bundle", r->dir);
 	r->state = rls_xasprintf("%s/state", r->dir);
@@ -203,7 +210,7 @@ static int prepare(oci_run *r, rls_error *err)
 	r->bs = (oci_bundle_spec){
 		.ctx = &r->staged, .rt = &r->rt, .dir = r->bundle, .tree = r->tree,
 		.tree_source = r->stage ? r->tree_at : r->tree, .verdict_file = r->verdict_file,
-		.seccomp_file = r->seccomp_file, .cgroup = r->id, .skeleton_later = r->stage,
+		.seccomp_file = r->seccomp_file, .cgroup = r->cgroup, .skeleton_later = r->stage,
 		.bind_sources = r->bind_at,
 	};
 	return oci_bundle_write(&r->bs, err);
@@ -606,6 +613,48 @@ static int supervise(oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 	}
 }
 
+/* On cgroup v1 the kernel counts an OOM kill in the victim's own cgroup
+ * (the runtime's, NAME/oci, gone when `run` returns), not in rls's whose
+ * limit was reached: rls asks rls's cgroup to notify it of an OOM in its
+ * hierarchy instead.  An eventfd, or -1.  (v2 counts up the hierarchy:
+ * limits_oom_killed sees it.) */
+static int oom_watch(const backend_ctx *ctx)
+{
+	if (ctx->cg->version != 1 || ctx->cg->memory != LIMIT_CGROUP_V1)
+		return -1;
+	for (size_t i = 0; i < ctx->cg->n_dirs; i++) {
+		_cleanup_free_ char *ctl = rls_xasprintf("%s/memory.oom_control", ctx->cg->dirs[i]);
+		_cleanup_free_ char *ev = rls_xasprintf("%s/cgroup.event_control", ctx->cg->dirs[i]);
+		_cleanup_free_ char *line = NULL;
+		_cleanup_close_ int ofd = open(ctl, O_RDONLY | O_CLOEXEC), evfd = -1;
+		int efd;
+
+		if (ofd < 0)
+			continue;
+		evfd = open(ev, O_WRONLY | O_CLOEXEC);
+		efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (evfd < 0 || efd < 0) {
+			if (efd >= 0)
+				close(efd);
+			return -1;
+		}
+		line = rls_xasprintf("%d %d", efd, ofd);
+		if (rls_write_all(evfd, line, strlen(line)) < 0) {
+			close(efd);
+			return -1;
+		}
+		return efd;
+	}
+	return -1;
+}
+
+static bool oom_seen(int efd)
+{
+	uint64_t n = 0;
+
+	return efd >= 0 && read(efd, &n, sizeof n) == (ssize_t)sizeof n && n > 0;
+}
+
 /* ---- ending ---- */
 
 static void finish(oci_run *r)
@@ -616,10 +665,15 @@ static void finish(oci_run *r)
 	/* runc and crun delete the container, its cgroups included, when
 	 * `run` ends by itself; anything else (a killed runtime, runsc's
 	 * sandbox) is deleted here, and what its cgroups leave swept. */
-	if (st && (access(st, F_OK) == 0 || r->rt.gvisor)) {
+	if (st && (access(st, F_OK) == 0 || r->rt.gvisor))
 		run_quietly(delete_argv(r));
-		if (!r->rt.rootless)
-			oci_cgroup_sweep(r->id, 1000);
+	/* The runtime made NAME/oci in every hierarchy, NAME too where rls
+	 * had none; it removed only the child.  Not rls's own: run.c reads
+	 * its OOM count, then removes it. */
+	if (r->id && !r->rt.rootless) {
+		if (r->ctx->cg->version)
+			oci_cgroup_sweep(r->cgroup, r->ctx->cg, 1000);
+		oci_cgroup_sweep(r->id, r->ctx->cg, 1000);
 	}
 	if (r->dir)
 		(void)rls_rm_rf_at(AT_FDCWD, r->dir, &e);
@@ -628,7 +682,7 @@ static void finish(oci_run *r)
 static int hand_guard(const oci_run *r, rls_error *err)
 {
 	char **k = kill_argv(r, "KILL", false), **d = delete_argv(r);
-	int ret = guard_add_cleanup(r->ctx->guard, k, d, r->dir, r->rt.rootless ? NULL : r->id, err);
+	int ret = guard_add_cleanup(r->ctx->guard, k, d, r->dir, r->rt.rootless ? NULL : r->cgroup, err);
 
 	oci_argv_free(k);
 	oci_argv_free(d);
@@ -654,6 +708,7 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 	oci_wait w;
 	pid_t pid;
 	int ret = -1;
+	_cleanup_close_ int oom_fd = oom_watch(ctx);
 
 	memset(res, 0, sizeof *res);
 	if (prepare(&r, err) < 0 || hand_guard(&r, err) < 0)
@@ -702,6 +757,7 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 		signal(SIGTTOU, SIG_DFL);
 	}
 	res->started = read_verdict(&r, vp[0]);
+	res->oom_killed = oom_seen(oom_fd);
 	res->timed_out = w.timed_out;
 	res->interrupted_by = w.interrupted_by;
 	if (WIFSIGNALED(w.wait_status)) {

@@ -231,8 +231,17 @@ static RLS_NORETURN void guard_main(const guard_spec *s, int fd)
 		if (rls_mountinfo_each(mount_under, &u) == 0)
 			(void)rls_rm_rf_at(AT_FDCWD, gc.remove, NULL);
 	}
-	if (gc.cgroup)
-		oci_cgroup_sweep(gc.cgroup, 3000);
+	if (gc.cgroup) {
+		/* NAME/oci, then NAME where the runtime made it; rls's own
+		 * are removed below. */
+		char *slash = strchr(gc.cgroup, '/');
+
+		oci_cgroup_sweep(gc.cgroup, s->cg, 3000);
+		if (slash) {
+			*slash = '\0';
+			oci_cgroup_sweep(gc.cgroup, s->cg, 3000);
+		}
+	}
 
 	/* rls is gone.  The sandbox dies with it (--die-with-parent); what
 	 * a cgroup still holds is killed here. */

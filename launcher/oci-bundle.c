@@ -386,8 +386,13 @@ static json_t *rlimits(const backend_ctx *ctx)
 	return a;
 }
 
-/* The limits as OCI resources, for the cgroup the runtime joins: the
- * one limits.c made, by its name beside the runtime's own cgroup. */
+/* The limits as OCI resources, for the cgroup the runtime makes for the
+ * container: a child of the one limits.c made and limited (cgroupsPath
+ * NAME/oci), so that they hold twice.  Not memory: the kernel counts an
+ * OOM kill in the cgroup whose limit was reached (on cgroup v1 there
+ * only), and the runtime removes its own when the container ends, before
+ * rls can look (see limits_oom_killed); the memory limit is the parent's
+ * alone. */
 static json_t *resources(const backend_ctx *ctx)
 {
 	const run_limits *lim = ctx->lim;
@@ -395,24 +400,6 @@ static json_t *resources(const backend_ctx *ctx)
 
 	if (!ctx->cg->version)
 		return r;
-	if (lim->has_memory) {
-		json_t *m = json_pack("{s:I}", "limit", (json_int_t)lim->memory);
-		bool memsw = true;
-
-		if (ctx->cg->version == 1) {
-			memsw = false;
-			for (size_t i = 0; i < ctx->cg->n_dirs && !memsw; i++) {
-				_cleanup_free_ char *p = rls_xasprintf("%s/memory.memsw.limit_in_bytes",
-								       ctx->cg->dirs[i]);
-
-				memsw = access(p, F_OK) == 0;
-			}
-		}
-		/* memory + swap: no escape into swap, where it is accounted. */
-		if (memsw)
-			json_object_set_new(m, "swap", json_integer((json_int_t)lim->memory));
-		json_object_set_new(r, "memory", m);
-	}
 	if (lim->has_pids)
 		json_object_set_new(r, "pids", json_pack("{s:I}", "limit", (json_int_t)lim->pids));
 	if (lim->has_cpus)

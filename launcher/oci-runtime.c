@@ -332,6 +332,7 @@ int oci_runtime_find(const char *spec, const char *source, oci_runtime *rt, rls_
 
 typedef struct sweep_ctx {
 	const char *name;
+	const run_cgroup *keep;
 	const char *own;	/* this process's path in the hierarchy at hand */
 	const char *controllers;
 	int wait_ms;
@@ -368,13 +369,16 @@ static int sweep_mount(const char *point, const char *fstype, const char *source
 							 s->name);
 		struct timespec pause = { 0, 5 * 1000 * 1000 };
 
+		for (size_t i = 0; s->keep && i < s->keep->n_dirs; i++)
+			if (!strcmp(s->keep->dirs[i], dir))
+				return 0;
 		for (int waited = 0; rmdir(dir) < 0 && errno == EBUSY && waited < s->wait_ms; waited += 5)
 			nanosleep(&pause, NULL);
 	}
 	return 0;
 }
 
-void oci_cgroup_sweep(const char *name, int wait_ms)
+void oci_cgroup_sweep(const char *name, const run_cgroup *keep, int wait_ms)
 {
 	_cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
 	char *line = NULL;
@@ -384,7 +388,7 @@ void oci_cgroup_sweep(const char *name, int wait_ms)
 		return;
 	while (getline(&line, &cap, f) > 0) {
 		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		sweep_ctx s = { .name = name, .wait_ms = wait_ms };
+		sweep_ctx s = { .name = name, .keep = keep, .wait_ms = wait_ms };
 
 		if (!c2)
 			continue;

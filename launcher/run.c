@@ -946,7 +946,7 @@ int cmd_run(int argc, char **argv)
 		status = RUN_EXIT_TIMEOUT;
 	/* Killed for its memory: like a timeout, its partial work is not
 	 * committed. */
-	oom = limits_oom_killed(&st.cg);
+	oom = res.oom_killed || limits_oom_killed(&st.cg);
 
 	unmount_rlsfs(&st);
 	if (st.mounted) {

@@ -301,6 +301,9 @@ typedef struct backend_result {
 	int term_signal;	/* the signal that ended the sandbox, or 0 */
 	bool timed_out;
 	int interrupted_by;	/* a signal rls received and forwarded, or 0 */
+	/* The kernel killed a process for the memory limit, seen where rls's
+	 * cgroup cannot show it afterwards (an OCI runtime's own cgroup). */
+	bool oom_killed;
 } backend_result;
 
 typedef struct backend {
@@ -354,10 +357,11 @@ void oci_argv_free(char **argv);
 /* Run argv with output captured and a time limit: its wait status (-1 on
  * timeout), the last line of its output in *out (to free). */
 int oci_run_captured(char *const argv[], int timeout_ms, char **out);
-/* Remove the cgroup `name` beside ours in every hierarchy, should the
- * runtime have left it (it makes one in each, and a runtime killed
- * half-way forgets them).  Empty ones only; waits up to wait_ms for each. */
-void oci_cgroup_sweep(const char *name, int wait_ms);
+/* Remove the cgroup `name` (a relative path) beside ours in every
+ * hierarchy, should the runtime have left it (it makes one in each, and
+ * a runtime killed half-way forgets them), but those `keep` holds (may
+ * be NULL).  Empty ones only; waits up to wait_ms for each. */
+void oci_cgroup_sweep(const char *name, const run_cgroup *keep, int wait_ms);
 
 /* ---- oci-bundle.c ---- */
 
