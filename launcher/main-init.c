@@ -10,13 +10,15 @@
  * not be set up.
  *
  *   rls-init (--verdict-fd N | --verdict-file PATH) [--seccomp PATH]
- *            [--kernel gvisor] -- COMMAND [ARG...]
+ *            [--kernel gvisor] (-- COMMAND [ARG...] | --argv-file PATH --)
  *
  * The verdict (one byte, "1") is written to fd N just before the exec,
  * and fd N is closed by the exec: the command cannot write it.  A runtime
  * that passes no descriptors in (gVisor's runsc) gets a file bound in
  * instead; the command could write that one, but only once it runs, that
- * is once the verdict is out.  --seccomp installs one more filter, a BPF
+ * is once the verdict is out.  --argv-file reads the command from a file,
+ * NUL-separated: an OCI bundle carries arguments as JSON strings, which
+ * cannot hold bytes that are not UTF-8.  --seccomp installs one more filter, a BPF
  * program in a file (where the runtime's own filter cannot say what rls
  * refuses in the way rls refuses it).  --kernel gvisor says the kernel
  * is gVisor's Sentry: its /proc/sys is its own, not the host's, and
@@ -241,6 +243,33 @@ static void report_verdict(int verdict_fd, const char *verdict_file)
 		close(fd);
 }
 
+/* The command from a file of NUL-terminated arguments. */
+static char **read_argv(const char *path)
+{
+	static char buf[4 << 20];
+	size_t len = 0, n = 0;
+	ssize_t got;
+	char **v;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		refuse("the command's arguments %s: %s", path, strerror(errno));
+	while (len < sizeof buf && (got = read(fd, buf + len, sizeof buf - len)) > 0)
+		len += (size_t)got;
+	close(fd);
+	if (!len || len >= sizeof buf || buf[len - 1] != '\0')
+		refuse("the command's arguments %s: not a NUL-separated list", path);
+	for (size_t i = 0; i < len; i++)
+		n += buf[i] == '\0';
+	v = calloc(n + 1, sizeof *v);
+	if (!v)
+		refuse("out of memory");
+	n = 0;
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		v[n++] = buf + i;
+	return v;
+}
+
 static RLS_INIT_NORETURN void exec_command(char **cmd)
 {
 	execvp(cmd[0], cmd);
@@ -315,7 +344,7 @@ static RLS_INIT_NORETURN void run_as_init(char **cmd, int verdict_fd)
 int main(int argc, char **argv)
 {
 	int verdict_fd = -1;
-	const char *verdict_file = NULL, *seccomp = NULL;
+	const char *verdict_file = NULL, *seccomp = NULL, *argv_file = NULL;
 	char **cmd = NULL;
 
 	for (int i = 1; i < argc; i++) {
@@ -334,6 +363,8 @@ int main(int argc, char **argv)
 			verdict_fd = (int)v;
 		} else if (!strcmp(argv[i], "--verdict-file")) {
 			verdict_file = argv[++i];
+		} else if (!strcmp(argv[i], "--argv-file")) {
+			argv_file = argv[++i];
 		} else if (!strcmp(argv[i], "--seccomp")) {
 			seccomp = argv[++i];
 		} else if (!strcmp(argv[i], "--kernel") && !strcmp(argv[i + 1], "gvisor")) {
@@ -343,9 +374,12 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	if (cmd && argv_file && !*cmd)
+		cmd = read_argv(argv_file);
 	if (!cmd || !*cmd || (verdict_fd < 0) == !verdict_file) {
 		fputs("usage: rls-init (--verdict-fd N | --verdict-file PATH) [--seccomp PATH] "
-		      "[--kernel gvisor] -- COMMAND [ARG...] (run by rls inside a sandbox)\n", stderr);
+		      "[--kernel gvisor] (-- COMMAND [ARG...] | --argv-file PATH --) (run by rls inside a "
+		      "sandbox)\n", stderr);
 		return 2;
 	}
 	for (const char *const *p = read_only_paths; *p; p++)

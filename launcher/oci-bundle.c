@@ -325,6 +325,38 @@ static int bind_tree_top(const oci_bundle_spec *s, const char *root, json_t *mou
 	return r;
 }
 
+/* Well-formed UTF-8: what jansson accepts in a string. */
+static bool utf8_valid(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
+
+/* Text an OCI bundle must carry as it is (a path, a variable): JSON
+ * strings are UTF-8, and a runtime would mend other bytes into other
+ * names.  NULL and *err when it is not UTF-8. */
+static const char *not_utf8(const oci_bundle_spec *s)
+{
+	const backend_ctx *ctx = s->ctx;
+
+	for (char **e = ctx->env; *e; e++)
+		if (!utf8_valid(*e))
+			return *e;
+	if (!utf8_valid(ctx->chdir) || !utf8_valid(ctx->mount_at) || !utf8_valid(ctx->home))
+		return ctx->chdir;
+	for (size_t i = 0; i < ctx->n_binds; i++)
+		if (!utf8_valid(ctx->binds[i].host) || !utf8_valid(ctx->binds[i].inside))
+			return ctx->binds[i].host;
+	for (const char *const *h = ctx->hide; h && *h; h++)
+		if (!utf8_valid(*h))
+			return *h;
+	if (s->tree && !utf8_valid(s->tree))
+		return s->tree;
+	return NULL;
+}
+
 static json_t *process_env(const backend_ctx *ctx)
 {
 	json_t *a = json_array();
@@ -364,9 +396,11 @@ static json_t *process_args(const oci_bundle_spec *s)
 		json_array_append_new(a, json_string("--kernel"));
 		json_array_append_new(a, json_string("gvisor"));
 	}
+	/* The command from a file: JSON strings cannot carry bytes that are
+	 * not UTF-8, which arguments may hold. */
+	json_array_append_new(a, json_string("--argv-file"));
+	json_array_append_new(a, json_string(OCI_ARGV_INSIDE));
 	json_array_append_new(a, json_string("--"));
-	for (char **p = s->ctx->argv; *p; p++)
-		json_array_append_new(a, json_string(*p));
 	return a;
 }
 
@@ -430,6 +464,17 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 		rls_error_set(err, errno, "%s", root_dir);
 		goto out;
 	}
+	{
+		const char *bad = not_utf8(s);
+
+		if (bad) {
+			_cleanup_free_ char *q = rls_quote_name(bad, 0);
+
+			rls_error_set(err, 0, "an OCI bundle is JSON, which cannot carry %s (not UTF-8); "
+				      "use --backend bwrap", q);
+			goto out;
+		}
+	}
 	add_mount(mounts, "/proc", "proc", "proc", (const char *const[]){ "nosuid", "nodev", "noexec", NULL });
 	add_mount(mounts, "/dev", "tmpfs", "tmpfs",
 		  (const char *const[]){ "nosuid", "strictatime", "mode=755", "size=65536", NULL });
@@ -474,6 +519,9 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 			goto out;
 		add_bind(mounts, s->verdict_file, OCI_VERDICT_INSIDE, true);
 	}
+	if (skel_file(root, OCI_ARGV_INSIDE, err) < 0)
+		goto out;
+	add_bind(mounts, s->argv_file, OCI_ARGV_INSIDE, false);
 	if (s->seccomp_file) {
 		if (skel_file(root, OCI_SECCOMP_INSIDE, err) < 0)
 			goto out;

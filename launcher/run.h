@@ -369,6 +369,8 @@ void oci_cgroup_sweep(const char *name, const run_cgroup *keep, int wait_ms);
  * runtime needs them (runsc). */
 #define OCI_VERDICT_INSIDE "/run/rls/verdict"
 #define OCI_SECCOMP_INSIDE "/run/rls/seccomp"
+/* The command's arguments, NUL-separated (rls-init --argv-file). */
+#define OCI_ARGV_INSIDE "/run/rls/argv"
 
 typedef struct oci_bundle_spec {
 	const backend_ctx *ctx;
@@ -378,6 +380,7 @@ typedef struct oci_bundle_spec {
 	const char *tree_source;	/* the same folder, as the runtime reaches it */
 	const char *verdict_file;	/* host path, or NULL: the verdict comes on fd 3 */
 	const char *seccomp_file;	/* host path of a BPF program for rls-init, or NULL */
+	const char *argv_file;		/* host path of the command, NUL-separated */
 	const char *cgroup;		/* cgroupsPath, relative to the runtime's cgroup */
 	/* --bind sources as the runtime reaches them (ctx->n_binds of them),
 	 * or NULL: the host paths. */
