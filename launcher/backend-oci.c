@@ -45,7 +45,6 @@ typedef struct oci_run {
 	char *tree_at;		/* TMPDIR/oci/tree, where the runtime reaches it */
 	char *verdict_file;	/* TMPDIR/oci/verdict (runsc) */
 	char *seccomp_file;	/* TMPDIR/oci/seccomp (runsc) */
-	char *argv_file;	/* TMPDIR/oci/argv: the command, NUL-separated */
 	bool stage;		/* root: the runtime runs in a mount namespace of its own */
 	backend_ctx staged;	/* ctx as the runtime reaches it */
 	char **bind_at;		/* TMPDIR/oci/bindN, --bind sources staged */
@@ -69,7 +68,6 @@ static void oci_run_free(oci_run *r)
 	free(r->tree_at);
 	free(r->verdict_file);
 	free(r->seccomp_file);
-	free(r->argv_file);
 	free(r->init_at);
 	for (size_t i = 0; r->bind_at && i < r->ctx->n_binds; i++)
 		free(r->bind_at[i]);
@@ -182,15 +180,7 @@ static int prepare(oci_run *r, rls_error *err)
 	}
 	if (r->rt.gvisor && prepare_gvisor_files(r, err) < 0)
 		return -1;
-	{
-		_cleanup_buf_ rls_buf args = { 0 };
 
-		for (char **a = ctx->argv; *a; a++)
-			rls_buf_add(&args, *a, strlen(*a) + 1);
-		r->argv_file = rls_xasprintf("%s/argv", r->dir);
-		if (write_file_mode(r->argv_file, args.data, args.len, 0644, err) < 0)
-			return -1;
-	}
 	/* --bind sources, which the runtime's setup uid may not be able to
 	 * walk to: staged too, at TMPDIR/oci/bindN (stage_mounts). */
 	if (r->stage && ctx->n_binds) {
@@ -221,7 +211,7 @@ static int prepare(oci_run *r, rls_error *err)
 	r->bs = (oci_bundle_spec){
 		.ctx = &r->staged, .rt = &r->rt, .dir = r->bundle, .tree = r->tree,
 		.tree_source = r->stage ? r->tree_at : r->tree, .verdict_file = r->verdict_file,
-		.seccomp_file = r->seccomp_file, .argv_file = r->argv_file, .cgroup = r->cgroup, .skeleton_later = r->stage,
+		.seccomp_file = r->seccomp_file, .cgroup = r->cgroup, .skeleton_later = r->stage,
 		.bind_sources = r->bind_at,
 	};
 	return oci_bundle_write(&r->bs, err);

@@ -180,6 +180,22 @@ static int skel_file(const char *root, const char *inside, rls_error *err)
 	return 0;
 }
 
+static int write_argv(const char *root, char **argv, rls_error *err)
+{
+	_cleanup_free_ char *p = rls_xasprintf("%s%s", root, OCI_ARGV_INSIDE);
+	_cleanup_close_ int fd = -1;
+	_cleanup_buf_ rls_buf b = { 0 };
+
+	if (skel_file(root, OCI_ARGV_INSIDE, err) < 0)
+		return -1;
+	for (char **a = argv; *a; a++)
+		rls_buf_add(&b, *a, strlen(*a) + 1);
+	fd = open(p, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || rls_write_all(fd, b.data, b.len) < 0)
+		return rls_error_set(err, errno, "%s", p);
+	return 0;
+}
+
 /* The first component of an absolute path ("work" of "/work/project"). */
 static char *first_component(const char *path)
 {
@@ -519,9 +535,10 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 			goto out;
 		add_bind(mounts, s->verdict_file, OCI_VERDICT_INSIDE, true);
 	}
-	if (skel_file(root, OCI_ARGV_INSIDE, err) < 0)
+	/* The command, in the root itself (read-only like all of it): a file
+	 * bound in would show its host path in the sandbox's mount table. */
+	if (root && write_argv(root, ctx->argv, err) < 0)
 		goto out;
-	add_bind(mounts, s->argv_file, OCI_ARGV_INSIDE, false);
 	if (s->seccomp_file) {
 		if (skel_file(root, OCI_SECCOMP_INSIDE, err) < 0)
 			goto out;

@@ -380,7 +380,6 @@ typedef struct oci_bundle_spec {
 	const char *tree_source;	/* the same folder, as the runtime reaches it */
 	const char *verdict_file;	/* host path, or NULL: the verdict comes on fd 3 */
 	const char *seccomp_file;	/* host path of a BPF program for rls-init, or NULL */
-	const char *argv_file;		/* host path of the command, NUL-separated */
 	const char *cgroup;		/* cgroupsPath, relative to the runtime's cgroup */
 	/* --bind sources as the runtime reaches them (ctx->n_binds of them),
 	 * or NULL: the host paths. */

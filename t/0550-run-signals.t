@@ -31,6 +31,6 @@ kill -KILL $pid
 wait $pid 2>/dev/null
 ok "after SIGKILL of rls: no mount, rlsfs process, temp dir or cgroup is left" no_leftovers
 ok "and the sandbox is gone" sh -c 'for i in $(seq 50); do pgrep -f "^sleep 300.0550$" >/dev/null || exit 0; sleep 0.1; done; exit 1'
-ok "the guard says where the delta is" sh -c "sleep 0.5; grep -q 'delta is kept' '$T/err'"
+ok "the guard says where the delta is" sh -c "for i in \$(seq 100); do grep -q 'delta is kept' '$T/err' && exit 0; sleep 0.05; done; exit 1"
 cd "$T" || exit 1
 done_testing
