@@ -327,6 +327,12 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 	return oci_bundle_skeleton(&r->bs, err);
 }
 
+/* runc or crun on the terminal rls holds (see spawn_child). */
+static bool shares_rls_group(const oci_run *r)
+{
+	return r->ctx->tty_fg && !r->rt.gvisor;
+}
+
 /* The child, from fork to exec of the runtime. */
 static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report_fd)
 {
@@ -336,16 +342,21 @@ static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report
 	char *env[] = { "PATH=" RUN_SANDBOX_PATH, NULL };
 
 	run_child_reset_signals();
-	/* A group of its own, the terminal's foreground when rls had it (the
-	 * runtime sets the container up as a background job otherwise, and
-	 * is stopped for touching the terminal); kill(0) inside never
-	 * reaches rls: runc and crun give the container a session of its
-	 * own, and rls-init the command a group of its own in it. */
-	setpgid(0, 0);
-	if (r->ctx->tty_fg) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
+	/* kill(0) inside never reaches rls: runc and crun give the container
+	 * a session of its own, and rls-init the command a group of its own
+	 * in it.  On a terminal rls holds, runc and crun stay in rls's
+	 * group, the foreground: they relay the terminal (a background job
+	 * touching it would be stopped), and Ctrl-C reaches rls too, which
+	 * so knows the run was interrupted.  runsc, which passes no signal
+	 * on, gets the foreground alone, and dies of Ctrl-C as bubblewrap
+	 * does.  Elsewhere a group of its own. */
+	if (!shares_rls_group(r)) {
+		setpgid(0, 0);
+		if (r->ctx->tty_fg) {
+			signal(SIGTTOU, SIG_IGN);
+			tcsetpgrp(STDIN_FILENO, getpgrp());
+			signal(SIGTTOU, SIG_DFL);
+		}
 	}
 	/* rls's death takes the runtime down; the guard then kills and
 	 * deletes the container. */
@@ -422,11 +433,13 @@ static pid_t spawn_runtime(const oci_run *r, int verdict_w, rls_error *err)
 		spawn_child(r, verdict_w, ep[1]);
 	}
 	close(ep[1]);
-	setpgid(pid, pid);
-	if (r->ctx->tty_fg) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, pid);
-		signal(SIGTTOU, SIG_DFL);
+	if (!shares_rls_group(r)) {
+		setpgid(pid, pid);
+		if (r->ctx->tty_fg) {
+			signal(SIGTTOU, SIG_IGN);
+			tcsetpgrp(STDIN_FILENO, pid);
+			signal(SIGTTOU, SIG_DFL);
+		}
 	}
 	do
 		n = read(ep[0], msg, sizeof msg - 1);
@@ -564,6 +577,12 @@ static int supervise(oci_run *r, pid_t pid, oci_wait *w, rls_error *err)
 			while (read(ctx->signal_fd, &si, sizeof si) == (ssize_t)sizeof si) {
 				if (si.ssi_signo == SIGCHLD)
 					continue;
+				/* From the terminal: the runtime, in rls's group,
+				 * has it too and passes it on itself. */
+				if (shares_rls_group(r) && si.ssi_code == SI_KERNEL) {
+					w->interrupted_by = (int)si.ssi_signo;
+					continue;
+				}
 				/* The runtime passes it to rls-init, which passes
 				 * it to the command; runsc passes nothing on, and
 				 * is asked to send it. */

@@ -54,6 +54,22 @@ elif command -v tmux >/dev/null; then
 	ok "fg continues the command to its end" wait_screen "^the end"
 	ok "and rls ends with its status" wait_screen "^rc=0"
 fi
+# Ctrl-C at the terminal: the command gets SIGINT, and the run counts as
+# interrupted (nothing committed), whoever relays the terminal.
+if command -v tmux >/dev/null; then
+	sock=$T/tmux-c.sock
+	at_exit "tmux -S '$sock' kill-server"
+	tmux -S "$sock" new-session -d -x 150 -y 40 "bash --norc"
+	screen() { tmux -S "$sock" capture-pane -p; }
+	wait_screen() { local i; for i in $(seq 100); do screen | grep -Eq "$1" && return 0; sleep 0.1; done; return 1; }
+	tmux -S "$sock" send-keys "cd '$S'; $RLS_RUN -- python3 -c 'import time; open(\"output/ctrl-c.txt\", \"w\").write(\"x\"); print(\"st\" \"arted\", flush=True); time.sleep(30)'; echo rc=\$?" Enter
+	wait_screen "^started"
+	tmux -S "$sock" send-keys C-c
+	ok "Ctrl-C ends the command" wait_screen "^rc=130"
+	like "$(screen)" "interrupted \(Interrupt\); nothing committed" "the run counts as interrupted"
+	ok "and nothing is committed" test ! -e "$S/output/ctrl-c.txt"
+	rm -rf "$T/state/rls/deltas"
+fi
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing
