@@ -235,6 +235,10 @@ typedef struct delta_commit_stats {
 enum {
 	/* Apply symlinks that would otherwise be held back. */
 	DELTA_COMMIT_ALLOW_SYMLINKS_OUT = 1u << 0,
+	/* Plan only: fill stats with the conflicts and the symlinks that
+	 * would be held back, write nothing, take no lock (works on a
+	 * mounted delta too, as of that moment). */
+	DELTA_COMMIT_DRY_RUN = 1u << 1,
 };
 
 /* Apply the delta to its source and leave it empty.  Each file reaches its

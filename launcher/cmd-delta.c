@@ -2,6 +2,7 @@
  * shown, applied to its source, or thrown away (see rls-delta(7)). */
 #include "launcher.h"
 #include "commands.h"
+#include "run.h"
 #include "../delta/delta.h"
 
 #include <fcntl.h>
@@ -183,6 +184,23 @@ static int open_delta(const char *dir, delta **d)
 	return 0;
 }
 
+/* rls diff's marks: "conflict: PATH (the source changed since ...)" and
+ * "would hold back: PATH -> TARGET (why)". */
+static void print_plan(const delta_commit_stats *plan)
+{
+	for (char *const *p = plan->conflict_paths; p && *p; p++) {
+		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
+
+		printf("conflict: %s (the source changed since it was copied up)\n", shown);
+	}
+	for (size_t i = 0; i < plan->n_held; i++) {
+		_cleanup_free_ char *path = rls_quote_name(plan->held[i].path + 1, 0);
+		_cleanup_free_ char *target = rls_quote_name(plan->held[i].target, 0);
+
+		printf("would hold back: %s -> %s (%s)\n", path, target, plan->held[i].why);
+	}
+}
+
 int cmd_diff(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -211,6 +229,19 @@ int cmd_diff(int argc, char **argv)
 	c.err = &err;
 	c.terminal = isatty(STDOUT_FILENO);
 	r = delta_changes(c.d, print_change, &c, &err);
+	if (r == 0) {
+		/* What a commit now would find: conflicts and the symlinks it
+		 * would hold back, marked before anything is written. */
+		delta_commit_stats plan = { 0 };
+
+		if (delta_commit(c.d, DELTA_CONFLICT_OURS, DELTA_COMMIT_DRY_RUN, &plan, &err) < 0) {
+			fprintf(stderr, "rls: diff: %s\n", err.msg);
+			c.failed = 1;
+		} else {
+			print_plan(&plan);
+		}
+		delta_commit_stats_free(&plan);
+	}
 	fflush(stdout);
 	delta_close(c.d);
 	if (r < 0) {
@@ -220,15 +251,6 @@ int cmd_diff(int argc, char **argv)
 	return c.failed;
 }
 
-/* "LABEL: PATH" for each path of a list, quoted. */
-static void print_paths(const char *label, char *const *paths)
-{
-	for (char *const *p = paths; p && *p; p++) {
-		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
-
-		printf("%s: %s\n", label, shown);
-	}
-}
 
 int cmd_commit(int argc, char **argv)
 {
@@ -242,6 +264,7 @@ int cmd_commit(int argc, char **argv)
 		"usage: rls commit [--on-conflict ours|theirs|fail] [--allow-symlinks-out] DELTA\n";
 	delta_conflict_mode mode = DELTA_CONFLICT_OURS;
 	unsigned flags = 0;
+	int status;
 	delta_commit_stats stats;
 	delta *d;
 	rls_error err;
@@ -286,21 +309,11 @@ int cmd_commit(int argc, char **argv)
 		printf("committed: %u added, %u modified, %u deleted; %u conflict%s\n", stats.added,
 		       stats.modified, stats.deleted, stats.conflicts, stats.conflicts == 1 ? "" : "s");
 	}
-	print_paths("conflict", stats.conflict_paths);
-	print_paths("set-id bits dropped (content changed since the copy-up)", stats.setid_paths);
-	for (size_t i = 0; i < stats.n_held; i++) {
-		_cleanup_free_ char *path = rls_quote_name(stats.held[i].path + 1, 0);
-		_cleanup_free_ char *target = rls_quote_name(stats.held[i].target, 0);
-
-		printf("held back: %s -> %s (%s)\n", path, target, stats.held[i].why);
-	}
-	if (stats.n_held)
-		printf("%zu symlink%s held back, kept in the delta; if %s meant (a virtualenv's bin/python, say), "
-		       "commit %s with: rls commit --allow-symlinks-out %s\n",
-		       stats.n_held, stats.n_held == 1 ? "" : "s", stats.n_held == 1 ? "it is" : "they are",
-		       stats.n_held == 1 ? "it" : "them", argv[optind]);
+	report_commit_notes(&stats, mode, argv[optind], "", stdout);
+	/* A conflict is never silent, not even in the status. */
+	status = r == 1 ? 1 : stats.conflicts ? COMMIT_EXIT_CONFLICT : r == 2 ? COMMIT_EXIT_HELD : 0;
 	delta_commit_stats_free(&stats);
-	return r == 1 ? 1 : r == 2 ? 3 : 0;
+	return status;
 }
 
 int cmd_discard(int argc, char **argv)

@@ -76,6 +76,37 @@ const char *report_name_list(char *const *paths, size_t n, rls_buf *b)
 	return b->data ? b->data : "";
 }
 
+static void print_paths(FILE *out, const char *prefix, const char *label, char *const *paths, const char *why)
+{
+	for (char *const *p = paths; p && *p; p++) {
+		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
+
+		fprintf(out, "%s%s: %s%s\n", prefix, label, shown, why);
+	}
+}
+
+void report_commit_notes(const delta_commit_stats *s, delta_conflict_mode mode, const char *delta_dir,
+			 const char *prefix, FILE *out)
+{
+	const char *won = mode == DELTA_CONFLICT_FAIL ? " (nothing was committed)" :
+			  mode == DELTA_CONFLICT_THEIRS ? " (the source's newer version was kept)" :
+							  " (the sandbox's version replaced a newer source version)";
+
+	print_paths(out, prefix, "conflict", s->conflict_paths, won);
+	print_paths(out, prefix, "set-id bits dropped", s->setid_paths, " (its content changed since the copy-up)");
+	for (size_t i = 0; i < s->n_held; i++) {
+		_cleanup_free_ char *path = rls_quote_name(s->held[i].path + 1, 0);
+		_cleanup_free_ char *target = rls_quote_name(s->held[i].target, 0);
+
+		fprintf(out, "%sheld back: %s -> %s (%s)\n", prefix, path, target, s->held[i].why);
+	}
+	if (s->n_held && delta_dir)
+		fprintf(out, "%s%zu symlink%s held back, kept in the delta; if %s meant (a virtualenv's bin/python, "
+			"say), commit %s with: rls commit --allow-symlinks-out %s\n",
+			prefix, s->n_held, s->n_held == 1 ? "" : "s", s->n_held == 1 ? "it is" : "they are",
+			s->n_held == 1 ? "it" : "them", delta_dir);
+}
+
 static void add_str_or_null(rls_buf *b, const char *s)
 {
 	if (!s) {

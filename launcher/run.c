@@ -33,6 +33,7 @@
 /* Exit statuses of rls itself (the command's own otherwise). */
 enum {
 	RUN_EXIT_USAGE = 2,
+	RUN_EXIT_UNCLEAN = 123,	/* the command succeeded; its commit met conflicts or held symlinks back */
 	RUN_EXIT_TIMEOUT = 124,
 	RUN_EXIT_FAILED = 125,	/* rls could not run the command, or could not commit */
 	RUN_EXIT_NOT_FOUND = 127,
@@ -41,6 +42,17 @@ enum {
 #define SANDBOX_HOME "/home/sandbox"
 #define TIMEOUT_GRACE_S 2.0
 #define DELTA_FREE_WAIT_S 10.0
+
+/* What became of the delta after the command. */
+typedef enum commit_outcome {
+	OUTCOME_NONE,		/* nothing to commit */
+	OUTCOME_KEPT,		/* not committed on purpose (--commit, a timeout...) */
+	OUTCOME_CONFLICT,	/* nothing committed: conflicts under --on-conflict fail */
+	OUTCOME_ERROR,		/* the commit failed */
+	OUTCOME_DONE,		/* committed */
+} commit_outcome;
+
+static const char *const outcome_names[] = { "none", "kept", "conflict", "error", "done" };
 
 typedef enum commit_mode {
 	COMMIT_AUTO,
@@ -57,6 +69,7 @@ typedef struct run_opts {
 	const char *audit;
 	commit_mode commit;
 	delta_conflict_mode on_conflict;
+	bool allow_symlinks_out;
 	double timeout;
 	run_limits lim;
 	bool share_net;
@@ -85,7 +98,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: rls run [-p POLICY] [--backend bwrap|oci|vm] [--source DIR] [--mount-at PATH]\n"
 	      "               [--delta DIR] [--commit auto|on-success|never]\n"
-	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
+	      "               [--on-conflict ours|theirs|fail] [--allow-symlinks-out] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
 	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
 	      "               [--user USER[:GROUP]] [--tmp-size SIZE]\n"
@@ -194,7 +207,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
 	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE,
-	       O_BIND, O_BIND_RW };
+	       O_BIND, O_BIND_RW, O_ALLOW_SYMLINKS_OUT };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -214,6 +227,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "tmp-size", required_argument, NULL, O_TMP_SIZE },
 		{ "bind", required_argument, NULL, O_BIND },
 		{ "bind-rw", required_argument, NULL, O_BIND_RW },
+		{ "allow-symlinks-out", no_argument, NULL, O_ALLOW_SYMLINKS_OUT },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -322,6 +336,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			break;
 		}
 		case O_USER: o->user = optarg; break;
+		case O_ALLOW_SYMLINKS_OUT: o->allow_symlinks_out = true; break;
 		case O_BIND:
 		case O_BIND_RW: {
 			/* HOST[:INSIDE]; INSIDE defaults to HOST's own path. */
@@ -707,7 +722,7 @@ int cmd_run(int argc, char **argv)
 	denial_summary denials = { 0 };
 	delta_commit_stats cstats = { 0 };
 	run_report rep = { 0 };
-	const char *commit_state = "none";
+	commit_outcome commit_state = OUTCOME_NONE;
 	const char *late_error = NULL;
 	bool keep_delta = false;
 	bool delta_settled = false;	/* committed, kept or removed */
@@ -971,22 +986,23 @@ finish_delta:
 			goto report;
 		}
 		if (!changes) {
-			commit_state = "none";
+			commit_state = OUTCOME_NONE;
 		} else if (!want) {
-			commit_state = "kept";
+			commit_state = OUTCOME_KEPT;
 			keep_delta = true;
 		} else {
-			int r = delta_commit(d, o.on_conflict, 0, &cstats, &err);
+			int r = delta_commit(d, o.on_conflict,
+					     o.allow_symlinks_out ? DELTA_COMMIT_ALLOW_SYMLINKS_OUT : 0, &cstats, &err);
 
 			if (r < 0) {
-				commit_state = "error";
+				commit_state = OUTCOME_ERROR;
 				late_error = rls_xstrdup(err.msg);
 				keep_delta = true;
 			} else if (r == 1) {
-				commit_state = "conflict";
+				commit_state = OUTCOME_CONFLICT;
 				keep_delta = true;
 			} else {
-				commit_state = "done";
+				commit_state = OUTCOME_DONE;
 				keep_delta = r == 2;	/* symlinks held back stay in it */
 			}
 		}
@@ -996,17 +1012,25 @@ finish_delta:
 report:
 	if (late_error)
 		fprintf(stderr, "rls: run: %s\n", late_error);
-	if (!strcmp(commit_state, "done") && !o.quiet) {
+	if (commit_state == OUTCOME_DONE && !o.quiet) {
 		fprintf(stderr, "%s\n", commit_summary(&cstats, st.source, &msg));
 		if (cstats.conflicts)
 			fprintf(stderr, "rls: %u conflict%s (the %s version was kept): %s\n", cstats.conflicts,
 				cstats.conflicts == 1 ? "" : "s",
 				o.on_conflict == DELTA_CONFLICT_THEIRS ? "source's" : "sandbox's",
 				report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
-	} else if (!strcmp(commit_state, "conflict")) {
+	} else if (commit_state == OUTCOME_CONFLICT) {
 		fprintf(stderr, "rls: nothing committed: %u conflict%s with --on-conflict=fail: %s\n",
 			cstats.conflicts, cstats.conflicts == 1 ? "" : "s",
 			report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
+	}
+	if (commit_state == OUTCOME_DONE) {
+		/* Held symlinks and dropped set-id bits are said even with
+		 * --quiet: they are changes that did not land as made. */
+		delta_commit_stats rest = cstats;
+
+		rest.conflict_paths = NULL;
+		report_commit_notes(&rest, o.on_conflict, st.delta, "rls: ", stderr);
 	}
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
@@ -1027,15 +1051,18 @@ report:
 		report_print_denials(&denials, stderr);
 	/* The command succeeded but its work did not land: say so in the
 	 * status too, so that scripts notice. */
-	if (status == 0 && (late_error || !strcmp(commit_state, "conflict") ||
-			    !strcmp(commit_state, "error")))
+	if (status == 0 && (late_error || commit_state == OUTCOME_CONFLICT ||
+			    commit_state == OUTCOME_ERROR))
 		status = RUN_EXIT_FAILED;
+	/* A conflict is never silent, not even in the status. */
+	else if (status == 0 && commit_state == OUTCOME_DONE && (cstats.conflicts || cstats.n_held))
+		status = RUN_EXIT_UNCLEAN;
 	if (o.json) {
 		rep.exit_status = status;
 		rep.timed_out = res.timed_out;
 		rep.interrupted_by = res.interrupted_by;
 		rep.duration_s = run_now() - t0;
-		rep.commit = commit_state;
+		rep.commit = outcome_names[commit_state];
 		rep.added = cstats.added;
 		rep.modified = cstats.modified;
 		rep.deleted = cstats.deleted;

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include "../common/common.h"
+#include "../delta/delta.h"
 
 /* ---- limits.c ---- */
 
@@ -213,6 +214,18 @@ void report_print_denials(const denial_summary *d, FILE *out);
 /* The first n names of paths (or up to its NULL) quoted for a ", " list,
  * in b (emptied first); returns b's text. */
 const char *report_name_list(char *const *paths, size_t n, rls_buf *b);
+/* rls commit's statuses besides 0, 1 (an error, or nothing committed
+ * under --on-conflict fail) and 2 (usage). */
+enum {
+	COMMIT_EXIT_CONFLICT = 3,	/* committed over conflicts: see which version won */
+	COMMIT_EXIT_HELD = 4,		/* committed, but symlinks were held back */
+};
+
+/* What a commit left to look at, one line each, names quoted: its
+ * conflicts (and which version won under `mode`), set-id bits dropped,
+ * symlinks held back (and how to accept them for `delta_dir`, if given). */
+void report_commit_notes(const delta_commit_stats *s, delta_conflict_mode mode, const char *delta_dir,
+			 const char *prefix, FILE *out);
 
 typedef struct run_report {
 	int exit_status;

@@ -45,7 +45,7 @@ umount_rlsfs "$M"
 echo theirs > "$S/$conf"
 out=$("$RLS" commit --on-conflict fail "$T/dc")
 is "$out" "commit refused: 1 conflict, nothing written
-conflict: $(quoted "$conf")" "rls commit names the conflict quoted, on one line"
+conflict: $(quoted "$conf") (nothing was committed)" "rls commit names the conflict quoted, on one line"
 
 # The same through rls run, whose conflict list and --json object name it.
 mkdir -p "$S/output"
