@@ -80,7 +80,9 @@ typedef struct run_opts {
 	size_t n_binds;
 	char **env;		/* --env arguments as given */
 	size_t n_env;
-	bool json, quiet;
+	int json_fd;		/* --json FILE or --json-fd N: where the object goes; -1 for none */
+	bool capture;		/* --capture: the command's stdout and stderr into the object */
+	bool quiet;
 	char **argv;
 } run_opts;
 
@@ -92,6 +94,8 @@ static void run_opts_free(run_opts *o)
 	}
 	free(o->binds);
 	free(o->env);
+	if (o->json_fd >= 0)
+		close(o->json_fd);
 }
 
 static void usage(FILE *out)
@@ -102,7 +106,7 @@ static void usage(FILE *out)
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
 	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
 	      "               [--user USER[:GROUP]] [--tmp-size SIZE]\n"
-	      "               [--audit FILE] [--json] [--quiet]\n"
+	      "               [--audit FILE] [--json FILE | --json-fd N] [--capture] [--quiet]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
 }
@@ -206,7 +210,7 @@ static uint64_t default_tmp_size(void)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE,
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE, O_JSON_FD, O_CAPTURE,
 	       O_BIND, O_BIND_RW, O_ALLOW_SYMLINKS_OUT };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
@@ -228,7 +232,9 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "bind", required_argument, NULL, O_BIND },
 		{ "bind-rw", required_argument, NULL, O_BIND_RW },
 		{ "allow-symlinks-out", no_argument, NULL, O_ALLOW_SYMLINKS_OUT },
-		{ "json", no_argument, NULL, O_JSON },
+		{ "json", required_argument, NULL, O_JSON },
+		{ "json-fd", required_argument, NULL, O_JSON_FD },
+		{ "capture", no_argument, NULL, O_CAPTURE },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -236,6 +242,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
+	o->json_fd = -1;
 	o->backend = "bwrap";
 	o->mount_at = "/workspace";
 	o->on_conflict = DELTA_CONFLICT_OURS;
@@ -358,7 +365,31 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 				return bad("--tmp-size wants a size of at least 1M (like 256M or 2G), not '%s'",
 					   optarg);
 			break;
-		case O_JSON: o->json = true; break;
+		case O_JSON:
+			/* `--json -- cmd` would take "--" for a file name. */
+			if (optarg[0] == '-' || !optarg[0])
+				return bad("--json wants a FILE to write the object to (or --json-fd N), not '%s'",
+					   optarg);
+			if (o->json_fd >= 0)
+				close(o->json_fd);
+			o->json_fd = open(optarg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+			if (o->json_fd < 0)
+				return bad("--json %s: %s", optarg, strerror(errno));
+			break;
+		case O_JSON_FD: {
+			long fd = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFL) < 0 ||
+			    !(fcntl((int)fd, F_GETFL) & (O_WRONLY | O_RDWR)))
+				return bad("--json-fd wants a descriptor open for writing, not '%s'", optarg);
+			if (o->json_fd >= 0)
+				close(o->json_fd);
+			/* Ours alone: not the sandbox's (its descriptors are closed
+			 * anyway), nor a program rls starts. */
+			o->json_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+			break;
+		}
+		case O_CAPTURE: o->capture = true; break;
 		case 'q':
 		case O_QUIET: o->quiet = true; break;
 		case 'h':
@@ -376,6 +407,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		fprintf(stderr, "rls: run: no command given (rls run [OPTIONS] -- COMMAND [ARG...])\n");
 		return -1;
 	}
+	if (o->capture && o->json_fd < 0)
+		return bad("--capture puts the output in the --json object: give --json FILE or --json-fd N");
 	o->argv = argv + optind;
 	return 0;
 }
@@ -556,6 +589,17 @@ static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 	}
 }
 
+/* Print one line to stderr, and keep it for the --json object's "error". */
+static void RLS_PRINTF(3, 4) say(char *keep, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(keep, n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", keep);
+}
+
 static int count_change(delta_change_kind kind, const char *path, void *opaque)
 {
 	(*(unsigned *)opaque)++;
@@ -726,50 +770,48 @@ int cmd_run(int argc, char **argv)
 	const char *late_error = NULL;
 	bool keep_delta = false;
 	bool delta_settled = false;	/* committed, kept or removed */
+	bool json_written = false;
+	run_capture capture = { .saved = { -1, -1 }, .fds = { -1, -1 }, .report_fd = -1 };
+	char early[1024] = "";		/* why rls stopped before the command ran */
 
 	if (parse_opts(argc, argv, &o) < 0) {
 		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
+	sigemptyset(&st.oldmask);
+	/* From here on every ending goes through `out`, which writes the
+	 * --json object if nothing has yet. */
+	status = RUN_EXIT_USAGE;
 	be = backend_by_name(o.backend);
 	if (!be) {
-		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap)\n",
-			o.backend);
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: backend '%s' is not available in this build (use bwrap)",
+		    o.backend);
+		goto out;
 	}
-	sigemptyset(&st.oldmask);
 	st.source = realpath(o.source ? o.source : ".", NULL);
 	if (!st.source) {
-		fprintf(stderr, "rls: run: source %s: %s\n", o.source ? o.source : ".", strerror(errno));
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: source %s: %s", o.source ? o.source : ".", strerror(errno));
+		goto out;
 	}
 	{
 		struct stat sb;
 
 		if (stat(st.source, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-			fprintf(stderr, "rls: run: source %s: not a directory\n", st.source);
-			free(st.source);
-			run_opts_free(&o);
-			return RUN_EXIT_USAGE;
+			say(early, sizeof early, "rls: run: source %s: not a directory", st.source);
+			goto out;
 		}
 	}
 	/* Fail before anything is mounted when the policy is bad. */
 	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
-		fprintf(stderr, "rls: %s\n", err.msg);
-		free(st.source);
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: %s", err.msg);
+		goto out;
 	}
 	policy_free(pol);
 	polarg = policy_arg(o.policy, st.source);
 	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
-		fprintf(stderr, "rls: run: %s\n", err.msg);
-		free(st.source);
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: %s", err.msg);
+		goto out;
 	}
 	map_owner = identity_map_owner_arg(&id);
 
@@ -777,34 +819,34 @@ int cmd_run(int argc, char **argv)
 		_cleanup_free_ char *found = run_search_path(o.argv[0], RUN_SANDBOX_PATH);
 
 		if (!found) {
-			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
-				o.argv[0], RUN_SANDBOX_PATH);
-			free(st.source);
-			run_opts_free(&o);
-			return RUN_EXIT_NOT_FOUND;
+			status = RUN_EXIT_NOT_FOUND;
+			say(early, sizeof early, "rls: run: %s: command not found in the sandbox's PATH (%s)",
+			    o.argv[0], RUN_SANDBOX_PATH);
+			goto out;
 		}
 	}
+	status = RUN_EXIT_FAILED;
 	if (be->probe(&err) < 0) {
-		fprintf(stderr, "rls: run: backend %s: %s\n", be->name, err.msg);
+		say(early, sizeof early, "rls: run: backend %s: %s", be->name, err.msg);
 		goto out;
 	}
 	st.rlsfs = find_companion("rlsfs", NULL);
 	init = find_companion("rls-init", RLS_LIBEXECDIR);
 	if (!st.rlsfs || !init) {
-		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n", !st.rlsfs ? "rlsfs" : "rls-init");
+		say(early, sizeof early, "rls: run: %s not found (see rls doctor)", !st.rlsfs ? "rlsfs" : "rls-init");
 		goto out;
 	}
 	if (o.delta) {
 		st.delta = rls_mkdir_p(o.delta, 0700, &err) == 0 ? realpath(o.delta, NULL) : NULL;
 		if (!st.delta) {
-			fprintf(stderr, "rls: run: delta %s: %s\n", o.delta,
+			say(early, sizeof early, "rls: run: delta %s: %s", o.delta,
 				err.msg[0] ? err.msg : strerror(errno));
 			goto out;
 		}
 	} else {
 		st.delta = default_delta_path(st.source, &err);
 		if (!st.delta) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 		st.delta_is_ours = true;
@@ -831,21 +873,21 @@ int cmd_run(int argc, char **argv)
 							  tmp && tmp[0] == '/' ? tmp : "/tmp");
 
 		if (!mkdtemp(tmpl)) {
-			fprintf(stderr, "rls: run: temp dir %s: %s\n", tmpl, strerror(errno));
+			say(early, sizeof early, "rls: run: temp dir %s: %s", tmpl, strerror(errno));
 			goto out;
 		}
 		st.tmpdir = steal_pointer(&tmpl);
 	}
 	st.mnt = rls_xasprintf("%s/mnt", st.tmpdir);
 	if (mkdir(st.mnt, 0700) < 0) {
-		fprintf(stderr, "rls: run: %s: %s\n", st.mnt, strerror(errno));
+		say(early, sizeof early, "rls: run: %s: %s", st.mnt, strerror(errno));
 		goto out;
 	}
 	if (o.audit) {
 		int fd = open(o.audit, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		if (fd < 0 || !(st.audit = realpath(o.audit, NULL))) {
-			fprintf(stderr, "rls: run: audit file %s: %s\n", o.audit, strerror(errno));
+			say(early, sizeof early, "rls: run: audit file %s: %s", o.audit, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			goto out;
@@ -860,7 +902,7 @@ int cmd_run(int argc, char **argv)
 
 		snprintf(name, sizeof name, "rls-run-%d", (int)getpid());
 		if (limits_setup(&o.lim, name, &st.cg, &err) < 0) {
-			fprintf(stderr, "rls: run: limits: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: limits: %s", err.msg);
 			goto out;
 		}
 		if (st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
@@ -876,7 +918,7 @@ int cmd_run(int argc, char **argv)
 				  .cg = &st.cg };
 
 		if (guard_start(&gs, &st.guard, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 	}
@@ -905,7 +947,7 @@ int cmd_run(int argc, char **argv)
 		if (ws != 0) {
 			/* rlsfs said why on stderr. */
 			if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) == RUN_EXIT_FAILED)
-				fprintf(stderr, "rls: run: could not mount %s with rlsfs\n", st.source);
+				say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
 			goto out;
 		}
 		st.mounted = true;
@@ -927,9 +969,16 @@ int cmd_run(int argc, char **argv)
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 		};
+		int r;
 
-		if (be->run(&ctx, &res, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+		if (o.capture && capture_start(&capture, st.tmpdir, &err) < 0) {
+			say(early, sizeof early, "rls: run: --capture: %s", err.msg);
+			goto out;
+		}
+		r = be->run(&ctx, &res, &err);
+		capture_finish(&capture);
+		if (r < 0) {
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 	}
@@ -939,7 +988,7 @@ int cmd_run(int argc, char **argv)
 	if (!res.started) {
 		/* The backend or rls-init refused before the command started;
 		 * it said why. */
-		fprintf(stderr, "rls: run: the sandbox could not be set up\n");
+		say(early, sizeof early, "rls: run: the sandbox could not be set up");
 		status = RUN_EXIT_FAILED;
 		unmount_rlsfs(&st);
 		goto finish_delta;
@@ -1057,7 +1106,7 @@ report:
 	/* A conflict is never silent, not even in the status. */
 	else if (status == 0 && commit_state == OUTCOME_DONE && (cstats.conflicts || cstats.n_held))
 		status = RUN_EXIT_UNCLEAN;
-	if (o.json) {
+	if (o.json_fd >= 0) {
 		rep.exit_status = status;
 		rep.timed_out = res.timed_out;
 		rep.interrupted_by = res.interrupted_by;
@@ -1071,13 +1120,25 @@ report:
 		rep.cg = &st.cg;
 		rep.delta_kept = keep_delta ? st.delta : NULL;
 		rep.error = late_error;
-		report_json(&rep, stdout);
+		rep.policy = poldesc;
+		rep.killed_by = res.timed_out ? "timeout" : oom ? "memory" :
+				res.interrupted_by ? "signal" : NULL;
+		rep.capture = capture.on ? &capture : NULL;
+		report_json(&rep, o.json_fd);
+		json_written = true;
 	}
 	report_denials_free(&denials);
 	delta_commit_stats_free(&cstats);
 	if (late_error && strcmp(late_error, "could not unmount the sandbox's file system"))
 		free((char *)late_error);
 out:
+	if (o.json_fd >= 0 && !json_written) {
+		/* The command never ran: the object says why. */
+		run_report r0 = { .exit_status = status, .commit = "none", .cg = &st.cg,
+				  .error = early[0] ? early : "rls could not run the command", .policy = poldesc };
+
+		report_json(&r0, o.json_fd);
+	}
 	if (!delta_settled && st.delta_is_ours) {
 		/* Failed before the command ran: the fresh delta is empty. */
 		unmount_rlsfs(&st);
@@ -1085,6 +1146,7 @@ out:
 			(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	}
 	free_strv(env);
+	capture_free(&capture);
 	run_cleanup(&st, &o);
 	run_opts_free(&o);
 	return status;

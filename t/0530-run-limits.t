@@ -23,7 +23,7 @@ is "$out" 150 "without --pids a command can make many processes"
 run_rls --pids 20 --json -- python3 -c "$forks"
 n=$(printf '%s\n' "$out" | head -1)
 ok "with --pids 20 a fork bomb is bounded (made $n)" test "$n" -lt 20
-like "$out" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
+like "$json" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
 
 hog='b = b"x" * (400 * 1024 * 1024); print("allocated")'
 run_rls -- python3 -c "$hog"
@@ -31,8 +31,8 @@ is "$out" allocated "without --memory 400 MiB can be allocated"
 run_rls --memory 64M --json -- python3 -c "$hog"
 unlike "$out" "^allocated" "with --memory 64M it cannot"
 ok "and the command fails" test "$rc" -ne 0
-like "$out" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
-if printf '%s' "$out" | grep -q '"memory":"cgroup-v'; then
+like "$json" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
+if printf '%s' "$json" | grep -q '"memory":"cgroup-v'; then
 	run_rls --memory 64M -- python3 -c "open('output/partial.txt', 'w').write('x'); $hog"
 	is "$rc" 137 "a command killed for its memory limit exits 137"
 	like "$err" "killed: memory limit 64M reached" "and rls says the memory limit killed it"
@@ -51,11 +51,11 @@ print(round(time.process_time(), 2))'
 	cpu=$(printf '%s\n' "$out" | head -1)
 	ok "with --cpus 0.2 a second of spinning gets about 0.2 s of CPU ($cpu)" \
 		python3 -c "import sys; sys.exit(0 if float('$cpu') < 0.5 else 1)"
-	like "$out" '"cpus":"cgroup-v[12]"' "--json says --cpus went through a cgroup"
+	like "$json" '"cpus":"cgroup-v[12]"' "--json says --cpus went through a cgroup"
 else
 	_tap_result 0 "# skip --cpus needs a cgroup (not root)"
 fi
 run_rls --json -- true
-like "$out" '"limits":\{"memory":null,"cpus":null,"pids":null\}' "without limits, --json says null for each"
+like "$json" '"limits":\{"memory":null,"cpus":null,"pids":null\}' "without limits, --json says null for each"
 ok "the cgroup is removed afterwards" no_leftovers
 done_testing

@@ -2,7 +2,8 @@
 #
 #   mk_src DIR            a small source tree: .env (secret), src/, output/
 #   run_rls ARGS...       rls run with deltas kept under $T/state; sets
-#                         $out (stdout), $err (stderr), $rc
+#                         $out (stdout), $err (stderr), $rc, and with a bare
+#                         --json, $json (the object)
 #   no_leftovers          0 when no rlsfs mount, rlsfs process, rls temp dir
 #                         or rls cgroup is left from this test
 
@@ -33,10 +34,17 @@ mk_src() {
 	echo 'keep' > "$1/output/.keep"
 }
 
+# A bare --json among the arguments asks for the object: it is written to
+# a file of its own and put in $json.
 run_rls() {
-	local ef=$T/.stderr
-	out=$("$RLS" run "$@" 2>"$ef"); rc=$?
+	local ef=$T/.stderr jf=$T/.json a args=()
+	for a in "$@"; do
+		if [ "$a" = --json ]; then args+=(--json "$jf"); else args+=("$a"); fi
+	done
+	rm -f "$jf"
+	out=$("$RLS" run "${args[@]}" 2>"$ef"); rc=$?
 	err=$(cat "$ef")
+	json=$(cat "$jf" 2>/dev/null)
 }
 
 # Deltas left in the state dir (kept ones).
