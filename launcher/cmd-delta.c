@@ -201,6 +201,20 @@ static void print_plan(const delta_commit_stats *plan)
 	}
 }
 
+/* One line for a bad option of `rls CMD`, in rls's own words (not
+ * getopt's), then the usage; returns the usage status. */
+static int bad_option(const char *cmd, char **argv, const char *usage)
+{
+	const char *arg = argv[optind - 1];
+
+	if (optopt && optopt < 256 && arg[0] == '-' && arg[1] != '-')
+		fprintf(stderr, "rls: %s: unknown option '-%c'\n", cmd, optopt);
+	else
+		fprintf(stderr, "rls: %s: unknown option '%s'\n", cmd, arg);
+	fputs(usage, stderr);
+	return 2;
+}
+
 int cmd_diff(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -213,11 +227,15 @@ int cmd_diff(int argc, char **argv)
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+ph", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":ph", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': c.patch = true; break;
 		case 'h': puts("usage: rls diff [-p] DELTA"); return 0;
-		default: fputs("usage: rls diff [-p] DELTA\n", stderr); return 2;
+		case ':':
+			fprintf(stderr, "rls: diff: %s needs a value\n", argv[optind - 1]);
+			return 2;
+		default: return bad_option("diff", argv, "usage: rls diff [-p] DELTA\n");
 		}
 	}
 	if (argc - optind != 1) {
@@ -271,7 +289,9 @@ int cmd_commit(int argc, char **argv)
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	opterr = 0;
+	/* Options may come after DELTA too: rls commit D --on-conflict theirs. */
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (!strcmp(optarg, "ours"))
@@ -287,7 +307,10 @@ int cmd_commit(int argc, char **argv)
 			break;
 		case 'L': flags |= DELTA_COMMIT_ALLOW_SYMLINKS_OUT; break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		case ':':
+			fprintf(stderr, "rls: commit: %s needs a value (ours, theirs or fail)\n", argv[optind - 1]);
+			return 2;
+		default: return bad_option("commit", argv, usage);
 		}
 	}
 	if (argc - optind != 1) {
@@ -326,8 +349,14 @@ int cmd_discard(int argc, char **argv)
 		puts("usage: rls discard DELTA");
 		return 0;
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fputs("usage: rls discard DELTA\n", stderr);
+	if (argc == 2 && argv[1][0] == '-') {
+		optind = 2;
+		optopt = 0;
+		return bad_option("discard", argv, "usage: rls discard DELTA\n");
+	}
+	if (argc != 2) {
+		fprintf(stderr, "rls: discard: %s (usage: rls discard DELTA)\n",
+			argc < 2 ? "which delta? none given" : "one delta at a time");
 		return 2;
 	}
 	if (open_delta(argv[1], &d) < 0)

@@ -106,6 +106,8 @@ unsigned policy_lint(const policy *pol, FILE *out);
 /* Presets built in: NULL-terminated list of names, and the YAML text of one
  * (NULL if unknown). */
 const char *const *policy_preset_names(void);
+/* The preset names, comma-separated, appended to b (for messages). */
+void policy_preset_list(rls_buf *b);
 const char *policy_preset_text(const char *name);
 
 /* A stable fingerprint of the rules (for the delta to record which policy
