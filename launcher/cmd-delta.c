@@ -201,6 +201,37 @@ static void print_plan(const delta_commit_stats *plan)
 	}
 }
 
+static int count_one(delta_change_kind kind, const char *path, void *opaque)
+{
+	(*(unsigned *)opaque)++;
+	return 0;
+}
+
+/* A delta of rls's state directory left empty by a commit or a discard
+ * is removed, folder and all, unless something mounted it meanwhile:
+ * nothing is left to pile up. */
+static void remove_if_empty(const char *dir)
+{
+	_cleanup_free_ char *real = realpath(dir, NULL), *state = rls_state_dir("deltas", NULL, NULL);
+	_cleanup_free_ char *fallback = rls_xasprintf("/var/tmp/rls-%u/deltas/", (unsigned)geteuid());
+	_cleanup_free_ char *prefix = state ? rls_xasprintf("%s/", state) : NULL;
+	delta *d;
+	rls_error err;
+	unsigned changes = 0;
+
+	/* Only the deltas rls keeps itself: a folder the caller named stays. */
+	if (!real || !((prefix && !strncmp(real, prefix, strlen(prefix))) ||
+		       !strncmp(real, fallback, strlen(fallback))))
+		return;
+	if (delta_open(dir, NULL, DELTA_MOUNT, &d, &err) < 0)
+		return;
+	if (delta_changes(d, count_one, &changes, &err) < 0)
+		changes = 1;
+	delta_close(d);
+	if (!changes)
+		(void)rls_rm_rf_at(AT_FDCWD, dir, NULL);
+}
+
 /* One line for a bad option of `rls CMD`, in rls's own words (not
  * getopt's), then the usage; returns the usage status. */
 static int bad_option(const char *cmd, char **argv, const char *usage)
@@ -325,6 +356,8 @@ int cmd_commit(int argc, char **argv)
 		fprintf(stderr, "rls: %s\n", err.msg);
 		return 1;
 	}
+	if (r == 0)
+		remove_if_empty(argv[optind]);
 	if (r == 1) {
 		printf("commit refused: %u conflict%s, nothing written\n", stats.conflicts,
 		       stats.conflicts == 1 ? "" : "s");
@@ -367,5 +400,6 @@ int cmd_discard(int argc, char **argv)
 		fprintf(stderr, "rls: %s\n", err.msg);
 		return 1;
 	}
+	remove_if_empty(argv[1]);
 	return 0;
 }
