@@ -108,28 +108,48 @@ int delta_hash_fd(int fd, delta_base *base, rls_error *err)
 	return 0;
 }
 
-/* Copy all of src into dst (both at offset 0): reflink, then in-kernel copy,
- * then plain read/write from wherever the in-kernel copy gave up (it may
- * refuse a pair of filesystems only part way).  *hashed says whether *hash
- * was computed on the way (only a read/write copy from offset 0 sees every
- * byte). */
+/* Feed n zero bytes (a hole) to the hash. */
+static void hash_zeros(XXH3_state_t *st, uint64_t n)
+{
+	static const char zeros[1 << 16];
+
+	for (; st && n; n -= n < sizeof zeros ? n : sizeof zeros)
+		XXH3_64bits_update(st, zeros, n < sizeof zeros ? n : sizeof zeros);
+}
+
+/* Copy all of src into the empty dst (both at offset 0): reflink, then
+ * in-kernel copy, then plain read/write from wherever the in-kernel copy
+ * gave up (it may refuse a pair of filesystems only part way).  *hashed
+ * says whether *hash was computed on the way (only a read/write copy from
+ * offset 0 sees every byte).
+ *
+ * A sparse file stays sparse: its holes are skipped, never written as
+ * zeros.  A terabyte file of one byte, made in the sandbox for the price of
+ * a block, must not cost the source's disk a terabyte at commit (an
+ * in-kernel copy fills holes, so it is not used for those). */
 static int copy_data(int src, int dst, uint64_t *hash, bool *hashed, rls_error *err)
 {
 	loff_t in = 0, out = 0;
 	XXH3_state_t *st = NULL;
 	_cleanup_free_ char *buf = NULL;
+	bool sparse = false;
 	int ret = -1;
 
 	struct stat sst;
 
 	*hashed = false;
-	/* For small files the setup of a reflink or an in-kernel copy costs
-	 * more than the copy (measured: copy_file_range is 2x read/write on a
-	 * few-byte ext4 file). */
-	if (fstat(src, &sst) == 0 && sst.st_size <= SMALL_FILE)
-		goto plain;
+	if (fstat(src, &sst) == 0) {
+		sparse = (uint64_t)sst.st_blocks * 512 < (uint64_t)sst.st_size;
+		/* For small files the setup of a reflink or an in-kernel copy
+		 * costs more than the copy (measured: copy_file_range is 2x
+		 * read/write on a few-byte ext4 file). */
+		if (sst.st_size <= SMALL_FILE)
+			goto plain;
+	}
 	if (ioctl(dst, FICLONE, src) == 0)
 		return 0;
+	if (sparse)
+		goto plain;
 	for (;;) {
 		ssize_t n = copy_file_range(src, &in, dst, &out, COPY_CHUNK * 16, 0);
 
@@ -155,8 +175,34 @@ plain:
 		XXH3_64bits_reset(st);
 	}
 	for (off_t off = in;;) {
-		ssize_t r = pread(src, buf, COPY_CHUNK, off);
+		size_t want = COPY_CHUNK;
+		ssize_t r;
 
+		if (sparse) {
+			off_t data = lseek(src, off, SEEK_DATA), hole;
+
+			if (data < 0 && errno == ENXIO) {
+				/* a hole to the end */
+				off_t end = lseek(src, 0, SEEK_END);
+
+				if (end < 0 || (end > off && ftruncate(dst, end) < 0)) {
+					rls_error_set(err, errno, "copy: size");
+					goto out;
+				}
+				hash_zeros(st, end > off ? (uint64_t)(end - off) : 0);
+				break;
+			}
+			if (data < 0) {
+				sparse = false;	/* no hole to be found: plain */
+			} else {
+				hash_zeros(st, (uint64_t)(data - off));
+				off = data;
+				hole = lseek(src, off, SEEK_HOLE);
+				if (hole > off && (uint64_t)(hole - off) < want)
+					want = (size_t)(hole - off);
+			}
+		}
+		r = pread(src, buf, want, off);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
