@@ -50,8 +50,16 @@ int delta_data_open(delta *d, uint64_t id, int flags, rls_error *err)
 
 int delta_data_create(delta *d, uint64_t id, rls_error *err)
 {
+	char name[17];
+	int fd = delta_data_open(d, id, O_RDWR | O_CREAT | O_EXCL, err);
+
+	if (fd >= 0 || err->code != EEXIST)
+		return fd;
 	/* A file by this name can only be left over from a crash that lost the
-	 * index entry (the live index skips syncs): it is garbage. */
+	 * index entry (the live index skips syncs), or from an operation that
+	 * failed after making it: it is garbage, and its blocks go. */
+	delta_data_name(id, name);
+	delta_quota_unlink(d, name);
 	return delta_data_open(d, id, O_RDWR | O_CREAT | O_TRUNC, err);
 }
 
@@ -252,7 +260,7 @@ static int link_tmpfile(delta *d, int fd, const char *name, rls_error *err)
 			return 0;
 		if (errno != EEXIST)
 			break;
-		unlinkat(d->data_fd, name, 0);
+		delta_quota_unlink(d, name);
 	}
 	return rls_error_set(err, errno, "delta data %s", name);
 }
@@ -261,8 +269,8 @@ int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error 
 {
 	_cleanup_close_ int fd = -1;
 	char name[17], tmp[64] = "";
-	struct stat st;
-	uint64_t hash = 0;
+	struct stat st, got;
+	uint64_t hash = 0, want;
 	bool hashed;
 
 	delta_data_name(id, name);
@@ -270,17 +278,30 @@ int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error 
 		return rls_error_set(err, errno, "copy-up: stat");
 	if (!S_ISREG(st.st_mode))
 		return rls_error_set(err, EINVAL, "copy-up: not a regular file");
+	/* Room for what the copy will take, settled once it is made: a
+	 * sparse file's blocks (its holes are kept), else the whole size (an
+	 * in-kernel copy may allocate what the source shares or defers). */
+	want = ((uint64_t)st.st_size + 4095) / 4096 * 4096;
+	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size || (uint64_t)st.st_blocks * 512 > want)
+		want = (uint64_t)st.st_blocks * 512;
+	if (delta_quota_reserve(d, want, err) < 0)
+		return -1;
 
 	/* Build the copy where no one can see it, so a crash never leaves a
 	 * half file under the id. */
 	fd = openat(d->data_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-			return rls_error_set(err, errno, "copy-up: temporary file");
+		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+			rls_error_set(err, errno, "copy-up: temporary file");
+			goto fail;
+		}
 		snprintf(tmp, sizeof tmp, ".tmp-%s-%ld", name, (long)gettid());
 		fd = openat(d->data_fd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0)
-			return rls_error_set(err, errno, "copy-up: temporary file");
+		if (fd < 0) {
+			rls_error_set(err, errno, "copy-up: temporary file");
+			tmp[0] = '\0';
+			goto fail;
+		}
 	}
 	if (copy_data(srcfd, fd, &hash, &hashed, err) < 0)
 		goto fail;
@@ -300,8 +321,10 @@ int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error 
 	base_from_stat(&st, base);
 	base->xxh3 = hash;
 	base->has_hash = 1;
+	delta_quota_charge(d, (fstat(fd, &got) == 0 ? (int64_t)got.st_blocks * 512 : (int64_t)want) - (int64_t)want);
 	return steal_fd(&fd);
 fail:
+	delta_quota_charge(d, -(int64_t)want);
 	rls_error_prefix(err, "copy-up of inode %s", name);
 	if (tmp[0])
 		unlinkat(d->data_fd, tmp, 0);

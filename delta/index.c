@@ -243,6 +243,11 @@ static int open_env(delta *d, bool create, rls_error *err)
 		return delta_mdb_error(err, rc, index);
 	maxkey = mdb_env_get_maxkeysize(d->env);
 	d->max_key = maxkey > 0 ? (size_t)maxkey : 511;
+	{
+		MDB_stat est;
+
+		d->page_size = mdb_env_stat(d->env, &est) == 0 ? est.ms_psize : 4096;
+	}
 
 	if (delta_begin(d, create, &txn, err) < 0)
 		return -1;
@@ -411,6 +416,7 @@ void delta_close(delta *d)
 		close(d->data_sync_fd);
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
+	delta_quota_free(d);
 	free(d->path);
 	free(d->source);
 	free(d);
@@ -474,7 +480,7 @@ int delta_commit_txn(delta_txn *txn, rls_error *err)
 			char name[17];
 
 			delta_data_name(txn->unlink_ids[i], name);
-			unlinkat(txn->d->data_fd, name, 0);
+			delta_quota_unlink(txn->d, name);
 		}
 	}
 	free(txn->unlink_ids);
@@ -517,6 +523,23 @@ int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err
 	return 0;
 }
 
+/* mdb_put under the quota: a path that is new must find room, else it is
+ * taken out again and EDQUOT returned. */
+static int put_counted(delta_txn *txn, const char *path, MDB_val *k, MDB_val *v, rls_error *err)
+{
+	MDB_stat before, after;
+	int rc;
+
+	if ((rc = mdb_stat(txn->t, txn->d->nodes, &before)) || (rc = mdb_put(txn->t, txn->d->nodes, k, v, 0)) ||
+	    (rc = mdb_stat(txn->t, txn->d->nodes, &after)))
+		return delta_mdb_error(err, rc, path);
+	if (after.ms_entries > before.ms_entries && delta_quota_entry(txn->d, after.ms_entries, err) < 0) {
+		mdb_del(txn->t, txn->d->nodes, k, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err)
 {
 	uint8_t buf[16 + DELTA_PATH_MAX];
@@ -529,6 +552,8 @@ int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_erro
 		return rls_error_set(err, EINVAL, "%s: bad node kind %d", path, node->kind);
 	v.mv_data = buf;
 	v.mv_size = pack_node(node, buf);
+	if (txn->d->quota)
+		return put_counted(txn, path, &k, &v, err);
 	rc = mdb_put(txn->t, txn->d->nodes, &k, &v, 0);
 	return rc ? delta_mdb_error(err, rc, path) : 0;
 }

@@ -458,6 +458,10 @@ static int copy_up(op *o, const char *path, entry *e)
 	r = delta_new_id(o->txn, &id, &err);
 	if (r < 0)
 		return -err_code(&err);
+	/* the entry first: a full index refuses before any data is copied */
+	r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
+	if (r < 0)
+		return r;
 	if (S_ISREG(e->lst.st_mode)) {
 		struct timespec times[2] = { e->lst.st_atim, e->lst.st_mtim };
 
@@ -475,8 +479,6 @@ static int copy_up(op *o, const char *path, entry *e)
 		snprintf(di.origin, sizeof di.origin, "%s", path);
 	}
 	r = put_inode(o, id, &di);
-	if (r == 0)
-		r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
 	if (r < 0)
 		return r;
 	e->upper = true;
@@ -896,8 +898,27 @@ static void fh_free(rlsfs *fs, open_file *fh)
 		}
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
+	if (fh->upper)
+		delta_data_release(fs->d, fh->fd);
 	close(fh->fd);
 	free(fh);
+}
+
+/* ---- data files under the delta's quota --------------------------------- */
+
+/* ftruncate(2) of a delta data file, charged to the quota. */
+static int truncate_data(rlsfs *fs, int fd, off_t size)
+{
+	delta_grow g;
+	rls_error err;
+	int r = 0;
+
+	if (delta_grow_begin(fs->d, fd, size, 0, 0, &g, &err) < 0)
+		return -err_code(&err);
+	if (ftruncate(fd, size) < 0)
+		r = -errno;
+	delta_grow_end(fs->d, &g);
+	return r;
 }
 
 /* The attributes of an unlinked node that is still open, from one of its
@@ -978,8 +999,8 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	 * source's file, which must not change */
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
-	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-		r = -errno;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 		r = -errno;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
@@ -1068,9 +1089,9 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 
 			if (fd < 0)
 				r = -err_code(&err);
-			else if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-				r = -errno;
-			else if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
+			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+				r = truncate_data(fs, fd, attr->st_size);
+			if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 				r = -errno;
 		} else if (to_set & FUSE_SET_ATTR_SIZE) {
 			r = S_ISDIR(e.di.mode) ? -EISDIR : -EINVAL;
@@ -1204,6 +1225,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
+			delta_data_release(fs->d, fh->fd);
 			close(fh->fd);
 			free(fh);
 		}
@@ -1336,6 +1358,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh = rls_xcalloc(1, sizeof *fh);
 			fh->fd = fd;
 			fh->upper = true;
+			delta_data_hold(fs->d, fd);
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh);
@@ -1737,8 +1760,8 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fd = r < 0 ? r : delta_data_open(fs->d, e.node.id, O_RDWR | (fi->flags & O_APPEND), &err);
 		if (r == 0 && fd < 0)
 			r = -err_code(&err);
-		if (r == 0 && (fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0)
-			r = -errno;
+		if (r == 0 && (fi->flags & O_TRUNC))
+			r = truncate_data(fs, fd, 0);
 	} else if (e.upper) {
 		fd = delta_data_open(fs->d, e.node.id, O_RDONLY, &err);
 		if (fd < 0)
@@ -1748,8 +1771,13 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			r = fd;
 	}
+	/* before the lock goes, so that no unlink comes between */
+	if (r == 0 && (want_write || e.upper))
+		delta_data_hold(fs->d, fd);
 	r = op_end(&o, r) ?: r;
 	if (r < 0) {
+		if (fd >= 0 && (want_write || e.upper))
+			delta_data_release(fs->d, fd);
 		if (fd >= 0)
 			close(fd);
 		fuse_reply_err(req, -r);
@@ -1779,13 +1807,22 @@ static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	rlsfs *fs = fs_of(req);
+	delta_grow g;
+	rls_error err;
 	ssize_t n;
+
+	if (delta_grow_begin(fs->d, fh_of(fi)->fd, off, fuse_buf_size(in), DELTA_GROW_CUT, &g, &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(g.len);
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
+	delta_grow_end(fs->d, &g);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -1923,11 +1960,26 @@ static void rls_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	rlsfs *fs = fs_of(req);
 	struct statvfs sv;
+	delta_usage u;
+	rls_error err;
 
-	/* what matters to a writer is room in the delta */
+	/* what matters to a writer is room in the delta: on its file
+	 * system, and within its quota (df shows the quota as the size) */
 	if (fstatvfs(delta_data_fd(fs->d), &sv) < 0) {
 		fuse_reply_err(req, errno);
 		return;
+	}
+	if (delta_get_usage(fs->d, &u, &err) == 0 && u.max_bytes && sv.f_frsize) {
+		uint64_t used = u.data_bytes + u.index_bytes;
+		fsblkcnt_t left = used < u.max_bytes ? (u.max_bytes - used) / sv.f_frsize : 0;
+
+		sv.f_blocks = u.max_bytes / sv.f_frsize;
+		sv.f_bfree = left < sv.f_bfree ? left : sv.f_bfree;
+		sv.f_bavail = left < sv.f_bavail ? left : sv.f_bavail;
+	}
+	if (u.max_entries) {
+		sv.f_files = u.max_entries;
+		sv.f_ffree = sv.f_favail = u.entries < u.max_entries ? u.max_entries - u.entries : 0;
 	}
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
@@ -2096,29 +2148,50 @@ static void rls_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
+	rlsfs *fs = fs_of(req);
 	open_file *fh = fh_of(fi);
+	bool frees = mode & FALLOC_FL_PUNCH_HOLE;
+	delta_grow g;
+	rls_error err;
+	int r;
 
 	if (!fh->upper) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	fuse_reply_err(req, fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0);
+	if (delta_grow_begin(fs->d, fh->fd, frees ? 0 : offset, frees ? 0 : (uint64_t)length, 0, &g, &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	r = fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0;
+	delta_grow_end(fs->d, &g);
+	fuse_reply_err(req, r);
 }
 
 static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
 				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
 				int flags)
 {
+	rlsfs *fs = fs_of(req);
 	open_file *out = fh_of(fi_out);
+	delta_grow g;
+	rls_error err;
 	ssize_t n;
+	int r;
 
 	if (!out->upper) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
+	if (delta_grow_begin(fs->d, out->fd, off_out, len, DELTA_GROW_CUT, &g, &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, g.len, (unsigned)flags);
+	r = n < 0 ? errno : 0;
+	delta_grow_end(fs->d, &g);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, r);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

@@ -9,8 +9,16 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+/* The bounds on what a program in the sandbox can make rlsfs and its delta
+ * take from the host (see rlsfs(1), RESOURCE LIMITS).  The delta's size has
+ * no fixed default: it is worked out at mount from the room on the delta's
+ * file system. */
+#define DEFAULT_DELTA_SIZE_CEILING (8ull << 30)
+#define DEFAULT_DELTA_FILES 1000000
 
 typedef struct mount_opts {
 	const char *policy;
@@ -20,6 +28,9 @@ typedef struct mount_opts {
 	pid_t watch_pid;
 	bool foreground;
 	bool debug;
+	bool delta_size_set;
+	uint64_t delta_size;		/* 0: none */
+	uint64_t delta_files;		/* 0: none */
 	const char *source;
 	const char *mountpoint;
 } mount_opts;
@@ -27,9 +38,60 @@ typedef struct mount_opts {
 static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
+	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
-	      "See rlsfs(1).\n", out);
+	      "Limits take 0 or unlimited for none.  See rlsfs(1).\n", out);
+}
+
+static bool is_unlimited(const char *s)
+{
+	return !strcmp(s, "unlimited") || !strcmp(s, "none");
+}
+
+/* A limit: a size (like 10G) or a count, 0 or unlimited for none.  0, or 2
+ * after saying what is wrong. */
+static int parse_limit(const char *opt, const char *s, bool size, uint64_t *out)
+{
+	char *end;
+
+	if (is_unlimited(s)) {
+		*out = 0;
+		return 0;
+	}
+	if (size) {
+		if (rls_parse_size(s, out) == 0)
+			return 0;
+		fprintf(stderr, "rlsfs: %s wants a size (like 10G or 512M), 0 or unlimited, not '%s'\n", opt, s);
+		return 2;
+	}
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (*s >= '0' && *s <= '9' && !*end && !errno)
+		return 0;
+	fprintf(stderr, "rlsfs: %s wants a number (like 100000), 0 or unlimited, not '%s'\n", opt, s);
+	return 2;
+}
+
+/* The delta's size quota when none was given: let it grow by half the room
+ * its file system has now, and to no more than a fixed ceiling, so that a
+ * sandbox cannot fill the disk of the laptop it runs on. */
+static int default_delta_size(delta *d, uint64_t *out, rls_error *err)
+{
+	struct statvfs sv;
+	delta_usage u;
+	uint64_t used, room;
+
+	if (delta_get_usage(d, &u, err) < 0)
+		return -1;
+	if (fstatvfs(delta_data_fd(d), &sv) < 0)
+		return rls_error_set(err, errno, "statfs %s", delta_path(d));
+	used = u.data_bytes + u.index_bytes;
+	room = (uint64_t)sv.f_bavail * sv.f_frsize;
+	*out = used + room / 2;
+	if (*out > DEFAULT_DELTA_SIZE_CEILING)
+		*out = DEFAULT_DELTA_SIZE_CEILING;
+	return 0;
 }
 
 /* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
@@ -199,6 +261,14 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 			rls_error_set(&err, 0, "delta %s is mounted by another rlsfs", delta_dir);
 		goto fail;
 	}
+	{
+		uint64_t size = mo->delta_size;
+
+		if (!mo->delta_size_set && default_delta_size(fs.d, &size, &err) < 0)
+			goto fail;
+		if ((size || mo->delta_files) && delta_set_quota(fs.d, size, mo->delta_files, &err) < 0)
+			goto fail;
+	}
 	fuse_opt_add_arg(&args, "rlsfs");
 	fuse_opt_add_arg(&args, "-o");
 	fuse_opt_add_arg(&args, "fsname=rlsfs,subtype=rlsfs");
@@ -272,12 +342,16 @@ static int cmd_mount(int argc, char **argv)
 		{ "delta", required_argument, NULL, 'D' },
 		{ "audit", required_argument, NULL, 'A' },
 		{ "watch-pid", required_argument, NULL, 'W' },
+		{ "max-delta-size", required_argument, NULL, 'S' },
+		{ "max-delta-files", required_argument, NULL, 'N' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	mount_opts mo = { 0 };
+	mount_opts mo = {
+		.delta_files = DEFAULT_DELTA_FILES,
+	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
 	policy *pol = NULL;
 	rls_error err;
@@ -305,6 +379,15 @@ static int cmd_mount(int argc, char **argv)
 			mo.watch_pid = (pid_t)v;
 			break;
 		}
+		case 'S':
+			if (parse_limit("--max-delta-size", optarg, true, &mo.delta_size))
+				return 2;
+			mo.delta_size_set = true;
+			break;
+		case 'N':
+			if (parse_limit("--max-delta-files", optarg, false, &mo.delta_files))
+				return 2;
+			break;
 		case 'h': usage(stdout); return 0;
 		default:
 			fprintf(stderr, "rlsfs: mount: bad option '%s' (see rlsfs --help)\n", argv[optind - 1]);

@@ -39,6 +39,7 @@ static const char *errname(int e)
 	case ENOSPC: return "ENOSPC";
 	case EMFILE: return "EMFILE";
 	case EFBIG: return "EFBIG";
+	case EDQUOT: return "EDQUOT";
 	}
 	return strerror(e);
 }
