@@ -19,6 +19,9 @@
  * file system. */
 #define DEFAULT_DELTA_SIZE_CEILING (8ull << 30)
 #define DEFAULT_DELTA_FILES 1000000
+#define DEFAULT_AUDIT_MAX_SIZE (16ull << 20)
+#define DEFAULT_AUDIT_RATE 100
+#define DEFAULT_AUDIT_BURST 1000
 
 typedef struct mount_opts {
 	const char *policy;
@@ -31,6 +34,8 @@ typedef struct mount_opts {
 	bool delta_size_set;
 	uint64_t delta_size;		/* 0: none */
 	uint64_t delta_files;		/* 0: none */
+	uint64_t audit_max_size;	/* 0: none */
+	double audit_rate, audit_burst;	/* rate 0: none */
 	const char *source;
 	const char *mountpoint;
 } mount_opts;
@@ -39,6 +44,7 @@ static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
 	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
+	      "                   [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
 	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
 	      "Limits take 0 or unlimited for none.  See rlsfs(1).\n", out);
@@ -70,6 +76,37 @@ static int parse_limit(const char *opt, const char *s, bool size, uint64_t *out)
 	if (*s >= '0' && *s <= '9' && !*end && !errno)
 		return 0;
 	fprintf(stderr, "rlsfs: %s wants a number (like 100000), 0 or unlimited, not '%s'\n", opt, s);
+	return 2;
+}
+
+/* --audit-rate RATE[:BURST]: lines a second, and at once (ten seconds'
+ * worth unless given). */
+static int parse_rate(const char *s, double *rate, double *burst)
+{
+	uint64_t r, b;
+	char *end;
+
+	if (is_unlimited(s)) {
+		*rate = *burst = 0;
+		return 0;
+	}
+	errno = 0;
+	r = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || (*end && *end != ':'))
+		goto bad;
+	b = r * 10;
+	if (*end == ':') {
+		const char *bs = end + 1;
+
+		b = strtoull(bs, &end, 10);
+		if (*bs < '0' || *bs > '9' || errno || *end || b == 0)
+			goto bad;
+	}
+	*rate = (double)r;
+	*burst = (double)b;
+	return 0;
+bad:
+	fprintf(stderr, "rlsfs: --audit-rate wants lines a second and a burst (like 100 or 100:1000), 0 or unlimited, not '%s'\n", s);
 	return 2;
 }
 
@@ -232,6 +269,9 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 
 	fs.pol = pol;
 	fs.timeout = 86400.0;
+	fs.audit_max = mo->audit_max_size;
+	fs.audit_rate = mo->audit_rate;
+	fs.audit_burst = mo->audit_burst;
 	{
 		struct rlimit rl;
 
@@ -249,13 +289,8 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		rls_error_set(&err, errno, "source %s", source);
 		goto fail;
 	}
-	if (mo->audit) {
-		fs.audit_fd = open(mo->audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (fs.audit_fd < 0) {
-			rls_error_set(&err, errno, "audit file %s", mo->audit);
-			goto fail;
-		}
-	}
+	if (mo->audit && audit_open(&fs, mo->audit, &err) < 0)
+		goto fail;
 	if (delta_open(delta_dir, source, DELTA_CREATE | DELTA_MOUNT, &fs.d, &err) < 0) {
 		if (err.code == EBUSY)
 			rls_error_set(&err, 0, "delta %s is mounted by another rlsfs", delta_dir);
@@ -309,8 +344,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fuse_session_destroy(fs.se);
 	delta_close(fs.d);
 	fuse_opt_free_args(&args);
-	if (fs.audit_fd >= 0)
-		close(fs.audit_fd);
+	audit_close(&fs);
 	close(fs.src_fd);
 	node_table_free(&fs);
 	return rc;
@@ -327,8 +361,7 @@ fail:
 	if (fs.d)
 		delta_close(fs.d);
 	fuse_opt_free_args(&args);
-	if (fs.audit_fd >= 0)
-		close(fs.audit_fd);
+	audit_close(&fs);
 	if (fs.src_fd >= 0)
 		close(fs.src_fd);
 	node_table_free(&fs);
@@ -344,6 +377,8 @@ static int cmd_mount(int argc, char **argv)
 		{ "watch-pid", required_argument, NULL, 'W' },
 		{ "max-delta-size", required_argument, NULL, 'S' },
 		{ "max-delta-files", required_argument, NULL, 'N' },
+		{ "audit-max-size", required_argument, NULL, 'Z' },
+		{ "audit-rate", required_argument, NULL, 'R' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
@@ -351,6 +386,9 @@ static int cmd_mount(int argc, char **argv)
 	};
 	mount_opts mo = {
 		.delta_files = DEFAULT_DELTA_FILES,
+		.audit_max_size = DEFAULT_AUDIT_MAX_SIZE,
+		.audit_rate = DEFAULT_AUDIT_RATE,
+		.audit_burst = DEFAULT_AUDIT_BURST,
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
 	policy *pol = NULL;
@@ -386,6 +424,14 @@ static int cmd_mount(int argc, char **argv)
 			break;
 		case 'N':
 			if (parse_limit("--max-delta-files", optarg, false, &mo.delta_files))
+				return 2;
+			break;
+		case 'Z':
+			if (parse_limit("--audit-max-size", optarg, true, &mo.audit_max_size))
+				return 2;
+			break;
+		case 'R':
+			if (parse_rate(optarg, &mo.audit_rate, &mo.audit_burst))
 				return 2;
 			break;
 		case 'h': usage(stdout); return 0;

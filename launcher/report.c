@@ -4,6 +4,8 @@
 #include "launcher.h"
 #include "run.h"
 
+#include <limits.h>
+
 /* The string value of "key" in one JSON line, unescaped; NULL if absent.
  * The audit lines are flat objects written by rlsfs, so a scan for the key
  * is enough. */
@@ -57,8 +59,16 @@ void report_read_denials(const char *audit_path, denial_summary *d)
 		return;
 	while (getline(&line, &cap, f) > 0) {
 		char *path = json_string_field(line, "path");
+		const char *dropped = strstr(line, "\"dropped\":");
 		bool seen = false;
 
+		/* {"time":...,"dropped":N}: N denials left out of the log */
+		if (!path && dropped) {
+			unsigned long long n = strtoull(dropped + 10, NULL, 10);
+
+			d->dropped = d->dropped + n < d->dropped ? ULLONG_MAX : d->dropped + n;
+			continue;
+		}
 		if (!path)
 			continue;
 		d->count++;
@@ -81,13 +91,17 @@ void report_denials_free(denial_summary *d)
 
 void report_print_denials(const denial_summary *d, FILE *out)
 {
-	if (!d->count)
+	unsigned long long total = d->count + d->dropped;
+
+	if (!total)
 		return;
-	fprintf(out, "rls: %u access%s denied by the policy:", d->count, d->count == 1 ? "" : "es");
+	fprintf(out, "rls: %llu access%s denied by the policy:", total, total == 1 ? "" : "es");
 	for (size_t i = 0; i < d->n_paths; i++)
 		fprintf(out, "%s %s", i ? "," : "", d->paths[i]);
 	if (d->count > d->n_paths)
 		fputs(", ...", out);
+	if (d->dropped)
+		fprintf(out, " (%llu more denial%s not recorded)", d->dropped, d->dropped == 1 ? "" : "s");
 	fputc('\n', out);
 }
 

@@ -147,6 +147,7 @@ typedef struct denial_summary {
 	unsigned count;
 	char *paths[REPORT_MAX_PATHS];	/* first distinct paths */
 	size_t n_paths;
+	unsigned long long dropped;	/* denials rlsfs counted but did not log */
 } denial_summary;
 
 void report_read_denials(const char *audit_path, denial_summary *out);
