@@ -160,7 +160,8 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err);
 /* Does the index have any entry strictly below `dir`? */
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
-/* Rename every entry strictly below `from` to the same place below `to`. */
+/* Rename every entry strictly below `from` to the same place below `to`.
+ * EXDEV when there are too many to move at once (tens of MiB of entries). */
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err);
 /* Remove every entry strictly below `dir` (inodes whose last name goes are
  * forgotten too). */

@@ -791,14 +791,22 @@ struct entry {
 	size_t vlen;
 };
 
+/* How much of a subtree a move may copy into memory.  The sandbox makes the
+ * subtree (up to the entry quota, each entry up to a few KiB), and rlsfs's
+ * memory is not the sandbox's to spend: a larger folder does not move in
+ * one step (EXDEV, which mv(1) answers by moving entry by entry). */
+#define MOVE_MAX_BYTES ((size_t)64 << 20)
+
 /* Copy out every (key, value) strictly below `dir`: callers change the
- * tree, which must not happen under a live cursor. */
-static int collect_below(delta_txn *txn, const char *dir, struct entry **out, size_t *n_out, rls_error *err)
+ * tree, which must not happen under a live cursor.  With `budget`, EXDEV
+ * when the copy would take more bytes than that. */
+static int collect_below(delta_txn *txn, const char *dir, size_t budget, struct entry **out, size_t *n_out,
+			 rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };
 	char prefix[DELTA_PATH_MAX + 2];
 	struct entry *v_ = NULL;
-	size_t n = 0, cap = 0, plen;
+	size_t n = 0, cap = 0, plen, used = 0;
 	MDB_val k, v;
 	int rc;
 
@@ -815,6 +823,11 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 			break;
 		if (k.mv_size == plen)
 			continue;
+		used += sizeof *v_ + k.mv_size + v.mv_size + 32;
+		if (budget && used > budget) {
+			rc = EXDEV;
+			break;
+		}
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
 			v_ = rls_xrealloc(v_, cap * sizeof *v_);
@@ -832,6 +845,8 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 		for (size_t i = 0; i < n; i++)
 			free(v_[i].key);
 		free(v_);
+		if (rc == EXDEV)
+			return rls_error_set(err, EXDEV, "%s: too many entries below to move at once", dir);
 		return delta_mdb_error(err, rc, dir);
 	}
 	*out = v_;
@@ -853,7 +868,7 @@ int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error
 	char path[DELTA_PATH_MAX + 2];
 	int ret = -1, rc;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, from, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0 || collect_below(txn, from, MOVE_MAX_BYTES, &e, &n, err) < 0)
 		return -1;
 	if (strcmp(from, "/") == 0)
 		flen = 0;
@@ -896,7 +911,7 @@ int delta_del_below(delta_txn *txn, const char *dir, rls_error *err)
 	size_t n = 0;
 	int ret = -1, rc;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, dir, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0 || collect_below(txn, dir, 0, &e, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		MDB_val k = { e[i].klen, e[i].key }, v = { e[i].vlen, e[i].val };

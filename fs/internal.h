@@ -60,6 +60,11 @@ typedef struct rlsfs {
 	uint64_t audit_dropped;		/* denials left out, not yet said */
 	int64_t audit_dropped_said_ns;	/* when they last were */
 
+	/* Memory the open directory handles' listings take, and its bound
+	 * (0: none): rlsfs lies outside the command's memory limit. */
+	atomic_size_t dir_bytes;
+	size_t dir_bytes_max;
+
 	/* The namespace lock: path-changing operations take it for writing,
 	 * everything else for reading. */
 	pthread_rwlock_t tree;

@@ -585,12 +585,42 @@ typedef struct dirent_snap {
 typedef struct dir_handle {
 	dirent_snap *ents;
 	size_t n, cap;
+	rlsfs *fs;
+	size_t bytes;		/* charged to fs->dir_bytes */
+	bool full;		/* the bound was reached: the listing is cut short */
 } dir_handle;
+
+/* Charge bytes of a listing to the mount: the sandbox can hold as many
+ * directories open as it likes, each a copy of a listing in rlsfs's memory,
+ * which no memory limit of the sandbox's covers.  False, and the handle
+ * marked full, past the bound. */
+static bool dh_charge(dir_handle *dh, size_t bytes)
+{
+	rlsfs *fs = dh->fs;
+	size_t now = atomic_fetch_add(&fs->dir_bytes, bytes) + bytes;
+
+	if (fs->dir_bytes_max && now > fs->dir_bytes_max) {
+		atomic_fetch_sub(&fs->dir_bytes, bytes);
+		dh->full = true;
+		return false;
+	}
+	dh->bytes += bytes;
+	return true;
+}
 
 static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 {
+	/* what malloc takes for the copy of the name, header included */
+	size_t len = (strlen(name) + 1 + 8 + 15) & ~(size_t)15;
+
+	if (dh->full || !dh_charge(dh, len < 32 ? 32 : len))
+		return;
 	if (dh->n == dh->cap) {
-		dh->cap = dh->cap ? dh->cap * 2 : 64;
+		size_t cap = dh->cap ? dh->cap * 2 : 64;
+
+		if (!dh_charge(dh, (cap - dh->cap) * sizeof *dh->ents))
+			return;
+		dh->cap = cap;
 		dh->ents = rls_xrealloc(dh->ents, dh->cap * sizeof *dh->ents);
 	}
 	dh->ents[dh->n].name = rls_xstrdup(name);
@@ -601,6 +631,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 
 static void dh_free(dir_handle *dh)
 {
+	atomic_fetch_sub(&dh->fs->dir_bytes, dh->bytes);
 	for (size_t i = 0; i < dh->n; i++)
 		free(dh->ents[i].name);
 	free(dh->ents);
@@ -636,6 +667,8 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 	mode_t type = delta_kind_type(node->kind);
 	policy_level level;
 
+	if (c->dh && c->dh->full)
+		return 1;
 	if (node->kind == DELTA_WHITEOUT) {
 		c->any_whiteout = true;
 		return 0;
@@ -703,6 +736,8 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 			mode_t type = dtype_mode(de->d_type);
 			policy_level level;
 
+			if (c->dh && c->dh->full)
+				break;
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			if (path_join(cpath, sizeof cpath, path, de->d_name) < 0)
@@ -1868,11 +1903,16 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	/* A listing is taken whole when the directory is opened: readdir
 	 * while the directory changes sees each entry once. */
 	dh = rls_xcalloc(1, sizeof *dh);
+	dh->fs = fs;
+	dh_charge(dh, sizeof *dh);
 	dh_add(dh, ".", e.st.st_ino, S_IFDIR);
 	dh_add(dh, "..", 1, S_IFDIR);
 	c.dh = dh;
 	r = scan_dir(&o, o.path, e.merged, &c);
 	op_end(&o, 0);
+	/* past the bound: refused whole, never a listing cut short */
+	if (r == 0 && dh->full)
+		r = -ENOMEM;
 	if (r < 0) {
 		dh_free(dh);
 		fuse_reply_err(req, -r);

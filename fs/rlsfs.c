@@ -22,6 +22,7 @@
 #define DEFAULT_AUDIT_MAX_SIZE (16ull << 20)
 #define DEFAULT_AUDIT_RATE 100
 #define DEFAULT_AUDIT_BURST 1000
+#define DEFAULT_DIR_MEMORY (64ull << 20)
 
 typedef struct mount_opts {
 	const char *policy;
@@ -36,6 +37,7 @@ typedef struct mount_opts {
 	uint64_t delta_files;		/* 0: none */
 	uint64_t audit_max_size;	/* 0: none */
 	double audit_rate, audit_burst;	/* rate 0: none */
+	uint64_t dir_memory;		/* 0: none */
 	const char *source;
 	const char *mountpoint;
 } mount_opts;
@@ -43,7 +45,7 @@ typedef struct mount_opts {
 static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
-	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
+	      "                   [--max-delta-size SIZE] [--max-delta-files N] [--max-dir-memory SIZE]\n"
 	      "                   [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
 	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
@@ -272,6 +274,8 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fs.audit_max = mo->audit_max_size;
 	fs.audit_rate = mo->audit_rate;
 	fs.audit_burst = mo->audit_burst;
+	fs.dir_bytes_max = (size_t)mo->dir_memory;
+	atomic_init(&fs.dir_bytes, 0);
 	{
 		struct rlimit rl;
 
@@ -377,6 +381,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "watch-pid", required_argument, NULL, 'W' },
 		{ "max-delta-size", required_argument, NULL, 'S' },
 		{ "max-delta-files", required_argument, NULL, 'N' },
+		{ "max-dir-memory", required_argument, NULL, 'M' },
 		{ "audit-max-size", required_argument, NULL, 'Z' },
 		{ "audit-rate", required_argument, NULL, 'R' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -389,6 +394,7 @@ static int cmd_mount(int argc, char **argv)
 		.audit_max_size = DEFAULT_AUDIT_MAX_SIZE,
 		.audit_rate = DEFAULT_AUDIT_RATE,
 		.audit_burst = DEFAULT_AUDIT_BURST,
+		.dir_memory = DEFAULT_DIR_MEMORY,
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
 	policy *pol = NULL;
@@ -424,6 +430,10 @@ static int cmd_mount(int argc, char **argv)
 			break;
 		case 'N':
 			if (parse_limit("--max-delta-files", optarg, false, &mo.delta_files))
+				return 2;
+			break;
+		case 'M':
+			if (parse_limit("--max-dir-memory", optarg, true, &mo.dir_memory))
 				return 2;
 			break;
 		case 'Z':

@@ -40,6 +40,7 @@ static const char *errname(int e)
 	case EMFILE: return "EMFILE";
 	case EFBIG: return "EFBIG";
 	case EDQUOT: return "EDQUOT";
+	case ENOMEM: return "ENOMEM";
 	}
 	return strerror(e);
 }
