@@ -201,8 +201,11 @@ typedef struct delta_usage {
 	uint64_t max_bytes, max_entries;	/* the quota; 0 for none */
 } delta_usage;
 
-/* Set the quota (0 for no limit on either). */
+/* Set the quota (0 for no limit on either), before the delta is used by
+ * more than one thread. */
 int delta_set_quota(delta *d, uint64_t max_bytes, uint64_t max_entries, rls_error *err);
+/* Without a quota set, the first call measures the data files (as
+ * delta_set_quota does), which must not race other calls. */
 int delta_get_usage(delta *d, delta_usage *u, rls_error *err);
 
 typedef struct delta_grow {

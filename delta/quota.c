@@ -228,11 +228,13 @@ int delta_grow_begin(delta *d, int fd, off_t off, uint64_t len, unsigned flags, 
 	if (off < 0)
 		off = 0;
 	end = (uint64_t)off + len;
-	if (end > q->max_bytes)
-		return rls_error_set(err, EFBIG, "delta quota: no file may be larger than %s",
-				     human(q->max_bytes, a));
 	if (fstat(fd, &st) < 0)
 		return rls_error_set(err, errno, "delta data file");
+	/* growing past the quota's size; a file already larger (under a
+	 * former quota) may still shrink and be written within */
+	if (end > q->max_bytes && end > (uint64_t)st.st_size)
+		return rls_error_set(err, EFBIG, "delta quota: no file may be larger than %s",
+				     human(q->max_bytes, a));
 	lock = &q->grow_locks[st.st_ino % GROW_LOCKS];
 	pthread_mutex_lock(lock);
 	/* again, now that no other change to the file can run */

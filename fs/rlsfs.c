@@ -305,7 +305,8 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 
 		if (!mo->delta_size_set && default_delta_size(fs.d, &size, &err) < 0)
 			goto fail;
-		if ((size || mo->delta_files) && delta_set_quota(fs.d, size, mo->delta_files, &err) < 0)
+		/* set even when both are unlimited: statfs reads the usage */
+		if (delta_set_quota(fs.d, size, mo->delta_files, &err) < 0)
 			goto fail;
 	}
 	fuse_opt_add_arg(&args, "rlsfs");

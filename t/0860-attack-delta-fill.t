@@ -79,6 +79,18 @@ umount_rlsfs "$M"
 ok "the delta commits" "$RLS" commit "$D"
 is "$(cat "$S/small")" small "with what fit in it"
 
+# A delta mounted again with a smaller quota than it holds can shrink.
+mount_rlsfs "$S" "$M" -p full-access --delta "$T/delta2" --max-delta-size 8M ||
+	{ echo "Bail out! mount failed"; exit 1; }
+head -c 6M /dev/zero > "$M/six"
+umount_rlsfs "$M"
+mount_rlsfs "$S" "$M" -p full-access --delta "$T/delta2" --max-delta-size 1M ||
+	{ echo "Bail out! mount failed"; exit 1; }
+is "$($FSOP pwrite "$M/six" 0 x)" OK "above a smaller quota, a file larger than it is still written in place"
+is "$($FSOP truncate "$M/six" 7340032)" EFBIG "but does not grow"
+is "$($FSOP truncate "$M/six" 2097152)" OK "and shrinks, even to a size still above the quota"
+umount_rlsfs "$M"
+
 # The default, on a small disk of its own: the delta may take half of what
 # was free at mount, so the disk is never filled.
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/disk" && mount -t tmpfs -o size=64m tmpfs "$T/disk"; then
