@@ -208,13 +208,17 @@ int delta_set_quota(delta *d, uint64_t max_bytes, uint64_t max_entries, rls_erro
  * delta_set_quota does), which must not race other calls. */
 int delta_get_usage(delta *d, delta_usage *u, rls_error *err);
 
+/* A data file held open (see delta_data_hold). */
+typedef struct delta_held delta_held;
+
 typedef struct delta_grow {
 	uint64_t len;			/* how much of the change may be done */
 	bool active;
+	bool own_hold;
 	int fd;
-	int64_t before;			/* bytes allocated before the change */
+	int64_t before;			/* bytes charged before the change */
 	uint64_t reserved;
-	void *lock;
+	delta_held *held;
 } delta_grow;
 
 enum {
@@ -223,21 +227,24 @@ enum {
 
 /* Bracket a change to an open data file (a write, fallocate, truncation)
  * that may make it off + len bytes long and allocate the bytes of
- * [off, off + len) (len 0: nothing, as for a truncation).  begin fails with
- * EFBIG when off + len is beyond the quota's size, with EDQUOT when the
+ * [off, off + len) (len 0: nothing, as for a truncation).  `held` is the
+ * file's hold when the caller has one, else NULL.  begin fails with EFBIG
+ * when the file would grow past the quota's size, with EDQUOT when the
  * quota has no room for the bytes and they are not allocated already; with
  * DELTA_GROW_CUT, when there is room for a first part of them, it sets
  * g->len to that part (a write is cut short there, as on a full disk), else
  * to len.  end charges what the change really allocated or freed.  Changes
  * to one file are serialised between begin and end. */
-int delta_grow_begin(delta *d, int fd, off_t off, uint64_t len, unsigned flags, delta_grow *g, rls_error *err);
+int delta_grow_begin(delta *d, delta_held *held, int fd, off_t off, uint64_t len, unsigned flags, delta_grow *g,
+		     rls_error *err);
 void delta_grow_end(delta *d, delta_grow *g);
 
 /* A data file open through `fd` keeps its blocks after the index forgets
  * it: hold it while open (from before the operation that opened it lets
- * go of the index), release it just before the close. */
-void delta_data_hold(delta *d, int fd);
-void delta_data_release(delta *d, int fd);
+ * go of the index), release it just before the close.  The hold (NULL
+ * without a size quota) also makes changes through it cheap to count. */
+delta_held *delta_data_hold(delta *d, int fd);
+void delta_data_release(delta *d, delta_held *held, int fd);
 
 /* Identity and xxh3 hash of an open regular file. */
 int delta_hash_fd(int fd, delta_base *base, rls_error *err);

@@ -903,6 +903,7 @@ static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
 typedef struct open_file {
 	int fd;
 	bool upper;
+	delta_held *held;	/* for the delta's quota, or NULL */
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
 	struct open_file *next;	/* in node->files */
@@ -933,8 +934,7 @@ static void fh_free(rlsfs *fs, open_file *fh)
 		}
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
-	if (fh->upper)
-		delta_data_release(fs->d, fh->fd);
+	delta_data_release(fs->d, fh->held, fh->fd);
 	close(fh->fd);
 	free(fh);
 }
@@ -948,7 +948,7 @@ static int truncate_data(rlsfs *fs, int fd, off_t size)
 	rls_error err;
 	int r = 0;
 
-	if (delta_grow_begin(fs->d, fd, size, 0, 0, &g, &err) < 0)
+	if (delta_grow_begin(fs->d, NULL, fd, size, 0, 0, &g, &err) < 0)
 		return -err_code(&err);
 	if (ftruncate(fd, size) < 0)
 		r = -errno;
@@ -1260,7 +1260,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
-			delta_data_release(fs->d, fh->fd);
+			delta_data_release(fs->d, fh->held, fh->fd);
 			close(fh->fd);
 			free(fh);
 		}
@@ -1393,7 +1393,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh = rls_xcalloc(1, sizeof *fh);
 			fh->fd = fd;
 			fh->upper = true;
-			delta_data_hold(fs->d, fd);
+			fh->held = delta_data_hold(fs->d, fd);
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh);
@@ -1776,6 +1776,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
 	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	delta_held *held = NULL;
 	open_file *fh;
 	rls_error err;
 	entry e;
@@ -1808,19 +1809,20 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* before the lock goes, so that no unlink comes between */
 	if (r == 0 && (want_write || e.upper))
-		delta_data_hold(fs->d, fd);
+		held = delta_data_hold(fs->d, fd);
 	r = op_end(&o, r) ?: r;
 	if (r < 0) {
-		if (fd >= 0 && (want_write || e.upper))
-			delta_data_release(fs->d, fd);
-		if (fd >= 0)
+		if (fd >= 0) {
+			delta_data_release(fs->d, held, fd);
 			close(fd);
+		}
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fh = rls_xcalloc(1, sizeof *fh);
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
+	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
@@ -1847,7 +1849,8 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	rls_error err;
 	ssize_t n;
 
-	if (delta_grow_begin(fs->d, fh_of(fi)->fd, off, fuse_buf_size(in), DELTA_GROW_CUT, &g, &err) < 0) {
+	if (delta_grow_begin(fs->d, fh_of(fi)->held, fh_of(fi)->fd, off, fuse_buf_size(in), DELTA_GROW_CUT, &g,
+			     &err) < 0) {
 		fuse_reply_err(req, err_code(&err));
 		return;
 	}
@@ -2199,7 +2202,8 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (delta_grow_begin(fs->d, fh->fd, frees ? 0 : offset, frees ? 0 : (uint64_t)length, 0, &g, &err) < 0) {
+	if (delta_grow_begin(fs->d, fh->held, fh->fd, frees ? 0 : offset, frees ? 0 : (uint64_t)length, 0, &g,
+			     &err) < 0) {
 		fuse_reply_err(req, err_code(&err));
 		return;
 	}
@@ -2223,7 +2227,7 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	if (delta_grow_begin(fs->d, out->fd, off_out, len, DELTA_GROW_CUT, &g, &err) < 0) {
+	if (delta_grow_begin(fs->d, out->held, out->fd, off_out, len, DELTA_GROW_CUT, &g, &err) < 0) {
 		fuse_reply_err(req, err_code(&err));
 		return;
 	}

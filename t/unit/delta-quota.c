@@ -24,9 +24,9 @@ static uint64_t data_bytes(delta *d)
 	return delta_get_usage(d, &u, &err) == 0 ? u.data_bytes : (uint64_t)-1;
 }
 
-/* Write len bytes at off through the bracket, as rlsfs does; the errno, or
- * 0.  *done gets what was written. */
-static int grow_write(delta *d, int fd, off_t off, size_t len, size_t *done)
+/* Write len bytes at off through the bracket, as rlsfs does (with the
+ * file's hold, or NULL); the errno, or 0.  *done gets what was written. */
+static int grow_write_held(delta *d, delta_held *h, int fd, off_t off, size_t len, size_t *done)
 {
 	static char buf[1 << 20];
 	delta_grow g;
@@ -34,7 +34,7 @@ static int grow_write(delta *d, int fd, off_t off, size_t len, size_t *done)
 	ssize_t n;
 
 	*done = 0;
-	if (delta_grow_begin(d, fd, off, len, DELTA_GROW_CUT, &g, &err) < 0)
+	if (delta_grow_begin(d, h, fd, off, len, DELTA_GROW_CUT, &g, &err) < 0)
 		return err.code;
 	n = pwrite(fd, buf, g.len, off);
 	delta_grow_end(d, &g);
@@ -42,6 +42,11 @@ static int grow_write(delta *d, int fd, off_t off, size_t len, size_t *done)
 		return errno;
 	*done = (size_t)n;
 	return 0;
+}
+
+static int grow_write(delta *d, int fd, off_t off, size_t len, size_t *done)
+{
+	return grow_write_held(d, NULL, fd, off, len, done);
 }
 
 int main(void)
@@ -53,6 +58,7 @@ int main(void)
 	rls_error err;
 	size_t done;
 	uint64_t id, id2;
+	delta_held *h1, *h2;
 	int fd, fd2;
 
 	snprintf(tmp, sizeof tmp, "%s/rls-delta-quota.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -105,19 +111,37 @@ int main(void)
 
 	/* a file unlinked while held counts until its last release */
 	fd2 = dup(fd);
-	delta_data_hold(d, fd);
-	delta_data_hold(d, fd2);
-	delta_begin(d, true, &txn, &err);
-	delta_del(txn, "/f", &err);
-	delta_del_inode(txn, id, &err);
-	delta_commit_txn(txn, &err);
-	tap_ok(data_bytes(d) >= 900 << 10, "a data file unlinked while open still counts");
-	delta_data_release(d, fd2);
-	close(fd2);
-	tap_ok(data_bytes(d) >= 900 << 10, "until the last descriptor goes");
-	delta_data_release(d, fd);
-	close(fd);
-	tap_ok(data_bytes(d) < 500 << 10, "then it is uncharged (%llu left)", (unsigned long long)data_bytes(d));
+	h1 = delta_data_hold(d, fd);
+	h2 = delta_data_hold(d, fd2);
+	{
+		uint64_t was = data_bytes(d);
+		delta_grow g;
+
+		tap_ok(delta_grow_begin(d, NULL, fd2, 200 << 10, 0, 0, &g, &err) == 0 && ftruncate(fd2, 200 << 10) == 0,
+		       "a held file is truncated through a descriptor not held");
+		delta_grow_end(d, &g);
+		tap_ok(data_bytes(d) == was - (400 << 10), "which is counted at once");
+		tap_is_int(grow_write_held(d, h1, fd, 300 << 10, 100 << 10, &done), 0,
+			   "a write through the hold then finds the room");
+		tap_ok(data_bytes(d) == was - (300 << 10), "and is counted (%llu, was %llu)",
+		       (unsigned long long)data_bytes(d), (unsigned long long)was);
+	}
+	{
+		uint64_t was = data_bytes(d);
+
+		delta_begin(d, true, &txn, &err);
+		delta_del(txn, "/f", &err);
+		delta_del_inode(txn, id, &err);
+		delta_commit_txn(txn, &err);
+		tap_ok(data_bytes(d) == was, "a data file unlinked while open still counts");
+		delta_data_release(d, h2, fd2);
+		close(fd2);
+		tap_ok(data_bytes(d) == was, "until the last descriptor goes");
+		delta_data_release(d, h1, fd);
+		close(fd);
+		tap_ok(data_bytes(d) == was - (300 << 10), "then it is uncharged (%llu left of %llu)",
+		       (unsigned long long)data_bytes(d), (unsigned long long)was);
+	}
 	delta_begin(d, true, &txn, &err);
 	delta_del(txn, "/g", &err);
 	delta_del_inode(txn, id2, &err);
