@@ -347,9 +347,10 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
 	fuse_session_destroy(fs.se);
+	/* the log's last line before the delta's sync, which may be slow */
+	audit_close(&fs);
 	delta_close(fs.d);
 	fuse_opt_free_args(&args);
-	audit_close(&fs);
 	close(fs.src_fd);
 	node_table_free(&fs);
 	return rc;

@@ -24,6 +24,15 @@ for i in range(int(sys.argv[2])):
 PY
 }
 
+# unmount and wait for the daemon to be gone: it writes the last line as
+# it exits
+umount_wait() {
+	local pid
+	pid=$(pgrep -nf "rlsfs mount.* $M\$")
+	umount_rlsfs "$M"
+	while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+
 # audit_sum FILE: "DENIAL-LINES DROPPED BAD-LINES" read from the log
 audit_sum() {
 	python3 - "$1" <<'PY'
@@ -48,7 +57,7 @@ PY
 t0=$EPOCHREALTIME
 mount_rlsfs "$S" "$M" -p read-only --audit "$T/audit.jsonl" || { echo "Bail out! mount failed"; exit 1; }
 deny 20000
-umount_rlsfs "$M"
+umount_wait
 t1=$EPOCHREALTIME
 read -r lines dropped bad <<< "$(audit_sum "$T/audit.jsonl")"
 # the default: a burst of 1,000 lines, then 100 a second
@@ -66,7 +75,7 @@ like "$(tail -1 "$T/audit.jsonl")" '^\{"time":"[^"]*","dropped":[0-9]+\}$' "the 
 mount_rlsfs "$S" "$M" -p read-only --delta "$T/delta2" --audit "$T/capped.jsonl" --audit-max-size 64K \
 	--audit-rate unlimited || { echo "Bail out! mount failed"; exit 1; }
 deny 5000
-umount_rlsfs "$M"
+umount_wait
 size=$(stat -c %s "$T/capped.jsonl")
 ok "--audit-max-size caps the file ($size bytes)" test "$size" -le 65536
 read -r lines dropped bad <<< "$(audit_sum "$T/capped.jsonl")"
@@ -77,7 +86,7 @@ mount_rlsfs "$S" "$M" -p read-only --delta "$T/delta3" --audit "$T/slow.jsonl" -
 t0=$EPOCHREALTIME
 deny 300
 t1=$EPOCHREALTIME
-umount_rlsfs "$M"
+umount_wait
 read -r lines dropped bad <<< "$(audit_sum "$T/slow.jsonl")"
 most=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", 10 + (b - a) + 2 }')
 ok "--audit-rate 1:10 lets 10 through, then one a second ($lines)" test "$lines" -le "$most" -a "$lines" -ge 10
