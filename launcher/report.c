@@ -61,11 +61,15 @@ void report_denials_free(denial_summary *d)
 void report_print_denials(const denial_summary *d, FILE *out)
 {
 	_cleanup_buf_ rls_buf list = { 0 };
+	unsigned long long total = d->count + d->dropped;
 
-	if (!d->count)
+	if (!total)
 		return;
-	fprintf(out, "rls: %u access%s denied by the policy: %s%s\n", d->count, d->count == 1 ? "" : "es",
+	fprintf(out, "rls: %llu access%s denied by the policy: %s%s", total, total == 1 ? "" : "es",
 		report_name_list(d->paths, d->n_paths, &list), d->count > d->n_paths ? ", ..." : "");
+	if (d->dropped)
+		fprintf(out, " (%llu more denial%s not recorded)", d->dropped, d->dropped == 1 ? "" : "s");
+	fputc('\n', out);
 }
 
 const char *report_name_list(char *const *paths, size_t n, rls_buf *b)
