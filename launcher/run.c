@@ -70,6 +70,8 @@ typedef struct run_opts {
 	commit_mode commit;
 	delta_conflict_mode on_conflict;
 	bool allow_symlinks_out;
+	const char *delta_quota;	/* --delta-quota, passed to rlsfs --max-delta-size */
+	const char *delta_files;	/* --delta-files, passed to rlsfs --max-delta-files */
 	double timeout;
 	run_limits lim;
 	bool share_net;
@@ -105,7 +107,7 @@ static void usage(FILE *out)
 	      "               [--on-conflict ours|theirs|fail] [--allow-symlinks-out] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
 	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
-	      "               [--user USER[:GROUP]] [--tmp-size SIZE]\n"
+	      "               [--user USER[:GROUP]] [--tmp-size SIZE] [--delta-quota SIZE] [--delta-files N]\n"
 	      "               [--audit FILE] [--json FILE | --json-fd N] [--capture] [--quiet]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
@@ -210,7 +212,7 @@ static uint64_t default_tmp_size(void)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE, O_JSON_FD, O_CAPTURE,
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE, O_JSON_FD, O_CAPTURE, O_DELTA_QUOTA, O_DELTA_FILES,
 	       O_BIND, O_BIND_RW, O_ALLOW_SYMLINKS_OUT };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
@@ -235,6 +237,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "json", required_argument, NULL, O_JSON },
 		{ "json-fd", required_argument, NULL, O_JSON_FD },
 		{ "capture", no_argument, NULL, O_CAPTURE },
+		{ "delta-quota", required_argument, NULL, O_DELTA_QUOTA },
+		{ "delta-files", required_argument, NULL, O_DELTA_FILES },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -390,6 +394,9 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			break;
 		}
 		case O_CAPTURE: o->capture = true; break;
+		/* rlsfs checks them: a bad value fails the mount with its message. */
+		case O_DELTA_QUOTA: o->delta_quota = optarg; break;
+		case O_DELTA_FILES: o->delta_files = optarg; break;
 		case 'q':
 		case O_QUIET: o->quiet = true; break;
 		case 'h':
@@ -925,7 +932,7 @@ int cmd_run(int argc, char **argv)
 
 	watch = rls_xasprintf("%d", (int)getpid());
 	{
-		char *margv[20] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
+		char *margv[24] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
 				    "--watch-pid", watch };
 		size_t n = 10;
 		int ws;
@@ -939,15 +946,24 @@ int cmd_run(int argc, char **argv)
 			margv[n++] = "--map-owner";
 			margv[n++] = map_owner;
 		}
+		if (o.delta_quota) {
+			margv[n++] = "--max-delta-size";
+			margv[n++] = (char *)o.delta_quota;
+		}
+		if (o.delta_files) {
+			margv[n++] = "--max-delta-files";
+			margv[n++] = (char *)o.delta_files;
+		}
 		margv[n++] = st.source;
 		margv[n++] = st.mnt;
 		margv[n] = NULL;
 		ws = run_program(margv);
 
 		if (ws != 0) {
-			/* rlsfs said why on stderr. */
-			if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) == RUN_EXIT_FAILED)
-				say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
+			/* rlsfs said why on stderr; its 2 is bad input, ours too. */
+			if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE)
+				status = RUN_EXIT_USAGE;
+			say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
 			goto out;
 		}
 		st.mounted = true;

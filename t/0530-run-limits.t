@@ -55,6 +55,12 @@ print(round(time.process_time(), 2))'
 else
 	_tap_result 0 "# skip --cpus needs a cgroup (not root)"
 fi
+run_rls --delta-quota 1M -- sh -c 'head -c 4M /dev/zero > output/big 2>/dev/null; echo $?'
+is "$out" 1 "--delta-quota bounds what the command may write into the delta"
+ok "and what did fit is at most the quota" test "$(stat -c %s "$S/output/big" 2>/dev/null || echo 0)" -le 1048576
+rm -f "$S/output/big"
+run_rls --delta-quota lots -- true
+is "$rc" 2 "a bad --delta-quota is a usage error"
 run_rls --json -- true
 like "$json" '"limits":\{"memory":null,"cpus":null,"pids":null\}' "without limits, --json says null for each"
 ok "the cgroup is removed afterwards" no_leftovers
