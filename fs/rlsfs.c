@@ -223,25 +223,6 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 	return 0;
 }
 
-/* The policy as the delta records it for commit (delta_note_policy): a
- * preset's name, or the absolute path of the file policy_load_for_source
- * reads (commit runs elsewhere, from another folder). */
-static char *policy_spec(const char *spec, const char *source)
-{
-	_cleanup_free_ char *local = NULL;
-	char *abs;
-
-	if (!spec) {
-		local = rls_xasprintf("%s/.rls/policy.yml", source);
-		if (access(local, F_OK) == 0)
-			return steal_pointer(&local);
-		return rls_xstrdup("agent-safe");
-	}
-	if (!strchr(spec, '/') && policy_preset_text(spec))
-		return rls_xstrdup(spec);
-	abs = realpath(spec, NULL);
-	return abs ? abs : rls_xstrdup(spec);
-}
 
 /* Protect the tree's .rls/ folder and, when they lie inside the tree, the
  * policy file and the files it extends, each with the path it was named
@@ -536,7 +517,7 @@ static int cmd_mount(int argc, char **argv)
 		return 2;
 	}
 	protect_policy(pol, source);
-	spec = policy_spec(mo.policy, source);
+	spec = policy_resolve_spec(mo.policy, source);
 	mo.policy_spec = spec;
 	if (mo.delta) {
 		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {

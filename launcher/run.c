@@ -532,35 +532,6 @@ static char *default_delta_path(const char *source, rls_error *err)
 	return rls_xasprintf("%s/%s-%s-%02x%02x%02x%02x", dir, base, stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
-/* What rlsfs gets for -p: a preset name as is, a file as an absolute path
- * (rlsfs works from /), and when no -p was given what
- * policy_load_for_source would pick. */
-static char *policy_arg(const char *spec, const char *source)
-{
-	_cleanup_free_ char *local = NULL;
-	char *abs;
-
-	if (!spec) {
-		local = rls_xasprintf("%s/.rls/policy.yml", source);
-		if (access(local, F_OK) == 0)
-			return steal_pointer(&local);
-		return rls_xstrdup("agent-safe");
-	}
-	if (!strchr(spec, '/') && policy_preset_text(spec))
-		return rls_xstrdup(spec);
-	/* Absolute, but with the symlinks the caller named kept: rlsfs
-	 * protects every one of them on the way to the policy. */
-	if (spec[0] == '/')
-		return rls_xstrdup(spec);
-	{
-		char cwd[PATH_MAX];
-
-		if (!getcwd(cwd, sizeof cwd))
-			return rls_xstrdup(spec);
-		abs = rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
-	}
-	return abs;
-}
 
 /* Which policy a run applies, in words: "preset agent-safe (the
  * default)", "preset read-only", or a file's path. */
@@ -814,7 +785,7 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	policy_free(pol);
-	polarg = policy_arg(o.policy, st.source);
+	polarg = policy_resolve_spec(o.policy, st.source);
 	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
 		say(early, sizeof early, "rls: run: %s", err.msg);

@@ -127,6 +127,24 @@ int policy_load(const char *spec, policy **out, rls_error *err)
 	return 0;
 }
 
+char *policy_resolve_spec(const char *spec, const char *source)
+{
+	_cleanup_free_ char *local = NULL;
+	char cwd[PATH_MAX];
+
+	if (!spec) {
+		local = rls_xasprintf("%s/.rls/policy.yml", source);
+		if (access(local, F_OK) == 0)
+			return steal_pointer(&local);
+		return rls_xstrdup("agent-safe");
+	}
+	if (!strchr(spec, '/') && policy_preset_text(spec))
+		return rls_xstrdup(spec);
+	if (spec[0] == '/' || !getcwd(cwd, sizeof cwd))
+		return rls_xstrdup(spec);
+	return rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
+}
+
 void policy_preset_list(rls_buf *b)
 {
 	for (const char *const *n = policy_preset_names(); *n; n++)
