@@ -12,6 +12,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <sys/xattr.h>
 
 /* The bounds on what a program in the sandbox can make rlsfs and its delta
@@ -27,8 +28,9 @@
 
 typedef struct mount_opts {
 	const char *policy;
-	const char *policy_spec;	/* what the delta records (policy_spec) */
+	const char *policy_spec;	/* what the delta records (policy_resolve_spec) */
 	const char *delta;
+	bool fresh_delta;		/* made by this mount: removed at unmount if still empty */
 	const char *audit;
 	const char *fuse_opts;
 	pid_t watch_pid;
@@ -167,17 +169,31 @@ static int parse_map_owner(const char *s, mount_opts *mo)
 static char *fresh_delta_dir(const char *source, rls_error *err)
 {
 	_cleanup_free_ char *base = rls_state_dir("deltas", source, err);
+	const char *name = strrchr(source, '/');
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
 	char *dir;
 
 	if (!base)
 		return NULL;
-	dir = rls_xasprintf("%s/delta-XXXXXX", base);
+	/* Named as rls run names its deltas: the tree's name and the time. */
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+	name = name && name[1] ? name + 1 : "root";
+	dir = rls_xasprintf("%s/%s-%s-XXXXXX", base, name, stamp);
 	if (!mkdtemp(dir)) {
 		rls_error_set(err, errno, "mkdtemp %s", dir);
 		free(dir);
 		return NULL;
 	}
 	return dir;
+}
+
+static int count_change(delta_change_kind kind, const char *path, void *opaque)
+{
+	(*(unsigned *)opaque)++;
+	return 0;
 }
 
 static bool is_mountpoint(const char *path)
@@ -390,7 +406,20 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fuse_session_destroy(fs.se);
 	/* the log's last line before the delta's sync, which may be slow */
 	audit_close(&fs);
-	delta_close(fs.d);
+	{
+		/* A delta this mount made and nothing was written to is not
+		 * left to pile up in the state directory. */
+		unsigned changes = 1;
+
+		if (mo->fresh_delta) {
+			changes = 0;
+			if (delta_changes(fs.d, count_change, &changes, &err) < 0)
+				changes = 1;
+		}
+		delta_close(fs.d);
+		if (mo->fresh_delta && !changes)
+			(void)rls_rm_rf_at(AT_FDCWD, delta_dir, NULL);
+	}
 	fuse_opt_free_args(&args);
 	close(fs.src_fd);
 	node_table_free(&fs);
@@ -538,6 +567,7 @@ static int cmd_mount(int argc, char **argv)
 		return 1;
 	}
 
+	mo.fresh_delta = !mo.delta;
 	if (mo.foreground) {
 		int rc;
 
