@@ -92,16 +92,19 @@ void rls_buf_add_text(rls_buf *b, const char *s);
 /* The same in place, in a buffer of `size` bytes (cut short if need be). */
 void rls_text_sanitize(char *s, size_t size);
 
-/* Append a name as the body of a JSON string (without the quotes): as it
- * is when it is well-formed UTF-8 (controls and unsafe characters as \u
- * escapes), else, and when it begins with a double quote, its quoted form
- * (rls_quote_name), which begins with one.  Read with any JSON library,
- * then rls_unquote_name() when the value begins with a double quote. */
-void rls_buf_add_json(rls_buf *b, const char *s);
 /* The `len` bytes at s as well-formed UTF-8: each byte that is not part of
  * a well-formed character becomes U+FFFD.  NUL-terminated, length in
  * *out_len. */
 char *rls_utf8_lossy(const char *s, size_t len, size_t *out_len);
+/* A name as a jansson string: as it is when it is well-formed UTF-8 (write
+ * it with JSON_ENSURE_ASCII: every control and non-ASCII character becomes
+ * a \u escape), else, and when it begins with a double quote or holds a
+ * DEL (which JSON leaves as it is), its quoted
+ * form (rls_quote_name), which begins with one.  Any JSON parser reads it;
+ * a reader undoes the quoting (rls_unquote_name) when the value begins
+ * with a double quote. */
+struct json_t;
+struct json_t *rls_json_name(const char *name);
 void rls_buf_reset(rls_buf *b);
 void rls_buf_free(rls_buf *b);
 

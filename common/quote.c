@@ -23,6 +23,8 @@
  */
 #include "common.h"
 
+#include <jansson.h>
+
 static const struct range {
 	uint32_t lo, hi;
 } unsafe_ranges[] = {
@@ -259,61 +261,15 @@ void rls_text_sanitize(char *s, size_t size)
 /* ---- JSON strings ----
  *
  * JSON text is UTF-8, but a name is any byte string.  A name that is
- * well-formed UTF-8 is written as it is, its controls and the unsafe
- * characters above as \u escapes (printing a JSON file on a terminal is
- * then as safe as printing a quoted name).  Any other name (and one that
- * begins with a double quote) is written as its quoted form, as
- * rls_quote_name() makes it: a string that begins with a double quote and
- * says every byte with C escapes.  A name that needs no quoting never
- * begins with one, so the two never meet, every JSON parser reads the
- * text (no lone surrogates), and rls_unquote_name() gives back the bytes.
+ * well-formed UTF-8 is a JSON string as it is; any other name (and one
+ * that begins with a double quote) is its quoted form, as rls_quote_name()
+ * makes it: a string that begins with a double quote and says every byte
+ * with C escapes.  A name that needs no quoting never begins with one, so
+ * the two never meet, every JSON parser reads the text (no lone
+ * surrogates), and rls_unquote_name() gives back the bytes.  rls writes
+ * JSON ASCII only, so controls and bidirectional marks are \u escapes.
  */
 
-static void add_u(rls_buf *b, uint32_t c)
-{
-	if (c >= 0x10000) {
-		c -= 0x10000;
-		rls_buf_printf(b, "\\u%04x\\u%04x", 0xD800 + (c >> 10), 0xDC00 + (c & 0x3FF));
-	} else {
-		rls_buf_printf(b, "\\u%04x", c);
-	}
-}
-
-static bool utf8_valid(const unsigned char *p)
-{
-	uint32_t c;
-
-	for (size_t n; *p; p += n)
-		if (!(n = utf8_char(p, &c)))
-			return false;
-	return true;
-}
-
-void rls_buf_add_json(rls_buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	_cleanup_free_ char *quoted = NULL;
-
-	if (*p == '"' || !utf8_valid(p)) {
-		quoted = rls_quote_name(s, 0);
-		p = (const unsigned char *)quoted;
-	}
-	while (*p) {
-		uint32_t c;
-		size_t n = utf8_char(p, &c);
-		char e = c < 0x80 ? c_escape((unsigned char)c) : 0;
-
-		if (e && e != 'a' && e != 'v') {	/* JSON has \b \t \n \f \r \" \\ */
-			rls_buf_addc(b, '\\');
-			rls_buf_addc(b, e);
-		} else if (char_unsafe(c)) {
-			add_u(b, c);
-		} else {
-			rls_buf_add(b, p, n);
-		}
-		p += n;
-	}
-}
 
 char *rls_utf8_lossy(const char *s, size_t len, size_t *out_len)
 {
@@ -336,4 +292,17 @@ char *rls_utf8_lossy(const char *s, size_t len, size_t *out_len)
 		rls_buf_adds(&b, "");
 	*out_len = b.len;
 	return b.data;
+}
+
+struct json_t *rls_json_name(const char *name)
+{
+	/* JSON leaves DEL as it is: a name holding one is quoted too. */
+	json_t *j = name[0] == '"' || strchr(name, 0x7f) ? NULL : json_string(name);
+
+	if (!j) {
+		_cleanup_free_ char *q = rls_quote_name(name, 0);
+
+		j = json_string(q);
+	}
+	return j;
 }

@@ -15,6 +15,8 @@
  */
 #include "internal.h"
 
+#include <jansson.h>
+
 #include <fcntl.h>
 #include <time.h>
 
@@ -67,7 +69,8 @@ static bool room_for(rlsfs *fs, size_t len, size_t keep)
 	return (uint64_t)st.st_size + len + keep <= fs->audit_max;
 }
 
-static void add_time(rls_buf *line)
+/* "2026-11-25T05:12:15.001Z" */
+static void now_utc(char *buf, size_t n)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -76,14 +79,30 @@ static void add_time(rls_buf *line)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-	rls_buf_printf(line, "{\"time\":\"%s.%03ldZ\"", when, ts.tv_nsec / 1000000);
+	snprintf(buf, n, "%s.%03ldZ", when, ts.tv_nsec / 1000000);
+}
+
+/* One audit line: the object, compact and ASCII (a name's controls and
+ * bidirectional marks escaped), and a newline.  Takes o. */
+static char *audit_line(json_t *o, size_t *len)
+{
+	char *text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+	char *line = NULL;
+
+	json_decref(o);
+	if (text) {
+		line = rls_xasprintf("%s\n", text);
+		*len = strlen(line);
+	}
+	free(text);
+	return line;
 }
 
 /* O_APPEND and one write per line: lines from many threads and many mounts
  * never interleave. */
-static void write_line(rlsfs *fs, const rls_buf *line)
+static void write_line(rlsfs *fs, const char *line, size_t len)
 {
-	(void)rls_write_all(fs->audit_fd, line->data, line->len);
+	(void)rls_write_all(fs->audit_fd, line, len);
 }
 
 /* The count of dropped denials, if there are any and (unless `always`) a
@@ -91,22 +110,26 @@ static void write_line(rlsfs *fs, const rls_buf *line)
  * line.  Audit lock held. */
 static void write_dropped(rlsfs *fs, int64_t now, bool always)
 {
-	_cleanup_buf_ rls_buf line = { 0 };
+	_cleanup_free_ char *line = NULL;
+	char when[48];
+	size_t len = 0;
 
 	if (!fs->audit_dropped || (!always && now - fs->audit_dropped_said_ns < 1000000000))
 		return;
-	add_time(&line);
-	rls_buf_printf(&line, ",\"dropped\":%llu}\n", (unsigned long long)fs->audit_dropped);
-	if (!always && (!room_for(fs, line.len, DROPPED_LINE_MAX) || !take_token(fs, now)))
+	now_utc(when, sizeof when);
+	line = audit_line(json_pack("{s:s, s:I}", "time", when, "dropped", (json_int_t)fs->audit_dropped), &len);
+	if (!line || (!always && (!room_for(fs, len, DROPPED_LINE_MAX) || !take_token(fs, now))))
 		return;
-	write_line(fs, &line);
+	write_line(fs, line, len);
 	fs->audit_dropped = 0;
 	fs->audit_dropped_said_ns = now;
 }
 
 void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int err)
 {
-	_cleanup_buf_ rls_buf line = { 0 };
+	_cleanup_free_ char *line = NULL;
+	char when[48];
+	size_t len = 0;
 	const struct fuse_ctx *ctx = req ? fuse_req_ctx(req) : NULL;
 	int64_t now;
 
@@ -120,15 +143,14 @@ void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, p
 		pthread_mutex_unlock(&fs->audit_lock);
 		return;
 	}
-	add_time(&line);
-	rls_buf_printf(&line, ",\"op\":\"%s\",\"path\":\"", op);
-	rls_buf_add_json(&line, path);
-	rls_buf_printf(&line, "\",\"level\":\"%s\",\"errno\":\"%s\",\"pid\":%d}\n", policy_level_name(level),
-		       err == ENOENT ? "ENOENT" : err == EXDEV ? "EXDEV" : err == EPERM ? "EPERM" :
-		       err == ENOTEMPTY ? "ENOTEMPTY" : "EACCES",
-		       ctx ? (int)ctx->pid : 0);
-	if (room_for(fs, line.len, DROPPED_LINE_MAX))
-		write_line(fs, &line);
+	now_utc(when, sizeof when);
+	line = audit_line(json_pack("{s:s, s:s, s:o, s:s, s:s, s:i}", "time", when, "op", op, "path",
+				    rls_json_name(path), "level", policy_level_name(level), "errno",
+				    err == ENOENT ? "ENOENT" : err == EXDEV ? "EXDEV" : err == EPERM ? "EPERM" :
+				    err == ENOTEMPTY ? "ENOTEMPTY" : "EACCES", "pid", ctx ? (int)ctx->pid : 0),
+			  &len);
+	if (line && room_for(fs, len, DROPPED_LINE_MAX))
+		write_line(fs, line, len);
 	else
 		fs->audit_dropped++;
 	pthread_mutex_unlock(&fs->audit_lock);

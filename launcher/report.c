@@ -119,14 +119,7 @@ void report_commit_notes(const delta_commit_stats *s, delta_conflict_mode mode, 
  * and when it begins with a double quote, in its quoted form. */
 static json_t *json_name(const char *name)
 {
-	json_t *j = name[0] == '"' ? NULL : json_string(name);
-
-	if (!j) {
-		_cleanup_free_ char *q = rls_quote_name(name, 0);
-
-		j = json_string(q);
-	}
-	return j;
+	return rls_json_name(name);
 }
 
 static json_t *json_names(char *const *v, size_t n)
