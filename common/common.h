@@ -92,15 +92,19 @@ void rls_buf_add_text(rls_buf *b, const char *s);
 /* The same in place, in a buffer of `size` bytes (cut short if need be). */
 void rls_text_sanitize(char *s, size_t size);
 
-/* Append s as the body of a JSON string (without the quotes).  Controls
- * and unsafe characters become \u escapes; a byte that is not part of
- * well-formed UTF-8 becomes \udc80..\udcff (Python's surrogateescape), so
- * every byte string has a lossless form in valid JSON. */
-void rls_buf_add_json(rls_buf *b, const char *s);
-/* Decode the JSON string that starts (at its '"') at p, the reverse of
- * rls_buf_add_json; *end (when not NULL) is set past the closing quote.
- * -1 when it is not a well-formed string or holds \u0000. */
-int rls_json_string(const char *p, char **out, const char **end);
+/* The `len` bytes at s as well-formed UTF-8: each byte that is not part of
+ * a well-formed character becomes U+FFFD.  NUL-terminated, length in
+ * *out_len. */
+char *rls_utf8_lossy(const char *s, size_t len, size_t *out_len);
+/* A name as a jansson string: as it is when it is well-formed UTF-8 (write
+ * it with JSON_ENSURE_ASCII: every control and non-ASCII character becomes
+ * a \u escape), else, and when it begins with a double quote or holds a
+ * DEL (which JSON leaves as it is), its quoted
+ * form (rls_quote_name), which begins with one.  Any JSON parser reads it;
+ * a reader undoes the quoting (rls_unquote_name) when the value begins
+ * with a double quote. */
+struct json_t;
+struct json_t *rls_json_name(const char *name);
 void rls_buf_reset(rls_buf *b);
 void rls_buf_free(rls_buf *b);
 

@@ -23,6 +23,8 @@
  */
 #include "common.h"
 
+#include <jansson.h>
+
 static const struct range {
 	uint32_t lo, hi;
 } unsafe_ranges[] = {
@@ -258,141 +260,49 @@ void rls_text_sanitize(char *s, size_t size)
 
 /* ---- JSON strings ----
  *
- * JSON text is UTF-8, but a name is any byte string.  A byte that is not
- * part of well-formed UTF-8 is written as the lone low surrogate
- * \udc80..\udcff (0x80..0xff plus 0xdc00), as Python's "surrogateescape"
- * error handler does; a well-formed character is never written that way,
- * since UTF-8 cannot encode a surrogate.  So decoding gives back the very
- * bytes (in Python, `s.encode("utf-8", "surrogateescape")`).  Controls and
- * the unsafe characters above are written as \u escapes too, so that
- * printing a JSON file on a terminal is as safe as printing a quoted name.
+ * JSON text is UTF-8, but a name is any byte string.  A name that is
+ * well-formed UTF-8 is a JSON string as it is; any other name (and one
+ * that begins with a double quote) is its quoted form, as rls_quote_name()
+ * makes it: a string that begins with a double quote and says every byte
+ * with C escapes.  A name that needs no quoting never begins with one, so
+ * the two never meet, every JSON parser reads the text (no lone
+ * surrogates), and rls_unquote_name() gives back the bytes.  rls writes
+ * JSON ASCII only, so controls and bidirectional marks are \u escapes.
  */
 
-static void add_u(rls_buf *b, uint32_t c)
+
+char *rls_utf8_lossy(const char *s, size_t len, size_t *out_len)
 {
-	if (c >= 0x10000) {
-		c -= 0x10000;
-		rls_buf_printf(b, "\\u%04x\\u%04x", 0xD800 + (c >> 10), 0xDC00 + (c & 0x3FF));
-	} else {
-		rls_buf_printf(b, "\\u%04x", c);
-	}
-}
-
-void rls_buf_add_json(rls_buf *b, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		uint32_t c;
-		size_t n = utf8_char(p, &c);
-		char e = n && c < 0x80 ? c_escape((unsigned char)c) : 0;
-
-		if (n == 0) {
-			add_u(b, 0xDC00 + *p++);
-			continue;
-		}
-		if (e && e != 'a' && e != 'v') {	/* JSON has \b \t \n \f \r \" \\ */
-			rls_buf_addc(b, '\\');
-			rls_buf_addc(b, e);
-		} else if (char_unsafe(c)) {
-			add_u(b, c);
-		} else {
-			rls_buf_add(b, p, n);
-		}
-		p += n;
-	}
-}
-
-static void add_utf8(rls_buf *b, uint32_t c)
-{
-	char u[4];
-
-	if (c < 0x80) {
-		u[0] = (char)c;
-		rls_buf_add(b, u, 1);
-	} else if (c < 0x800) {
-		u[0] = (char)(0xC0 | c >> 6);
-		u[1] = (char)(0x80 | (c & 0x3F));
-		rls_buf_add(b, u, 2);
-	} else if (c < 0x10000) {
-		u[0] = (char)(0xE0 | c >> 12);
-		u[1] = (char)(0x80 | (c >> 6 & 0x3F));
-		u[2] = (char)(0x80 | (c & 0x3F));
-		rls_buf_add(b, u, 3);
-	} else {
-		u[0] = (char)(0xF0 | c >> 18);
-		u[1] = (char)(0x80 | (c >> 12 & 0x3F));
-		u[2] = (char)(0x80 | (c >> 6 & 0x3F));
-		u[3] = (char)(0x80 | (c & 0x3F));
-		rls_buf_add(b, u, 4);
-	}
-}
-
-static int hex4(const char *p, uint32_t *out)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (uint32_t)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	*out = v;
-	return 0;
-}
-
-int rls_json_string(const char *p, char **out, const char **end)
-{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
 	rls_buf b = { 0 };
 
-	if (*p++ != '"')
-		return -1;
-	for (; *p != '"'; p++) {
-		static const char from[] = "btnfr\"\\/", to[] = "\b\t\n\f\r\"\\/";
-		const char *e;
-		uint32_t c, lo;
+	while (p < end) {
+		uint32_t c;
+		size_t n = utf8_char(p, &c);
 
-		if ((unsigned char)*p < 0x20)	/* the end of the text, or a raw control */
-			goto bad;
-		if (*p != '\\') {
-			rls_buf_addc(&b, *p);
+		if (n == 0 || (size_t)(end - p) < n) {
+			rls_buf_add(&b, "\xEF\xBF\xBD", 3);
+			p++;
 			continue;
 		}
-		p++;
-		if (*p && (e = strchr(from, *p))) {
-			rls_buf_addc(&b, to[e - from]);
-			continue;
-		}
-		if (*p != 'u' || hex4(p + 1, &c) < 0 || c == 0)
-			goto bad;
-		p += 4;
-		if (c >= 0xD800 && c <= 0xDBFF && p[1] == '\\' && p[2] == 'u' && hex4(p + 3, &lo) == 0 &&
-		    lo >= 0xDC00 && lo <= 0xDFFF) {
-			add_utf8(&b, 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00));
-			p += 6;
-		} else if (c >= 0xDC80 && c <= 0xDCFF) {
-			rls_buf_addc(&b, (char)(c - 0xDC00));
-		} else if (c >= 0xD800 && c <= 0xDFFF) {
-			goto bad;	/* a lone surrogate that stands for no byte */
-		} else {
-			add_utf8(&b, c);
-		}
+		rls_buf_add(&b, p, n);
+		p += n;
 	}
 	if (!b.data)
 		rls_buf_adds(&b, "");
-	*out = b.data;
-	if (end)
-		*end = p + 1;
-	return 0;
-bad:
-	rls_buf_free(&b);
-	return -1;
+	*out_len = b.len;
+	return b.data;
+}
+
+struct json_t *rls_json_name(const char *name)
+{
+	/* JSON leaves DEL as it is: a name holding one is quoted too. */
+	json_t *j = name[0] == '"' || strchr(name, 0x7f) ? NULL : json_string(name);
+
+	if (!j) {
+		_cleanup_free_ char *q = rls_quote_name(name, 0);
+
+		j = json_string(q);
+	}
+	return j;
 }

@@ -1679,16 +1679,25 @@ int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commi
 	int rc;
 
 	memset(stats, 0, sizeof *stats);
-	if (check_not_mounted(d, &mount_fd, err) < 0 ||
-	    lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0)
+	if (flags & DELTA_COMMIT_DRY_RUN) {
+		src_fd = open(d->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (src_fd < 0)
+			return rls_error_set(err, errno, "source %s", d->source);
+		/* Every conflict is wanted, whatever the mode. */
+		mode = DELTA_CONFLICT_OURS;
+	} else if (check_not_mounted(d, &mount_fd, err) < 0 ||
+		   lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 || lock_source(d, &src_fd, err) < 0) {
 		return -1;
-	if (lock_source(d, &src_fd, err) < 0)
-		return -1;
+	}
 	run_init(&r, d, src_fd);
 	/* An interrupted commit (of this delta) is finished first. */
 	rc = journal_read(d, &r.j, &r.ops, err);
 	if (rc < 0)
 		goto out;
+	if (rc == 0 && (flags & DELTA_COMMIT_DRY_RUN)) {
+		rc = rls_error_set(err, EBUSY, "an interrupted commit must finish first (rls commit)");
+		goto out;
+	}
 	if (rc == 0) {
 		r.n_ops = r.j.n_ops;
 		rc = finish(&r, err);
@@ -1697,7 +1706,7 @@ int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commi
 		goto out;
 	}
 	rc = plan(&r, mode, flags, stats, err);
-	if (rc != 0)
+	if (rc != 0 || (flags & DELTA_COMMIT_DRY_RUN))
 		goto out;
 	if (random_bytes(&r.j.nonce, sizeof r.j.nonce, err) < 0) {
 		rc = -1;

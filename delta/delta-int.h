@@ -3,6 +3,8 @@
 #define RLS_DELTA_INT_H
 
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "delta.h"
 
@@ -19,6 +21,8 @@ struct delta {
 	int mount_fd;		/* mount.lock held LOCK_EX, or -1 */
 	bool live;		/* opened with DELTA_MOUNT: relaxed durability */
 	size_t max_key;
+	size_t page_size;	/* of the index */
+	struct delta_quota *quota;	/* quota.c; NULL without one */
 };
 
 struct delta_txn {
@@ -33,6 +37,18 @@ struct delta_txn {
 /* Is p[0..n) a path as the index writes them: "/" or "/a/b", no empty, "."
  * or ".." name, no NUL?  Paths read back from disk are checked with it. */
 bool delta_path_ok(const char *p, size_t n);
+
+/* quota.c: may the index take one more path, now that it has `entries`?
+ * 0, or -1 with EDQUOT in *err. */
+int delta_quota_entry(delta *d, uint64_t entries, rls_error *err);
+/* Unlink the data file `name` and uncharge it, or leave that to its last
+ * release when it is held open. */
+void delta_quota_unlink(delta *d, const char *name);
+/* Room for `bytes` more, reserved: 0, or -1 with EDQUOT in *err. */
+int delta_quota_reserve(delta *d, uint64_t bytes, rls_error *err);
+/* Add (or with a negative value take) bytes to what is charged. */
+void delta_quota_charge(delta *d, int64_t bytes);
+void delta_quota_free(delta *d);
 
 /* Map an LMDB (negative) or errno (positive) result into *err. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);

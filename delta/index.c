@@ -280,6 +280,11 @@ static int open_env(delta *d, bool create, rls_error *err)
 		return delta_mdb_error(err, rc, index);
 	maxkey = mdb_env_get_maxkeysize(d->env);
 	d->max_key = maxkey > 0 ? (size_t)maxkey : 511;
+	{
+		MDB_stat est;
+
+		d->page_size = mdb_env_stat(d->env, &est) == 0 ? est.ms_psize : 4096;
+	}
 
 	if (delta_begin(d, create, &txn, err) < 0)
 		return -1;
@@ -448,6 +453,7 @@ void delta_close(delta *d)
 		close(d->data_sync_fd);
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
+	delta_quota_free(d);
 	free(d->path);
 	free(d->source);
 	free(d);
@@ -511,7 +517,7 @@ int delta_commit_txn(delta_txn *txn, rls_error *err)
 			char name[17];
 
 			delta_data_name(txn->unlink_ids[i], name);
-			unlinkat(txn->d->data_fd, name, 0);
+			delta_quota_unlink(txn->d, name);
 		}
 	}
 	free(txn->unlink_ids);
@@ -554,6 +560,23 @@ int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err
 	return 0;
 }
 
+/* mdb_put under the quota: a path that is new must find room, else it is
+ * taken out again and EDQUOT returned. */
+static int put_counted(delta_txn *txn, const char *path, MDB_val *k, MDB_val *v, rls_error *err)
+{
+	MDB_stat before, after;
+	int rc;
+
+	if ((rc = mdb_stat(txn->t, txn->d->nodes, &before)) || (rc = mdb_put(txn->t, txn->d->nodes, k, v, 0)) ||
+	    (rc = mdb_stat(txn->t, txn->d->nodes, &after)))
+		return delta_mdb_error(err, rc, path);
+	if (after.ms_entries > before.ms_entries && delta_quota_entry(txn->d, after.ms_entries, err) < 0) {
+		mdb_del(txn->t, txn->d->nodes, k, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err)
 {
 	uint8_t buf[16 + DELTA_PATH_MAX];
@@ -566,6 +589,8 @@ int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_erro
 		return rls_error_set(err, EINVAL, "%s: bad node kind %d", path, node->kind);
 	v.mv_data = buf;
 	v.mv_size = pack_node(node, buf);
+	if (txn->d->quota)
+		return put_counted(txn, path, &k, &v, err);
 	rc = mdb_put(txn->t, txn->d->nodes, &k, &v, 0);
 	return rc ? delta_mdb_error(err, rc, path) : 0;
 }
@@ -846,14 +871,22 @@ struct entry {
 	size_t vlen;
 };
 
+/* How much of a subtree a move may copy into memory.  The sandbox makes the
+ * subtree (up to the entry quota, each entry up to a few KiB), and rlsfs's
+ * memory is not the sandbox's to spend: a larger folder does not move in
+ * one step (EXDEV, which mv(1) answers by moving entry by entry). */
+#define MOVE_MAX_BYTES ((size_t)64 << 20)
+
 /* Copy out every (key, value) strictly below `dir`: callers change the
- * tree, which must not happen under a live cursor. */
-static int collect_below(delta_txn *txn, const char *dir, struct entry **out, size_t *n_out, rls_error *err)
+ * tree, which must not happen under a live cursor.  With `budget`, EXDEV
+ * when the copy would take more bytes than that. */
+static int collect_below(delta_txn *txn, const char *dir, size_t budget, struct entry **out, size_t *n_out,
+			 rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };
 	char prefix[DELTA_PATH_MAX + 2];
 	struct entry *v_ = NULL;
-	size_t n = 0, cap = 0, plen;
+	size_t n = 0, cap = 0, plen, used = 0;
 	MDB_val k, v;
 	int rc;
 
@@ -872,6 +905,11 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 			break;
 		if (k.mv_size == plen)
 			continue;
+		used += sizeof *v_ + k.mv_size + v.mv_size + 32;
+		if (budget && used > budget) {
+			rc = EXDEV;
+			break;
+		}
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
 			v_ = rls_xrealloc(v_, cap * sizeof *v_);
@@ -889,6 +927,8 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 		for (size_t i = 0; i < n; i++)
 			free(v_[i].key);
 		free(v_);
+		if (rc == EXDEV)
+			return rls_error_set(err, EXDEV, "%s: too many entries below to move at once", dir);
 		return delta_mdb_error(err, rc, dir);
 	}
 	*out = v_;
@@ -910,7 +950,7 @@ int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error
 	char path[DELTA_PATH_MAX + 2];
 	int ret = -1, rc;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, from, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0 || collect_below(txn, from, MOVE_MAX_BYTES, &e, &n, err) < 0)
 		return -1;
 	if (strcmp(from, "/") == 0)
 		flen = 0;
@@ -953,7 +993,7 @@ int delta_del_below(delta_txn *txn, const char *dir, rls_error *err)
 	size_t n = 0;
 	int ret = -1, rc;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, dir, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0 || collect_below(txn, dir, 0, &e, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		MDB_val k = { e[i].klen, e[i].key }, v = { e[i].vlen, e[i].val };

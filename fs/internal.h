@@ -64,8 +64,22 @@ typedef struct rlsfs {
 	char *src_path;
 	delta *d;
 	policy *pol;
+
+	/* audit.c: the log of denials, bounded in size and rate */
 	int audit_fd;			/* -1 without --audit */
 	pthread_mutex_t audit_lock;
+	uint64_t audit_max;		/* bytes the file may reach; 0: no cap */
+	double audit_rate;		/* lines a second; 0: no limit */
+	double audit_burst;		/* lines at once */
+	double audit_tokens;
+	int64_t audit_refilled_ns;	/* CLOCK_MONOTONIC */
+	uint64_t audit_dropped;		/* denials left out, not yet said */
+	int64_t audit_dropped_said_ns;	/* when they last were */
+
+	/* Memory the open directory handles' listings take, and its bound
+	 * (0: none): rlsfs lies outside the command's memory limit. */
+	atomic_size_t dir_bytes;
+	size_t dir_bytes_max;
 
 	/* The namespace lock: path-changing operations take it for writing,
 	 * everything else for reading. */
@@ -145,7 +159,10 @@ static inline gid_t idmap_gid(const rlsfs *fs, gid_t g)
 }
 
 /* audit.c */
+int audit_open(rlsfs *fs, const char *path, rls_error *err);
 void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int err);
+/* Say what was dropped, and close. */
+void audit_close(rlsfs *fs);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops rlsfs_ops;

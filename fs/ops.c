@@ -462,6 +462,10 @@ static int copy_up(op *o, const char *path, entry *e)
 	r = delta_new_id(o->txn, &id, &err);
 	if (r < 0)
 		return -err_code(&err);
+	/* the entry first: a full index refuses before any data is copied */
+	r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
+	if (r < 0)
+		return r;
 	if (S_ISREG(e->lst.st_mode)) {
 		struct timespec times[2] = { e->lst.st_atim, e->lst.st_mtim };
 
@@ -479,8 +483,6 @@ static int copy_up(op *o, const char *path, entry *e)
 		snprintf(di.origin, sizeof di.origin, "%s", path);
 	}
 	r = put_inode(o, id, &di);
-	if (r == 0)
-		r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
 	if (r < 0)
 		return r;
 	e->upper = true;
@@ -587,12 +589,42 @@ typedef struct dirent_snap {
 typedef struct dir_handle {
 	dirent_snap *ents;
 	size_t n, cap;
+	rlsfs *fs;
+	size_t bytes;		/* charged to fs->dir_bytes */
+	bool full;		/* the bound was reached: the listing is cut short */
 } dir_handle;
+
+/* Charge bytes of a listing to the mount: the sandbox can hold as many
+ * directories open as it likes, each a copy of a listing in rlsfs's memory,
+ * which no memory limit of the sandbox's covers.  False, and the handle
+ * marked full, past the bound. */
+static bool dh_charge(dir_handle *dh, size_t bytes)
+{
+	rlsfs *fs = dh->fs;
+	size_t now = atomic_fetch_add(&fs->dir_bytes, bytes) + bytes;
+
+	if (fs->dir_bytes_max && now > fs->dir_bytes_max) {
+		atomic_fetch_sub(&fs->dir_bytes, bytes);
+		dh->full = true;
+		return false;
+	}
+	dh->bytes += bytes;
+	return true;
+}
 
 static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 {
+	/* what malloc takes for the copy of the name, header included */
+	size_t len = (strlen(name) + 1 + 8 + 15) & ~(size_t)15;
+
+	if (dh->full || !dh_charge(dh, len < 32 ? 32 : len))
+		return;
 	if (dh->n == dh->cap) {
-		dh->cap = dh->cap ? dh->cap * 2 : 64;
+		size_t cap = dh->cap ? dh->cap * 2 : 64;
+
+		if (!dh_charge(dh, (cap - dh->cap) * sizeof *dh->ents))
+			return;
+		dh->cap = cap;
 		dh->ents = rls_xrealloc(dh->ents, dh->cap * sizeof *dh->ents);
 	}
 	dh->ents[dh->n].name = rls_xstrdup(name);
@@ -603,6 +635,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 
 static void dh_free(dir_handle *dh)
 {
+	atomic_fetch_sub(&dh->fs->dir_bytes, dh->bytes);
 	for (size_t i = 0; i < dh->n; i++)
 		free(dh->ents[i].name);
 	free(dh->ents);
@@ -638,6 +671,8 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 	mode_t type = delta_kind_type(node->kind);
 	policy_level level;
 
+	if (c->dh && c->dh->full)
+		return 1;
 	if (node->kind == DELTA_WHITEOUT) {
 		c->any_whiteout = true;
 		return 0;
@@ -705,6 +740,8 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 			mode_t type = dtype_mode(de->d_type);
 			policy_level level;
 
+			if (c->dh && c->dh->full)
+				break;
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			if (path_join(cpath, sizeof cpath, path, de->d_name) < 0)
@@ -874,6 +911,7 @@ typedef struct open_file {
 	/* Opened for writing while the file had a set-id bit: the first
 	 * write through it drops the bit (fh_drop_setid). */
 	atomic_bool setid;
+	delta_hold *held;	/* for the delta's quota, or NULL */
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
 	struct open_file *next;	/* in node->files */
@@ -976,8 +1014,26 @@ static void fh_free(rlsfs *fs, open_file *fh)
 		}
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
+	delta_data_release(fs->d, fh->held, fh->fd);
 	close(fh->fd);
 	free(fh);
+}
+
+/* ---- data files under the delta's quota --------------------------------- */
+
+/* ftruncate(2) of a delta data file, charged to the quota. */
+static int truncate_data(rlsfs *fs, int fd, off_t size)
+{
+	delta_grow g;
+	rls_error err;
+	int r = 0;
+
+	if (delta_grow_begin(fs->d, NULL, fd, size, 0, 0, &g, &err) < 0)
+		return -err_code(&err);
+	if (ftruncate(fd, size) < 0)
+		r = -errno;
+	delta_grow_end(fs->d, &g);
+	return r;
 }
 
 /* The attributes of an unlinked node that is still open, from one of its
@@ -1062,8 +1118,8 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		r = -EACCES;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
 		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
-	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-		r = -errno;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 		r = -errno;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
@@ -1154,9 +1210,9 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 
 			if (fd < 0)
 				r = -err_code(&err);
-			else if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-				r = -errno;
-			else if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
+			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+				r = truncate_data(fs, fd, attr->st_size);
+			if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 				r = -errno;
 		} else if (to_set & FUSE_SET_ATTR_SIZE) {
 			r = S_ISDIR(e.di.mode) ? -EISDIR : -EINVAL;
@@ -1290,6 +1346,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
+			delta_data_release(fs->d, fh->held, fh->fd);
 			close(fh->fd);
 			free(fh);
 		}
@@ -1423,6 +1480,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh->fd = fd;
 			fh->upper = true;
 			fh->id = id;
+			fh->held = delta_data_hold(fs->d, fd);
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh);
@@ -1817,6 +1875,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
 	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	delta_hold *held = NULL;
 	open_file *fh;
 	rls_error err;
 	bool dropped = false;
@@ -1837,8 +1896,8 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fd = r < 0 ? r : delta_data_open(fs->d, e.node.id, O_RDWR | (fi->flags & O_APPEND), &err);
 		if (r == 0 && fd < 0)
 			r = -err_code(&err);
-		if (r == 0 && (fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0)
-			r = -errno;
+		if (r == 0 && (fi->flags & O_TRUNC))
+			r = truncate_data(fs, fd, 0);
 		if (r == 0 && (fi->flags & O_TRUNC) && drop_setid(&e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
@@ -1853,10 +1912,15 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			r = fd;
 	}
+	/* before the lock goes, so that no unlink comes between */
+	if (r == 0 && (want_write || e.upper))
+		held = delta_data_hold(fs->d, fd);
 	r = op_end(&o, r) ?: r;
 	if (r < 0) {
-		if (fd >= 0)
+		if (fd >= 0) {
+			delta_data_release(fs->d, held, fd);
 			close(fd);
+		}
 		fuse_reply_err(req, -r);
 		return;
 	}
@@ -1865,6 +1929,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
 	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
+	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
@@ -1889,7 +1954,9 @@ static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	rlsfs *fs = fs_of(req);
+	delta_grow g;
+	rls_error err;
 	ssize_t n;
 	int r = fh_drop_setid(req, ino, fh_of(fi));
 
@@ -1897,10 +1964,18 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 		fuse_reply_err(req, -r);
 		return;
 	}
+	if (delta_grow_begin(fs->d, fh_of(fi)->held, fh_of(fi)->fd, off, fuse_buf_size(in), DELTA_GROW_CUT, &g,
+			     &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(g.len);
+
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
+	delta_grow_end(fs->d, &g);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -1946,11 +2021,16 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	/* A listing is taken whole when the directory is opened: readdir
 	 * while the directory changes sees each entry once. */
 	dh = rls_xcalloc(1, sizeof *dh);
+	dh->fs = fs;
+	dh_charge(dh, sizeof *dh);
 	dh_add(dh, ".", e.st.st_ino, S_IFDIR);
 	dh_add(dh, "..", 1, S_IFDIR);
 	c.dh = dh;
 	r = scan_dir(&o, o.path, e.merged, &c);
 	op_end(&o, 0);
+	/* past the bound: refused whole, never a listing cut short */
+	if (r == 0 && dh->full)
+		r = -ENOMEM;
 	if (r < 0) {
 		dh_free(dh);
 		fuse_reply_err(req, -r);
@@ -2038,11 +2118,26 @@ static void rls_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	rlsfs *fs = fs_of(req);
 	struct statvfs sv;
+	delta_usage u;
+	rls_error err;
 
-	/* what matters to a writer is room in the delta */
+	/* what matters to a writer is room in the delta: on its file
+	 * system, and within its quota (df shows the quota as the size) */
 	if (fstatvfs(delta_data_fd(fs->d), &sv) < 0) {
 		fuse_reply_err(req, errno);
 		return;
+	}
+	if (delta_get_usage(fs->d, &u, &err) == 0 && u.max_bytes && sv.f_frsize) {
+		uint64_t used = u.data_bytes + u.index_bytes;
+		fsblkcnt_t left = used < u.max_bytes ? (u.max_bytes - used) / sv.f_frsize : 0;
+
+		sv.f_blocks = u.max_bytes / sv.f_frsize;
+		sv.f_bfree = left < sv.f_bfree ? left : sv.f_bfree;
+		sv.f_bavail = left < sv.f_bavail ? left : sv.f_bavail;
+	}
+	if (u.max_entries) {
+		sv.f_files = u.max_entries;
+		sv.f_ffree = sv.f_favail = u.entries < u.max_entries ? u.max_entries - u.entries : 0;
 	}
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
@@ -2225,7 +2320,11 @@ static void rls_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
+	rlsfs *fs = fs_of(req);
 	open_file *fh = fh_of(fi);
+	bool frees = mode & FALLOC_FL_PUNCH_HOLE;
+	delta_grow g;
+	rls_error err;
 	int r;
 
 	if (!fh->upper) {
@@ -2237,14 +2336,24 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fuse_reply_err(req, fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0);
+	if (delta_grow_begin(fs->d, fh->held, fh->fd, frees ? 0 : offset, frees ? 0 : (uint64_t)length, 0, &g,
+			     &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	r = fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0;
+	delta_grow_end(fs->d, &g);
+	fuse_reply_err(req, r);
 }
 
 static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
 				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
 				int flags)
 {
+	rlsfs *fs = fs_of(req);
 	open_file *out = fh_of(fi_out);
+	delta_grow g;
+	rls_error err;
 	ssize_t n;
 	int r;
 
@@ -2257,9 +2366,15 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, -r);
 		return;
 	}
-	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
+	if (delta_grow_begin(fs->d, out->held, out->fd, off_out, len, DELTA_GROW_CUT, &g, &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, g.len, (unsigned)flags);
+	r = n < 0 ? errno : 0;
+	delta_grow_end(fs->d, &g);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, r);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

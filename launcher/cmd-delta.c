@@ -2,6 +2,7 @@
  * shown, applied to its source, or thrown away (see rls-delta(7)). */
 #include "launcher.h"
 #include "commands.h"
+#include "run.h"
 #include "../delta/delta.h"
 
 #include <fcntl.h>
@@ -183,6 +184,68 @@ static int open_delta(const char *dir, delta **d)
 	return 0;
 }
 
+/* rls diff's marks: "conflict: PATH (the source changed since ...)" and
+ * "would hold back: PATH -> TARGET (why)". */
+static void print_plan(const delta_commit_stats *plan)
+{
+	for (char *const *p = plan->conflict_paths; p && *p; p++) {
+		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
+
+		printf("conflict: %s (the source changed since it was copied up)\n", shown);
+	}
+	for (size_t i = 0; i < plan->n_held; i++) {
+		_cleanup_free_ char *path = rls_quote_name(plan->held[i].path + 1, 0);
+		_cleanup_free_ char *target = rls_quote_name(plan->held[i].target, 0);
+
+		printf("would hold back: %s -> %s (%s)\n", path, target, plan->held[i].why);
+	}
+}
+
+static int count_one(delta_change_kind kind, const char *path, void *opaque)
+{
+	(*(unsigned *)opaque)++;
+	return 0;
+}
+
+/* A delta of rls's state directory left empty by a commit or a discard
+ * is removed, folder and all, unless something mounted it meanwhile:
+ * nothing is left to pile up. */
+static void remove_if_empty(const char *dir)
+{
+	_cleanup_free_ char *real = realpath(dir, NULL), *state = rls_state_dir("deltas", NULL, NULL);
+	_cleanup_free_ char *fallback = rls_xasprintf("/var/tmp/rls-%u/deltas/", (unsigned)geteuid());
+	_cleanup_free_ char *prefix = state ? rls_xasprintf("%s/", state) : NULL;
+	delta *d;
+	rls_error err;
+	unsigned changes = 0;
+
+	/* Only the deltas rls keeps itself: a folder the caller named stays. */
+	if (!real || !((prefix && !strncmp(real, prefix, strlen(prefix))) ||
+		       !strncmp(real, fallback, strlen(fallback))))
+		return;
+	if (delta_open(dir, NULL, DELTA_MOUNT, &d, &err) < 0)
+		return;
+	if (delta_changes(d, count_one, &changes, &err) < 0)
+		changes = 1;
+	delta_close(d);
+	if (!changes)
+		(void)rls_rm_rf_at(AT_FDCWD, dir, NULL);
+}
+
+/* One line for a bad option of `rls CMD`, in rls's own words (not
+ * getopt's), then the usage; returns the usage status. */
+static int bad_option(const char *cmd, char **argv, const char *usage)
+{
+	const char *arg = argv[optind - 1];
+
+	if (optopt && optopt < 256 && arg[0] == '-' && arg[1] != '-')
+		fprintf(stderr, "rls: %s: unknown option '-%c'\n", cmd, optopt);
+	else
+		fprintf(stderr, "rls: %s: unknown option '%s'\n", cmd, arg);
+	fputs(usage, stderr);
+	return 2;
+}
+
 int cmd_diff(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -195,11 +258,15 @@ int cmd_diff(int argc, char **argv)
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+ph", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":ph", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': c.patch = true; break;
 		case 'h': puts("usage: rls diff [-p] DELTA"); return 0;
-		default: fputs("usage: rls diff [-p] DELTA\n", stderr); return 2;
+		case ':':
+			fprintf(stderr, "rls: diff: %s needs a value\n", argv[optind - 1]);
+			return 2;
+		default: return bad_option("diff", argv, "usage: rls diff [-p] DELTA\n");
 		}
 	}
 	if (argc - optind != 1) {
@@ -211,6 +278,19 @@ int cmd_diff(int argc, char **argv)
 	c.err = &err;
 	c.terminal = isatty(STDOUT_FILENO);
 	r = delta_changes(c.d, print_change, &c, &err);
+	if (r == 0) {
+		/* What a commit now would find: conflicts and the symlinks it
+		 * would hold back, marked before anything is written. */
+		delta_commit_stats plan = { 0 };
+
+		if (delta_commit(c.d, DELTA_CONFLICT_OURS, DELTA_COMMIT_DRY_RUN, &plan, &err) < 0) {
+			fprintf(stderr, "rls: diff: %s\n", err.msg);
+			c.failed = 1;
+		} else {
+			print_plan(&plan);
+		}
+		delta_commit_stats_free(&plan);
+	}
 	fflush(stdout);
 	delta_close(c.d);
 	if (r < 0) {
@@ -220,15 +300,6 @@ int cmd_diff(int argc, char **argv)
 	return c.failed;
 }
 
-/* "LABEL: PATH" for each path of a list, quoted. */
-static void print_paths(const char *label, char *const *paths)
-{
-	for (char *const *p = paths; p && *p; p++) {
-		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
-
-		printf("%s: %s\n", label, shown);
-	}
-}
 
 int cmd_commit(int argc, char **argv)
 {
@@ -242,13 +313,16 @@ int cmd_commit(int argc, char **argv)
 		"usage: rls commit [--on-conflict ours|theirs|fail] [--allow-symlinks-out] DELTA\n";
 	delta_conflict_mode mode = DELTA_CONFLICT_OURS;
 	unsigned flags = 0;
+	int status;
 	delta_commit_stats stats;
 	delta *d;
 	rls_error err;
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	opterr = 0;
+	/* Options may come after DELTA too: rls commit D --on-conflict theirs. */
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (!strcmp(optarg, "ours"))
@@ -264,7 +338,10 @@ int cmd_commit(int argc, char **argv)
 			break;
 		case 'L': flags |= DELTA_COMMIT_ALLOW_SYMLINKS_OUT; break;
 		case 'h': fputs(usage, stdout); return 0;
-		default: fputs(usage, stderr); return 2;
+		case ':':
+			fprintf(stderr, "rls: commit: %s needs a value (ours, theirs or fail)\n", argv[optind - 1]);
+			return 2;
+		default: return bad_option("commit", argv, usage);
 		}
 	}
 	if (argc - optind != 1) {
@@ -279,6 +356,8 @@ int cmd_commit(int argc, char **argv)
 		fprintf(stderr, "rls: %s\n", err.msg);
 		return 1;
 	}
+	if (r == 0)
+		remove_if_empty(argv[optind]);
 	if (r == 1) {
 		printf("commit refused: %u conflict%s, nothing written\n", stats.conflicts,
 		       stats.conflicts == 1 ? "" : "s");
@@ -286,21 +365,11 @@ int cmd_commit(int argc, char **argv)
 		printf("committed: %u added, %u modified, %u deleted; %u conflict%s\n", stats.added,
 		       stats.modified, stats.deleted, stats.conflicts, stats.conflicts == 1 ? "" : "s");
 	}
-	print_paths("conflict", stats.conflict_paths);
-	print_paths("set-id bits dropped (content changed since the copy-up)", stats.setid_paths);
-	for (size_t i = 0; i < stats.n_held; i++) {
-		_cleanup_free_ char *path = rls_quote_name(stats.held[i].path + 1, 0);
-		_cleanup_free_ char *target = rls_quote_name(stats.held[i].target, 0);
-
-		printf("held back: %s -> %s (%s)\n", path, target, stats.held[i].why);
-	}
-	if (stats.n_held)
-		printf("%zu symlink%s held back, kept in the delta; if %s meant (a virtualenv's bin/python, say), "
-		       "commit %s with: rls commit --allow-symlinks-out %s\n",
-		       stats.n_held, stats.n_held == 1 ? "" : "s", stats.n_held == 1 ? "it is" : "they are",
-		       stats.n_held == 1 ? "it" : "them", argv[optind]);
+	report_commit_notes(&stats, mode, argv[optind], "", stdout);
+	/* A conflict is never silent, not even in the status. */
+	status = r == 1 ? 1 : stats.conflicts ? COMMIT_EXIT_CONFLICT : r == 2 ? COMMIT_EXIT_HELD : 0;
 	delta_commit_stats_free(&stats);
-	return r == 1 ? 1 : r == 2 ? 3 : 0;
+	return status;
 }
 
 int cmd_discard(int argc, char **argv)
@@ -313,8 +382,14 @@ int cmd_discard(int argc, char **argv)
 		puts("usage: rls discard DELTA");
 		return 0;
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		fputs("usage: rls discard DELTA\n", stderr);
+	if (argc == 2 && argv[1][0] == '-') {
+		optind = 2;
+		optopt = 0;
+		return bad_option("discard", argv, "usage: rls discard DELTA\n");
+	}
+	if (argc != 2) {
+		fprintf(stderr, "rls: discard: %s (usage: rls discard DELTA)\n",
+			argc < 2 ? "which delta? none given" : "one delta at a time");
 		return 2;
 	}
 	if (open_delta(argv[1], &d) < 0)
@@ -325,5 +400,6 @@ int cmd_discard(int argc, char **argv)
 		fprintf(stderr, "rls: %s\n", err.msg);
 		return 1;
 	}
+	remove_if_empty(argv[1]);
 	return 0;
 }

@@ -33,6 +33,7 @@
 /* Exit statuses of rls itself (the command's own otherwise). */
 enum {
 	RUN_EXIT_USAGE = 2,
+	RUN_EXIT_UNCLEAN = 123,	/* the command succeeded; its commit met conflicts or held symlinks back */
 	RUN_EXIT_TIMEOUT = 124,
 	RUN_EXIT_FAILED = 125,	/* rls could not run the command, or could not commit */
 	RUN_EXIT_NOT_FOUND = 127,
@@ -41,6 +42,17 @@ enum {
 #define SANDBOX_HOME "/home/sandbox"
 #define TIMEOUT_GRACE_S 2.0
 #define DELTA_FREE_WAIT_S 10.0
+
+/* What became of the delta after the command. */
+typedef enum commit_outcome {
+	OUTCOME_NONE,		/* nothing to commit */
+	OUTCOME_KEPT,		/* not committed on purpose (--commit, a timeout...) */
+	OUTCOME_CONFLICT,	/* nothing committed: conflicts under --on-conflict fail */
+	OUTCOME_ERROR,		/* the commit failed */
+	OUTCOME_DONE,		/* committed */
+} commit_outcome;
+
+static const char *const outcome_names[] = { "none", "kept", "conflict", "error", "done" };
 
 typedef enum commit_mode {
 	COMMIT_AUTO,
@@ -57,6 +69,9 @@ typedef struct run_opts {
 	const char *audit;
 	commit_mode commit;
 	delta_conflict_mode on_conflict;
+	bool allow_symlinks_out;
+	const char *delta_quota;	/* --delta-quota, passed to rlsfs --max-delta-size */
+	const char *delta_files;	/* --delta-files, passed to rlsfs --max-delta-files */
 	double timeout;
 	run_limits lim;
 	bool share_net;
@@ -67,7 +82,9 @@ typedef struct run_opts {
 	size_t n_binds;
 	char **env;		/* --env arguments as given */
 	size_t n_env;
-	bool json, quiet;
+	int json_fd;		/* --json FILE or --json-fd N: where the object goes; -1 for none */
+	bool capture;		/* --capture: the command's stdout and stderr into the object */
+	bool quiet;
 	char **argv;
 	const char *runtime, *rootfs, *image;	/* the oci backend's */
 } run_opts;
@@ -80,17 +97,19 @@ static void run_opts_free(run_opts *o)
 	}
 	free(o->binds);
 	free(o->env);
+	if (o->json_fd >= 0)
+		close(o->json_fd);
 }
 
 static void usage(FILE *out)
 {
 	fputs("usage: rls run [-p POLICY] [--backend bwrap|oci|vm] [--source DIR] [--mount-at PATH]\n"
 	      "               [--delta DIR] [--commit auto|on-success|never]\n"
-	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
+	      "               [--on-conflict ours|theirs|fail] [--allow-symlinks-out] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
 	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
-	      "               [--user USER[:GROUP]] [--tmp-size SIZE]\n"
-	      "               [--audit FILE] [--json] [--quiet]\n"
+	      "               [--user USER[:GROUP]] [--tmp-size SIZE] [--delta-quota SIZE] [--delta-files N]\n"
+	      "               [--audit FILE] [--json FILE | --json-fd N] [--capture] [--quiet]\n"
 	      "               [--runtime runc|crun|runsc|PATH] [--rootfs DIR | --image LAYOUT[:TAG]]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
@@ -195,8 +214,9 @@ static uint64_t default_tmp_size(void)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE,
-	       O_BIND, O_BIND_RW, O_RUNTIME, O_ROOTFS, O_IMAGE };
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE, O_JSON_FD, O_CAPTURE, O_DELTA_QUOTA, O_DELTA_FILES,
+	       O_BIND, O_BIND_RW, O_ALLOW_SYMLINKS_OUT,
+	       O_RUNTIME, O_ROOTFS, O_IMAGE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -219,7 +239,12 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "runtime", required_argument, NULL, O_RUNTIME },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
 		{ "image", required_argument, NULL, O_IMAGE },
-		{ "json", no_argument, NULL, O_JSON },
+		{ "allow-symlinks-out", no_argument, NULL, O_ALLOW_SYMLINKS_OUT },
+		{ "json", required_argument, NULL, O_JSON },
+		{ "json-fd", required_argument, NULL, O_JSON_FD },
+		{ "capture", no_argument, NULL, O_CAPTURE },
+		{ "delta-quota", required_argument, NULL, O_DELTA_QUOTA },
+		{ "delta-files", required_argument, NULL, O_DELTA_FILES },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -227,6 +252,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
+	o->json_fd = -1;
 	o->backend = "bwrap";
 	o->mount_at = "/workspace";
 	o->on_conflict = DELTA_CONFLICT_OURS;
@@ -327,6 +353,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			break;
 		}
 		case O_USER: o->user = optarg; break;
+		case O_ALLOW_SYMLINKS_OUT: o->allow_symlinks_out = true; break;
 		case O_BIND:
 		case O_BIND_RW: {
 			/* HOST[:INSIDE]; INSIDE defaults to HOST's own path. */
@@ -351,7 +378,34 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		case O_RUNTIME: o->runtime = optarg; break;
 		case O_ROOTFS: o->rootfs = optarg; break;
 		case O_IMAGE: o->image = optarg; break;
-		case O_JSON: o->json = true; break;
+		case O_JSON:
+			/* `--json -- cmd` would take "--" for a file name. */
+			if (optarg[0] == '-' || !optarg[0])
+				return bad("--json wants a FILE to write the object to (or --json-fd N), not '%s'",
+					   optarg);
+			if (o->json_fd >= 0)
+				close(o->json_fd);
+			o->json_fd = open(optarg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+			if (o->json_fd < 0)
+				return bad("--json %s: %s", optarg, strerror(errno));
+			break;
+		case O_JSON_FD: {
+			long fd = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFL) < 0 ||
+			    !(fcntl((int)fd, F_GETFL) & (O_WRONLY | O_RDWR)))
+				return bad("--json-fd wants a descriptor open for writing, not '%s'", optarg);
+			if (o->json_fd >= 0)
+				close(o->json_fd);
+			/* Ours alone: not the sandbox's (its descriptors are closed
+			 * anyway), nor a program rls starts. */
+			o->json_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+			break;
+		}
+		case O_CAPTURE: o->capture = true; break;
+		/* rlsfs checks them: a bad value fails the mount with its message. */
+		case O_DELTA_QUOTA: o->delta_quota = optarg; break;
+		case O_DELTA_FILES: o->delta_files = optarg; break;
 		case 'q':
 		case O_QUIET: o->quiet = true; break;
 		case 'h':
@@ -369,6 +423,8 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		fprintf(stderr, "rls: run: no command given (rls run [OPTIONS] -- COMMAND [ARG...])\n");
 		return -1;
 	}
+	if (o->capture && o->json_fd < 0)
+		return bad("--capture puts the output in the --json object: give --json FILE or --json-fd N");
 	o->argv = argv + optind;
 	if ((o->runtime || o->rootfs || o->image) && strcmp(o->backend, "oci"))
 		return bad("--%s is for --backend oci", o->runtime ? "runtime" : o->rootfs ? "rootfs" : "image");
@@ -489,35 +545,6 @@ static char *default_delta_path(const char *source, rls_error *err)
 	return rls_xasprintf("%s/%s-%s-%02x%02x%02x%02x", dir, base, stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
-/* What rlsfs gets for -p: a preset name as is, a file as an absolute path
- * (rlsfs works from /), and when no -p was given what
- * policy_load_for_source would pick. */
-static char *policy_arg(const char *spec, const char *source)
-{
-	_cleanup_free_ char *local = NULL;
-	char *abs;
-
-	if (!spec) {
-		local = rls_xasprintf("%s/.rls/policy.yml", source);
-		if (access(local, F_OK) == 0)
-			return steal_pointer(&local);
-		return rls_xstrdup("agent-safe");
-	}
-	if (!strchr(spec, '/') && policy_preset_text(spec))
-		return rls_xstrdup(spec);
-	/* Absolute, but with the symlinks the caller named kept: rlsfs
-	 * protects every one of them on the way to the policy. */
-	if (spec[0] == '/')
-		return rls_xstrdup(spec);
-	{
-		char cwd[PATH_MAX];
-
-		if (!getcwd(cwd, sizeof cwd))
-			return rls_xstrdup(spec);
-		abs = rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
-	}
-	return abs;
-}
 
 /* Which policy a run applies, in words: "preset agent-safe (the
  * default)", "preset read-only", or a file's path. */
@@ -551,6 +578,17 @@ static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 		if (pause_us < 2000)
 			pause_us *= 2;
 	}
+}
+
+/* Print one line to stderr, and keep it for the --json object's "error". */
+static void RLS_PRINTF(3, 4) say(char *keep, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(keep, n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", keep);
 }
 
 static int count_change(delta_change_kind kind, const char *path, void *opaque)
@@ -719,54 +757,52 @@ int cmd_run(int argc, char **argv)
 	denial_summary denials = { 0 };
 	delta_commit_stats cstats = { 0 };
 	run_report rep = { 0 };
-	const char *commit_state = "none";
+	commit_outcome commit_state = OUTCOME_NONE;
 	const char *late_error = NULL;
 	bool keep_delta = false;
 	bool delta_settled = false;	/* committed, kept or removed */
+	bool json_written = false;
+	run_capture capture = { .saved = { -1, -1 }, .fds = { -1, -1 }, .report_fd = -1 };
+	char early[1024] = "";		/* why rls stopped before the command ran */
 
 	if (parse_opts(argc, argv, &o) < 0) {
 		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
+	sigemptyset(&st.oldmask);
+	/* From here on every ending goes through `out`, which writes the
+	 * --json object if nothing has yet. */
+	status = RUN_EXIT_USAGE;
 	be = backend_by_name(o.backend);
 	if (!be) {
-		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap or oci)\n",
-			o.backend);
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: backend '%s' is not available in this build (use bwrap or oci)",
+		    o.backend);
+		goto out;
 	}
-	sigemptyset(&st.oldmask);
 	st.source = realpath(o.source ? o.source : ".", NULL);
 	if (!st.source) {
-		fprintf(stderr, "rls: run: source %s: %s\n", o.source ? o.source : ".", strerror(errno));
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: source %s: %s", o.source ? o.source : ".", strerror(errno));
+		goto out;
 	}
 	{
 		struct stat sb;
 
 		if (stat(st.source, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-			fprintf(stderr, "rls: run: source %s: not a directory\n", st.source);
-			free(st.source);
-			run_opts_free(&o);
-			return RUN_EXIT_USAGE;
+			say(early, sizeof early, "rls: run: source %s: not a directory", st.source);
+			goto out;
 		}
 	}
 	/* Fail before anything is mounted when the policy is bad. */
 	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
-		fprintf(stderr, "rls: %s\n", err.msg);
-		free(st.source);
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: %s", err.msg);
+		goto out;
 	}
 	policy_free(pol);
-	polarg = policy_arg(o.policy, st.source);
+	polarg = policy_resolve_spec(o.policy, st.source);
 	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
-		fprintf(stderr, "rls: run: %s\n", err.msg);
-		free(st.source);
-		run_opts_free(&o);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: %s", err.msg);
+		goto out;
 	}
 	map_owner = identity_map_owner_arg(&id);
 
@@ -774,34 +810,34 @@ int cmd_run(int argc, char **argv)
 		_cleanup_free_ char *found = run_search_path(o.argv[0], RUN_SANDBOX_PATH);
 
 		if (!found) {
-			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
-				o.argv[0], RUN_SANDBOX_PATH);
-			free(st.source);
-			run_opts_free(&o);
-			return RUN_EXIT_NOT_FOUND;
+			status = RUN_EXIT_NOT_FOUND;
+			say(early, sizeof early, "rls: run: %s: command not found in the sandbox's PATH (%s)",
+			    o.argv[0], RUN_SANDBOX_PATH);
+			goto out;
 		}
 	}
+	status = RUN_EXIT_FAILED;
 	if (be->probe(&err) < 0) {
-		fprintf(stderr, "rls: run: backend %s: %s\n", be->name, err.msg);
+		say(early, sizeof early, "rls: run: backend %s: %s", be->name, err.msg);
 		goto out;
 	}
 	st.rlsfs = find_companion("rlsfs", NULL);
 	init = find_companion("rls-init", RLS_LIBEXECDIR);
 	if (!st.rlsfs || !init) {
-		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n", !st.rlsfs ? "rlsfs" : "rls-init");
+		say(early, sizeof early, "rls: run: %s not found (see rls doctor)", !st.rlsfs ? "rlsfs" : "rls-init");
 		goto out;
 	}
 	if (o.delta) {
 		st.delta = rls_mkdir_p(o.delta, 0700, &err) == 0 ? realpath(o.delta, NULL) : NULL;
 		if (!st.delta) {
-			fprintf(stderr, "rls: run: delta %s: %s\n", o.delta,
+			say(early, sizeof early, "rls: run: delta %s: %s", o.delta,
 				err.msg[0] ? err.msg : strerror(errno));
 			goto out;
 		}
 	} else {
 		st.delta = default_delta_path(st.source, &err);
 		if (!st.delta) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 		st.delta_is_ours = true;
@@ -828,21 +864,21 @@ int cmd_run(int argc, char **argv)
 							  tmp && tmp[0] == '/' ? tmp : "/tmp");
 
 		if (!mkdtemp(tmpl)) {
-			fprintf(stderr, "rls: run: temp dir %s: %s\n", tmpl, strerror(errno));
+			say(early, sizeof early, "rls: run: temp dir %s: %s", tmpl, strerror(errno));
 			goto out;
 		}
 		st.tmpdir = steal_pointer(&tmpl);
 	}
 	st.mnt = rls_xasprintf("%s/mnt", st.tmpdir);
 	if (mkdir(st.mnt, 0700) < 0) {
-		fprintf(stderr, "rls: run: %s: %s\n", st.mnt, strerror(errno));
+		say(early, sizeof early, "rls: run: %s: %s", st.mnt, strerror(errno));
 		goto out;
 	}
 	if (o.audit) {
 		int fd = open(o.audit, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		if (fd < 0 || !(st.audit = realpath(o.audit, NULL))) {
-			fprintf(stderr, "rls: run: audit file %s: %s\n", o.audit, strerror(errno));
+			say(early, sizeof early, "rls: run: audit file %s: %s", o.audit, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			goto out;
@@ -857,7 +893,7 @@ int cmd_run(int argc, char **argv)
 
 		snprintf(name, sizeof name, "rls-run-%d", (int)getpid());
 		if (limits_setup(&o.lim, name, &st.cg, &err) < 0) {
-			fprintf(stderr, "rls: run: limits: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: limits: %s", err.msg);
 			goto out;
 		}
 		if (st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
@@ -873,14 +909,14 @@ int cmd_run(int argc, char **argv)
 				  .cg = &st.cg };
 
 		if (guard_start(&gs, &st.guard, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 	}
 
 	watch = rls_xasprintf("%d", (int)getpid());
 	{
-		char *margv[20] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
+		char *margv[24] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
 				    "--watch-pid", watch };
 		size_t n = 10;
 		int ws;
@@ -894,15 +930,24 @@ int cmd_run(int argc, char **argv)
 			margv[n++] = "--map-owner";
 			margv[n++] = map_owner;
 		}
+		if (o.delta_quota) {
+			margv[n++] = "--max-delta-size";
+			margv[n++] = (char *)o.delta_quota;
+		}
+		if (o.delta_files) {
+			margv[n++] = "--max-delta-files";
+			margv[n++] = (char *)o.delta_files;
+		}
 		margv[n++] = st.source;
 		margv[n++] = st.mnt;
 		margv[n] = NULL;
 		ws = run_program(margv);
 
 		if (ws != 0) {
-			/* rlsfs said why on stderr. */
-			if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) == RUN_EXIT_FAILED)
-				fprintf(stderr, "rls: run: could not mount %s with rlsfs\n", st.source);
+			/* rlsfs said why on stderr; its 2 is bad input, ours too. */
+			if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE)
+				status = RUN_EXIT_USAGE;
+			say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
 			goto out;
 		}
 		st.mounted = true;
@@ -925,9 +970,16 @@ int cmd_run(int argc, char **argv)
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 			.source = st.source, .runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
 		};
+		int r;
 
-		if (be->run(&ctx, &res, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+		if (o.capture && capture_start(&capture, st.tmpdir, &err) < 0) {
+			say(early, sizeof early, "rls: run: --capture: %s", err.msg);
+			goto out;
+		}
+		r = be->run(&ctx, &res, &err);
+		capture_finish(&capture);
+		if (r < 0) {
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 	}
@@ -937,7 +989,7 @@ int cmd_run(int argc, char **argv)
 	if (!res.started) {
 		/* The backend or rls-init refused before the command started;
 		 * it said why. */
-		fprintf(stderr, "rls: run: the sandbox could not be set up\n");
+		say(early, sizeof early, "rls: run: the sandbox could not be set up");
 		status = RUN_EXIT_FAILED;
 		unmount_rlsfs(&st);
 		goto finish_delta;
@@ -984,22 +1036,23 @@ finish_delta:
 			goto report;
 		}
 		if (!changes) {
-			commit_state = "none";
+			commit_state = OUTCOME_NONE;
 		} else if (!want) {
-			commit_state = "kept";
+			commit_state = OUTCOME_KEPT;
 			keep_delta = true;
 		} else {
-			int r = delta_commit(d, o.on_conflict, 0, &cstats, &err);
+			int r = delta_commit(d, o.on_conflict,
+					     o.allow_symlinks_out ? DELTA_COMMIT_ALLOW_SYMLINKS_OUT : 0, &cstats, &err);
 
 			if (r < 0) {
-				commit_state = "error";
+				commit_state = OUTCOME_ERROR;
 				late_error = rls_xstrdup(err.msg);
 				keep_delta = true;
 			} else if (r == 1) {
-				commit_state = "conflict";
+				commit_state = OUTCOME_CONFLICT;
 				keep_delta = true;
 			} else {
-				commit_state = "done";
+				commit_state = OUTCOME_DONE;
 				keep_delta = r == 2;	/* symlinks held back stay in it */
 			}
 		}
@@ -1009,17 +1062,25 @@ finish_delta:
 report:
 	if (late_error)
 		fprintf(stderr, "rls: run: %s\n", late_error);
-	if (!strcmp(commit_state, "done") && !o.quiet) {
+	if (commit_state == OUTCOME_DONE && !o.quiet) {
 		fprintf(stderr, "%s\n", commit_summary(&cstats, st.source, &msg));
 		if (cstats.conflicts)
 			fprintf(stderr, "rls: %u conflict%s (the %s version was kept): %s\n", cstats.conflicts,
 				cstats.conflicts == 1 ? "" : "s",
 				o.on_conflict == DELTA_CONFLICT_THEIRS ? "source's" : "sandbox's",
 				report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
-	} else if (!strcmp(commit_state, "conflict")) {
+	} else if (commit_state == OUTCOME_CONFLICT) {
 		fprintf(stderr, "rls: nothing committed: %u conflict%s with --on-conflict=fail: %s\n",
 			cstats.conflicts, cstats.conflicts == 1 ? "" : "s",
 			report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
+	}
+	if (commit_state == OUTCOME_DONE) {
+		/* Held symlinks and dropped set-id bits are said even with
+		 * --quiet: they are changes that did not land as made. */
+		delta_commit_stats rest = cstats;
+
+		rest.conflict_paths = NULL;
+		report_commit_notes(&rest, o.on_conflict, st.delta, "rls: ", stderr);
 	}
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
@@ -1040,15 +1101,18 @@ report:
 		report_print_denials(&denials, stderr);
 	/* The command succeeded but its work did not land: say so in the
 	 * status too, so that scripts notice. */
-	if (status == 0 && (late_error || !strcmp(commit_state, "conflict") ||
-			    !strcmp(commit_state, "error")))
+	if (status == 0 && (late_error || commit_state == OUTCOME_CONFLICT ||
+			    commit_state == OUTCOME_ERROR))
 		status = RUN_EXIT_FAILED;
-	if (o.json) {
+	/* A conflict is never silent, not even in the status. */
+	else if (status == 0 && commit_state == OUTCOME_DONE && (cstats.conflicts || cstats.n_held))
+		status = RUN_EXIT_UNCLEAN;
+	if (o.json_fd >= 0) {
 		rep.exit_status = status;
 		rep.timed_out = res.timed_out;
 		rep.interrupted_by = res.interrupted_by;
 		rep.duration_s = run_now() - t0;
-		rep.commit = commit_state;
+		rep.commit = outcome_names[commit_state];
 		rep.added = cstats.added;
 		rep.modified = cstats.modified;
 		rep.deleted = cstats.deleted;
@@ -1057,13 +1121,25 @@ report:
 		rep.cg = &st.cg;
 		rep.delta_kept = keep_delta ? st.delta : NULL;
 		rep.error = late_error;
-		report_json(&rep, stdout);
+		rep.policy = poldesc;
+		rep.killed_by = res.timed_out ? "timeout" : oom ? "memory" :
+				res.interrupted_by ? "signal" : NULL;
+		rep.capture = capture.on ? &capture : NULL;
+		report_json(&rep, o.json_fd);
+		json_written = true;
 	}
 	report_denials_free(&denials);
 	delta_commit_stats_free(&cstats);
 	if (late_error && strcmp(late_error, "could not unmount the sandbox's file system"))
 		free((char *)late_error);
 out:
+	if (o.json_fd >= 0 && !json_written) {
+		/* The command never ran: the object says why. */
+		run_report r0 = { .exit_status = status, .commit = "none", .cg = &st.cg,
+				  .error = early[0] ? early : "rls could not run the command", .policy = poldesc };
+
+		report_json(&r0, o.json_fd);
+	}
 	if (!delta_settled && st.delta_is_ours) {
 		/* Failed before the command ran: the fresh delta is empty. */
 		unmount_rlsfs(&st);
@@ -1071,6 +1147,7 @@ out:
 			(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	}
 	free_strv(env);
+	capture_free(&capture);
 	run_cleanup(&st, &o);
 	run_opts_free(&o);
 	return status;

@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 #include "../common/common.h"
+#include "../delta/delta.h"
 
 /* ---- limits.c ---- */
 
@@ -235,6 +236,7 @@ typedef struct denial_summary {
 	unsigned count;
 	char *paths[REPORT_MAX_PATHS];	/* first distinct paths */
 	size_t n_paths;
+	unsigned long long dropped;	/* denials rlsfs counted but did not log */
 } denial_summary;
 
 void report_read_denials(const char *audit_path, denial_summary *out);
@@ -243,6 +245,46 @@ void report_print_denials(const denial_summary *d, FILE *out);
 /* The first n names of paths (or up to its NULL) quoted for a ", " list,
  * in b (emptied first); returns b's text. */
 const char *report_name_list(char *const *paths, size_t n, rls_buf *b);
+/* rls commit's statuses besides 0, 1 (an error, or nothing committed
+ * under --on-conflict fail) and 2 (usage). */
+enum {
+	COMMIT_EXIT_CONFLICT = 3,	/* committed over conflicts: see which version won */
+	COMMIT_EXIT_HELD = 4,		/* committed, but symlinks were held back */
+};
+
+/* What a commit left to look at, one line each, names quoted: its
+ * conflicts (and which version won under `mode`), set-id bits dropped,
+ * symlinks held back (and how to accept them for `delta_dir`, if given). */
+void report_commit_notes(const delta_commit_stats *s, delta_conflict_mode mode, const char *delta_dir,
+			 const char *prefix, FILE *out);
+
+/* ---- capture.c ---- */
+
+/* --capture: the command's standard output and error, each kept up to
+ * CAPTURE_MAX bytes by a small process of its own while the command runs
+ * (what is beyond is counted, not kept). */
+#define CAPTURE_MAX (16u << 20)
+
+typedef struct run_capture {
+	bool on;
+	pid_t pid;		/* the process that reads the pipes */
+	int saved[2];		/* rls's own stdout and stderr while the command runs */
+	int fds[2];		/* where it keeps them: nameless files of the temp dir */
+	int report_fd;		/* the reader's counts arrive here at its end */
+	uint64_t dropped[2];	/* bytes beyond CAPTURE_MAX */
+} run_capture;
+
+/* Start the reader, keeping into nameless files of `dir` (nothing to
+ * leave behind), and point rls's stdout and stderr at it so that the
+ * sandbox inherits them. */
+int capture_start(run_capture *c, const char *dir, rls_error *err);
+/* Give rls its stdout and stderr back and wait for the reader (the
+ * command and all it started are gone by then). */
+void capture_finish(run_capture *c);
+/* What was kept of stream i (0 stdout, 1 stderr), NUL-terminated, and its
+ * length; NULL when nothing could be read. */
+char *capture_read(const run_capture *c, int i, size_t *len);
+void capture_free(run_capture *c);
 
 typedef struct run_report {
 	int exit_status;
@@ -255,10 +297,14 @@ typedef struct run_report {
 	const denial_summary *denials;
 	const run_cgroup *cg;
 	const char *delta_kept;	/* path, or NULL */
-	const char *error;	/* rls's own error after the command ran, or NULL */
+	const char *error;	/* rls's own error, or NULL */
+	const char *policy;	/* which policy was applied, in words, or NULL */
+	const char *killed_by;	/* "timeout", "memory", "signal" or NULL */
+	const run_capture *capture;	/* --capture, or NULL */
 } run_report;
 
-void report_json(const run_report *r, FILE *out);
+/* Write the --json object to fd, one line, at once. */
+void report_json(const run_report *r, int fd);
 
 /* ---- backends (backend.c, backend-*.c) ---- */
 

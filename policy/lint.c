@@ -218,6 +218,13 @@ unsigned policy_lint(const policy *pol, FILE *out)
 	unsigned count = lint_notes(pol, out);
 	struct overrides *found;
 
+	/* No rule at all: every path is none, a sandbox would see nothing. */
+	if (pol->rules.n == 0) {
+		fprintf(out, "%s: warning: no rules: every path is hidden (level none), the sandbox sees nothing\n",
+			pol->n_files ? pol->files[0] : "policy");
+		count++;
+	}
+
 	if (pol->rules.n > LINT_MAX_RULES)
 		return count;
 	found = rls_xcalloc(pol->rules.n + 1, sizeof *found);

@@ -378,6 +378,14 @@ static int load_extends(policy *pol, struct load_stack *st, yaml_node_t *v, cons
 		return r;
 	}
 	path = resolve_relative(file, target);
+	/* A name without a slash that is no file was meant as a preset. */
+	if (!strpbrk(target, "/.") && access(path, F_OK) < 0 && errno == ENOENT) {
+		_cleanup_buf_ rls_buf names = { 0 };
+
+		policy_preset_list(&names);
+		return error_at(err, file, v->start_mark, "extends '%s': no such preset (the presets: %s), "
+				"nor a file of that name", target, names.data);
+	}
 	return load_file(pol, st, path, file, v->start_mark, err);
 }
 
@@ -443,9 +451,13 @@ static int yaml_error(const yaml_parser_t *p, const char *file, rls_error *err)
 
 	if (p->error == YAML_MEMORY_ERROR)
 		rls_die_oom();
+	/* `pattern: *.key` is a YAML alias, not a glob. */
+	const char *hint = p->context && (strstr(p->context, "alias") || strstr(p->context, "anchor")) ?
+				   " (quote globs that begin with * or &: pattern: \"*.key\")" : "";
+
 	if (p->context)
-		return error_at(err, file, *m, "%s %s", problem, p->context);
-	return error_at(err, file, *m, "%s", problem);
+		return error_at(err, file, *m, "%s %s%s", problem, p->context, hint);
+	return error_at(err, file, *m, "%s%s", problem, hint);
 }
 
 static int parse_text(policy *pol, struct load_stack *st, const char *text, size_t len,

@@ -113,11 +113,42 @@ int policy_load(const char *spec, policy **out, rls_error *err)
 		_cleanup_free_ char *name = rls_xasprintf("preset:%s", spec);
 		return policy_load_text(text, strlen(text), name, out, err);
 	}
+	if (!strpbrk(spec, "/.") && access(spec, F_OK) < 0 && errno == ENOENT) {
+		_cleanup_buf_ rls_buf names = { 0 };
+
+		policy_preset_list(&names);
+		return rls_error_set(err, 0, "no preset '%s' (the presets: %s), nor a file of that name", spec,
+				     names.data);
+	}
 	pol = rls_xcalloc(1, sizeof *pol);
 	if (policy_parse_file(pol, spec, err) < 0 || policy_compile(pol, err) < 0)
 		return -1;
 	*out = steal_pointer(&pol);
 	return 0;
+}
+
+char *policy_resolve_spec(const char *spec, const char *source)
+{
+	_cleanup_free_ char *local = NULL;
+	char cwd[PATH_MAX];
+
+	if (!spec) {
+		local = rls_xasprintf("%s/.rls/policy.yml", source);
+		if (access(local, F_OK) == 0)
+			return steal_pointer(&local);
+		return rls_xstrdup("agent-safe");
+	}
+	if (!strchr(spec, '/') && policy_preset_text(spec))
+		return rls_xstrdup(spec);
+	if (spec[0] == '/' || !getcwd(cwd, sizeof cwd))
+		return rls_xstrdup(spec);
+	return rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
+}
+
+void policy_preset_list(rls_buf *b)
+{
+	for (const char *const *n = policy_preset_names(); *n; n++)
+		rls_buf_printf(b, "%s%s", n == policy_preset_names() ? "" : ", ", *n);
 }
 
 int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)

@@ -106,6 +106,14 @@ unsigned policy_lint(const policy *pol, FILE *out);
 /* Presets built in: NULL-terminated list of names, and the YAML text of one
  * (NULL if unknown). */
 const char *const *policy_preset_names(void);
+/* The policy a run over `source` (a real absolute path) applies, as a
+ * spec that reads the same from any folder: a preset's name, or a file's
+ * absolute path with the symlinks the caller named kept (every one of
+ * them is protected); with no `spec`, SOURCE/.rls/policy.yml if present,
+ * else "agent-safe".  As policy_load_for_source picks. */
+char *policy_resolve_spec(const char *spec, const char *source);
+/* The preset names, comma-separated, appended to b (for messages). */
+void policy_preset_list(rls_buf *b);
 const char *policy_preset_text(const char *name);
 
 /* A stable fingerprint of the rules (for the delta to record which policy

@@ -102,4 +102,14 @@ is "$rc" 2 "an unknown flag is a usage error"
 is "$rc" 2 "an unknown subcommand is a usage error"
 like "$(head -1 err)" "unknown subcommand 'frob'" "and names it"
 
+printf 'extends: agnet-safe\n' > typo.yml
+out=$("$RLS" policy check typo.yml 2>&1)
+like "$out" "typo.yml:1:10: extends 'agnet-safe': no such preset \\(the presets: agent-safe, read-only" "a mistyped preset in extends lists the presets"
+out=$(cd "$T" && "$RLS" run -p agnet-safe -- true 2>&1)
+like "$out" "no preset 'agnet-safe' \\(the presets: agent-safe" "so does a mistyped -p"
+printf 'rules:\n  - { pattern: *.key, permission: none }\n' > alias.yml
+like "$("$RLS" policy check alias.yml 2>&1)" "quote globs that begin with \\* or &" "an unquoted *.key gets a hint to quote globs"
+printf 'rules: []\n' > empty.yml
+like "$("$RLS" policy check empty.yml 2>&1)" "warning: no rules: every path is hidden" "an empty policy is warned about"
+
 done_testing

@@ -87,9 +87,23 @@ ok "a mount for SIGTERM" "$RLSFS" mount -p read-only --delta "$T/d5" "$S" "$M"
 pkill -TERM -f "rlsfs mount.*$T/d5" 
 i=0; while mountpoint -q "$M" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 mountpoint -q "$M"; isnt $? 0 "SIGTERM to the daemon unmounts"
+# A delta rlsfs made itself (no --delta) and nothing was written to is
+# removed at unmount; one with changes is kept, named like rls run's.
+mkdir -p "$T/fresh-m"
+d=$(XDG_STATE_HOME=$T/fresh-state "$RLSFS" mount -p full-access "$S" "$T/fresh-m")
+ls "$T/fresh-m" >/dev/null
+"$RLSFS" umount "$T/fresh-m"
+ok "an untouched fresh delta is removed at unmount" test ! -e "$d"
+d=$(XDG_STATE_HOME=$T/fresh-state "$RLSFS" mount -p full-access "$S" "$T/fresh-m")
+echo x > "$T/fresh-m/written"
+"$RLSFS" umount "$T/fresh-m"
+ok "one with a change is kept" test -d "$d"
+like "$d" "/$(basename "$S")-[0-9]{8}-[0-9]{6}-" "named after the tree and the time, as rls run names them"
+
 # rlsfs umount returns only once the daemon has let go of the delta:
 # commit, discard or a new mount right after never find it busy.
 mkdir -p "$T/race-src/out" "$T/race-m"
+true
 fails_n=0
 for i in $(seq 20); do
 	"$RLSFS" mount -p full-access --delta "$T/race-d" "$T/race-src" "$T/race-m" || break

@@ -70,5 +70,19 @@ run_rls --source "$S" --timeout 0.5 -- sh -c '(sleep 30.0510 &); setsid sleep 30
 is "$rc" 124 "a timeout ends the whole process tree"
 ok "no process of it is left" sh -c 'for i in $(seq 50); do pgrep -f "^sleep 30.0510$" >/dev/null || exit 0; sleep 0.1; done; exit 1'
 rm -rf "$T/state/rls/deltas"
+
+# Two sandboxes append to one file: the second commit meets a conflict,
+# and it is never silent.
+echo base > "$S/output/log.txt"
+run_rls --source "$S" --commit never -- sh -c 'echo from-a >> output/log.txt'
+da=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+run_rls --source "$S" --commit never -- sh -c 'echo from-b >> output/log.txt'
+db=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+"$RLS" commit "$da" >/dev/null
+like "$("$RLS" diff "$db")" "conflict: output/log.txt \\(the source changed" "rls diff marks the conflict before the commit"
+run_rls --source "$S" --delta "$db" -- true
+is "$rc" 123 "a run whose commit replaced a newer source version exits 123"
+like "$err" "conflict.*the sandbox's version was kept.*output/log.txt" "saying which version won"
+rm -rf "$T/state/rls/deltas"
 ok "nothing is left behind" no_leftovers
 done_testing

@@ -24,7 +24,7 @@ if ! skip_on oci-runsc -- "the pids cgroup counts gVisor's own threads, not the 
 	run_rls --pids 20 --json -- python3 -c "$forks"
 	n=$(printf '%s\n' "$out" | head -1)
 	ok "with --pids 20 a fork bomb is bounded (made $n)" test "$n" -lt 20
-	like "$out" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
+	like "$json" '"pids":"(cgroup-v[12]|rlimit)"' "--json says how --pids was enforced"
 fi
 
 hog='b = b"x" * (400 * 1024 * 1024); print("allocated")'
@@ -33,8 +33,8 @@ is "$out" allocated "without --memory 400 MiB can be allocated"
 run_rls --memory 64M --json -- python3 -c "$hog"
 unlike "$out" "^allocated" "with --memory 64M it cannot"
 ok "and the command fails" test "$rc" -ne 0
-like "$out" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
-if printf '%s' "$out" | grep -q '"memory":"cgroup-v'; then
+like "$json" '"memory":"(cgroup-v[12]|rlimit)"' "--json says how --memory was enforced"
+if printf '%s' "$json" | grep -q '"memory":"cgroup-v'; then
 	run_rls --memory 64M -- python3 -c "open('output/partial.txt', 'w').write('x'); $hog"
 	is "$rc" 137 "a command killed for its memory limit exits 137"
 	like "$err" "killed: memory limit 64M reached" "and rls says the memory limit killed it"
@@ -55,11 +55,17 @@ print(round(time.process_time(), 2))'
 	cpu=$(printf '%s\n' "$out" | head -1)
 	ok "with --cpus 0.2 a second of spinning gets about 0.2 s of CPU ($cpu)" \
 		python3 -c "import sys; sys.exit(0 if float('$cpu') < 0.5 else 1)"
-	like "$out" '"cpus":"cgroup-v[12]"' "--json says --cpus went through a cgroup"
+	like "$json" '"cpus":"cgroup-v[12]"' "--json says --cpus went through a cgroup"
 else
 	_tap_result 0 "# skip --cpus needs a cgroup (not root)"
 fi
+run_rls --delta-quota 1M -- sh -c 'head -c 4M /dev/zero > output/big 2>/dev/null; echo $?'
+is "$out" 1 "--delta-quota bounds what the command may write into the delta"
+ok "and what did fit is at most the quota" test "$(stat -c %s "$S/output/big" 2>/dev/null || echo 0)" -le 1048576
+rm -f "$S/output/big"
+run_rls --delta-quota lots -- true
+is "$rc" 2 "a bad --delta-quota is a usage error"
 run_rls --json -- true
-like "$out" '"limits":\{"memory":null,"cpus":null,"pids":null\}' "without limits, --json says null for each"
+like "$json" '"limits":\{"memory":null,"cpus":null,"pids":null\}' "without limits, --json says null for each"
 ok "the cgroup is removed afterwards" no_leftovers
 done_testing

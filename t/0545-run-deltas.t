@@ -32,6 +32,18 @@ ok "a delta younger than the age is kept" test -d "$first"
 "$RLS" deltas --remove-older-than soon >/dev/null 2>"$T/e"; rc=$?
 is "$rc" 2 "a bad age is a usage error"
 like "$(cat "$T/e")" "wants an age \\(like 7d" "saying what an age looks like"
+run_rls --commit never -- sh -c 'echo c > output/c.txt'
+kept=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+"$RLS" commit "$kept" >/dev/null
+ok "a kept delta that rls commit empties is removed, folder and all" test ! -e "$kept"
+run_rls --commit never -- sh -c 'echo d > output/d.txt'
+kept=$(printf '%s\n' "$err" | sed -n 's/^rls: delta kept: //p')
+"$RLS" discard "$kept"
+ok "so is one rls discard empties" test ! -e "$kept"
+mkdir -p "$T/mine"
+run_rls --delta "$T/mine/d" --commit never -- sh -c 'echo e > output/e.txt'
+"$RLS" discard "$T/mine/d"
+ok "a delta folder the caller named stays" test -d "$T/mine/d"
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing

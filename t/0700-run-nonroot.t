@@ -58,7 +58,7 @@ urun -- env
 is "$(printf '%s\n' "$out" | cut -d= -f1 | sort | tr '\n' ' ')" "HOME LANG PATH PWD TERM " "a clean environment"
 urun -- sh -c "ls '$T/u' 2>&1; cat /proc/[0-9]*/comm"
 unlike "$out" "state|src|rlsfs" "the source, the state dir and rlsfs are out of reach"
-urun --pids 40 --json -- python3 -c 'import os
+urun --pids 40 --json "$T/u/tmp/run.json" -- python3 -c 'import os
 n = 0
 try:
     for i in range(100):
@@ -69,7 +69,8 @@ except OSError:
     pass
 print(n)'
 ok "--pids bounds the processes without a cgroup ($(printf '%s\n' "$out" | head -1))" test "$(printf '%s\n' "$out" | head -1)" -lt 40
-like "$out" '"pids":"(rlimit|cgroup-v[12])"' "--json says how"
+like "$(cat "$T/u/tmp/run.json")" '"pids":"(rlimit|cgroup-v[12])"' "--json says how"
+rm -f "$T/u/tmp/run.json"
 like "$err" "rlimit|^$" "and stderr says when rlimits stand in for a cgroup"
 urun --timeout 0.3 -- sleep 10
 is "$rc" 124 "a timeout gives 124"

@@ -78,6 +78,6 @@ is "$rc" 0 "a delta with a rewritten set-user-id file commits"
 is "$(stat -c %a "$S/w/old") $(cat "$S/w/old")" "755 evil" "without the bit on the new content"
 is "$(stat -c %a "$S/w/made")" 755 "nor on a new file"
 is "$(stat -c %a "$S/w/same")" 4755 "a bit on the content copied up is kept"
-like "$out" "set-id bits dropped \(content changed since the copy-up\): w/made" "commit names the new file"
-like "$out" "set-id bits dropped \(content changed since the copy-up\): w/old" "and the rewritten one"
+like "$out" "set-id bits dropped: w/made \(its content changed since the copy-up\)" "commit names the new file"
+like "$out" "set-id bits dropped: w/old \(its content changed since the copy-up\)" "and the rewritten one"
 done_testing

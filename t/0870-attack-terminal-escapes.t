@@ -41,7 +41,7 @@ ok "and is JSON that gives back every name's bytes" \
 	json_has_names "$T/audit.jsonl" 'sorted(b(x["path"]) for x in docs) == sorted(b"/src/" + n for n in names)' "${NAMES[@]}"
 
 run_rls --json --source "$S" --delta "$d" --commit never -- sh -c "$agent" sh "${NAMES[@]}"
-printf '%s\n' "$out" > "$T/run.json"
+printf '%s\n' "$json" > "$T/run.json"
 ok "rls run --json is safe to print" safe_text <"$T/run.json"
 ok "and its denial paths give back every name's bytes" \
 	json_has_names "$T/run.json" 'sorted(b(x) for x in docs[0]["denials"]["paths"]) == sorted(b"/src/" + n for n in names)' "${NAMES[@]}"

@@ -45,7 +45,7 @@ umount_rlsfs "$M"
 echo theirs > "$S/$conf"
 out=$("$RLS" commit --on-conflict fail "$T/dc")
 is "$out" "commit refused: 1 conflict, nothing written
-conflict: $(quoted "$conf")" "rls commit names the conflict quoted, on one line"
+conflict: $(quoted "$conf") (nothing was committed)" "rls commit names the conflict quoted, on one line"
 
 # The same through rls run, whose conflict list and --json object name it.
 mkdir -p "$S/output"
@@ -57,7 +57,7 @@ run_rls --source "$S" --delta "$d" --on-conflict fail --json -- true
 is "$(printf '%s\n' "$err" | grep -vc '^rls: policy: ')" 2 "rls run's conflict message is one line (and the kept delta another)"
 like "$err" "^rls: nothing committed: 1 conflict with --on-conflict=fail: \"/output/n\\\\nconflict: important\"" \
 	"naming the path quoted"
-printf '%s\n' "$out" > "$T/run.json"
+printf '%s\n' "$json" > "$T/run.json"
 ok "the --json object lists the conflict as one path" \
 	json_has_names "$T/run.json" 'docs[0]["conflicts"] == ["/output/n\nconflict: important"]'
 run_rls --source "$S" --delta "$d" --on-conflict ours -- true

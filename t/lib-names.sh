@@ -9,7 +9,8 @@
 #   quoted NAME           the name as rls prints it (git's quoting)
 #   json_has_names FILE PY-EXPR   every JSON line (or object) of FILE parses
 #                         with Python's strict json, and PY-EXPR holds of it,
-#                         with the names decoded back to bytes (surrogateescape)
+#                         with the names decoded back to bytes (a value that
+#                         begins with a double quote is a quoted name)
 
 NAMES=(
 	$'\e[2J\e]0;owned\a.txt'	# clear the screen, retitle the window
@@ -68,7 +69,22 @@ json_has_names() {
 import json, sys
 names = [n.encode("utf-8", "surrogateescape") for n in sys.argv[3:]]
 def b(s):
-    return s.encode("utf-8", "surrogateescape")
+    # rls writes a name that is not UTF-8 (or begins with a double quote)
+    # as its quoted form: C escapes between double quotes.
+    if not s.startswith("\""):
+        return s.encode("utf-8")
+    out, i, body = bytearray(), 0, s[1:-1].encode("utf-8")
+    esc = {ord("a"): 7, ord("b"): 8, ord("t"): 9, ord("n"): 10, ord("v"): 11, ord("f"): 12, ord("r"): 13,
+           ord("\""): 34, ord("\\"): 92}
+    while i < len(body):
+        c = body[i]
+        if c != 92:
+            out.append(c); i += 1
+        elif body[i + 1] in esc:
+            out.append(esc[body[i + 1]]); i += 2
+        else:
+            out.append(int(body[i + 1:i + 4], 8)); i += 4
+    return bytes(out)
 with open(sys.argv[1], "rb") as f:
     raw = f.read()
 docs = [json.loads(line.decode("utf-8")) for line in raw.splitlines() if line.strip()]

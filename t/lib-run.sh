@@ -89,10 +89,17 @@ mk_src() {
 	echo 'keep' > "$1/output/.keep"
 }
 
+# A bare --json among the arguments asks for the object: it is written to
+# a file of its own and put in $json.
 run_rls() {
-	local ef=$T/.stderr
-	out=$("$RLS" run "${RUN_BACKEND[@]}" "$@" 2>"$ef"); rc=$?
+	local ef=$T/.stderr jf=$T/.json a args=()
+	for a in "$@"; do
+		if [ "$a" = --json ]; then args+=(--json "$jf"); else args+=("$a"); fi
+	done
+	rm -f "$jf"
+	out=$("$RLS" run "${RUN_BACKEND[@]}" "${args[@]}" 2>"$ef"); rc=$?
 	err=$(cat "$ef")
+	json=$(cat "$jf" 2>/dev/null)
 }
 
 # Deltas left in the state dir (kept ones).

@@ -39,6 +39,8 @@ static const char *errname(int e)
 	case ENOSPC: return "ENOSPC";
 	case EMFILE: return "EMFILE";
 	case EFBIG: return "EFBIG";
+	case EDQUOT: return "EDQUOT";
+	case ENOMEM: return "ENOMEM";
 	}
 	return strerror(e);
 }
