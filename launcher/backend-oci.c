@@ -692,8 +692,8 @@ static void finish(oci_run *r)
 	 * its OOM count, then removes it. */
 	if (r->id && !r->rt.rootless) {
 		if (r->ctx->cg->version)
-			oci_cgroup_sweep(r->cgroup, r->ctx->cg, 1000);
-		oci_cgroup_sweep(r->id, r->ctx->cg, 1000);
+			oci_cgroup_sweep(r->cgroup, r->ctx->cg, 3000);
+		oci_cgroup_sweep(r->id, r->ctx->cg, 3000);
 	}
 	if (r->dir)
 		(void)rls_rm_rf_at(AT_FDCWD, r->dir, &e);
