@@ -451,10 +451,15 @@ int cmd_doctor(int argc, char **argv)
 	runc = check_oci_runtime("runc");
 	crun = check_oci_runtime("crun");
 	runsc = check_oci_runtime("runsc");
-	qemu = check_qemu();
-	(void)check_kvm();
-	(void)check_virtiofsd();
-	image = check_image();
+	/* What only the microVM backend needs is looked at once this build
+	 * has that backend. */
+	qemu = image = false;
+	if (backend_by_name("vm")) {
+		qemu = check_qemu();
+		(void)check_kvm();
+		(void)check_virtiofsd();
+		image = check_image();
+	}
 
 	line("backend bwrap", fuse && userns && bwrap, "%s",
 	     fuse && userns && bwrap ? "the default" : "needs fuse, user namespaces and bwrap (above)");
@@ -464,10 +469,12 @@ int cmd_doctor(int argc, char **argv)
 	else
 		line("backend oci", false, "%s", !fuse ? "needs fuse (above)" :
 		     "needs an OCI runtime that works here: runc, crun or runsc (above)");
-	/* Not in this version of rls run: say what the host has for it, but
-	 * not that it works. */
-	line("backend vm", false, "not in this version of rls run%s",
-	     !qemu ? "; needs qemu" : !image ? "; needs the guest image" : "");
+	if (!backend_by_name("vm"))
+		line("backend vm", false, "not in this build of rls (use --backend bwrap, or oci for a "
+		     "user-space kernel under gVisor)");
+	else
+		line("backend vm", qemu && image, "%s", !qemu ? "needs qemu (apt-get install qemu-system-x86)" :
+		     !image ? "needs the guest image (make image)" : "ok");
 	fflush(stdout);
 	return fuse && userns && bwrap ? 0 : 1;
 }
