@@ -112,9 +112,14 @@ orphan_cgroups() {
 	for d in $(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null); do
 		pid=${d##*/rls-run-}
 		case "$pid" in *[!0-9]*) continue ;; esac
-		kill -0 "$pid" 2>/dev/null || echo "$d"
+		kill -0 "$pid" 2>/dev/null && continue
+		# Left before this test began: not this test's.
+		case " $ORPHANS_BEFORE " in *" $d "*) continue ;; esac
+		echo "$d"
 	done
 }
+ORPHANS_BEFORE=
+ORPHANS_BEFORE=$(orphan_cgroups | tr '\n' ' ')
 
 no_leftovers() {
 	local i
