@@ -128,11 +128,8 @@ static RLS_NORETURN void spawn_child(spawn_ctx *c, int report_fd)
 	/* Its own process group always: kill(0, sig) inside reaches only
 	 * the sandbox, never rls, its guard or the caller's pipeline. */
 	setpgid(0, 0);
-	if (c->take_tty) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
-	}
+	if (c->take_tty)
+		run_terminal_to(getpgrp());
 	if (chdir("/") < 0) {
 		rls_error_set(&e, errno, "chdir /");
 		goto fail;
@@ -171,8 +168,6 @@ static pid_t spawn_sandbox(spawn_ctx *c, rls_error *err)
 {
 	int ep[2];
 	pid_t pid;
-	char msg[sizeof err->msg];
-	ssize_t n;
 
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return rls_error_set(err, errno, "pipe");
@@ -189,22 +184,9 @@ static pid_t spawn_sandbox(spawn_ctx *c, rls_error *err)
 	close(ep[1]);
 	/* Either side may win the race; both set it. */
 	setpgid(pid, pid);
-	if (c->take_tty) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, pid);
-		signal(SIGTTOU, SIG_DFL);
-	}
-	do
-		n = read(ep[0], msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(ep[0]);
-	if (n > 0) {
-		msg[n] = '\0';
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		return rls_error_set(err, 0, "%s", msg);
-	}
-	return pid;
+	if (c->take_tty)
+		run_terminal_to(pid);
+	return run_child_started(pid, ep[0], err);
 }
 
 static char *find_bwrap(void)
@@ -291,10 +273,7 @@ static int bwrap_run(const backend_ctx *ctx, backend_result *res, rls_error *err
 	if (ctx->tty_fg) {
 		/* A shell inside made its own process group the terminal's
 		 * foreground; take it back as its parent shell would. */
-		signal(SIGTTOU, SIG_IGN);
-		if (tcgetpgrp(STDIN_FILENO) != getpgrp())
-			tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
+		run_terminal_to(getpgrp());
 	}
 	res->started = sr.child_pid && read(verdict_rd, &c, 1) == 1 && c == '1';
 	res->timed_out = sr.timed_out;

@@ -352,11 +352,8 @@ static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report
 	 * does.  Elsewhere a group of its own. */
 	if (!shares_rls_group(r)) {
 		setpgid(0, 0);
-		if (r->ctx->tty_fg) {
-			signal(SIGTTOU, SIG_IGN);
-			tcsetpgrp(STDIN_FILENO, getpgrp());
-			signal(SIGTTOU, SIG_DFL);
-		}
+		if (r->ctx->tty_fg)
+			run_terminal_to(getpgrp());
 	}
 	/* rls's death takes the runtime down; the guard then kills and
 	 * deletes the container. */
@@ -417,8 +414,6 @@ static pid_t spawn_runtime(const oci_run *r, int verdict_w, rls_error *err)
 {
 	int ep[2];
 	pid_t pid;
-	char msg[sizeof err->msg];
-	ssize_t n;
 
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return rls_error_set(err, errno, "pipe");
@@ -435,23 +430,10 @@ static pid_t spawn_runtime(const oci_run *r, int verdict_w, rls_error *err)
 	close(ep[1]);
 	if (!shares_rls_group(r)) {
 		setpgid(pid, pid);
-		if (r->ctx->tty_fg) {
-			signal(SIGTTOU, SIG_IGN);
-			tcsetpgrp(STDIN_FILENO, pid);
-			signal(SIGTTOU, SIG_DFL);
-		}
+		if (r->ctx->tty_fg)
+			run_terminal_to(pid);
 	}
-	do
-		n = read(ep[0], msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(ep[0]);
-	if (n > 0) {
-		msg[n] = '\0';
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		return rls_error_set(err, 0, "%s", msg);
-	}
-	return pid;
+	return run_child_started(pid, ep[0], err);
 }
 
 /* ---- supervising ---- */
@@ -770,12 +752,8 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 			;
 		goto out;
 	}
-	if (ctx->tty_fg) {
-		signal(SIGTTOU, SIG_IGN);
-		if (tcgetpgrp(STDIN_FILENO) != getpgrp())
-			tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
-	}
+	if (ctx->tty_fg)
+		run_terminal_to(getpgrp());
 	res->started = read_verdict(&r, vp[0]);
 	res->oom_killed = oom_seen(oom_fd);
 	res->timed_out = w.timed_out;

@@ -517,6 +517,30 @@ static char *find_companion(const char *name, const char *dir)
 	return run_search_path(name, getenv("PATH"));
 }
 
+void run_terminal_to(pid_t pgid)
+{
+	signal(SIGTTOU, SIG_IGN);
+	tcsetpgrp(STDIN_FILENO, pgid);
+	signal(SIGTTOU, SIG_DFL);
+}
+
+pid_t run_child_started(pid_t pid, int report_fd, rls_error *err)
+{
+	char msg[sizeof err->msg];
+	ssize_t n;
+
+	do
+		n = read(report_fd, msg, sizeof msg - 1);
+	while (n < 0 && errno == EINTR);
+	close(report_fd);
+	if (n <= 0)
+		return pid;
+	msg[n] = '\0';
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return rls_error_set(err, 0, "%s", msg);
+}
+
 double run_now(void)
 {
 	struct timespec ts;

@@ -472,6 +472,14 @@ void sha256_final_hex(sha256_ctx *c, char out[65]);
 char *run_search_path(const char *name, const char *path);
 /* CLOCK_MONOTONIC, in seconds. */
 double run_now(void);
+/* Make process group `pgid` the foreground of the terminal on standard
+ * input, as a shell does for a job (SIGTTOU ignored meanwhile). */
+void run_terminal_to(pid_t pgid);
+/* After a fork whose child reports a failure before exec as a message on
+ * a close-on-exec pipe: wait for its word on `report_fd` (the read end,
+ * closed here).  End of file means it exec'd: pid.  A message means it
+ * failed: it is reaped and -1 returned with the message in *err. */
+pid_t run_child_started(pid_t pid, int report_fd, rls_error *err);
 
 /* Reset signal mask and handlers in a freshly forked child. */
 void run_child_reset_signals(void);
