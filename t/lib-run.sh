@@ -123,7 +123,7 @@ ORPHANS_BEFORE=$(orphan_cgroups | tr '\n' ' ')
 
 no_leftovers() {
 	local i
-	for i in $(seq 50); do
+	for i in $(seq 150); do
 		if ! grep -q " fuse.rlsfs " /proc/self/mountinfo 2>/dev/null || \
 		   ! grep " fuse.rlsfs " /proc/self/mountinfo | grep -q "$T"; then
 			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
