@@ -22,6 +22,9 @@ int rls_error_set(rls_error *err, int code, const char *fmt, ...)
 	va_end(ap);
 	if (code && n >= 0 && (size_t)n < sizeof err->msg)
 		snprintf(err->msg + n, sizeof err->msg - n, ": %s", strerror(code));
+	/* Messages name paths the sandbox chose; whoever prints one later
+	 * prints a line of safe text. */
+	rls_text_sanitize(err->msg, sizeof err->msg);
 	return -1;
 }
 
@@ -38,13 +41,19 @@ int rls_error_prefix(rls_error *err, const char *fmt, ...)
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
 	snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+	rls_text_sanitize(err->msg, sizeof err->msg);
 	return -1;
 }
 
-static void vreport(const char *fmt, va_list ap, int code)
+static void vreport(const char *kind, const char *fmt, va_list ap, int code)
 {
-	fprintf(stderr, "%s: ", rls_progname);
-	vfprintf(stderr, fmt, ap);
+	_cleanup_free_ char *text = NULL;
+	_cleanup_buf_ rls_buf safe = { 0 };
+
+	if (vasprintf(&text, fmt, ap) < 0)
+		rls_die_oom();
+	rls_buf_add_text(&safe, text);
+	fprintf(stderr, "%s: %s%s", rls_progname, kind, safe.data ? safe.data : "");
 	if (code)
 		fprintf(stderr, ": %s", strerror(code));
 	fputc('\n', stderr);
@@ -55,7 +64,7 @@ void rls_die(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport(fmt, ap, 0);
+	vreport("", fmt, ap, 0);
 	va_end(ap);
 	exit(1);
 }
@@ -66,7 +75,7 @@ void rls_die_errno(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vreport(fmt, ap, code);
+	vreport("", fmt, ap, code);
 	va_end(ap);
 	exit(1);
 }
@@ -89,11 +98,9 @@ void rls_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: warning: ", rls_progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vreport("warning: ", fmt, ap, 0);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void *rls_xmalloc(size_t n)
@@ -201,24 +208,6 @@ void rls_buf_printf(rls_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void rls_buf_add_json(rls_buf *b, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"': rls_buf_adds(b, "\\\""); break;
-		case '\\': rls_buf_adds(b, "\\\\"); break;
-		case '\n': rls_buf_adds(b, "\\n"); break;
-		case '\r': rls_buf_adds(b, "\\r"); break;
-		case '\t': rls_buf_adds(b, "\\t"); break;
-		default:
-			if (*p < 0x20)
-				rls_buf_printf(b, "\\u%04x", *p);
-			else
-				rls_buf_addc(b, (char)*p);
-		}
-	}
-}
-
 void rls_buf_reset(rls_buf *b)
 {
 	b->len = 0;
@@ -301,20 +290,71 @@ int rls_mkdir_p(const char *path, mode_t mode, rls_error *err)
 	return 0;
 }
 
-char *rls_state_dir(const char *sub, rls_error *err)
+/* Is `path` `dir` or beneath it?  Both absolute, without trailing slash. */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
+}
+
+/* /var/tmp/rls-UID: made 0700 if missing, and refused unless it is a real
+ * directory of ours that nobody else can write (/var/tmp is shared). */
+static char *fallback_state_root(rls_error *err)
+{
+	char *dir = rls_xasprintf("/var/tmp/rls-%u", (unsigned)geteuid());
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rls_error_set(err, errno, "%s", dir);
+		free(dir);
+		return NULL;
+	}
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		rls_error_set(err, 0, "%s is not a private directory of this user: remove it, or set "
+			      "XDG_STATE_HOME", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+char *rls_state_dir(const char *sub, const char *outside, rls_error *err)
 {
 	const char *state = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
+	_cleanup_free_ char *root = NULL;
 	char *dir;
 
 	if (state && state[0] == '/')
-		dir = rls_xasprintf("%s/rls/%s", state, sub);
+		root = rls_xasprintf("%s/rls", state);
 	else if (home && home[0] == '/')
-		dir = rls_xasprintf("%s/.local/state/rls/%s", home, sub);
-	else {
-		rls_error_set(err, 0, "neither XDG_STATE_HOME nor HOME is set: give --delta DIR");
-		return NULL;
+		root = rls_xasprintf("%s/.local/state/rls", home);
+	/* A state dir inside the tree would be shown to the sandbox and
+	 * committed with it; a home that does not exist (a service account)
+	 * cannot hold one.  Both fall back to /var/tmp. */
+	if (root && outside) {
+		char *real = realpath(root, NULL);
+
+		if (path_within(real ? real : root, outside)) {
+			free(root);
+			root = NULL;
+		}
+		free(real);
 	}
+	if (root) {
+		dir = rls_xasprintf("%s/%s", root, sub);
+		if (rls_mkdir_p(dir, 0700, NULL) == 0)
+			return dir;
+		free(dir);
+		free(root);
+	}
+	root = fallback_state_root(err);
+	if (!root)
+		return NULL;
+	dir = rls_xasprintf("%s/%s", root, sub);
 	if (rls_mkdir_p(dir, 0700, err) < 0) {
 		free(dir);
 		return NULL;
@@ -396,11 +436,19 @@ int rls_parse_seconds(const char *s, double *out)
 	char *end;
 	double v;
 
-	if (!*s || *s == '-' || *s == '+')
+	if (!*s || *s < '0' || *s > '9')
 		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || *end || !isfinite(v) || v < 0)
+	if (errno || !isfinite(v) || v < 0)
+		return -1;
+	switch (*end) {
+	case 's': end++; break;
+	case 'm': v *= 60; end++; break;
+	case 'h': v *= 3600; end++; break;
+	case 'd': v *= 86400; end++; break;
+	}
+	if (*end || !isfinite(v))
 		return -1;
 	*out = v;
 	return 0;
@@ -408,15 +456,15 @@ int rls_parse_seconds(const char *s, double *out)
 
 int rls_parse_size(const char *s, uint64_t *out)
 {
-	unsigned long long v;
+	long double v;
 	char *end;
 	int shift = 0;
 
 	if (*s < '0' || *s > '9')
 		return -1;
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
+	v = strtold(s, &end);
+	if (errno || !isfinite(v) || v < 0)
 		return -1;
 	switch (*end) {
 	case 'k': case 'K': shift = 10; end++; break;
@@ -430,8 +478,10 @@ int rls_parse_size(const char *s, uint64_t *out)
 		end++;
 	if (*end)
 		return -1;
-	if (shift && v > (UINT64_MAX >> shift))
+	v = ldexpl(v, shift);
+	/* A fraction of a byte is not a size: 1.5G is, 1.5 is not. */
+	if (v >= 18446744073709551616.0L || v != floorl(v))
 		return -1;
-	*out = (uint64_t)v << shift;
+	*out = (uint64_t)v;
 	return 0;
 }

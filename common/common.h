@@ -67,8 +67,44 @@ void rls_buf_add(rls_buf *b, const void *p, size_t n);
 void rls_buf_adds(rls_buf *b, const char *s);
 void rls_buf_addc(rls_buf *b, char c);
 void rls_buf_printf(rls_buf *b, const char *fmt, ...) RLS_PRINTF(2, 3);
-/* Append s as the body of a JSON string (without the quotes). */
-void rls_buf_add_json(rls_buf *b, const char *s);
+
+/* Names and text the sandbox chose, made safe to print (quote.c says which
+ * characters are unsafe: controls, bytes that are not UTF-8, bidirectional
+ * and invisible format characters).
+ *
+ * A name is printed as git prints paths (core.quotePath): as it is when it
+ * holds nothing unsafe and no '"' or '\\', else in double quotes with C
+ * escapes (\n, \t, \", \\, \ooo for each other unsafe byte).  So an
+ * unquoted name never starts with '"', a quoted one is one line of
+ * printable text, and rls_unquote_name() gives back the very bytes. */
+enum {
+	RLS_QUOTE_COMMA = 1u << 0,	/* the name stands in a ", " list: quote a comma too */
+};
+bool rls_name_needs_quote(const char *s, unsigned flags);
+void rls_buf_add_name(rls_buf *b, const char *s, unsigned flags);
+char *rls_quote_name(const char *s, unsigned flags);
+/* The name a quoted (or unquoted) form stands for; -1 if q is not one. */
+int rls_unquote_name(const char *q, char **out);
+/* Free text (a message naming paths): unsafe bytes escaped as in a quoted
+ * name, but no quotes added and '"' and '\\' kept, so that text already
+ * made safe is left as it is. */
+void rls_buf_add_text(rls_buf *b, const char *s);
+/* The same in place, in a buffer of `size` bytes (cut short if need be). */
+void rls_text_sanitize(char *s, size_t size);
+
+/* The `len` bytes at s as well-formed UTF-8: each byte that is not part of
+ * a well-formed character becomes U+FFFD.  NUL-terminated, length in
+ * *out_len. */
+char *rls_utf8_lossy(const char *s, size_t len, size_t *out_len);
+/* A name as a jansson string: as it is when it is well-formed UTF-8 (write
+ * it with JSON_ENSURE_ASCII: every control and non-ASCII character becomes
+ * a \u escape), else, and when it begins with a double quote or holds a
+ * DEL (which JSON leaves as it is), its quoted
+ * form (rls_quote_name), which begins with one.  Any JSON parser reads it;
+ * a reader undoes the quoting (rls_unquote_name) when the value begins
+ * with a double quote. */
+struct json_t;
+struct json_t *rls_json_name(const char *name);
 void rls_buf_reset(rls_buf *b);
 void rls_buf_free(rls_buf *b);
 
@@ -79,8 +115,10 @@ int rls_read_file(int dir_fd, const char *path, size_t max, char **out, size_t *
 /* mkdir -p, mode for created directories. */
 int rls_mkdir_p(const char *path, mode_t mode, rls_error *err);
 /* $XDG_STATE_HOME/rls/SUB (or ~/.local/state/rls/SUB), made if missing
- * with mode 0700.  NULL and *err filled when neither variable is set. */
-char *rls_state_dir(const char *sub, rls_error *err);
+ * with mode 0700.  When that cannot be made, or lies within `outside` (a
+ * source tree, as a real absolute path; NULL for none), /var/tmp/rls-UID/SUB
+ * instead.  NULL and *err filled when neither can be had. */
+char *rls_state_dir(const char *sub, const char *outside, rls_error *err);
 /* Call fn for each line of /proc/self/mountinfo with its mount point
  * (unescaped), file system type, source and super-block options.  fn
  * returns 0 to go on, non-zero to stop (that value is returned); -1 when
@@ -90,9 +128,10 @@ typedef int (*rls_mount_fn)(const char *mountpoint, const char *fstype, const ch
 int rls_mountinfo_each(rls_mount_fn fn, void *opaque);
 /* rm -rf below dirfd/name without following symlinks. */
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err);
-/* A non-negative decimal number of seconds ("30", "1.5"); a byte count with
- * an optional K, M, G or T suffix (powers of 1024).  0 on success, -1 if the
- * text is not one. */
+/* A non-negative decimal number of seconds ("30", "1.5", with an optional
+ * s, m, h or d suffix: "2s", "5m", "7d"); a byte count, possibly with a fraction,
+ * with an optional K, M, G or T suffix (powers of 1024: "512M", "1.5G").
+ * 0 on success, -1 if the text is not one. */
 int rls_parse_seconds(const char *s, double *out);
 int rls_parse_size(const char *s, uint64_t *out);
 

@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -41,6 +42,8 @@ enum op_kind {
 	OP_SYMLINK,
 	OP_NODE,	/* fifo, socket, device */
 	OP_DIRATTR,	/* mode, owner, times of a directory */
+	OP_HOLD,	/* a symlink held back: nothing is done, and its entry
+			 * stays in the delta when the rest is cleared */
 };
 
 enum {
@@ -50,6 +53,7 @@ enum {
 	OPF_COUNT = 1u << 3,	/* counts in the summary */
 	OPF_MOVE = 1u << 4,	/* OP_FILE: rename the data file into place */
 	OPF_TIMES = 1u << 5,	/* OPF_MOVE: the data file has the times already */
+	OPF_SETID = 1u << 6,	/* OP_FILE: set-id bits dropped (keep_setid) */
 };
 
 struct op {
@@ -60,13 +64,15 @@ struct op {
 	int64_t atime_ns, mtime_ns;
 	uint64_t size;
 	uint64_t data_dev, data_ino;	/* OPF_MOVE: the data file's identity */
+	uint64_t tmp;		/* random part of the temporary name; 0 in an
+				 * older journal (see tmp_name) */
 	char *path;
 	char *target;
 };
 
-/* Version 2 added data_dev and data_ino at the end of each op; a version 1
- * journal (no moves) still reads. */
-#define JOURNAL_V 2
+/* Version 2 added data_dev and data_ino at the end of each op, version 3
+ * tmp; a version 1 or 2 journal still reads. */
+#define JOURNAL_V 3
 #define BATCH_FILES 1024
 #define BATCH_BYTES ((uint64_t)128 << 20)
 
@@ -76,6 +82,31 @@ struct journal {
 	uint32_t done;		/* ops [0, done) are applied and durable */
 	uint8_t phase;		/* 1 applying, 2 cleaning up */
 };
+
+/* Paths that conflicted, one string each and NULL after the last: a name
+ * may hold any byte but NUL, so no separator could keep two apart. */
+struct path_list {
+	char **v;
+	size_t n, cap;
+};
+
+static void path_list_add(struct path_list *l, const char *path)
+{
+	if (l->n + 2 > l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 8;
+		l->v = rls_xrealloc(l->v, l->cap * sizeof *l->v);
+	}
+	l->v[l->n++] = rls_xstrdup(path);
+	l->v[l->n] = NULL;
+}
+
+static void path_list_free(struct path_list *l)
+{
+	for (size_t i = 0; l->v && i < l->n; i++)	/* v may have been handed on */
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
 
 /* The state of one execution (a commit or a recovery). */
 struct run {
@@ -116,9 +147,24 @@ struct run {
 	uint64_t batch_bytes;
 	int *dirs;		/* directory fds the batch holds */
 	size_t n_dirs, cap_dirs;
-	rls_buf conflicts;
+	struct path_list conflicts;
 	unsigned late_conflicts;
+	struct path_list setid;	/* paths whose set-id bits were dropped */
 };
+
+/* Fill buf from the kernel's random pool. */
+static int random_bytes(void *buf, size_t n, rls_error *err)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = getrandom((char *)buf + got, n - got, 0);
+
+		if (r < 0 && errno != EINTR)
+			return rls_error_set(err, errno, "getrandom");
+		if (r > 0)
+			got += (size_t)r;
+	}
+	return 0;
+}
 
 /* ---- test hook ---------------------------------------------------------- */
 
@@ -168,6 +214,7 @@ static void pack_op(rls_buf *b, const struct op *o)
 	add_str(b, o->target);
 	ADD(b, o->data_dev, htole64);
 	ADD(b, o->data_ino, htole64);
+	ADD(b, o->tmp, htole64);
 }
 
 struct rd {
@@ -229,9 +276,16 @@ static int unpack_op(const char *buf, size_t len, struct op *o)
 		o->data_dev = rd_n(&r, 8);
 		o->data_ino = rd_n(&r, 8);
 	}
+	if (r.left)
+		o->tmp = rd_n(&r, 8);
 	if (!o->data_ino)
 		o->flags &= (uint8_t)~OPF_MOVE;
-	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_DIRATTR) {
+	/* Paths from disk: as the index writes them, never "/" itself (no op
+	 * is planned for the root), and a hard link's first name likewise. */
+	if (r.bad || !o->path || o->kind < OP_DEL || o->kind > OP_HOLD ||
+	    !delta_path_ok(o->path, strlen(o->path)) || !strcmp(o->path, "/") ||
+	    (o->kind == OP_LINK && (!o->target || !delta_path_ok(o->target, strlen(o->target)) ||
+				    !strcmp(o->target, "/")))) {
 		free(o->path);
 		free(o->target);
 		return -1;
@@ -264,7 +318,7 @@ static int unpack_journal(const char *buf, size_t len, struct journal *j)
 	j->nonce = rd_n(&r, 8);
 	j->n_ops = (uint32_t)rd_n(&r, 4);
 	j->done = (uint32_t)rd_n(&r, 4);
-	return r.bad || j->phase < 1 || j->phase > 2 ? -1 : 0;
+	return r.bad || j->phase < 1 || j->phase > 2 || j->done > j->n_ops ? -1 : 0;
 }
 
 static void op_key(char buf[24], size_t i)
@@ -336,11 +390,18 @@ static int journal_read(delta *d, struct journal *j, struct op **ops, rls_error 
 		return rls_error_set(err, EIO, "%s: damaged commit journal", d->path);
 	}
 	if (ops) {
-		v = rls_xcalloc(j->n_ops ? j->n_ops : 1, sizeof *v);
+		/* Grown as ops are read: n_ops is read from disk, and a damaged
+		 * one must fail on a missing op, not on an allocation. */
+		size_t cap = 0;
+
 		for (size_t i = 0; i < j->n_ops; i++) {
 			char key[24];
 			_cleanup_free_ char *val = NULL;
 
+			if (i == cap) {
+				cap = cap ? 2 * cap : 64;
+				v = rls_xrealloc(v, cap * sizeof *v);
+			}
 			op_key(key, i);
 			if (delta_meta_get(txn, key, &val, &len, err) != 0 || unpack_op(val, len, &v[i]) < 0) {
 				delta_abort(txn);
@@ -348,15 +409,57 @@ static int journal_read(delta *d, struct journal *j, struct op **ops, rls_error 
 				return rls_error_set(err, EIO, "%s: damaged commit journal (op %zu)", d->path, i);
 			}
 		}
-		*ops = v;
+		*ops = v ? v : rls_xcalloc(1, sizeof *v);
 	}
 	delta_abort(txn);
 	return 0;
 }
 
-/* Remove the journal; with `clear_index` also every node and inode, in the
- * same transaction so no state is half one and half the other. */
-static int journal_finish(delta *d, bool clear_index, struct journal *j, rls_error *err)
+/* Entries of the index that outlive a commit: the symlinks it held back. */
+struct kept {
+	char *path;
+	delta_node node;
+	delta_inode ino;
+	bool has_ino;
+};
+
+/* Read the entries the OP_HOLD ops name (before the index is cleared). */
+static int kept_read(delta_txn *txn, const struct op *ops, size_t n_ops, struct kept **out, size_t *n_out,
+		     rls_error *err)
+{
+	struct kept *k = NULL;
+	size_t n = 0;
+	int r;
+
+	for (size_t i = 0; i < n_ops; i++) {
+		if (ops[i].kind != OP_HOLD)
+			continue;
+		k = rls_xrealloc(k, (n + 1) * sizeof *k);
+		memset(&k[n], 0, sizeof k[n]);
+		k[n].path = ops[i].path;
+		r = delta_get(txn, ops[i].path, &k[n].node, err);
+		if (r < 0)
+			goto fail;
+		if (r == 1 || k[n].node.kind != DELTA_SYMLINK)
+			continue;	/* not there (a second recovery): nothing to keep */
+		r = k[n].node.id ? delta_get_inode(txn, k[n].node.id, &k[n].ino, err) : 1;
+		if (r < 0)
+			goto fail;
+		k[n++].has_ino = r == 0;
+	}
+	*out = k;
+	*n_out = n;
+	return 0;
+fail:
+	free(k);
+	return -1;
+}
+
+/* Remove the journal; with `clear_index` also every node and inode but
+ * the symlinks held back, in the same transaction so no state is half one
+ * and half the other. */
+static int journal_finish(delta *d, bool clear_index, struct journal *j, const struct op *ops, size_t n_ops,
+			  rls_error *err)
 {
 	delta_txn *txn;
 	char key[24], epoch[32];
@@ -366,8 +469,19 @@ static int journal_finish(delta *d, bool clear_index, struct journal *j, rls_err
 		return -1;
 	if (clear_index) {
 		uint8_t hdr[24];
+		_cleanup_free_ struct kept *kept = NULL;
+		size_t n_kept = 0;
 
-		if (delta_clear_index(txn, err) < 0)
+		if (kept_read(txn, ops, n_ops, &kept, &n_kept, err) < 0 || delta_clear_index(txn, err) < 0)
+			goto fail;
+		for (size_t i = 0; i < n_kept; i++) {
+			if (delta_put(txn, kept[i].path, &kept[i].node, err) < 0 ||
+			    (kept[i].has_ino && delta_put_inode(txn, kept[i].node.id, &kept[i].ino, err) < 0))
+				goto fail;
+		}
+		/* The policies judge the symlinks kept; with none, the delta
+		 * starts over. */
+		if (!n_kept && delta_forget_policies(txn, err) < 0)
 			goto fail;
 		/* Conflict checks of nodes without a base compare against the
 		 * time the (now empty) delta starts over. */
@@ -400,7 +514,7 @@ fail:
 
 static int lock_file(delta *d, const char *name, int how, int *out, rls_error *err)
 {
-	int fd = openat(d->dir_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = openat(d->dir_fd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return rls_error_set(err, errno, "%s/%s", d->path, name);
@@ -515,7 +629,7 @@ static int parent_of(struct run *r, const char *path, bool make, const char **na
 			}
 		}
 		r->late_conflicts++;
-		rls_buf_printf(&r->conflicts, "%s\n", path);
+		path_list_add(&r->conflicts, path);
 		fd = open_beneath(r->src_fd, dir);
 	}
 	if (fd < 0)
@@ -549,45 +663,71 @@ static int dir_dev(struct run *r, int dirfd, uint64_t *dev, rls_error *err)
 	return 0;
 }
 
+/* The temporary name of op i in its target directory: 64 random bits
+ * drawn for the op when the commit was planned, kept in the journal so
+ * that a recovery finds what a crash left.  Nobody else can know the name
+ * before the commit makes it, and it is made only by calls that never
+ * follow or open what is already there (O_CREAT|O_EXCL|O_NOFOLLOW, mknod,
+ * symlink, link).  Journals written before version 3 named the file after
+ * the commit's nonce and the op's index. */
 static void tmp_name(const struct run *r, size_t i, char buf[48])
 {
-	snprintf(buf, 48, ".rls-commit.%016llx.%zx", (unsigned long long)r->j.nonce, i);
+	if (r->ops[i].tmp)
+		snprintf(buf, 48, ".rls-commit.%016llx", (unsigned long long)r->ops[i].tmp);
+	else
+		snprintf(buf, 48, ".rls-commit.%016llx.%zx", (unsigned long long)r->j.nonce, i);
 }
 
-static void set_owner_mode_times(struct run *r, int dirfd, const char *name, int fd, const struct op *o, bool is_link)
+/* Make dirfd/name a new empty file open for writing.  Something already
+ * there is what a crash left or something planted: it is unlinked (which
+ * touches only the name) and the file made again, once. */
+static int create_tmp(int dirfd, const char *name)
+{
+	for (int tries = 0;; tries++) {
+		int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+		if (fd >= 0 || errno != EEXIST || tries == 1)
+			return fd;
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return -1;
+	}
+}
+
+/* Give the file open as fd op o's owner, mode and times. */
+static void set_attrs_fd(struct run *r, int fd, const struct op *o)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
-	if (r->root && (o->uid != r->euid || o->gid != r->egid)) {
-		if (fd >= 0)
-			(void)!fchown(fd, o->uid, o->gid);
-		else
-			(void)!fchownat(dirfd, name, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
-	}
-	if (!is_link) {
-		if (fd >= 0) {
-			(void)!fchmod(fd, o->mode & 07777);
-		} else {
-			/* fchmodat(2) follows a symlink put in the entry's place
-			 * since: change the entry itself, through an O_PATH
-			 * descriptor of what is really there. */
-			int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-			struct stat st;
+	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+		(void)!fchown(fd, o->uid, o->gid);
+	(void)!fchmod(fd, o->mode & 07777);
+	futimens(fd, ts);
+}
 
-			if (pfd >= 0 && fstat(pfd, &st) == 0 && !S_ISLNK(st.st_mode)) {
-				char proc[32];
+/* Give the entry dirfd/name op o's owner, mode (not for a symlink) and
+ * times, when it is of type `type`: through an O_PATH descriptor of what
+ * is really there, so that nothing put in its place since (a symlink, or a
+ * hard link to a file elsewhere) is changed.  1 when the entry is not of
+ * that type (nothing is changed), 0 when done, -1 when it is gone. */
+static int set_attrs_at(struct run *r, int dirfd, const char *name, const struct op *o, mode_t type)
+{
+	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
+	_cleanup_close_ int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	char proc[32];
+	struct stat st;
 
-				snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-				(void)!chmod(proc, o->mode & 07777);
-			}
-			if (pfd >= 0)
-				close(pfd);
-		}
-	}
-	if (fd >= 0)
-		futimens(fd, ts);
-	else
-		utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	if (pfd < 0 || fstat(pfd, &st) < 0)
+		return -1;
+	if ((st.st_mode & S_IFMT) != type)
+		return 1;
+	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+		(void)!fchownat(pfd, "", o->uid, o->gid, AT_EMPTY_PATH);
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+	if (!S_ISLNK(type))
+		(void)!chmod(proc, o->mode & 07777);
+	if (utimensat(pfd, "", ts, AT_EMPTY_PATH) < 0 && errno == EINVAL && !S_ISLNK(type))
+		utimensat(AT_FDCWD, proc, ts, 0);	/* kernels before 5.8 */
+	return 0;
 }
 
 /* Make room at dirfd/name for a non-directory: an empty directory there
@@ -604,7 +744,7 @@ static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *
 	if (errno == ENOTEMPTY || errno == EEXIST) {
 		*kept = true;
 		r->late_conflicts++;
-		rls_buf_printf(&r->conflicts, "%s\n", path);
+		path_list_add(&r->conflicts, path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "rmdir %s%s", r->d->source, path);
@@ -656,14 +796,14 @@ static int copy_to_tmp(struct run *r, size_t i, int dirfd, const char *tmp, rls_
 	data = delta_data_open(r->d, o->id, O_RDONLY, err);
 	if (data < 0)
 		return rls_error_prefix(err, "%s", o->path);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = create_tmp(dirfd, tmp);
 	if (fd < 0)
 		return rls_error_set(err, errno, "create %s%s", r->d->source, o->path);
 	if (delta_copy_data(data, fd, err) < 0) {
 		unlinkat(dirfd, tmp, 0);
 		return rls_error_prefix(err, "write %s%s", r->d->source, o->path);
 	}
-	set_owner_mode_times(r, dirfd, tmp, fd, o, false);
+	set_attrs_fd(r, fd, o);
 	return steal_fd(&fd);
 }
 
@@ -678,7 +818,7 @@ static void moved_before(struct run *r, const struct op *o, int dirfd, const cha
 	    (uint64_t)st.st_ino == o->data_ino)
 		return;
 	r->late_conflicts++;
-	rls_buf_printf(&r->conflicts, "%s\n", o->path);
+	path_list_add(&r->conflicts, o->path);
 }
 
 static bool data_gone(struct run *r, const struct op *o)
@@ -875,7 +1015,7 @@ static int do_del(struct run *r, const struct op *o, rls_error *err)
 	if (S_ISDIR(st.st_mode) && (errno == ENOTEMPTY || errno == EEXIST)) {
 		/* Content the delta does not name appeared: keep it. */
 		r->late_conflicts++;
-		rls_buf_printf(&r->conflicts, "%s\n", o->path);
+		path_list_add(&r->conflicts, o->path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "remove %s%s", r->d->source, o->path);
@@ -918,7 +1058,9 @@ static int do_special(struct run *r, size_t i, rls_error *err)
 	} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
 		return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
 	}
-	set_owner_mode_times(r, dirfd, tmp, -1, o, o->kind == OP_SYMLINK);
+	if (set_attrs_at(r, dirfd, tmp, o, o->kind == OP_SYMLINK ? S_IFLNK : o->mode & S_IFMT) != 0)
+		return rls_error_set(err, EEXIST, "%s%s: its temporary name was replaced while the commit made it",
+				     r->d->source, o->path);
 	return rename_into_place(r, dirfd, tmp, name, o->path, err);
 }
 
@@ -929,7 +1071,8 @@ static int do_dirattr(struct run *r, const struct op *o, rls_error *err)
 
 	if (dirfd < 0)
 		return err->code == ENOENT || err->code == ENOTDIR ? 0 : -1;
-	set_owner_mode_times(r, dirfd, name, -1, o, false);
+	/* what is there now may be a symlink put in the folder's place */
+	(void)set_attrs_at(r, dirfd, name, o, S_IFDIR);
 	return 0;
 }
 
@@ -954,6 +1097,7 @@ static int execute(struct run *r, rls_error *err)
 		case OP_SYMLINK:
 		case OP_NODE: rc = do_special(r, i, err); break;
 		case OP_DIRATTR: rc = do_dirattr(r, o, err); break;
+		case OP_HOLD: break;
 		}
 		if (rc < 0) {
 			flush(r, i, &(rls_error){ 0 });
@@ -1023,7 +1167,8 @@ static void run_free(struct run *r)
 	free(r->dirs);
 	free(r->batch);
 	free_ops(r->ops, r->n_ops);
-	rls_buf_free(&r->conflicts);
+	path_list_free(&r->conflicts);
+	path_list_free(&r->setid);
 }
 
 /* Apply the ops from the journal's progress mark on, then empty the delta
@@ -1033,14 +1178,14 @@ static int finish(struct run *r, rls_error *err)
 	if (r->j.phase == 1) {
 		if (execute(r, err) < 0)
 			return -1;
-		if (journal_finish(r->d, true, &r->j, err) < 0)
+		if (journal_finish(r->d, true, &r->j, r->ops, r->n_ops, err) < 0)
 			return -1;
 		step(r);
 	}
 	if (delta_clear_data(r->d, err) < 0)
 		return -1;
 	step(r);
-	return journal_finish(r->d, false, &r->j, err);
+	return journal_finish(r->d, false, &r->j, r->ops, r->n_ops, err);
 }
 
 int delta_recover(delta *d, rls_error *err)
@@ -1148,6 +1293,35 @@ static void fill_attrs(struct op *o, const delta_entry *e)
 	o->mtime_ns = e->mtime_ns;
 }
 
+/* A set-user-id or set-group-id bit (the latter with group execute, as
+ * the kernel's file_remove_privs judges) goes onto a file only with the
+ * content it had in the source: a commit, maybe run as root, must not
+ * leave a privileged program the sandbox wrote.  rlsfs drops the bits when
+ * a file is opened for writing; this catches whatever reached the delta
+ * otherwise.  The bits are dropped, and the path reported, when the
+ * data is not the base's. */
+static int keep_setid(struct plan *p, const delta_entry *e, struct op *o, rls_error *err)
+{
+	uint32_t mode = o->mode & ~(uint32_t)S_ISUID;
+	uint64_t h;
+
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~(uint32_t)S_ISGID;
+	if (mode == o->mode)
+		return 0;
+	if ((e->iflags & DELTA_HAS_BASE) && e->base.has_hash && e->size == e->base.size) {
+		_cleanup_close_ int fd = delta_data_open(p->d, e->id, O_RDONLY, err);
+
+		if (fd < 0 || delta_hash_content(fd, &h, err) < 0)
+			return rls_error_prefix(err, "%s", e->path);
+		if (h == e->base.xxh3)
+			return 0;
+	}
+	o->mode = mode;
+	o->flags |= OPF_SETID;
+	return 0;
+}
+
 /* Decide one entry's op and whether it conflicts. */
 static int plan_entry(struct plan *p, size_t i, rls_error *err)
 {
@@ -1216,6 +1390,8 @@ static int plan_entry(struct plan *p, size_t i, rls_error *err)
 			o->kind = OP_FILE;
 			o->size = e->size;
 			p->need_bytes += e->size;
+			if (keep_setid(p, e, o, err) < 0)
+				return -1;
 		} else if (e->kind == DELTA_SYMLINK) {
 			o->kind = OP_SYMLINK;
 			o->target = e->target ? rls_xstrdup(e->target) : NULL;
@@ -1240,10 +1416,10 @@ static bool below(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
-static void report_conflict(rls_buf *b, unsigned *count, const char *path)
+static void report_path(struct path_list *l, unsigned *count, const char *path)
 {
 	(*count)++;
-	rls_buf_printf(b, "%s\n", path);
+	path_list_add(l, path);
 }
 
 static int check_space(struct plan *p, int src_fd, rls_error *err)
@@ -1303,7 +1479,38 @@ static int by_id_cmp(const void *a, const void *b)
 }
 
 /* Build r->ops (execution order) and the stats from the index. */
-static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
+/* Turn each symlink op whose link must not be committed into OP_HOLD, and
+ * list it in stats (see links.c). */
+static int hold_symlinks(struct plan *p, delta_commit_stats *stats, rls_error *err)
+{
+	delta_links links;
+
+	if (delta_links_init(&links, p->d, p->e, p->n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < p->n; i++) {
+		struct op *o = &p->ops[i];
+		const char *why;
+
+		if (o->kind != OP_SYMLINK || (o->flags & OPF_SKIP))
+			continue;
+		why = delta_link_held(&links, o->path, o->target ? o->target : "");
+		if (!why)
+			continue;
+		o->kind = OP_HOLD;
+		o->flags &= (uint8_t)~OPF_COUNT;
+		stats->held = rls_xrealloc(stats->held, (stats->n_held + 1) * sizeof *stats->held);
+		stats->held[stats->n_held++] = (delta_held){
+			.path = rls_xstrdup(o->path),
+			.target = rls_xstrdup(o->target ? o->target : ""),
+			.why = why,
+		};
+	}
+	delta_links_free(&links);
+	return 0;
+}
+
+static int plan(struct run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats,
+		rls_error *err)
 {
 	struct plan p = { .d = r->d, .mode = mode };
 	int ret = -1;
@@ -1353,6 +1560,8 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 		if (!empty)
 			o->flags |= OPF_CONFLICT | OPF_SKIP;
 	}
+	if (!(flags & DELTA_COMMIT_ALLOW_SYMLINKS_OUT) && hold_symlinks(&p, stats, err) < 0)
+		goto out;
 
 	/* Hard links: the first applied name of an inode carries the data,
 	 * the others link to it.  A data file with one name is moved into
@@ -1401,9 +1610,11 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 		struct op *o = &p.ops[i];
 
 		if (o->flags & OPF_CONFLICT)
-			report_conflict(&r->conflicts, &stats->conflicts, o->path);
-		if (!o->kind || (o->flags & OPF_SKIP))
+			report_path(&r->conflicts, &stats->conflicts, o->path);
+		if (!o->kind || o->kind == OP_HOLD || (o->flags & OPF_SKIP))
 			continue;
+		if (o->flags & OPF_SETID)
+			report_path(&r->setid, &stats->setid_dropped, o->path);
 		if (o->kind == OP_DEL)
 			stats->deleted++;
 		else if (o->flags & OPF_EXISTS)
@@ -1435,6 +1646,14 @@ static int plan(struct run *r, delta_conflict_mode mode, delta_commit_stats *sta
 		if (p.attrs[i].kind && !(p.attrs[i].flags & OPF_SKIP))
 			r->ops[n++] = p.attrs[i], memset(&p.attrs[i], 0, sizeof p.attrs[i]);
 	r->n_ops = n;
+	{
+		_cleanup_free_ uint64_t *rnd = rls_xcalloc(n ? n : 1, sizeof *rnd);
+
+		if (random_bytes(rnd, n * sizeof *rnd, err) < 0)
+			goto out;
+		for (size_t i = 0; i < n; i++)
+			r->ops[i].tmp = rnd[i] | 1;	/* never 0: an older journal's */
+	}
 	ret = 0;
 out:
 	free_ops(p.ops, p.n);
@@ -1452,33 +1671,33 @@ static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
 	return lock_file(d, "mount.lock", LOCK_EX | LOCK_NB, lock_fd, err);
 }
 
-static uint64_t make_nonce(void)
-{
-	struct timespec ts;
-	uint64_t v;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	v = (uint64_t)ts.tv_sec * 1000000007ULL ^ (uint64_t)ts.tv_nsec << 20 ^ (uint64_t)getpid() << 40;
-	return v ? v : 1;
-}
-
-int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err)
+int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err)
 {
 	_cleanup_close_ int mount_fd = -1, commit_fd = -1, src_fd = -1;
 	struct run r;
 	int rc;
 
 	memset(stats, 0, sizeof *stats);
-	if (check_not_mounted(d, &mount_fd, err) < 0 ||
-	    lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0)
+	if (flags & DELTA_COMMIT_DRY_RUN) {
+		src_fd = open(d->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (src_fd < 0)
+			return rls_error_set(err, errno, "source %s", d->source);
+		/* Every conflict is wanted, whatever the mode. */
+		mode = DELTA_CONFLICT_OURS;
+	} else if (check_not_mounted(d, &mount_fd, err) < 0 ||
+		   lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 || lock_source(d, &src_fd, err) < 0) {
 		return -1;
-	if (lock_source(d, &src_fd, err) < 0)
-		return -1;
+	}
 	run_init(&r, d, src_fd);
 	/* An interrupted commit (of this delta) is finished first. */
 	rc = journal_read(d, &r.j, &r.ops, err);
 	if (rc < 0)
 		goto out;
+	if (rc == 0 && (flags & DELTA_COMMIT_DRY_RUN)) {
+		rc = rls_error_set(err, EBUSY, "an interrupted commit must finish first (rls commit)");
+		goto out;
+	}
 	if (rc == 0) {
 		r.n_ops = r.j.n_ops;
 		rc = finish(&r, err);
@@ -1486,10 +1705,14 @@ int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, 
 			sweep_tmp(&r);
 		goto out;
 	}
-	rc = plan(&r, mode, stats, err);
-	if (rc != 0)
+	rc = plan(&r, mode, flags, stats, err);
+	if (rc != 0 || (flags & DELTA_COMMIT_DRY_RUN))
 		goto out;
-	r.j.nonce = make_nonce();
+	if (random_bytes(&r.j.nonce, sizeof r.j.nonce, err) < 0) {
+		rc = -1;
+		goto out;
+	}
+	r.j.nonce |= 1;
 	r.j.n_ops = (uint32_t)r.n_ops;
 	r.j.phase = 1;
 	r.j.done = 0;
@@ -1501,7 +1724,11 @@ out:
 	if (rc >= 0) {
 		stats->conflicts += r.late_conflicts;
 		if (stats->conflicts)
-			stats->conflict_paths = steal_pointer(&r.conflicts.data);
+			stats->conflict_paths = steal_pointer(&r.conflicts.v);
+		if (stats->setid_dropped)
+			stats->setid_paths = steal_pointer(&r.setid.v);
+		if (rc == 0 && stats->n_held)
+			rc = 2;
 	}
 	run_free(&r);
 	if (rc < 0)
@@ -1530,7 +1757,8 @@ int delta_discard(delta *d, rls_error *err)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
-	if (delta_clear_index(txn, err) < 0 || delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0) {
+	if (delta_clear_index(txn, err) < 0 || delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0 ||
+	    delta_forget_policies(txn, err) < 0) {
 		delta_abort(txn);
 		return -1;
 	}
@@ -1542,6 +1770,19 @@ int delta_discard(delta *d, rls_error *err)
 
 void delta_commit_stats_free(delta_commit_stats *stats)
 {
+	for (char **p = stats->conflict_paths; p && *p; p++)
+		free(*p);
 	free(stats->conflict_paths);
 	stats->conflict_paths = NULL;
+	for (char **p = stats->setid_paths; p && *p; p++)
+		free(*p);
+	free(stats->setid_paths);
+	stats->setid_paths = NULL;
+	for (size_t i = 0; i < stats->n_held; i++) {
+		free(stats->held[i].path);
+		free(stats->held[i].target);
+	}
+	free(stats->held);
+	stats->held = NULL;
+	stats->n_held = 0;
 }

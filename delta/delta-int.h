@@ -3,6 +3,8 @@
 #define RLS_DELTA_INT_H
 
 #include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "delta.h"
 
@@ -19,6 +21,8 @@ struct delta {
 	int mount_fd;		/* mount.lock held LOCK_EX, or -1 */
 	bool live;		/* opened with DELTA_MOUNT: relaxed durability */
 	size_t max_key;
+	size_t page_size;	/* of the index */
+	struct delta_quota *quota;	/* quota.c; NULL without one */
 };
 
 struct delta_txn {
@@ -29,6 +33,22 @@ struct delta_txn {
 	uint64_t *unlink_ids;
 	size_t n_unlink, cap_unlink;
 };
+
+/* Is p[0..n) a path as the index writes them: "/" or "/a/b", no empty, "."
+ * or ".." name, no NUL?  Paths read back from disk are checked with it. */
+bool delta_path_ok(const char *p, size_t n);
+
+/* quota.c: may the index take one more path, now that it has `entries`?
+ * 0, or -1 with EDQUOT in *err. */
+int delta_quota_entry(delta *d, uint64_t entries, rls_error *err);
+/* Unlink the data file `name` and uncharge it, or leave that to its last
+ * release when it is held open. */
+void delta_quota_unlink(delta *d, const char *name);
+/* Room for `bytes` more, reserved: 0, or -1 with EDQUOT in *err. */
+int delta_quota_reserve(delta *d, uint64_t bytes, rls_error *err);
+/* Add (or with a negative value take) bytes to what is charged. */
+void delta_quota_charge(delta *d, int64_t bytes);
+void delta_quota_free(delta *d);
 
 /* Map an LMDB (negative) or errno (positive) result into *err. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);
@@ -79,6 +99,27 @@ int delta_entry_differs(delta *d, const delta_entry *e, const struct stat *st, b
 /* Has the source file `e` was copied up from changed since?  (Identity, and
  * when that differs, content.)  False when `e` has no base. */
 int delta_base_changed(delta *d, const delta_entry *e, bool *out, rls_error *err);
+
+/* What commit knows to judge the symlinks it would apply (links.c): the
+ * tree as the commit would leave it (the delta's entries, sorted by path,
+ * over the source) and the policies the delta was served under. */
+typedef struct delta_links {
+	delta *d;
+	const delta_entry *e;
+	size_t n;
+	struct policy **pols;
+	size_t n_pols;
+	bool pols_failed;	/* a recorded policy could not be loaded */
+	char *pols_error;	/* why (owned) */
+} delta_links;
+
+/* Load the recorded policies into *l (entries set by the caller). */
+int delta_links_init(delta_links *l, delta *d, const delta_entry *e, size_t n, rls_error *err);
+void delta_links_free(delta_links *l);
+/* Why the symlink at `path` with `target` must be held back, or NULL. */
+const char *delta_link_held(const delta_links *l, const char *path, const char *target);
+/* Forget the recorded policies (the delta is empty again). */
+int delta_forget_policies(delta_txn *txn, rls_error *err);
 
 /* Copy all of src into dst (reflink, in-kernel copy, read/write). */
 int delta_copy_data(int src, int dst, rls_error *err);

@@ -134,8 +134,13 @@ int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err);
 int delta_commit_txn(delta_txn *txn, rls_error *err);
 void delta_abort(delta_txn *txn);
 
-/* Node at `path`: 0 and *node filled, 1 when the index has no entry. */
+/* Node at `path`: 0 and *node filled, 1 when the index has no entry.
+ * Lookups and listings answer for a path longer than the index's key limit
+ * (511 bytes) as for any path without entries: nothing is there, nothing
+ * below.  Only writes (delta_put, delta_move_below) fail with
+ * ENAMETOOLONG. */
 int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err);
+/* A new path fails with EDQUOT when the quota is reached (see below). */
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err);
 /* Remove the entry at `path` (not its inode); 1 if there was none. */
 int delta_del(delta_txn *txn, const char *path, rls_error *err);
@@ -157,9 +162,15 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 /* Every entry of the index, parents before children. `path` is passed as
  * the name. */
 int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err);
+/* Call fn for every entry strictly below `dir`, at any depth, in byte
+ * order of path (parents before children); `path` is passed as the name.
+ * One cursor, no recursion: a tree of any depth costs no stack.  fn must
+ * not change the index. */
+int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err);
 /* Does the index have any entry strictly below `dir`? */
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
-/* Rename every entry strictly below `from` to the same place below `to`. */
+/* Rename every entry strictly below `from` to the same place below `to`.
+ * EXDEV when there are too many to move at once (tens of MiB of entries). */
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err);
 /* Remove every entry strictly below `dir` (inodes whose last name goes are
  * forgotten too). */
@@ -170,12 +181,79 @@ void delta_data_name(uint64_t id, char buf[static 17]);
 /* Create the data file of inode `id` as a copy of the open regular file
  * `srcfd` (reflink or copy_file_range where the filesystem allows), and
  * fill *base with srcfd's identity and xxh3 hash.  Returns an fd of the
- * new data file opened O_RDWR. */
+ * new data file opened O_RDWR.  Under a quota it needs room for srcfd's
+ * whole size (EDQUOT). */
 int delta_copy_up(delta *d, uint64_t id, int srcfd, delta_base *base, rls_error *err);
 /* Create an empty data file for inode `id`; returns an O_RDWR fd. */
 int delta_data_create(delta *d, uint64_t id, rls_error *err);
 /* Open the data file of inode `id` with open(2) flags. */
 int delta_data_open(delta *d, uint64_t id, int flags, rls_error *err);
+
+/* ---- quota --------------------------------------------------------------
+ * A delta can be held to a size and a number of entries.  Its size is what
+ * it takes on disk: the blocks allocated to its data files (st_blocks, so a
+ * hole costs nothing; a file unlinked while open counts until its last
+ * descriptor goes) plus the pages its index uses.  Its entries are the
+ * index's paths: files, folders, links, whiteouts.
+ *
+ * With a quota set, what would go beyond it fails with EDQUOT and changes
+ * nothing: delta_put of a new path, delta_copy_up, and the changes to open
+ * data files that the caller brackets with delta_grow_begin/end.  What
+ * shrinks the delta always works, even above the quota (which a remount
+ * with a smaller one can leave it).  The usage is measured when the quota
+ * is set and kept up to date from then on, so it is right across remounts
+ * of a kept delta. */
+typedef struct delta_usage {
+	uint64_t data_bytes;	/* allocated to data files */
+	uint64_t index_bytes;	/* pages of the index in use */
+	uint64_t entries;	/* paths in the index */
+	uint64_t max_bytes, max_entries;	/* the quota; 0 for none */
+} delta_usage;
+
+/* Set the quota (0 for no limit on either), before the delta is used by
+ * more than one thread. */
+int delta_set_quota(delta *d, uint64_t max_bytes, uint64_t max_entries, rls_error *err);
+/* Without a quota set, the first call measures the data files (as
+ * delta_set_quota does), which must not race other calls. */
+int delta_get_usage(delta *d, delta_usage *u, rls_error *err);
+
+/* A data file held open (see delta_data_hold). */
+typedef struct delta_hold delta_hold;
+
+typedef struct delta_grow {
+	uint64_t len;			/* how much of the change may be done */
+	bool active;
+	bool own_hold;
+	int fd;
+	int64_t before;			/* bytes charged before the change */
+	uint64_t reserved;
+	delta_hold *held;
+} delta_grow;
+
+enum {
+	DELTA_GROW_CUT = 1u << 0,	/* a part that fits will do (a write) */
+};
+
+/* Bracket a change to an open data file (a write, fallocate, truncation)
+ * that may make it off + len bytes long and allocate the bytes of
+ * [off, off + len) (len 0: nothing, as for a truncation).  `held` is the
+ * file's hold when the caller has one, else NULL.  begin fails with EFBIG
+ * when the file would grow past the quota's size, with EDQUOT when the
+ * quota has no room for the bytes and they are not allocated already; with
+ * DELTA_GROW_CUT, when there is room for a first part of them, it sets
+ * g->len to that part (a write is cut short there, as on a full disk), else
+ * to len.  end charges what the change really allocated or freed.  Changes
+ * to one file are serialised between begin and end. */
+int delta_grow_begin(delta *d, delta_hold *held, int fd, off_t off, uint64_t len, unsigned flags, delta_grow *g,
+		     rls_error *err);
+void delta_grow_end(delta *d, delta_grow *g);
+
+/* A data file open through `fd` keeps its blocks after the index forgets
+ * it: hold it while open (from before the operation that opened it lets
+ * go of the index), release it just before the close.  The hold (NULL
+ * without a size quota) also makes changes through it cheap to count. */
+delta_hold *delta_data_hold(delta *d, int fd);
+void delta_data_release(delta *d, delta_hold *held, int fd);
 
 /* Identity and xxh3 hash of an open regular file. */
 int delta_hash_fd(int fd, delta_base *base, rls_error *err);
@@ -197,12 +275,40 @@ typedef enum delta_conflict_mode {
 	DELTA_CONFLICT_FAIL,		/* commit nothing */
 } delta_conflict_mode;
 
+/* A symlink a commit did not apply (see delta_commit). */
+typedef struct delta_held {
+	char *path;		/* merged path of the symlink */
+	char *target;		/* its target, as the sandbox wrote it */
+	const char *why;	/* "absolute target", "leaves the tree", ... */
+} delta_held;
+
 typedef struct delta_commit_stats {
 	unsigned added, modified, deleted;
 	unsigned conflicts;
-	/* Paths of the conflicts, newline-separated (owned; free()). */
-	char *conflict_paths;
+	/* Paths of the conflicts, NULL-terminated (owned, with its strings:
+	 * delta_commit_stats_free()); NULL when there are none.  A name may
+	 * hold any byte but NUL: print them quoted (rls_quote_name()). */
+	char **conflict_paths;
+	/* Files committed without the set-user-id or set-group-id bit their
+	 * delta inode had, because their data is not what was copied up from
+	 * the source: paths, as conflict_paths. */
+	unsigned setid_dropped;
+	char **setid_paths;
+	/* Symlinks held back, in path order (owned).  Their paths and targets
+	 * are the sandbox's: print them quoted. */
+	delta_held *held;
+	size_t n_held;
 } delta_commit_stats;
+
+/* delta_commit flags */
+enum {
+	/* Apply symlinks that would otherwise be held back. */
+	DELTA_COMMIT_ALLOW_SYMLINKS_OUT = 1u << 0,
+	/* Plan only: fill stats with the conflicts and the symlinks that
+	 * would be held back, write nothing, take no lock (works on a
+	 * mounted delta too, as of that moment). */
+	DELTA_COMMIT_DRY_RUN = 1u << 1,
+};
 
 /* Apply the delta to its source and leave it empty.  Each file reaches its
  * name by one rename(2), complete and synced: its data file is moved there
@@ -211,8 +317,19 @@ typedef struct delta_commit_stats {
  * finishes the job.  Commits of deltas over one source are serialised by
  * flock() on the source's root directory.  Fails with EBUSY when the delta
  * is mounted.  Returns 1 when `mode` is DELTA_CONFLICT_FAIL and there are
- * conflicts: nothing is written, stats says what conflicted. */
-int delta_commit(delta *d, delta_conflict_mode mode, delta_commit_stats *stats, rls_error *err);
+ * conflicts: nothing is written, stats says what conflicted.
+ *
+ * A symlink whose target is absolute, leads out of the tree (resolved
+ * lexically from its folder, through the other symlinks of the tree as the
+ * commit would leave it) or reaches a path hidden by a policy the delta was
+ * served under (delta_note_policy) is held back: not applied, kept in the
+ * delta, listed in stats->held; then the rest is committed and 2 returned.
+ * DELTA_COMMIT_ALLOW_SYMLINKS_OUT in `flags` applies them like the rest. */
+int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err);
+/* Record that the delta is served under the policy `spec` (a preset name,
+ * or a policy file's absolute path): commit judges symlinks by every
+ * policy recorded since the delta was last emptied. */
+int delta_note_policy(delta *d, const char *spec, rls_error *err);
 /* Empty the delta; the source is untouched. */
 int delta_discard(delta *d, rls_error *err);
 void delta_commit_stats_free(delta_commit_stats *stats);

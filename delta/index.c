@@ -65,7 +65,8 @@ static void getstr(struct reader *r, char *dst, size_t cap)
 {
 	size_t n = getn(r, 2);
 
-	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n) {
+	/* a path or target holds no NUL: one would cut it short */
+	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n || memchr(r->p, '\0', n)) {
 		r->bad = true;
 		dst[0] = '\0';
 		return;
@@ -99,6 +100,8 @@ static int unpack_node(const MDB_val *v, delta_node *n)
 	n->flags = (uint8_t)getn(&r, 1);
 	n->id = getn(&r, 8);
 	getstr(&r, n->target, sizeof n->target);
+	if (n->kind < DELTA_WHITEOUT || n->kind > DELTA_BLK || (n->flags & ~DELTA_OPAQUE))
+		return -1;
 	return r.bad ? -1 : 0;
 }
 
@@ -157,13 +160,35 @@ static int unpack_inode(const MDB_val *v, delta_inode *i)
 	return r.bad ? -1 : 0;
 }
 
+bool delta_path_ok(const char *p, size_t n)
+{
+	if (n == 0 || p[0] != '/' || memchr(p, '\0', n))
+		return false;
+	if (n == 1)
+		return true;
+	if (p[n - 1] == '/')
+		return false;
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1, len;
+
+		while (j < n && p[j] != '/')
+			j++;
+		len = j - i - 1;
+		if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
+			return false;
+		i = j;
+	}
+	return true;
+}
+
 /* ---- environment ----------------------------------------------------- */
 
+/* The key of `path`: 0, or -1 with ENAMETOOLONG past the key limit. */
 static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
 {
 	size_t n = strlen(path);
 
-	if (n == 0 || path[0] != '/')
+	if (!delta_path_ok(path, n))
 		return rls_error_set(err, EINVAL, "delta: bad path '%s'", path);
 	if (n > d->max_key)
 		return rls_error_set(err, ENAMETOOLONG, "delta: path longer than %zu bytes: %.60s...",
@@ -171,6 +196,18 @@ static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *e
 	key->mv_data = (void *)path;
 	key->mv_size = n;
 	return 0;
+}
+
+/* The key of `path` for a lookup: 0, 1 when the path is longer than any
+ * key (so the index cannot hold it or anything below it), -1 when it is
+ * not a path.  A lookup never fails for length: rlsfs looks up the source's
+ * names, hidden ones included, and a hidden name must not make a visible
+ * operation fail. */
+static int lookup_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
+{
+	if (path[0] == '/' && strlen(path) > d->max_key)
+		return 1;
+	return path_key(d, path, key, err);
 }
 
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err)
@@ -243,6 +280,11 @@ static int open_env(delta *d, bool create, rls_error *err)
 		return delta_mdb_error(err, rc, index);
 	maxkey = mdb_env_get_maxkeysize(d->env);
 	d->max_key = maxkey > 0 ? (size_t)maxkey : 511;
+	{
+		MDB_stat est;
+
+		d->page_size = mdb_env_stat(d->env, &est) == 0 ? est.ms_psize : 4096;
+	}
 
 	if (delta_begin(d, create, &txn, err) < 0)
 		return -1;
@@ -358,7 +400,7 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 		goto fail;
 	}
 	if (flags & DELTA_MOUNT) {
-		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (d->mount_fd < 0) {
 			rls_error_set(err, errno, "%s/mount.lock", d->path);
 			goto fail;
@@ -411,6 +453,7 @@ void delta_close(delta *d)
 		close(d->data_sync_fd);
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
+	delta_quota_free(d);
 	free(d->path);
 	free(d->source);
 	free(d);
@@ -474,7 +517,7 @@ int delta_commit_txn(delta_txn *txn, rls_error *err)
 			char name[17];
 
 			delta_data_name(txn->unlink_ids[i], name);
-			unlinkat(txn->d->data_fd, name, 0);
+			delta_quota_unlink(txn->d, name);
 		}
 	}
 	free(txn->unlink_ids);
@@ -505,8 +548,8 @@ int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, path, &k, err) < 0)
-		return -1;
+	if ((rc = lookup_key(txn->d, path, &k, err)) != 0)
+		return rc;
 	rc = mdb_get(txn->t, txn->d->nodes, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -514,6 +557,23 @@ int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err
 		return delta_mdb_error(err, rc, path);
 	if (unpack_node(&v, node) < 0)
 		return rls_error_set(err, EIO, "%s: damaged index entry", path);
+	return 0;
+}
+
+/* mdb_put under the quota: a path that is new must find room, else it is
+ * taken out again and EDQUOT returned. */
+static int put_counted(delta_txn *txn, const char *path, MDB_val *k, MDB_val *v, rls_error *err)
+{
+	MDB_stat before, after;
+	int rc;
+
+	if ((rc = mdb_stat(txn->t, txn->d->nodes, &before)) || (rc = mdb_put(txn->t, txn->d->nodes, k, v, 0)) ||
+	    (rc = mdb_stat(txn->t, txn->d->nodes, &after)))
+		return delta_mdb_error(err, rc, path);
+	if (after.ms_entries > before.ms_entries && delta_quota_entry(txn->d, after.ms_entries, err) < 0) {
+		mdb_del(txn->t, txn->d->nodes, k, NULL);
+		return -1;
+	}
 	return 0;
 }
 
@@ -529,6 +589,8 @@ int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_erro
 		return rls_error_set(err, EINVAL, "%s: bad node kind %d", path, node->kind);
 	v.mv_data = buf;
 	v.mv_size = pack_node(node, buf);
+	if (txn->d->quota)
+		return put_counted(txn, path, &k, &v, err);
 	rc = mdb_put(txn->t, txn->d->nodes, &k, &v, 0);
 	return rc ? delta_mdb_error(err, rc, path) : 0;
 }
@@ -538,8 +600,10 @@ int delta_del(delta_txn *txn, const char *path, rls_error *err)
 	MDB_val k;
 	int rc;
 
-	if (need_write(txn, err) < 0 || path_key(txn->d, path, &k, err) < 0)
+	if (need_write(txn, err) < 0 || (rc = lookup_key(txn->d, path, &k, err)) < 0)
 		return -1;
+	if (rc)
+		return 1;
 	rc = mdb_del(txn->t, txn->d->nodes, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 1;
@@ -611,7 +675,10 @@ int delta_new_id(delta_txn *txn, uint64_t *id, rls_error *err)
 	if (rc == 0 && v.mv_size == 8) {
 		memcpy(&le, v.mv_data, 8);
 		next = le64toh(le);
-	} else if (rc && rc != MDB_NOTFOUND) {
+	} else if (rc == 0) {
+		/* starting over at 1 would give out ids in use */
+		return rls_error_set(err, EIO, "next_id: damaged index entry");
+	} else if (rc != MDB_NOTFOUND) {
 		return delta_mdb_error(err, rc, "next_id");
 	}
 	if (next == 0)
@@ -660,8 +727,8 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 	delta_node node;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -692,7 +759,7 @@ int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, 
 			rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
 			continue;
 		}
-		if (rest >= sizeof name)
+		if (rest >= sizeof name || !delta_path_ok(key, k.mv_size))
 			return rls_error_set(err, EIO, "%s: damaged index key", dir);
 		memcpy(name, key + plen, rest);
 		name[rest] = '\0';
@@ -720,7 +787,7 @@ int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 		return delta_mdb_error(err, rc, "walk");
 	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= sizeof path)
+		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
 			return rls_error_set(err, EIO, "walk: damaged index key");
 		memcpy(path, k.mv_data, k.mv_size);
 		path[k.mv_size] = '\0';
@@ -735,6 +802,43 @@ int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 	return 0;
 }
 
+int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err)
+{
+	_cleanup_cursor_ struct cursor cur = { NULL };
+	char prefix[DELTA_PATH_MAX + 2], path[DELTA_PATH_MAX];
+	size_t plen;
+	MDB_val k, v;
+	delta_node node;
+	int rc;
+
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
+	plen = dir_prefix(dir, prefix);
+	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
+		return delta_mdb_error(err, rc, dir);
+	k.mv_data = prefix;
+	k.mv_size = plen;
+	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+			break;
+		if (k.mv_size == plen)
+			continue;	/* "/" itself */
+		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
+			return rls_error_set(err, EIO, "%s: damaged index key", dir);
+		memcpy(path, k.mv_data, k.mv_size);
+		path[k.mv_size] = '\0';
+		if (unpack_node(&v, &node) < 0)
+			return rls_error_set(err, EIO, "%s: damaged index entry", path);
+		int r = fn(path, &node, opaque);
+		if (r)
+			return r;
+	}
+	if (rc && rc != MDB_NOTFOUND)
+		return delta_mdb_error(err, rc, dir);
+	return 0;
+}
+
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };
@@ -743,8 +847,9 @@ int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	*out = false;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -766,19 +871,29 @@ struct entry {
 	size_t vlen;
 };
 
+/* How much of a subtree a move may copy into memory.  The sandbox makes the
+ * subtree (up to the entry quota, each entry up to a few KiB), and rlsfs's
+ * memory is not the sandbox's to spend: a larger folder does not move in
+ * one step (EXDEV, which mv(1) answers by moving entry by entry). */
+#define MOVE_MAX_BYTES ((size_t)64 << 20)
+
 /* Copy out every (key, value) strictly below `dir`: callers change the
- * tree, which must not happen under a live cursor. */
-static int collect_below(delta_txn *txn, const char *dir, struct entry **out, size_t *n_out, rls_error *err)
+ * tree, which must not happen under a live cursor.  With `budget`, EXDEV
+ * when the copy would take more bytes than that. */
+static int collect_below(delta_txn *txn, const char *dir, size_t budget, struct entry **out, size_t *n_out,
+			 rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };
 	char prefix[DELTA_PATH_MAX + 2];
 	struct entry *v_ = NULL;
-	size_t n = 0, cap = 0, plen;
+	size_t n = 0, cap = 0, plen, used = 0;
 	MDB_val k, v;
 	int rc;
 
-	if (path_key(txn->d, dir, &k, err) < 0)
-		return -1;
+	*out = NULL;
+	*n_out = 0;
+	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
+		return rc < 0 ? -1 : 0;
 	plen = dir_prefix(dir, prefix);
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
@@ -790,6 +905,11 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 			break;
 		if (k.mv_size == plen)
 			continue;
+		used += sizeof *v_ + k.mv_size + v.mv_size + 32;
+		if (budget && used > budget) {
+			rc = EXDEV;
+			break;
+		}
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
 			v_ = rls_xrealloc(v_, cap * sizeof *v_);
@@ -807,6 +927,8 @@ static int collect_below(delta_txn *txn, const char *dir, struct entry **out, si
 		for (size_t i = 0; i < n; i++)
 			free(v_[i].key);
 		free(v_);
+		if (rc == EXDEV)
+			return rls_error_set(err, EXDEV, "%s: too many entries below to move at once", dir);
 		return delta_mdb_error(err, rc, dir);
 	}
 	*out = v_;
@@ -828,7 +950,7 @@ int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error
 	char path[DELTA_PATH_MAX + 2];
 	int ret = -1, rc;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, from, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0 || collect_below(txn, from, MOVE_MAX_BYTES, &e, &n, err) < 0)
 		return -1;
 	if (strcmp(from, "/") == 0)
 		flen = 0;
@@ -871,7 +993,7 @@ int delta_del_below(delta_txn *txn, const char *dir, rls_error *err)
 	size_t n = 0;
 	int ret = -1, rc;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, dir, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0 || collect_below(txn, dir, 0, &e, &n, err) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		MDB_val k = { e[i].klen, e[i].key }, v = { e[i].vlen, e[i].val };

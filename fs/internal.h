@@ -15,10 +15,13 @@
 
 /* One node the kernel knows (or a parent of one).  Nodes are keyed by
  * (parent, name), not by an open descriptor: a tree of any size costs
- * memory, never file descriptors.  The nodeid handed to the kernel is the
- * node's address. */
+ * memory, never file descriptors.  The nodeid handed to the kernel is an
+ * opaque number, never the node's address: the kernel passes nodeids to
+ * the sandbox (name_to_handle_at(2) file handles), and rlsfs runs with
+ * more privilege than the sandbox, so its heap layout must not show. */
 typedef struct rnode {
 	struct rnode *parent;
+	uint64_t nodeid;	/* slot | generation << 32; see node.c */
 	char *name;
 	struct rnode *hnext;	/* chain in the (parent, name) table */
 	uint64_t nlookup;	/* references the kernel holds */
@@ -43,13 +46,40 @@ typedef struct rnode {
  * hosts, shared with files open through the mount) and a tree far larger. */
 #define RLSFS_DIR_FDS_MAX 4096
 
+/* nodeid -> node: the low 32 bits of a nodeid are a slot in a table of
+ * chunks that never move once made (so finding a node takes two loads and
+ * no lock), the high 32 bits the slot's generation (so a reused slot gives
+ * a new nodeid). */
+#define RLSFS_SLOT_BITS 12
+#define RLSFS_SLOTS_PER_CHUNK (1u << RLSFS_SLOT_BITS)
+#define RLSFS_CHUNKS (1u << 16)
+
+typedef struct rnode_chunk {
+	_Atomic(rnode *) node[RLSFS_SLOTS_PER_CHUNK];
+	uint32_t gen[RLSFS_SLOTS_PER_CHUNK];
+} rnode_chunk;
+
 typedef struct rlsfs {
 	int src_fd;			/* O_PATH of the source root */
 	char *src_path;
 	delta *d;
 	policy *pol;
+
+	/* audit.c: the log of denials, bounded in size and rate */
 	int audit_fd;			/* -1 without --audit */
 	pthread_mutex_t audit_lock;
+	uint64_t audit_max;		/* bytes the file may reach; 0: no cap */
+	double audit_rate;		/* lines a second; 0: no limit */
+	double audit_burst;		/* lines at once */
+	double audit_tokens;
+	int64_t audit_refilled_ns;	/* CLOCK_MONOTONIC */
+	uint64_t audit_dropped;		/* denials left out, not yet said */
+	int64_t audit_dropped_said_ns;	/* when they last were */
+
+	/* Memory the open directory handles' listings take, and its bound
+	 * (0: none): rlsfs lies outside the command's memory limit. */
+	atomic_size_t dir_bytes;
+	size_t dir_bytes_max;
 
 	/* The namespace lock: path-changing operations take it for writing,
 	 * everything else for reading. */
@@ -58,6 +88,10 @@ typedef struct rlsfs {
 	rnode root;
 	rnode **table;
 	size_t table_size, table_used;
+	_Atomic(rnode_chunk *) *chunks;	/* RLSFS_CHUNKS of them, made as needed */
+	uint32_t slots_used;		/* slots ever handed out */
+	uint32_t *free_slots;		/* slots to reuse */
+	size_t n_free, cap_free;
 	atomic_uint rename_gen;		/* bumped by each directory rename */
 	atomic_int srcfds;		/* descriptors cached in nodes */
 	int srcfds_max;
@@ -75,6 +109,10 @@ typedef struct rlsfs {
 	pid_t watch_pid;		/* --watch-pid, or 0 */
 	char *mountpoint;
 } rlsfs;
+
+/* The extended attribute of the mount's root that names the serving
+ * process (see rlsfs umount). */
+#define RLSFS_PID_XATTR "user.rlsfs.pid"
 
 /* node.c */
 void node_table_init(rlsfs *fs);
@@ -121,7 +159,10 @@ static inline gid_t idmap_gid(const rlsfs *fs, gid_t g)
 }
 
 /* audit.c */
+int audit_open(rlsfs *fs, const char *path, rls_error *err);
 void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int err);
+/* Say what was dropped, and close. */
+void audit_close(rlsfs *fs);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops rlsfs_ops;

@@ -20,11 +20,53 @@ static void drop_fd(rlsfs *fs, rnode *n)
 	}
 }
 
+/* Give n a nodeid: a free slot, or a new one (nodes_lock held).  Slots 0
+ * and 1 are never used: 0 is no node, 1 the root. */
+static void slot_assign(rlsfs *fs, rnode *n)
+{
+	uint32_t slot;
+	rnode_chunk *c;
+
+	if (fs->n_free) {
+		slot = fs->free_slots[--fs->n_free];
+	} else {
+		if (fs->slots_used == (uint32_t)((uint64_t)RLSFS_CHUNKS * RLSFS_SLOTS_PER_CHUNK - 1))
+			rls_die_oom();	/* 268 million nodes: memory ran out long before */
+		slot = fs->slots_used++;
+	}
+	c = atomic_load(&fs->chunks[slot >> RLSFS_SLOT_BITS]);
+	if (!c) {
+		c = rls_xcalloc(1, sizeof *c);
+		atomic_store(&fs->chunks[slot >> RLSFS_SLOT_BITS], c);
+	}
+	n->nodeid = (uint64_t)c->gen[slot & (RLSFS_SLOTS_PER_CHUNK - 1)] << 32 | slot;
+	atomic_store(&c->node[slot & (RLSFS_SLOTS_PER_CHUNK - 1)], n);
+}
+
+/* The slot of a node being freed goes back, with a new generation, so a
+ * later node there never has the same nodeid (nodes_lock held). */
+static void slot_release(rlsfs *fs, rnode *n)
+{
+	uint32_t slot = (uint32_t)n->nodeid;
+	rnode_chunk *c = atomic_load(&fs->chunks[slot >> RLSFS_SLOT_BITS]);
+
+	atomic_store(&c->node[slot & (RLSFS_SLOTS_PER_CHUNK - 1)], NULL);
+	c->gen[slot & (RLSFS_SLOTS_PER_CHUNK - 1)]++;
+	if (fs->n_free == fs->cap_free) {
+		fs->cap_free = fs->cap_free ? 2 * fs->cap_free : 1024;
+		fs->free_slots = rls_xrealloc(fs->free_slots, fs->cap_free * sizeof *fs->free_slots);
+	}
+	fs->free_slots[fs->n_free++] = slot;
+}
+
 void node_table_init(rlsfs *fs)
 {
 	pthread_mutex_init(&fs->nodes_lock, NULL);
 	fs->table_size = 1024;
 	fs->table = rls_xcalloc(fs->table_size, sizeof *fs->table);
+	fs->chunks = rls_xcalloc(RLSFS_CHUNKS, sizeof *fs->chunks);
+	fs->slots_used = 2;
+	fs->root.nodeid = FUSE_ROOT_ID;
 	fs->root.name = rls_xstrdup("");
 	fs->root.type = S_IFDIR;
 	fs->root.merged = true;
@@ -34,25 +76,38 @@ void node_table_init(rlsfs *fs)
 
 void node_table_free(rlsfs *fs)
 {
-	for (size_t i = 0; i < fs->table_size; i++) {
-		rnode *n = fs->table[i];
+	/* Every node has a slot, detached ones too. */
+	for (size_t i = 0; fs->chunks && i < RLSFS_CHUNKS; i++) {
+		rnode_chunk *c = atomic_load(&fs->chunks[i]);
 
-		while (n) {
-			rnode *next = n->hnext;
+		for (size_t k = 0; c && k < RLSFS_SLOTS_PER_CHUNK; k++) {
+			rnode *n = atomic_load(&c->node[k]);
 
-			drop_fd(fs, n);
-			free(n->name);
-			free(n);
-			n = next;
+			if (n) {
+				drop_fd(fs, n);
+				free(n->name);
+				free(n);
+			}
 		}
+		free(c);
 	}
+	free(fs->chunks);
+	free(fs->free_slots);
 	free(fs->table);
 	free(fs->root.name);
 }
 
+/* No lock: the kernel only names nodes it holds a reference to, and a
+ * node's slot was filled before the reply that told the kernel its nodeid. */
 rnode *node_of(rlsfs *fs, fuse_ino_t ino)
 {
-	return ino == FUSE_ROOT_ID ? &fs->root : (rnode *)(uintptr_t)ino;
+	uint32_t slot = (uint32_t)ino;
+	rnode_chunk *c;
+
+	if (ino == FUSE_ROOT_ID)
+		return &fs->root;
+	c = atomic_load(&fs->chunks[slot >> RLSFS_SLOT_BITS]);
+	return atomic_load(&c->node[slot & (RLSFS_SLOTS_PER_CHUNK - 1)]);
 }
 
 static void table_insert(rlsfs *fs, rnode *n)
@@ -138,6 +193,7 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type)
 		n->name = rls_xstrdup(name);
 		n->type = type & S_IFMT;
 		atomic_init(&n->srcfd, -1);
+		slot_assign(fs, n);
 		parent->children++;
 		if (fs->table_used >= fs->table_size)
 			table_grow(fs);
@@ -158,6 +214,7 @@ static void release_locked(rlsfs *fs, rnode *n)
 		if (!n->detached)
 			table_remove(fs, n);
 		drop_fd(fs, n);
+		slot_release(fs, n);
 		free(n->name);
 		free(n);
 		parent->children--;

@@ -87,7 +87,9 @@ static void entry_attr(rlsfs *fs, entry *e)
 
 	if (e->upper) {
 		memset(st, 0, sizeof *st);
-		st->st_mode = e->di.mode;
+		/* the type is the node's: an inode record read from disk
+		 * cannot make a file look like a folder */
+		st->st_mode = delta_kind_type(e->node.kind) | (e->di.mode & 07777);
 		st->st_uid = e->di.uid;
 		st->st_gid = e->di.gid;
 		st->st_nlink = e->di.nlink ? e->di.nlink : 1;
@@ -349,7 +351,7 @@ static double attr_timeout(rlsfs *fs, const entry *e)
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
 {
 	memset(fe, 0, sizeof *fe);
-	fe->ino = (fuse_ino_t)(uintptr_t)n;
+	fe->ino = n->nodeid;
 	fe->attr = e->st;
 	fe->attr_timeout = attr_timeout(fs, e);
 	fe->entry_timeout = fs->timeout;
@@ -460,6 +462,10 @@ static int copy_up(op *o, const char *path, entry *e)
 	r = delta_new_id(o->txn, &id, &err);
 	if (r < 0)
 		return -err_code(&err);
+	/* the entry first: a full index refuses before any data is copied */
+	r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
+	if (r < 0)
+		return r;
 	if (S_ISREG(e->lst.st_mode)) {
 		struct timespec times[2] = { e->lst.st_atim, e->lst.st_mtim };
 
@@ -477,8 +483,6 @@ static int copy_up(op *o, const char *path, entry *e)
 		snprintf(di.origin, sizeof di.origin, "%s", path);
 	}
 	r = put_inode(o, id, &di);
-	if (r == 0)
-		r = put_node(o, path, delta_type_kind(e->lst.st_mode), 0, id, target);
 	if (r < 0)
 		return r;
 	e->upper = true;
@@ -585,12 +589,42 @@ typedef struct dirent_snap {
 typedef struct dir_handle {
 	dirent_snap *ents;
 	size_t n, cap;
+	rlsfs *fs;
+	size_t bytes;		/* charged to fs->dir_bytes */
+	bool full;		/* the bound was reached: the listing is cut short */
 } dir_handle;
+
+/* Charge bytes of a listing to the mount: the sandbox can hold as many
+ * directories open as it likes, each a copy of a listing in rlsfs's memory,
+ * which no memory limit of the sandbox's covers.  False, and the handle
+ * marked full, past the bound. */
+static bool dh_charge(dir_handle *dh, size_t bytes)
+{
+	rlsfs *fs = dh->fs;
+	size_t now = atomic_fetch_add(&fs->dir_bytes, bytes) + bytes;
+
+	if (fs->dir_bytes_max && now > fs->dir_bytes_max) {
+		atomic_fetch_sub(&fs->dir_bytes, bytes);
+		dh->full = true;
+		return false;
+	}
+	dh->bytes += bytes;
+	return true;
+}
 
 static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 {
+	/* what malloc takes for the copy of the name, header included */
+	size_t len = (strlen(name) + 1 + 8 + 15) & ~(size_t)15;
+
+	if (dh->full || !dh_charge(dh, len < 32 ? 32 : len))
+		return;
 	if (dh->n == dh->cap) {
-		dh->cap = dh->cap ? dh->cap * 2 : 64;
+		size_t cap = dh->cap ? dh->cap * 2 : 64;
+
+		if (!dh_charge(dh, (cap - dh->cap) * sizeof *dh->ents))
+			return;
+		dh->cap = cap;
 		dh->ents = rls_xrealloc(dh->ents, dh->cap * sizeof *dh->ents);
 	}
 	dh->ents[dh->n].name = rls_xstrdup(name);
@@ -601,6 +635,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 
 static void dh_free(dir_handle *dh)
 {
+	atomic_fetch_sub(&dh->fs->dir_bytes, dh->bytes);
 	for (size_t i = 0; i < dh->n; i++)
 		free(dh->ents[i].name);
 	free(dh->ents);
@@ -636,6 +671,8 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 	mode_t type = delta_kind_type(node->kind);
 	policy_level level;
 
+	if (c->dh && c->dh->full)
+		return 1;
 	if (node->kind == DELTA_WHITEOUT) {
 		c->any_whiteout = true;
 		return 0;
@@ -703,6 +740,8 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 			mode_t type = dtype_mode(de->d_type);
 			policy_level level;
 
+			if (c->dh && c->dh->full)
+				break;
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			if (path_join(cpath, sizeof cpath, path, de->d_name) < 0)
@@ -868,6 +907,11 @@ static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
 typedef struct open_file {
 	int fd;
 	bool upper;
+	uint64_t id;		/* the delta inode, when upper */
+	/* Opened for writing while the file had a set-id bit: the first
+	 * write through it drops the bit (fh_drop_setid). */
+	atomic_bool setid;
+	delta_hold *held;	/* for the delta's quota, or NULL */
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
 	struct open_file *next;	/* in node->files */
@@ -876,6 +920,78 @@ typedef struct open_file {
 static open_file *fh_of(struct fuse_file_info *fi)
 {
 	return (open_file *)(uintptr_t)fi->fh;
+}
+
+/* Writing or truncating a file takes its set-user-id bit off, and its
+ * set-group-id bit where group execute is set, as the kernel's
+ * file_remove_privs() does, but whatever the caller's capabilities: commit
+ * may write the result as root.  The kernel cannot be relied on for it (a
+ * shared writable mapping's pages come as plain writes; a caller with
+ * CAP_FSETID keeps the bits), so rlsfs drops them itself: at a truncation
+ * (setattr, O_TRUNC), and at the first write, fallocate or
+ * copy_file_range through a handle opened for writing while the bits were
+ * set.  Only writing can bring a file to that (a file that is not a folder
+ * never gets the bits back: setattr_allowed).  True when the mode
+ * changed. */
+static bool drop_setid(delta_inode *di)
+{
+	uint32_t mode = di->mode;
+
+	if (!S_ISREG(mode))
+		return false;
+	mode &= ~(uint32_t)S_ISUID;
+	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		mode &= ~(uint32_t)S_ISGID;
+	if (mode == di->mode)
+		return false;
+	di->mode = mode;
+	di->ctime_ns = now_ns();
+	return true;
+}
+
+static bool has_setid(mode_t mode)
+{
+	delta_inode di = { .mode = mode };
+
+	return drop_setid(&di);
+}
+
+/* Before the first change of data through fh: drop the inode's set-id
+ * bits (by inode id, so an unlinked file's other names lose them too), and
+ * tell the kernel, which has the old mode cached. */
+static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
+{
+	rlsfs *fs = fs_of(req);
+	bool changed = false;
+	delta_inode di;
+	rls_error err;
+	op o;
+	int r;
+
+	if (!atomic_load(&fh->setid))
+		return 0;
+	r = op_begin(&o, fs, true);
+	if (r == 0) {
+		r = delta_get_inode(o.txn, fh->id, &di, &err);
+		if (r < 0)
+			r = -err_code(&err);
+		else if (r == 0 && (changed = drop_setid(&di)))
+			r = put_inode(&o, fh->id, &di);
+		else
+			r = 0;
+	}
+	r = op_end(&o, r) ?: r;
+	if (r < 0)
+		return r;
+	atomic_store(&fh->setid, false);
+	if (changed) {
+		pthread_mutex_lock(&fs->nodes_lock);
+		for (open_file *f = fh->node->files; f; f = f->next)
+			f->st.st_mode = (f->st.st_mode & S_IFMT) | (di.mode & 07777);
+		pthread_mutex_unlock(&fs->nodes_lock);
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	}
+	return 0;
 }
 
 static void fh_track(rlsfs *fs, open_file *fh, rnode *n, const struct stat *st)
@@ -898,8 +1014,26 @@ static void fh_free(rlsfs *fs, open_file *fh)
 		}
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
+	delta_data_release(fs->d, fh->held, fh->fd);
 	close(fh->fd);
 	free(fh);
+}
+
+/* ---- data files under the delta's quota --------------------------------- */
+
+/* ftruncate(2) of a delta data file, charged to the quota. */
+static int truncate_data(rlsfs *fs, int fd, off_t size)
+{
+	delta_grow g;
+	rls_error err;
+	int r = 0;
+
+	if (delta_grow_begin(fs->d, NULL, fd, size, 0, 0, &g, &err) < 0)
+		return -err_code(&err);
+	if (ftruncate(fd, size) < 0)
+		r = -errno;
+	delta_grow_end(fs->d, &g);
+	return r;
 }
 
 /* The attributes of an unlinked node that is still open, from one of its
@@ -982,8 +1116,10 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	 * source's file, which must not change */
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
-	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-		r = -errno;
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
+		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 		r = -errno;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
@@ -1059,6 +1195,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		drop_setid(&e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1072,9 +1210,9 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 
 			if (fd < 0)
 				r = -err_code(&err);
-			else if ((to_set & FUSE_SET_ATTR_SIZE) && ftruncate(fd, attr->st_size) < 0)
-				r = -errno;
-			else if ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
+			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+				r = truncate_data(fs, fd, attr->st_size);
+			if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 				r = -errno;
 		} else if (to_set & FUSE_SET_ATTR_SIZE) {
 			r = S_ISDIR(e.di.mode) ? -EISDIR : -EINVAL;
@@ -1208,6 +1346,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
+			delta_data_release(fs->d, fh->held, fh->fd);
 			close(fh->fd);
 			free(fh);
 		}
@@ -1340,6 +1479,8 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh = rls_xcalloc(1, sizeof *fh);
 			fh->fd = fd;
 			fh->upper = true;
+			fh->id = id;
+			fh->held = delta_data_hold(fs->d, fd);
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh);
@@ -1434,7 +1575,8 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 
 /* May the directory at path go?  0 when it shows nothing and hides
  * nothing; -ENOTEMPTY, or -EACCES when hidden entries are in it (they must
- * not be removed with it, nor betrayed by a different answer). */
+ * not be removed with it).  The caller answers -EACCES as ENOTEMPTY, a
+ * visible non-empty directory's answer, and audits it as a denial. */
 static int dir_removable(op *o, const char *path, const entry *e, bool *whiteouts_below)
 {
 	list_ctx c = { 0 };
@@ -1477,7 +1619,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 	r = dir ? dir_removable(&o, o.path, &e, &below) : 0;
 	if (r == -EACCES) {
 		op_end(&o, -1);
-		deny(fs, req, opname, o.path, POLICY_NONE, EACCES);
+		deny(fs, req, opname, o.path, POLICY_NONE, ENOTEMPTY);
 		return;
 	}
 	if (r == 0)
@@ -1510,37 +1652,30 @@ static void rls_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* A directory may move only when it is the delta's alone: no source entries
  * below it (those would have to move in the source too; mv(1) copies on
  * EXDEV, entry by entry, under the policy) and no whiteouts anywhere below
- * (they name source paths and must stay where they are). */
-/* Nor may the move change what the policy allows of anything below: every
- * entry must be writable where it is and where it would arrive (a folder
- * must not carry a file to where it could not be created, or make one
- * writable that was not). */
-typedef struct wo_ctx {
+ * (they name source paths and must stay where they are).  Nor may the move
+ * change what the policy allows of anything below: every entry must be
+ * writable where it is and where it would arrive (a folder must not carry a
+ * file to where it could not be created, or make one writable that was
+ * not).  The entries below are read with one cursor, not a recursion per
+ * level: the sandbox chooses the depth. */
+typedef struct movable_ctx {
 	op *o;
-	const char *dir, *to;
-	bool found;
-} wo_ctx;
+	size_t from_len;
+	const char *to;
+	bool refused;
+} movable_ctx;
 
-static int find_whiteout(const char *name, const delta_node *node, void *opaque)
+static int entry_movable(const char *path, const delta_node *node, void *opaque)
 {
-	wo_ctx *w = opaque;
-	char path[PATH_MAX], to[PATH_MAX];
+	movable_ctx *m = opaque;
+	char to[PATH_MAX];
 	bool is_dir = node->kind == DELTA_DIR;
-	rls_error err;
 
 	if (node->kind == DELTA_WHITEOUT || (node->flags & DELTA_OPAQUE) ||
-	    path_join(path, sizeof path, w->dir, name) < 0 || path_join(to, sizeof to, w->to, name) < 0 ||
-	    level_of_path(w->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(w->o->fs, to, is_dir) < POLICY_WRITE) {
-		w->found = true;
+	    path_join(to, sizeof to, m->to, path + m->from_len + 1) < 0 ||
+	    level_of_path(m->o->fs, path, is_dir) < POLICY_WRITE || level_of_path(m->o->fs, to, is_dir) < POLICY_WRITE) {
+		m->refused = true;
 		return 1;
-	}
-	if (is_dir) {
-		wo_ctx sub = { w->o, path, to, false };
-
-		if (delta_list(w->o->txn, path, find_whiteout, &sub, &err) < 0 || sub.found) {
-			w->found = true;
-			return 1;
-		}
 	}
 	return 0;
 }
@@ -1548,14 +1683,14 @@ static int find_whiteout(const char *name, const delta_node *node, void *opaque)
 /* May the directory at path, entry e, move to `to`? */
 static int subtree_movable(op *o, const char *path, const char *to, const entry *e)
 {
-	wo_ctx w = { o, path, to, false };
+	movable_ctx m = { o, strlen(path), to, false };
 	rls_error err;
 
 	if (e->lower || !e->upper || (e->node.flags & DELTA_OPAQUE))
 		return -EXDEV;
-	if (delta_list(o->txn, path, find_whiteout, &w, &err) < 0)
+	if (delta_each_below(o->txn, path, entry_movable, &m, &err) < 0)
 		return -err_code(&err);
-	return w.found ? -EXDEV : 0;
+	return m.refused ? -EXDEV : 0;
 }
 
 static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -1598,6 +1733,24 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = -ENOENT;
 	else if (!(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(a.st.st_mode) != S_ISDIR(b.st.st_mode))
 		r = S_ISDIR(a.st.st_mode) ? -ENOTDIR : -EISDIR;
+	if (r == 0) {
+		/* Each name is judged as what will arrive there too, not only
+		 * as what is there now: a rule ending in "/" gives folders a
+		 * level files do not get, so a file must not take a name only
+		 * a folder may be made at (nor a folder a file's). */
+		bool a_dir = S_ISDIR(a.st.st_mode), b_dir = S_ISDIR(b.st.st_mode);
+		policy_level at_new = create_level(fs, o.path, a_dir);
+		policy_level at_old = flags & RENAME_EXCHANGE ? create_level(fs, oldpath, b_dir) : POLICY_WRITE;
+
+		if (at_new < POLICY_WRITE || at_old < POLICY_WRITE) {
+			op_end(&o, -1);
+			if (at_new < POLICY_WRITE)
+				deny(fs, req, "rename", o.path, at_new, EACCES);
+			else
+				deny(fs, req, "rename", oldpath, at_old, EACCES);
+			return;
+		}
+	}
 	if (r == 0 && S_ISDIR(a.st.st_mode))
 		r = subtree_movable(&o, oldpath, o.path, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
@@ -1606,7 +1759,7 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = dir_removable(&o, o.path, &b, &below);
 		if (r == -EACCES) {
 			op_end(&o, -1);
-			deny(fs, req, "rename", o.path, POLICY_NONE, EACCES);
+			deny(fs, req, "rename", o.path, POLICY_NONE, ENOTEMPTY);
 			return;
 		}
 	}
@@ -1722,8 +1875,10 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
 	bool want_write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+	delta_hold *held = NULL;
 	open_file *fh;
 	rls_error err;
+	bool dropped = false;
 	entry e;
 	op o;
 	int fd, r = 0;
@@ -1741,8 +1896,13 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fd = r < 0 ? r : delta_data_open(fs->d, e.node.id, O_RDWR | (fi->flags & O_APPEND), &err);
 		if (r == 0 && fd < 0)
 			r = -err_code(&err);
-		if (r == 0 && (fi->flags & O_TRUNC) && ftruncate(fd, 0) < 0)
-			r = -errno;
+		if (r == 0 && (fi->flags & O_TRUNC))
+			r = truncate_data(fs, fd, 0);
+		if (r == 0 && (fi->flags & O_TRUNC) && drop_setid(&e.di)) {
+			r = put_inode(&o, e.node.id, &e.di);
+			entry_attr(fs, &e);
+			dropped = true;
+		}
 	} else if (e.upper) {
 		fd = delta_data_open(fs->d, e.node.id, O_RDONLY, &err);
 		if (fd < 0)
@@ -1752,22 +1912,33 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			r = fd;
 	}
+	/* before the lock goes, so that no unlink comes between */
+	if (r == 0 && (want_write || e.upper))
+		held = delta_data_hold(fs->d, fd);
 	r = op_end(&o, r) ?: r;
 	if (r < 0) {
-		if (fd >= 0)
+		if (fd >= 0) {
+			delta_data_release(fs->d, held, fd);
 			close(fd);
+		}
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fh = rls_xcalloc(1, sizeof *fh);
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
+	fh->id = fh->upper ? e.node.id : 0;
+	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
+	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
 	fi->keep_cache = attr_timeout(fs, &e) > 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
+	/* the kernel still has the mode with the bits */
+	if (dropped)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
 static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
@@ -1783,13 +1954,28 @@ static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
-	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
+	rlsfs *fs = fs_of(req);
+	delta_grow g;
+	rls_error err;
 	ssize_t n;
+	int r = fh_drop_setid(req, ino, fh_of(fi));
+
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (delta_grow_begin(fs->d, fh_of(fi)->held, fh_of(fi)->fd, off, fuse_buf_size(in), DELTA_GROW_CUT, &g,
+			     &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	struct fuse_bufvec out = FUSE_BUFVEC_INIT(g.len);
 
 	out.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	out.buf[0].fd = fh_of(fi)->fd;
 	out.buf[0].pos = off;
 	n = fuse_buf_copy(&out, in, 0);
+	delta_grow_end(fs->d, &g);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -1835,11 +2021,16 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	/* A listing is taken whole when the directory is opened: readdir
 	 * while the directory changes sees each entry once. */
 	dh = rls_xcalloc(1, sizeof *dh);
+	dh->fs = fs;
+	dh_charge(dh, sizeof *dh);
 	dh_add(dh, ".", e.st.st_ino, S_IFDIR);
 	dh_add(dh, "..", 1, S_IFDIR);
 	c.dh = dh;
 	r = scan_dir(&o, o.path, e.merged, &c);
 	op_end(&o, 0);
+	/* past the bound: refused whole, never a listing cut short */
+	if (r == 0 && dh->full)
+		r = -ENOMEM;
 	if (r < 0) {
 		dh_free(dh);
 		fuse_reply_err(req, -r);
@@ -1927,11 +2118,26 @@ static void rls_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	rlsfs *fs = fs_of(req);
 	struct statvfs sv;
+	delta_usage u;
+	rls_error err;
 
-	/* what matters to a writer is room in the delta */
+	/* what matters to a writer is room in the delta: on its file
+	 * system, and within its quota (df shows the quota as the size) */
 	if (fstatvfs(delta_data_fd(fs->d), &sv) < 0) {
 		fuse_reply_err(req, errno);
 		return;
+	}
+	if (delta_get_usage(fs->d, &u, &err) == 0 && u.max_bytes && sv.f_frsize) {
+		uint64_t used = u.data_bytes + u.index_bytes;
+		fsblkcnt_t left = used < u.max_bytes ? (u.max_bytes - used) / sv.f_frsize : 0;
+
+		sv.f_blocks = u.max_bytes / sv.f_frsize;
+		sv.f_bfree = left < sv.f_bfree ? left : sv.f_bfree;
+		sv.f_bavail = left < sv.f_bavail ? left : sv.f_bavail;
+	}
+	if (u.max_entries) {
+		sv.f_files = u.max_entries;
+		sv.f_ffree = sv.f_favail = u.entries < u.max_entries ? u.max_entries - u.entries : 0;
 	}
 	sv.f_namemax = NAME_MAX;
 	fuse_reply_statfs(req, &sv);
@@ -2044,6 +2250,20 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 
 static void rls_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	/* `rlsfs umount` asks the root for the serving process, to wait
+	 * until it has let go of the delta.  A pid, and nothing else. */
+	if (ino == FUSE_ROOT_ID && !strcmp(name, RLSFS_PID_XATTR)) {
+		char pid[24];
+		int n = snprintf(pid, sizeof pid, "%d", (int)getpid());
+
+		if (size == 0)
+			fuse_reply_xattr(req, (size_t)n);
+		else if (size < (size_t)n)
+			fuse_reply_err(req, ERANGE);
+		else
+			fuse_reply_buf(req, pid, (size_t)n);
+		return;
+	}
 	xattr_read(req, ino, name, size);
 }
 
@@ -2100,29 +2320,61 @@ static void rls_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
 			  struct fuse_file_info *fi)
 {
+	rlsfs *fs = fs_of(req);
 	open_file *fh = fh_of(fi);
+	bool frees = mode & FALLOC_FL_PUNCH_HOLE;
+	delta_grow g;
+	rls_error err;
+	int r;
 
 	if (!fh->upper) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	fuse_reply_err(req, fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0);
+	r = fh_drop_setid(req, ino, fh);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (delta_grow_begin(fs->d, fh->held, fh->fd, frees ? 0 : offset, frees ? 0 : (uint64_t)length, 0, &g,
+			     &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	r = fallocate(fh->fd, mode, offset, length) < 0 ? errno : 0;
+	delta_grow_end(fs->d, &g);
+	fuse_reply_err(req, r);
 }
 
 static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
 				fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
 				int flags)
 {
+	rlsfs *fs = fs_of(req);
 	open_file *out = fh_of(fi_out);
+	delta_grow g;
+	rls_error err;
 	ssize_t n;
+	int r;
 
 	if (!out->upper) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
+	r = fh_drop_setid(req, ino_out, out);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (delta_grow_begin(fs->d, out->held, out->fd, off_out, len, DELTA_GROW_CUT, &g, &err) < 0) {
+		fuse_reply_err(req, err_code(&err));
+		return;
+	}
+	n = copy_file_range(fh_of(fi_in)->fd, &off_in, out->fd, &off_out, g.len, (unsigned)flags);
+	r = n < 0 ? errno : 0;
+	delta_grow_end(fs->d, &g);
 	if (n < 0)
-		fuse_reply_err(req, errno);
+		fuse_reply_err(req, r);
 	else
 		fuse_reply_write(req, (size_t)n);
 }

@@ -9,12 +9,28 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <sys/xattr.h>
+
+/* The bounds on what a program in the sandbox can make rlsfs and its delta
+ * take from the host (see rlsfs(1), RESOURCE LIMITS).  The delta's size has
+ * no fixed default: it is worked out at mount from the room on the delta's
+ * file system. */
+#define DEFAULT_DELTA_SIZE_CEILING (8ull << 30)
+#define DEFAULT_DELTA_FILES 1000000
+#define DEFAULT_AUDIT_MAX_SIZE (16ull << 20)
+#define DEFAULT_AUDIT_RATE 100
+#define DEFAULT_AUDIT_BURST 1000
+#define DEFAULT_DIR_MEMORY (64ull << 20)
 
 typedef struct mount_opts {
 	const char *policy;
+	const char *policy_spec;	/* what the delta records (policy_resolve_spec) */
 	const char *delta;
+	bool fresh_delta;		/* made by this mount: removed at unmount if still empty */
 	const char *audit;
 	const char *fuse_opts;
 	pid_t watch_pid;
@@ -23,6 +39,12 @@ typedef struct mount_opts {
 	gid_t sandbox_gid, owner_gid;
 	bool foreground;
 	bool debug;
+	bool delta_size_set;
+	uint64_t delta_size;		/* 0: none */
+	uint64_t delta_files;		/* 0: none */
+	uint64_t audit_max_size;	/* 0: none */
+	double audit_rate, audit_burst;	/* rate 0: none */
+	uint64_t dir_memory;		/* 0: none */
 	const char *source;
 	const char *mountpoint;
 } mount_opts;
@@ -30,9 +52,92 @@ typedef struct mount_opts {
 static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
-	      "                   [--map-owner UID:GID=UID:GID] [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
+	      "                   [--map-owner UID:GID=UID:GID] [--max-delta-size SIZE] [--max-delta-files N]\n"
+	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
+	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
-	      "See rlsfs(1).\n", out);
+	      "Limits take 0 or unlimited for none.  See rlsfs(1).\n", out);
+}
+
+static bool is_unlimited(const char *s)
+{
+	return !strcmp(s, "unlimited") || !strcmp(s, "none");
+}
+
+/* A limit: a size (like 10G) or a count, 0 or unlimited for none.  0, or 2
+ * after saying what is wrong. */
+static int parse_limit(const char *opt, const char *s, bool size, uint64_t *out)
+{
+	char *end;
+
+	if (is_unlimited(s)) {
+		*out = 0;
+		return 0;
+	}
+	if (size) {
+		if (rls_parse_size(s, out) == 0)
+			return 0;
+		fprintf(stderr, "rlsfs: %s wants a size (like 10G or 512M), 0 or unlimited, not '%s'\n", opt, s);
+		return 2;
+	}
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (*s >= '0' && *s <= '9' && !*end && !errno)
+		return 0;
+	fprintf(stderr, "rlsfs: %s wants a number (like 100000), 0 or unlimited, not '%s'\n", opt, s);
+	return 2;
+}
+
+/* --audit-rate RATE[:BURST]: lines a second, and at once (ten seconds'
+ * worth unless given). */
+static int parse_rate(const char *s, double *rate, double *burst)
+{
+	uint64_t r, b;
+	char *end;
+
+	if (is_unlimited(s)) {
+		*rate = *burst = 0;
+		return 0;
+	}
+	errno = 0;
+	r = strtoull(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno || (*end && *end != ':'))
+		goto bad;
+	b = r * 10;
+	if (*end == ':') {
+		const char *bs = end + 1;
+
+		b = strtoull(bs, &end, 10);
+		if (*bs < '0' || *bs > '9' || errno || *end || b == 0)
+			goto bad;
+	}
+	*rate = (double)r;
+	*burst = (double)b;
+	return 0;
+bad:
+	fprintf(stderr, "rlsfs: --audit-rate wants lines a second and a burst (like 100 or 100:1000), 0 or unlimited, not '%s'\n", s);
+	return 2;
+}
+
+/* The delta's size quota when none was given: let it grow by half the room
+ * its file system has now, and to no more than a fixed ceiling, so that a
+ * sandbox cannot fill the disk of the laptop it runs on. */
+static int default_delta_size(delta *d, uint64_t *out, rls_error *err)
+{
+	struct statvfs sv;
+	delta_usage u;
+	uint64_t used, room;
+
+	if (delta_get_usage(d, &u, err) < 0)
+		return -1;
+	if (fstatvfs(delta_data_fd(d), &sv) < 0)
+		return rls_error_set(err, errno, "statfs %s", delta_path(d));
+	used = u.data_bytes + u.index_bytes;
+	room = (uint64_t)sv.f_bavail * sv.f_frsize;
+	*out = used + room / 2;
+	if (*out > DEFAULT_DELTA_SIZE_CEILING)
+		*out = DEFAULT_DELTA_SIZE_CEILING;
+	return 0;
 }
 
 /* --map-owner SANDBOX_UID:SANDBOX_GID=OWNER_UID:OWNER_GID, all numbers. */
@@ -61,20 +166,34 @@ static int parse_map_owner(const char *s, mount_opts *mo)
 }
 
 /* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
-static char *fresh_delta_dir(rls_error *err)
+static char *fresh_delta_dir(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *base = rls_state_dir("deltas", err);
+	_cleanup_free_ char *base = rls_state_dir("deltas", source, err);
+	const char *name = strrchr(source, '/');
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
 	char *dir;
 
 	if (!base)
 		return NULL;
-	dir = rls_xasprintf("%s/delta-XXXXXX", base);
+	/* Named as rls run names its deltas: the tree's name and the time. */
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+	name = name && name[1] ? name + 1 : "root";
+	dir = rls_xasprintf("%s/%s-%s-XXXXXX", base, name, stamp);
 	if (!mkdtemp(dir)) {
 		rls_error_set(err, errno, "mkdtemp %s", dir);
 		free(dir);
 		return NULL;
 	}
 	return dir;
+}
+
+static int count_change(delta_change_kind kind, const char *path, void *opaque)
+{
+	(*(unsigned *)opaque)++;
+	return 0;
 }
 
 static bool is_mountpoint(const char *path)
@@ -120,12 +239,13 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 	return 0;
 }
 
+
 /* Protect the tree's .rls/ folder and, when they lie inside the tree, the
- * policy file and the files it extends. */
+ * policy file and the files it extends, each with the path it was named
+ * by. */
 static void protect_policy(policy *pol, const char *source)
 {
-	policy_protect(pol, "/.rls");
-	policy_protect_files(pol, source);
+	policy_protect_source(pol, source);
 }
 
 /* Unmount mnt: umount2(2) as root, fusermount3 otherwise.  0 or -1. */
@@ -205,6 +325,11 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		fs.idmap.owner_uid = mo->owner_uid;
 		fs.idmap.owner_gid = mo->owner_gid;
 	}
+	fs.audit_max = mo->audit_max_size;
+	fs.audit_rate = mo->audit_rate;
+	fs.audit_burst = mo->audit_burst;
+	fs.dir_bytes_max = (size_t)mo->dir_memory;
+	atomic_init(&fs.dir_bytes, 0);
 	{
 		struct rlimit rl;
 
@@ -222,17 +347,24 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		rls_error_set(&err, errno, "source %s", source);
 		goto fail;
 	}
-	if (mo->audit) {
-		fs.audit_fd = open(mo->audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (fs.audit_fd < 0) {
-			rls_error_set(&err, errno, "audit file %s", mo->audit);
-			goto fail;
-		}
-	}
+	if (mo->audit && audit_open(&fs, mo->audit, &err) < 0)
+		goto fail;
 	if (delta_open(delta_dir, source, DELTA_CREATE | DELTA_MOUNT, &fs.d, &err) < 0) {
 		if (err.code == EBUSY)
 			rls_error_set(&err, 0, "delta %s is mounted by another rlsfs", delta_dir);
 		goto fail;
+	}
+	/* commit judges the symlinks made here by this policy */
+	if (delta_note_policy(fs.d, mo->policy_spec, &err) < 0)
+		goto fail;
+	{
+		uint64_t size = mo->delta_size;
+
+		if (!mo->delta_size_set && default_delta_size(fs.d, &size, &err) < 0)
+			goto fail;
+		/* set even when both are unlimited: statfs reads the usage */
+		if (delta_set_quota(fs.d, size, mo->delta_files, &err) < 0)
+			goto fail;
 	}
 	fuse_opt_add_arg(&args, "rlsfs");
 	fuse_opt_add_arg(&args, "-o");
@@ -272,10 +404,23 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
 	fuse_session_destroy(fs.se);
-	delta_close(fs.d);
+	/* the log's last line before the delta's sync, which may be slow */
+	audit_close(&fs);
+	{
+		/* A delta this mount made and nothing was written to is not
+		 * left to pile up in the state directory. */
+		unsigned changes = 1;
+
+		if (mo->fresh_delta) {
+			changes = 0;
+			if (delta_changes(fs.d, count_change, &changes, &err) < 0)
+				changes = 1;
+		}
+		delta_close(fs.d);
+		if (mo->fresh_delta && !changes)
+			(void)rls_rm_rf_at(AT_FDCWD, delta_dir, NULL);
+	}
 	fuse_opt_free_args(&args);
-	if (fs.audit_fd >= 0)
-		close(fs.audit_fd);
 	close(fs.src_fd);
 	node_table_free(&fs);
 	return rc;
@@ -292,8 +437,7 @@ fail:
 	if (fs.d)
 		delta_close(fs.d);
 	fuse_opt_free_args(&args);
-	if (fs.audit_fd >= 0)
-		close(fs.audit_fd);
+	audit_close(&fs);
 	if (fs.src_fd >= 0)
 		close(fs.src_fd);
 	node_table_free(&fs);
@@ -307,14 +451,25 @@ static int cmd_mount(int argc, char **argv)
 		{ "delta", required_argument, NULL, 'D' },
 		{ "audit", required_argument, NULL, 'A' },
 		{ "watch-pid", required_argument, NULL, 'W' },
-		{ "map-owner", required_argument, NULL, 'M' },
+		{ "map-owner", required_argument, NULL, 'O' },
+		{ "max-delta-size", required_argument, NULL, 'S' },
+		{ "max-delta-files", required_argument, NULL, 'N' },
+		{ "max-dir-memory", required_argument, NULL, 'M' },
+		{ "audit-max-size", required_argument, NULL, 'Z' },
+		{ "audit-rate", required_argument, NULL, 'R' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	mount_opts mo = { 0 };
-	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL;
+	mount_opts mo = {
+		.delta_files = DEFAULT_DELTA_FILES,
+		.audit_max_size = DEFAULT_AUDIT_MAX_SIZE,
+		.audit_rate = DEFAULT_AUDIT_RATE,
+		.audit_burst = DEFAULT_AUDIT_BURST,
+		.dir_memory = DEFAULT_DIR_MEMORY,
+	};
+	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
 	rls_error err;
 	int c, pipefd[2];
@@ -341,12 +496,33 @@ static int cmd_mount(int argc, char **argv)
 			mo.watch_pid = (pid_t)v;
 			break;
 		}
-		case 'M':
+		case 'O':
 			if (parse_map_owner(optarg, &mo) < 0) {
 				fprintf(stderr, "rlsfs: --map-owner wants UID:GID=UID:GID (numbers), not '%s'\n",
 					optarg);
 				return 2;
 			}
+			break;
+		case 'S':
+			if (parse_limit("--max-delta-size", optarg, true, &mo.delta_size))
+				return 2;
+			mo.delta_size_set = true;
+			break;
+		case 'N':
+			if (parse_limit("--max-delta-files", optarg, false, &mo.delta_files))
+				return 2;
+			break;
+		case 'M':
+			if (parse_limit("--max-dir-memory", optarg, true, &mo.dir_memory))
+				return 2;
+			break;
+		case 'Z':
+			if (parse_limit("--audit-max-size", optarg, true, &mo.audit_max_size))
+				return 2;
+			break;
+		case 'R':
+			if (parse_rate(optarg, &mo.audit_rate, &mo.audit_burst))
+				return 2;
 			break;
 		case 'h': usage(stdout); return 0;
 		default:
@@ -364,11 +540,14 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 1;
 	}
+	/* A bad policy is bad input: 2, as for rls run. */
 	if (policy_load_for_source(mo.policy, source, &pol, &err) < 0) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
-		return 1;
+		return 2;
 	}
 	protect_policy(pol, source);
+	spec = policy_resolve_spec(mo.policy, source);
+	mo.policy_spec = spec;
 	if (mo.delta) {
 		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
 			if (!delta_dir && !err.msg[0])
@@ -380,14 +559,15 @@ static int cmd_mount(int argc, char **argv)
 		if (!strncmp(delta_dir, source, strlen(source)) && delta_dir[strlen(source)] == '/') {
 			fprintf(stderr, "rlsfs: delta %s lies inside the source\n", mo.delta);
 			policy_free(pol);
-			return 1;
+			return 2;
 		}
-	} else if (!(delta_dir = fresh_delta_dir(&err))) {
+	} else if (!(delta_dir = fresh_delta_dir(source, &err))) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		policy_free(pol);
 		return 1;
 	}
 
+	mo.fresh_delta = !mo.delta;
 	if (mo.foreground) {
 		int rc;
 
@@ -452,6 +632,7 @@ static int cmd_mount(int argc, char **argv)
 		}
 		if (msg[0]) {
 			waitpid(child, NULL, 0);
+			rls_text_sanitize(msg, sizeof msg);
 			fprintf(stderr, "rlsfs: %s\n", msg);
 			return 1;
 		}
@@ -473,9 +654,29 @@ static bool is_rlsfs_mount(const char *mnt)
 	return rls_mountinfo_each(match_rlsfs, (void *)mnt) == 1;
 }
 
+#define UMOUNT_WAIT_MS 30000
+
+/* A pidfd of the process serving the rlsfs mount at `mnt`, or -1. */
+static int serving_process(const char *mnt)
+{
+	char buf[24];
+	ssize_t n = getxattr(mnt, RLSFS_PID_XATTR, buf, sizeof buf - 1);
+	long pid;
+	char *end;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	if (*end || pid <= 0 || pid > INT_MAX)
+		return -1;
+	return (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+}
+
 static int cmd_umount(int argc, char **argv)
 {
 	_cleanup_free_ char *mnt = NULL;
+	int daemon;
 	bool lazy = false;
 	int c;
 
@@ -500,10 +701,25 @@ static int cmd_umount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s is not an rlsfs mount\n", argv[optind]);
 		return 1;
 	}
+	daemon = serving_process(mnt);
 	if (unmount_path(mnt, lazy) < 0) {
-		fprintf(stderr, "rlsfs: umount %s: %s\n", argv[optind], strerror(errno));
+		fprintf(stderr, "rlsfs: umount %s: %s%s\n", argv[optind], strerror(errno),
+			errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
+		if (daemon >= 0)
+			close(daemon);
 		return 1;
 	}
+	/* Return only once the daemon has synced and closed the delta, so
+	 * that `rlsfs umount M; rls commit D` never finds it busy. */
+	if (daemon >= 0 && !lazy) {
+		struct pollfd p = { .fd = daemon, .events = POLLIN };
+
+		if (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_WAIT_MS)) == 0)
+			fprintf(stderr, "rlsfs: %s is unmounted, but its process has not ended yet\n",
+				argv[optind]);
+	}
+	if (daemon >= 0)
+		close(daemon);
 	return 0;
 }
 

@@ -146,7 +146,9 @@ static int policy_explain(int argc, char **argv)
 		return usage_error("explain: expected POLICY and at least one PATH");
 	for (int i = first + 1; i < argc; i++)
 		if (!*argv[i] || !normalise(argv[i], &path)) {
-			fprintf(stderr, "rls policy: explain: '%s': %s\n", argv[i],
+			_cleanup_free_ char *shown = rls_quote_name(argv[i], 0);
+
+			fprintf(stderr, "rls policy: explain: '%s': %s\n", shown,
 				*argv[i] ? "'..' climbs above the root of the tree" : "empty path");
 			return 1;
 		}
@@ -160,13 +162,18 @@ static int policy_explain(int argc, char **argv)
 		bool is_dir = dir_flag || (n && argv[i][n - 1] == '/') || !strcmp(argv[i], ".");
 		policy_decision why;
 		policy_level level;
+		_cleanup_free_ char *shown = NULL;
 
 		normalise(argv[i], &path);
 		if (!strcmp(path.data, "/"))
 			is_dir = true;
 		level = policy_decide(pol, path.data, is_dir, &why);
-		printf("%s\t%s%s\t", policy_level_name(level), path.data,
-		       is_dir && path.len > 1 ? "/" : "");
+		/* Quoted like every path rls prints, so a tab or newline in it
+		 * cannot shift the columns. */
+		if (is_dir && path.len > 1)
+			rls_buf_addc(&path, '/');
+		shown = rls_quote_name(path.data, 0);
+		printf("%s\t%s\t", policy_level_name(level), shown);
 		switch (why.origin) {
 		case POLICY_FROM_RULE:
 			printf("%s:%u: %s\n", why.file, why.line, why.pattern);
@@ -176,6 +183,14 @@ static int policy_explain(int argc, char **argv)
 			break;
 		case POLICY_FROM_PROTECTED:
 			puts("protected");
+			break;
+		case POLICY_FROM_PROTECT_LIST:
+		case POLICY_FROM_HIDE_LIST:
+			printf("%s: ", why.origin == POLICY_FROM_HIDE_LIST ? "hide" : "protect");
+			if (why.pattern)
+				printf("%s:%u: %s\n", why.file, why.line, why.pattern);
+			else
+				puts("(the matcher failed: fail closed)");
 			break;
 		default:
 			puts("default");

@@ -8,6 +8,7 @@ int cmd_run(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_discard(int argc, char **argv);
+int cmd_deltas(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 

@@ -13,6 +13,12 @@
  * The guard has a process group of its own, so a signal to rls's group
  * does not stop it as well.  The channel is a socket pair, to carry the
  * descriptor.
+ *
+ * A backend whose sandbox does not die with rls (an OCI container
+ * outlives its runtime) hands the guard commands up front: one that kills
+ * the sandbox, run at the deadline and when rls dies, one that removes
+ * what is left of it (the runtime's state, its cgroups), and a folder to
+ * remove after them.
  */
 #include "launcher.h"
 #include "run.h"
@@ -57,36 +63,121 @@ typedef struct arm_msg {
 	double deadline;
 } arm_msg;
 
-/* One message from rls: 'd' (done), an arm message with its pidfd, or
- * end of file (0).  -1 on a read error. */
-static int guard_read(int sock, char *tag, double *deadline, int *pidfd)
+/* The largest cleanup message: a tag and NUL-separated strings. */
+#define GUARD_MSG_MAX 8192
+
+/* What guard_add_cleanup handed over (tags 'k', 'c', 'r'). */
+typedef struct guard_cleanup {
+	char **kill;
+	char **cleanup;
+	char *remove;
+	char *cgroup;
+} guard_cleanup;
+
+static char **split_argv(const char *p, size_t len)
 {
-	arm_msg m = { 0 };
+	size_t n = 0;
+	char **v;
+
+	for (size_t i = 0; i < len; i++)
+		n += p[i] == '\0';
+	v = rls_xcalloc(n + 1, sizeof *v);
+	n = 0;
+	for (size_t i = 0; i < len; i += strlen(p + i) + 1)
+		v[n++] = rls_xstrdup(p + i);
+	v[n] = NULL;
+	return v;
+}
+
+/* One message from rls: 'd' (done), an arm message with its pidfd, a
+ * cleanup message, or end of file (0).  -1 on a read error. */
+static int guard_read(int sock, char *tag, double *deadline, int *pidfd, guard_cleanup *gc)
+{
+	static char buf[GUARD_MSG_MAX];
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { &m, sizeof m };
+	struct iovec iov = { buf, sizeof buf };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 			     .msg_controllen = sizeof u.buf };
 	ssize_t n = RLS_TEMP_FAILURE_RETRY(recvmsg(sock, &mh, MSG_CMSG_CLOEXEC));
 
 	if (n <= 0)
 		return n == 0 ? 0 : -1;
-	*tag = m.tag;
-	if (m.tag == 'a' && n == (ssize_t)sizeof m) {
+	*tag = buf[0];
+	if (buf[0] == 'a' && n == (ssize_t)sizeof(arm_msg)) {
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		arm_msg m;
 
+		memcpy(&m, buf, sizeof m);
 		*deadline = m.deadline;
 		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
 			memcpy(pidfd, CMSG_DATA(c), sizeof *pidfd);
+	} else if (buf[0] && strchr("kcrg", buf[0]) && n > 2 && buf[n - 1] == '\0') {
+		char **v = split_argv(buf + 1, (size_t)n - 1);
+
+		if (buf[0] == 'r' || buf[0] == 'g') {
+			char **slot = buf[0] == 'r' ? &gc->remove : &gc->cgroup;
+
+			free(*slot);
+			*slot = rls_xstrdup(v[0]);
+			sandbox_argv_free(v);
+		} else if (buf[0] == 'k') {
+			sandbox_argv_free(gc->kill);
+			gc->kill = v;
+		} else {
+			sandbox_argv_free(gc->cleanup);
+			gc->cleanup = v;
+		}
 	}
 	return 1;
 }
 
+/* A cleanup command, its output nowhere: what it says about a sandbox
+ * already gone is no news. */
+static void run_silently(char **argv)
+{
+	pid_t pid;
+
+	if (!argv || !argv[0])
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		char *env[] = { "PATH=" RUN_SANDBOX_PATH, NULL };
+
+		run_child_reset_signals();
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+		}
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+}
+
+typedef struct under_ctx {
+	const char *dir;
+	size_t len;
+} under_ctx;
+
+static int mount_under(const char *point, const char *fstype, const char *source, const char *opts,
+		       void *opaque)
+{
+	const under_ctx *u = opaque;
+
+	return !strncmp(point, u->dir, u->len) && (point[u->len] == '/' || point[u->len] == '\0');
+}
+
 /* Wait for rls to say done (exit quietly) or to die (return and clean
  * up), killing the sandbox at its deadline meanwhile. */
-static void guard_wait(const guard_spec *s, int sock)
+static void guard_wait(const guard_spec *s, int sock, guard_cleanup *gc)
 {
 	double deadline = 0;
 	int pidfd = -1;
@@ -107,6 +198,7 @@ static void guard_wait(const guard_spec *s, int sock)
 			return;
 		if (r == 0) {
 			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			run_silently(gc->kill);
 			if (s->cg->version)
 				limits_signal_all(s->cg, SIGKILL);
 			deadline = 0;
@@ -114,7 +206,7 @@ static void guard_wait(const guard_spec *s, int sock)
 		}
 		if (r < 0)
 			continue;
-		r = guard_read(sock, &tag, &deadline, &pidfd);
+		r = guard_read(sock, &tag, &deadline, &pidfd, gc);
 		if (r <= 0)
 			return;
 		if (tag == 'd')
@@ -124,7 +216,32 @@ static void guard_wait(const guard_spec *s, int sock)
 
 static RLS_NORETURN void guard_main(const guard_spec *s, int fd)
 {
-	guard_wait(s, fd);
+	guard_cleanup gc = { 0 };
+
+	guard_wait(s, fd, &gc);
+	/* A sandbox that outlives rls is killed and removed first: it holds
+	 * the mount. */
+	run_silently(gc.kill);
+	run_silently(gc.cleanup);
+	if (gc.remove) {
+		under_ctx u = { gc.remove, strlen(gc.remove) };
+
+		/* Never across a mount: whatever is mounted there is not
+		 * the run's to remove. */
+		if (rls_mountinfo_each(mount_under, &u) == 0)
+			(void)rls_rm_rf_at(AT_FDCWD, gc.remove, NULL);
+	}
+	if (gc.cgroup) {
+		/* NAME/oci, then NAME where the runtime made it; rls's own
+		 * are removed below. */
+		char *slash = strchr(gc.cgroup, '/');
+
+		oci_cgroup_sweep(gc.cgroup, s->cg, 3000);
+		if (slash) {
+			*slash = '\0';
+			oci_cgroup_sweep(gc.cgroup, s->cg, 3000);
+		}
+	}
 
 	/* rls is gone.  The sandbox dies with it (--die-with-parent); what
 	 * a cgroup still holds is killed here. */
@@ -212,6 +329,34 @@ int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err)
 	memcpy(CMSG_DATA(c), &pidfd, sizeof pidfd);
 	if (RLS_TEMP_FAILURE_RETRY(sendmsg(g->fd, &mh, MSG_NOSIGNAL)) < 0)
 		return rls_error_set(err, errno, "arming the guard");
+	return 0;
+}
+
+static int send_strings(run_guard *g, char tag, char *const *v, rls_error *err)
+{
+	_cleanup_buf_ rls_buf b = { 0 };
+
+	rls_buf_addc(&b, tag);
+	for (; *v; v++)
+		rls_buf_add(&b, *v, strlen(*v) + 1);
+	if (b.len > GUARD_MSG_MAX)
+		return rls_error_set(err, E2BIG, "a cleanup command for the guard");
+	if (RLS_TEMP_FAILURE_RETRY(send(g->fd, b.data, b.len, MSG_NOSIGNAL)) < 0)
+		return rls_error_set(err, errno, "handing the guard a cleanup command");
+	return 0;
+}
+
+int guard_add_cleanup(run_guard *g, char *const *kill_argv, char *const *cleanup, const char *remove,
+		      const char *cgroup, rls_error *err)
+{
+	if (kill_argv && send_strings(g, 'k', kill_argv, err) < 0)
+		return -1;
+	if (cleanup && send_strings(g, 'c', cleanup, err) < 0)
+		return -1;
+	if (remove && send_strings(g, 'r', (char *const[]){ (char *)remove, NULL }, err) < 0)
+		return -1;
+	if (cgroup && send_strings(g, 'g', (char *const[]){ (char *)cgroup, NULL }, err) < 0)
+		return -1;
 	return 0;
 }
 

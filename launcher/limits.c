@@ -295,6 +295,25 @@ static int try_v1(const run_limits *lim, const char *name, run_cgroup *cg, rls_e
 	return 1;
 }
 
+/* The kernel counts OOM kills per memory cgroup: "oom_kill N" in v2's
+ * memory.events and (since Linux 4.13) in v1's memory.oom_control. */
+bool limits_oom_killed(const run_cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n_dirs && cg->memory != LIMIT_NOT_SET; i++) {
+		_cleanup_free_ char *path = rls_xasprintf("%s/%s", cg->dirs[i],
+							  cg->version == 2 ? "memory.events" : "memory.oom_control");
+		_cleanup_free_ char *text = NULL;
+		const char *p;
+
+		if (rls_read_file(AT_FDCWD, path, 4096, &text, NULL, NULL) < 0)
+			continue;
+		for (p = text; (p = strstr(p, "oom_kill ")); p++)
+			if ((p == text || p[-1] == '\n') && strtoull(p + 9, NULL, 10) > 0)
+				return true;
+	}
+	return false;
+}
+
 int limits_setup(const run_limits *lim, const char *name, run_cgroup *cg, rls_error *err)
 {
 	int r;

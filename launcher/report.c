@@ -4,46 +4,17 @@
 #include "launcher.h"
 #include "run.h"
 
-/* The string value of "key" in one JSON line, unescaped; NULL if absent.
- * The audit lines are flat objects written by rlsfs, so a scan for the key
- * is enough. */
-static char *json_string_field(const char *line, const char *key)
+#include <jansson.h>
+
+/* A name as rls writes it in JSON (rls_buf_add_json): a value that begins
+ * with a double quote is the quoted form of a name that is not UTF-8. */
+static char *name_of(const char *v)
 {
-	_cleanup_free_ char *pat = rls_xasprintf("\"%s\":", key);
-	const char *p = strstr(line, pat);
-	rls_buf out = { 0 };
+	char *out;
 
-	if (!p)
-		return NULL;
-	p += strlen(pat);
-	while (*p == ' ')
-		p++;
-	if (*p++ != '"')
-		return NULL;
-	for (; *p && *p != '"'; p++) {
-		if (*p != '\\') {
-			rls_buf_addc(&out, *p);
-			continue;
-		}
-		switch (*++p) {
-		case 'n': rls_buf_addc(&out, '\n'); break;
-		case 't': rls_buf_addc(&out, '\t'); break;
-		case 'r': rls_buf_addc(&out, '\r'); break;
-		case 'u': {
-			unsigned v = 0;
-
-			if (sscanf(p + 1, "%4x", &v) == 1)
-				p += 4;
-			rls_buf_addc(&out, v < 0x80 && v ? (char)v : '?');
-			break;
-		}
-		case '\0': p--; break;
-		default: rls_buf_addc(&out, *p);
-		}
-	}
-	if (!out.data)
-		rls_buf_adds(&out, "");
-	return out.data;
+	if (v[0] != '"')
+		return rls_xstrdup(v);
+	return rls_unquote_name(v, &out) == 0 ? out : NULL;
 }
 
 void report_read_denials(const char *audit_path, denial_summary *d)
@@ -51,14 +22,22 @@ void report_read_denials(const char *audit_path, denial_summary *d)
 	_cleanup_fclose_ FILE *f = NULL;
 	char *line = NULL;
 	size_t cap = 0;
+	ssize_t len;
 
 	memset(d, 0, sizeof *d);
 	if (!audit_path || !(f = fopen(audit_path, "re")))
 		return;
-	while (getline(&line, &cap, f) > 0) {
-		char *path = json_string_field(line, "path");
+	while ((len = getline(&line, &cap, f)) > 0) {
+		json_t *o = json_loadb(line, (size_t)len, JSON_DISABLE_EOF_CHECK, NULL);
+		const char *v = json_string_value(json_object_get(o, "path"));
+		json_t *dropped = json_object_get(o, "dropped");
+		char *path = v ? name_of(v) : NULL;
 		bool seen = false;
 
+		/* {"time":...,"dropped":N}: N denials rlsfs left out of the log */
+		if (!v && json_is_integer(dropped) && json_integer_value(dropped) > 0)
+			d->dropped += (unsigned long long)json_integer_value(dropped);
+		json_decref(o);
 		if (!path)
 			continue;
 		d->count++;
@@ -81,73 +60,144 @@ void report_denials_free(denial_summary *d)
 
 void report_print_denials(const denial_summary *d, FILE *out)
 {
-	if (!d->count)
+	_cleanup_buf_ rls_buf list = { 0 };
+	unsigned long long total = d->count + d->dropped;
+
+	if (!total)
 		return;
-	fprintf(out, "rls: %u access%s denied by the policy:", d->count, d->count == 1 ? "" : "es");
-	for (size_t i = 0; i < d->n_paths; i++)
-		fprintf(out, "%s %s", i ? "," : "", d->paths[i]);
-	if (d->count > d->n_paths)
-		fputs(", ...", out);
+	fprintf(out, "rls: %llu access%s denied by the policy: %s%s", total, total == 1 ? "" : "es",
+		report_name_list(d->paths, d->n_paths, &list), d->count > d->n_paths ? ", ..." : "");
+	if (d->dropped)
+		fprintf(out, " (%llu more denial%s not recorded)", d->dropped, d->dropped == 1 ? "" : "s");
 	fputc('\n', out);
 }
 
-static void add_str_or_null(rls_buf *b, const char *s)
+const char *report_name_list(char *const *paths, size_t n, rls_buf *b)
 {
-	if (!s) {
-		rls_buf_adds(b, "null");
-		return;
+	rls_buf_reset(b);
+	for (size_t i = 0; paths && i < n && paths[i]; i++) {
+		if (i)
+			rls_buf_adds(b, ", ");
+		rls_buf_add_name(b, paths[i], RLS_QUOTE_COMMA);
 	}
-	rls_buf_addc(b, '"');
-	rls_buf_add_json(b, s);
-	rls_buf_addc(b, '"');
+	return b->data ? b->data : "";
 }
 
-void report_json(const run_report *r, FILE *out)
+static void print_paths(FILE *out, const char *prefix, const char *label, char *const *paths, const char *why)
 {
-	_cleanup_buf_ rls_buf b = { 0 };
-	const char *sep = "";
+	for (char *const *p = paths; p && *p; p++) {
+		_cleanup_free_ char *shown = rls_quote_name((*p)[0] && (*p)[1] ? *p + 1 : "/", 0);
 
-	rls_buf_printf(&b, "{\"exit_status\":%d,\"timed_out\":%s,\"interrupted\":%s,\"duration_s\":%.3f,",
-		       r->exit_status, r->timed_out ? "true" : "false",
-		       r->interrupted_by ? "true" : "false", r->duration_s);
-	rls_buf_adds(&b, "\"commit\":");
-	add_str_or_null(&b, r->commit);
-	rls_buf_printf(&b, ",\"committed\":{\"added\":%u,\"modified\":%u,\"deleted\":%u},", r->added,
-		       r->modified, r->deleted);
-	rls_buf_adds(&b, "\"conflicts\":[");
-	if (r->conflict_paths) {
-		for (const char *p = r->conflict_paths; *p;) {
-			size_t n = strcspn(p, "\n");
-			_cleanup_free_ char *one = rls_xstrndup(p, n);
+		fprintf(out, "%s%s: %s%s\n", prefix, label, shown, why);
+	}
+}
 
-			if (n) {
-				rls_buf_printf(&b, "%s\"", sep);
-				rls_buf_add_json(&b, one);
-				rls_buf_addc(&b, '"');
-				sep = ",";
-			}
-			p += n;
-			if (*p)
-				p++;
-		}
+void report_commit_notes(const delta_commit_stats *s, delta_conflict_mode mode, const char *delta_dir,
+			 const char *prefix, FILE *out)
+{
+	const char *won = mode == DELTA_CONFLICT_FAIL ? " (nothing was committed)" :
+			  mode == DELTA_CONFLICT_THEIRS ? " (the source's newer version was kept)" :
+							  " (the sandbox's version replaced a newer source version)";
+
+	print_paths(out, prefix, "conflict", s->conflict_paths, won);
+	print_paths(out, prefix, "set-id bits dropped", s->setid_paths, " (its content changed since the copy-up)");
+	for (size_t i = 0; i < s->n_held; i++) {
+		_cleanup_free_ char *path = rls_quote_name(s->held[i].path + 1, 0);
+		_cleanup_free_ char *target = rls_quote_name(s->held[i].target, 0);
+
+		fprintf(out, "%sheld back: %s -> %s (%s)\n", prefix, path, target, s->held[i].why);
 	}
-	rls_buf_printf(&b, "],\"denials\":{\"count\":%u,\"paths\":[", r->denials ? r->denials->count : 0);
-	for (size_t i = 0; r->denials && i < r->denials->n_paths; i++) {
-		rls_buf_adds(&b, i ? ",\"" : "\"");
-		rls_buf_add_json(&b, r->denials->paths[i]);
-		rls_buf_addc(&b, '"');
+	if (s->n_held && delta_dir)
+		fprintf(out, "%s%zu symlink%s held back, kept in the delta; if %s meant (a virtualenv's bin/python, "
+			"say), commit %s with: rls commit --allow-symlinks-out %s\n",
+			prefix, s->n_held, s->n_held == 1 ? "" : "s", s->n_held == 1 ? "it is" : "they are",
+			s->n_held == 1 ? "it" : "them", delta_dir);
+}
+
+/* A name as a JSON string, by the rule of rls_buf_add_json: as it is when
+ * it is UTF-8 (jansson escapes what must be, ASCII only on output), else,
+ * and when it begins with a double quote, in its quoted form. */
+static json_t *json_name(const char *name)
+{
+	return rls_json_name(name);
+}
+
+static json_t *json_names(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; v && i < n && v[i]; i++)
+		json_array_append_new(a, json_name(v[i]));
+	return a;
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+	return s ? json_name(s) : json_null();
+}
+
+static json_t *json_output(const run_capture *c, int i)
+{
+	size_t len = 0;
+	_cleanup_free_ char *text = capture_read(c, i, &len);
+	json_t *j;
+
+	if (!text)
+		return json_null();
+	/* Output is text for the reader of the object: bytes that are not
+	 * UTF-8 become U+FFFD, as a terminal would show them. */
+	j = json_stringn(text, len);
+	if (!j) {
+		_cleanup_free_ char *clean = rls_utf8_lossy(text, len, &len);
+
+		j = json_stringn(clean, len);
 	}
-	rls_buf_adds(&b, "]},\"limits\":{\"memory\":");
-	add_str_or_null(&b, limit_how_name(r->cg->memory));
-	rls_buf_adds(&b, ",\"cpus\":");
-	add_str_or_null(&b, limit_how_name(r->cg->cpus));
-	rls_buf_adds(&b, ",\"pids\":");
-	add_str_or_null(&b, limit_how_name(r->cg->pids));
-	rls_buf_adds(&b, "},\"delta\":");
-	add_str_or_null(&b, r->delta_kept);
-	rls_buf_adds(&b, ",\"error\":");
-	add_str_or_null(&b, r->error);
-	rls_buf_adds(&b, "}\n");
-	fputs(b.data, out);
-	fflush(out);
+	return j ? j : json_null();
+}
+
+void report_json(const run_report *r, int fd)
+{
+	json_t *o = json_object();
+	char *text;
+
+	json_object_set_new(o, "exit_status", json_integer(r->exit_status));
+	json_object_set_new(o, "timed_out", json_boolean(r->timed_out));
+	json_object_set_new(o, "interrupted", json_boolean(r->interrupted_by != 0));
+	json_object_set_new(o, "killed_by", json_str_or_null(r->killed_by));
+	json_object_set_new(o, "duration_s", json_real((double)(long long)(r->duration_s * 1000) / 1000));
+	json_object_set_new(o, "policy", json_str_or_null(r->policy));
+	json_object_set_new(o, "commit", json_str_or_null(r->commit));
+	json_object_set_new(o, "committed", json_pack("{s:I, s:I, s:I}", "added", (json_int_t)r->added,
+						      "modified", (json_int_t)r->modified, "deleted",
+						      (json_int_t)r->deleted));
+	json_object_set_new(o, "conflicts", json_names(r->conflict_paths, SIZE_MAX));
+	json_object_set_new(o, "denials",
+			    json_pack("{s:I, s:I, s:o}", "count", (json_int_t)(r->denials ? r->denials->count : 0),
+				      "dropped", (json_int_t)(r->denials ? r->denials->dropped : 0), "paths",
+				      r->denials ? json_names(r->denials->paths, r->denials->n_paths) : json_array()));
+	json_object_set_new(o, "limits",
+			    json_pack("{s:o, s:o, s:o}", "memory", json_str_or_null(limit_how_name(r->cg->memory)),
+				      "cpus", json_str_or_null(limit_how_name(r->cg->cpus)), "pids",
+				      json_str_or_null(limit_how_name(r->cg->pids))));
+	json_object_set_new(o, "delta", json_str_or_null(r->delta_kept));
+	json_object_set_new(o, "error", json_str_or_null(r->error));
+	if (r->capture) {
+		json_object_set_new(o, "stdout", json_output(r->capture, 0));
+		json_object_set_new(o, "stderr", json_output(r->capture, 1));
+		json_object_set_new(o, "output_dropped",
+				    json_pack("{s:I, s:I}", "stdout", (json_int_t)r->capture->dropped[0], "stderr",
+					      (json_int_t)r->capture->dropped[1]));
+	}
+	/* ASCII only: the object can go to a terminal, and a name's
+	 * bidirectional marks must not reorder what is shown. */
+	text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	json_decref(o);
+	if (text) {
+		size_t n = strlen(text);
+
+		text[n] = '\n';
+		(void)rls_write_all(fd, text, n + 1);
+		text[n] = '\0';
+	}
+	free(text);
 }

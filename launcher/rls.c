@@ -10,6 +10,7 @@ static const struct {
 	{ "diff", cmd_diff },
 	{ "commit", cmd_commit },
 	{ "discard", cmd_discard },
+	{ "deltas", cmd_deltas },
 	{ "policy", cmd_policy },
 	{ "doctor", cmd_doctor },
 };
@@ -18,8 +19,9 @@ static void usage(FILE *out)
 {
 	fputs("usage: rls run [OPTIONS] -- COMMAND [ARG...]\n"
 	      "       rls diff [-p] DELTA\n"
-	      "       rls commit [--on-conflict ours|theirs|fail] DELTA\n"
+	      "       rls commit [--on-conflict ours|theirs|fail] [--allow-symlinks-out] DELTA\n"
 	      "       rls discard DELTA\n"
+	      "       rls deltas [--json] | --remove-older-than AGE [--dry-run]\n"
 	      "       rls policy check FILE | explain POLICY PATH... | show NAME\n"
 	      "       rls doctor\n"
 	      "See rls(1).\n", out);

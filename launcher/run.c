@@ -33,15 +33,26 @@
 /* Exit statuses of rls itself (the command's own otherwise). */
 enum {
 	RUN_EXIT_USAGE = 2,
+	RUN_EXIT_UNCLEAN = 123,	/* the command succeeded; its commit met conflicts or held symlinks back */
 	RUN_EXIT_TIMEOUT = 124,
 	RUN_EXIT_FAILED = 125,	/* rls could not run the command, or could not commit */
 	RUN_EXIT_NOT_FOUND = 127,
 };
 
-#define SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define SANDBOX_HOME "/home/sandbox"
 #define TIMEOUT_GRACE_S 2.0
 #define DELTA_FREE_WAIT_S 10.0
+
+/* What became of the delta after the command. */
+typedef enum commit_outcome {
+	OUTCOME_NONE,		/* nothing to commit */
+	OUTCOME_KEPT,		/* not committed on purpose (--commit, a timeout...) */
+	OUTCOME_CONFLICT,	/* nothing committed: conflicts under --on-conflict fail */
+	OUTCOME_ERROR,		/* the commit failed */
+	OUTCOME_DONE,		/* committed */
+} commit_outcome;
+
+static const char *const outcome_names[] = { "none", "kept", "conflict", "error", "done" };
 
 typedef enum commit_mode {
 	COMMIT_AUTO,
@@ -58,25 +69,48 @@ typedef struct run_opts {
 	const char *audit;
 	commit_mode commit;
 	delta_conflict_mode on_conflict;
+	bool allow_symlinks_out;
+	const char *delta_quota;	/* --delta-quota, passed to rlsfs --max-delta-size */
+	const char *delta_files;	/* --delta-files, passed to rlsfs --max-delta-files */
 	double timeout;
 	run_limits lim;
 	bool share_net;
 	const char *user;	/* --user, or NULL */
 	uint64_t tmp_size;	/* --tmp-size: each of /tmp, HOME, /dev/shm */
+	const char *memory_arg;	/* --memory as given, for messages */
+	run_bind *binds;	/* --bind, --bind-rw (host paths checked later) */
+	size_t n_binds;
 	char **env;		/* --env arguments as given */
 	size_t n_env;
-	bool json, quiet;
+	int json_fd;		/* --json FILE or --json-fd N: where the object goes; -1 for none */
+	bool capture;		/* --capture: the command's stdout and stderr into the object */
+	bool quiet;
 	char **argv;
+	const char *runtime, *rootfs, *image;	/* the oci backend's */
 } run_opts;
+
+static void run_opts_free(run_opts *o)
+{
+	for (size_t i = 0; i < o->n_binds; i++) {
+		free(o->binds[i].host);
+		free(o->binds[i].inside);
+	}
+	free(o->binds);
+	free(o->env);
+	if (o->json_fd >= 0)
+		close(o->json_fd);
+}
 
 static void usage(FILE *out)
 {
 	fputs("usage: rls run [-p POLICY] [--backend bwrap|oci|vm] [--source DIR] [--mount-at PATH]\n"
 	      "               [--delta DIR] [--commit auto|on-success|never]\n"
-	      "               [--on-conflict ours|theirs|fail] [--timeout SECONDS]\n"
+	      "               [--on-conflict ours|theirs|fail] [--allow-symlinks-out] [--timeout SECONDS]\n"
 	      "               [--memory SIZE] [--cpus N] [--pids N] [--net none|host]\n"
-	      "               [--env NAME[=VALUE]]... [--user USER[:GROUP]] [--tmp-size SIZE]\n"
-	      "               [--audit FILE] [--json] [--quiet]\n"
+	      "               [--env NAME[=VALUE]]... [--bind HOST[:INSIDE]]... [--bind-rw HOST[:INSIDE]]...\n"
+	      "               [--user USER[:GROUP]] [--tmp-size SIZE] [--delta-quota SIZE] [--delta-files N]\n"
+	      "               [--audit FILE] [--json FILE | --json-fd N] [--capture] [--quiet]\n"
+	      "               [--runtime runc|crun|runsc|PATH] [--rootfs DIR | --image LAYOUT[:TAG]]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
 }
@@ -127,6 +161,46 @@ static bool valid_mount_at(const char *p)
 /* Each of the sandbox's /tmp, HOME and /dev/shm holds at most this by
  * default: 1 GiB, or an eighth of the memory on a smaller machine, so
  * that the three together cannot take a laptop's memory. */
+static bool path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strcmp(dir, "/") || (!strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0'));
+}
+
+/* --bind: each host path real and outside the tree (a path of the tree
+ * is the policy's to show), holding neither the tree nor the delta; each
+ * place inside a plain absolute path clear of the mount and of /proc and
+ * /dev. */
+static int check_binds(run_opts *o, const char *source, const char *delta_dir)
+{
+	for (size_t i = 0; i < o->n_binds; i++) {
+		run_bind *b = &o->binds[i];
+		const char *opt = b->rw ? "--bind-rw" : "--bind";
+		char *real = realpath(b->host, NULL);
+
+		if (!real)
+			return bad("%s %s: %s", opt, b->host, strerror(errno));
+		free(b->host);
+		b->host = real;
+		if (path_within(real, source) || path_within(source, real))
+			return bad("%s %s: the source tree is shown only through the policy (-p), not by --bind",
+				   opt, real);
+		if (delta_dir && path_within(delta_dir, real))
+			return bad("%s %s would show the delta %s", opt, real, delta_dir);
+		if (!b->inside)
+			b->inside = rls_xstrdup(real);
+		if (b->inside[0] != '/' || !strcmp(b->inside, "/") || strstr(b->inside, "//") ||
+		    strstr(b->inside, "/./") || strstr(b->inside, "/../") ||
+		    b->inside[strlen(b->inside) - 1] == '/' || path_within(b->inside, "/proc") ||
+		    path_within(b->inside, "/dev") || path_within(b->inside, "/run/rls") ||
+		    path_within(b->inside, o->mount_at) || path_within(o->mount_at, b->inside))
+			return bad("%s: '%s' is no place for it inside (an absolute path outside %s, /proc, "
+				   "/dev and /run/rls)", opt, b->inside, o->mount_at);
+	}
+	return 0;
+}
+
 static uint64_t default_tmp_size(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -140,7 +214,9 @@ static uint64_t default_tmp_size(void)
 static int parse_opts(int argc, char **argv, run_opts *o)
 {
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
-	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE };
+	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE, O_JSON_FD, O_CAPTURE, O_DELTA_QUOTA, O_DELTA_FILES,
+	       O_BIND, O_BIND_RW, O_ALLOW_SYMLINKS_OUT,
+	       O_RUNTIME, O_ROOTFS, O_IMAGE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -158,7 +234,17 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "audit", required_argument, NULL, O_AUDIT },
 		{ "user", required_argument, NULL, O_USER },
 		{ "tmp-size", required_argument, NULL, O_TMP_SIZE },
-		{ "json", no_argument, NULL, O_JSON },
+		{ "bind", required_argument, NULL, O_BIND },
+		{ "bind-rw", required_argument, NULL, O_BIND_RW },
+		{ "runtime", required_argument, NULL, O_RUNTIME },
+		{ "rootfs", required_argument, NULL, O_ROOTFS },
+		{ "image", required_argument, NULL, O_IMAGE },
+		{ "allow-symlinks-out", no_argument, NULL, O_ALLOW_SYMLINKS_OUT },
+		{ "json", required_argument, NULL, O_JSON },
+		{ "json-fd", required_argument, NULL, O_JSON_FD },
+		{ "capture", no_argument, NULL, O_CAPTURE },
+		{ "delta-quota", required_argument, NULL, O_DELTA_QUOTA },
+		{ "delta-files", required_argument, NULL, O_DELTA_FILES },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -166,6 +252,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	int c;
 
 	memset(o, 0, sizeof *o);
+	o->json_fd = -1;
 	o->backend = "bwrap";
 	o->mount_at = "/workspace";
 	o->on_conflict = DELTA_CONFLICT_OURS;
@@ -173,7 +260,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	o->env = rls_xcalloc((size_t)argc + 1, sizeof *o->env);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:p:qh", longopts, NULL)) != -1) {
 		char *end;
 
 		switch (c) {
@@ -213,20 +300,29 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 				return bad("--on-conflict must be ours, theirs or fail, not '%s'", optarg);
 			break;
 		case O_TIMEOUT:
+			/* 0 means no timeout, as for timeout(1). */
 			if (rls_parse_seconds(optarg, &o->timeout) < 0)
-				return bad("--timeout wants seconds (like 30 or 1.5), not '%s'", optarg);
+				return bad("--timeout wants seconds (like 30, 1.5, 2s or 5m), not '%s'", optarg);
 			break;
 		case O_MEMORY:
 			if (rls_parse_size(optarg, &o->lim.memory) < 0 || o->lim.memory < 1024 * 1024)
 				return bad("--memory wants a size of at least 1M (like 512M or 2G), not '%s'",
 					   optarg);
 			o->lim.has_memory = true;
+			o->memory_arg = optarg;
 			break;
 		case O_CPUS:
 			errno = 0;
 			o->lim.cpus = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(o->lim.cpus >= 0.01 && o->lim.cpus <= 4096))
 				return bad("--cpus wants a number of CPUs (like 1 or 0.5), not '%s'", optarg);
+			{
+				long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+				if (online > 0 && o->lim.cpus > (double)online)
+					return bad("--cpus %s is more than the %ld CPUs of this machine", optarg,
+						   online);
+			}
 			o->lim.has_cpus = true;
 			break;
 		case O_PIDS: {
@@ -257,32 +353,83 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 			break;
 		}
 		case O_USER: o->user = optarg; break;
+		case O_ALLOW_SYMLINKS_OUT: o->allow_symlinks_out = true; break;
+		case O_BIND:
+		case O_BIND_RW: {
+			/* HOST[:INSIDE]; INSIDE defaults to HOST's own path. */
+			const char *colon = strrchr(optarg, ':');
+			run_bind *b;
+
+			o->binds = rls_xrealloc(o->binds, (o->n_binds + 1) * sizeof *o->binds);
+			b = &o->binds[o->n_binds++];
+			b->rw = c == O_BIND_RW;
+			b->host = colon ? rls_xstrndup(optarg, (size_t)(colon - optarg)) : rls_xstrdup(optarg);
+			b->inside = colon ? rls_xstrdup(colon + 1) : NULL;
+			if (!*b->host)
+				return bad("%s wants HOST[:INSIDE], not '%s'", b->rw ? "--bind-rw" : "--bind",
+					   optarg);
+			break;
+		}
 		case O_TMP_SIZE:
 			if (rls_parse_size(optarg, &o->tmp_size) < 0 || o->tmp_size < 1024 * 1024)
 				return bad("--tmp-size wants a size of at least 1M (like 256M or 2G), not '%s'",
 					   optarg);
 			break;
-		case O_JSON: o->json = true; break;
+		case O_RUNTIME: o->runtime = optarg; break;
+		case O_ROOTFS: o->rootfs = optarg; break;
+		case O_IMAGE: o->image = optarg; break;
+		case O_JSON:
+			/* `--json -- cmd` would take "--" for a file name. */
+			if (optarg[0] == '-' || !optarg[0])
+				return bad("--json wants a FILE to write the object to (or --json-fd N), not '%s'",
+					   optarg);
+			if (o->json_fd >= 0)
+				close(o->json_fd);
+			o->json_fd = open(optarg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+			if (o->json_fd < 0)
+				return bad("--json %s: %s", optarg, strerror(errno));
+			break;
+		case O_JSON_FD: {
+			long fd = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || fd < 0 || fd > INT_MAX || fcntl((int)fd, F_GETFL) < 0 ||
+			    !(fcntl((int)fd, F_GETFL) & (O_WRONLY | O_RDWR)))
+				return bad("--json-fd wants a descriptor open for writing, not '%s'", optarg);
+			if (o->json_fd >= 0)
+				close(o->json_fd);
+			/* Ours alone: not the sandbox's (its descriptors are closed
+			 * anyway), nor a program rls starts. */
+			o->json_fd = fcntl((int)fd, F_DUPFD_CLOEXEC, 3);
+			break;
+		}
+		case O_CAPTURE: o->capture = true; break;
+		/* rlsfs checks them: a bad value fails the mount with its message. */
+		case O_DELTA_QUOTA: o->delta_quota = optarg; break;
+		case O_DELTA_FILES: o->delta_files = optarg; break;
 		case 'q':
 		case O_QUIET: o->quiet = true; break;
 		case 'h':
 			usage(stdout);
 			exit(0);
+		case ':':
+			return bad("%s needs a value (see rls run --help)", argv[optind - 1]);
 		default:
 			if (optopt && optopt < 256)
-				fprintf(stderr, "rls: run: unknown option '-%c' or missing argument\n", optopt);
-			else
-				fprintf(stderr, "rls: run: unknown option '%s' or missing argument\n",
-					argv[optind - 1]);
-			usage(stderr);
-			return -1;
+				return bad("unknown option '-%c' (see rls run --help)", optopt);
+			return bad("unknown option '%s' (see rls run --help)", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "rls: run: no command given (rls run [OPTIONS] -- COMMAND [ARG...])\n");
 		return -1;
 	}
+	if (o->capture && o->json_fd < 0)
+		return bad("--capture puts the output in the --json object: give --json FILE or --json-fd N");
 	o->argv = argv + optind;
+	if ((o->runtime || o->rootfs || o->image) && strcmp(o->backend, "oci"))
+		return bad("--%s is for --backend oci", o->runtime ? "runtime" : o->rootfs ? "rootfs" : "image");
+	if (o->rootfs && o->image)
+		return bad("--rootfs and --image are two roots: give one");
 	return 0;
 }
 
@@ -324,8 +471,7 @@ int run_program(char *const argv[])
 	return ws;
 }
 
-/* `name` looked up in `path` (colon-separated); NULL when not found. */
-static char *search_path(const char *name, const char *path)
+char *run_search_path(const char *name, const char *path)
 {
 	for (const char *p = path; p && *p;) {
 		size_t n = strcspn(p, ":");
@@ -368,10 +514,34 @@ static char *find_companion(const char *name, const char *dir)
 			return cand;
 		free(cand);
 	}
-	return search_path(name, getenv("PATH"));
+	return run_search_path(name, getenv("PATH"));
 }
 
-static double now_s(void)
+void run_terminal_to(pid_t pgid)
+{
+	signal(SIGTTOU, SIG_IGN);
+	tcsetpgrp(STDIN_FILENO, pgid);
+	signal(SIGTTOU, SIG_DFL);
+}
+
+pid_t run_child_started(pid_t pid, int report_fd, rls_error *err)
+{
+	char msg[sizeof err->msg];
+	ssize_t n;
+
+	do
+		n = read(report_fd, msg, sizeof msg - 1);
+	while (n < 0 && errno == EINTR);
+	close(report_fd);
+	if (n <= 0)
+		return pid;
+	msg[n] = '\0';
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	return rls_error_set(err, 0, "%s", msg);
+}
+
+double run_now(void)
 {
 	struct timespec ts;
 
@@ -382,7 +552,7 @@ static double now_s(void)
 /* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */
 static char *default_delta_path(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *dir = rls_state_dir("deltas", err);
+	_cleanup_free_ char *dir = rls_state_dir("deltas", source, err);
 	const char *base = strrchr(source, '/');
 	char stamp[32];
 	unsigned char rnd[4] = { 0 };
@@ -399,31 +569,21 @@ static char *default_delta_path(const char *source, rls_error *err)
 	return rls_xasprintf("%s/%s-%s-%02x%02x%02x%02x", dir, base, stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
-/* What rlsfs gets for -p: a preset name as is, a file as an absolute path
- * (rlsfs works from /), and when no -p was given what
- * policy_load_for_source would pick. */
-static char *policy_arg(const char *spec, const char *source)
-{
-	_cleanup_free_ char *local = NULL;
-	char *abs;
 
-	if (!spec) {
-		local = rls_xasprintf("%s/.rls/policy.yml", source);
-		if (access(local, F_OK) == 0)
-			return steal_pointer(&local);
-		return rls_xstrdup("agent-safe");
-	}
-	if (!strchr(spec, '/') && policy_preset_text(spec))
-		return rls_xstrdup(spec);
-	abs = realpath(spec, NULL);
-	return abs ? abs : rls_xstrdup(spec);
+/* Which policy a run applies, in words: "preset agent-safe (the
+ * default)", "preset read-only", or a file's path. */
+static char *policy_description(const char *spec, const char *arg)
+{
+	if (arg[0] == '/')
+		return rls_xasprintf("%s", arg);
+	return rls_xasprintf("preset %s%s", arg, spec ? "" : " (the default: no .rls/policy.yml)");
 }
 
 /* Wait until rlsfs has let go of the delta (its mount lock is free). */
 static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 {
 	_cleanup_free_ char *lock = rls_xasprintf("%s/mount.lock", dir);
-	double until = now_s() + max_s;
+	double until = run_now() + max_s;
 	long pause_us = 250;
 
 	for (;;) {
@@ -435,13 +595,24 @@ static int wait_delta_free(const char *dir, double max_s, rls_error *err)
 			return 0;
 		if (errno != EWOULDBLOCK)
 			return rls_error_set(err, errno, "flock %s", lock);
-		if (now_s() > until)
+		if (run_now() > until)
 			return rls_error_set(err, EBUSY, "rlsfs still holds the delta %s", dir);
 		usleep((useconds_t)pause_us);
 		/* rlsfs lets go a few ms after the unmount: poll finely. */
 		if (pause_us < 2000)
 			pause_us *= 2;
 	}
+}
+
+/* Print one line to stderr, and keep it for the --json object's "error". */
+static void RLS_PRINTF(3, 4) say(char *keep, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(keep, n, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s\n", keep);
 }
 
 static int count_change(delta_change_kind kind, const char *path, void *opaque)
@@ -508,171 +679,6 @@ static void run_cleanup(run_state *st, const run_opts *o)
 	free(st->rlsfs);
 }
 
-/* A root caller's sandbox starts as an unprivileged identity, which
- * cannot walk the private temp dir (0700, root's) to reach the rlsfs
- * mount and rls-init.  So, still root, the child takes a mount namespace
- * of its own and lays a small tmpfs over the temp dir holding just those
- * two, bound from descriptors opened before.  No host process sees that
- * tmpfs, and the temp dir stays closed to everyone else on the host. */
-static int stage_mounts(const run_state *st, const char *init, sandbox_spec *spec, rls_error *err)
-{
-	_cleanup_close_ int mnt_fd = -1, init_fd = -1;
-	_cleanup_free_ char *init_at = rls_xasprintf("%s/init", st->tmpdir);
-	char from[64];
-	int fd;
-
-	if (unshare(CLONE_NEWNS) < 0)
-		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return rls_error_set(err, errno, "make / private");
-	/* Opened in the new namespace: a bind takes its source from there. */
-	mnt_fd = open(st->mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	init_fd = open(init, O_PATH | O_CLOEXEC);
-	if (mnt_fd < 0 || init_fd < 0)
-		return rls_error_set(err, errno, "open %s", mnt_fd < 0 ? st->mnt : init);
-	if (mount("rls", st->tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
-		return rls_error_set(err, errno, "tmpfs on %s", st->tmpdir);
-	if (mkdir(st->mnt, 0755) < 0)
-		return rls_error_set(err, errno, "mkdir %s", st->mnt);
-	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
-	if (fd < 0)
-		return rls_error_set(err, errno, "%s", init_at);
-	close(fd);
-	snprintf(from, sizeof from, "/proc/self/fd/%d", mnt_fd);
-	if (mount(from, st->mnt, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind the rlsfs mount");
-	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
-	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind %s", init);
-	if (mount(NULL, st->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		return rls_error_set(err, errno, "remount %s read-only", st->tmpdir);
-	spec->mountpoint = st->mnt;
-	spec->init = steal_pointer(&init_at);
-	return 0;
-}
-
-/* Keyrings are not namespaced: without a session keyring of its own the
- * command would possess the caller's.  The seccomp filter refuses the
- * key calls as well; this is the second lock. */
-static int fresh_session_keyring(rls_error *err)
-{
-	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0 && errno != ENOSYS)
-		return rls_error_set(err, errno, "a fresh session keyring");
-	return 0;
-}
-
-/* What the child needs to become the sandbox. */
-typedef struct spawn_ctx {
-	const char *bwrap;
-	const char *init;		/* host path of rls-init */
-	const run_state *st;
-	const run_limits *lim;
-	const run_identity *id;
-	sandbox_spec spec;
-	char **env;			/* the sandbox's whole environment */
-	const int *pass_fds;
-	size_t n_pass;
-	bool take_tty;			/* hand the terminal's foreground to the sandbox */
-} spawn_ctx;
-
-/* The child, from fork to exec.  Order matters: the cgroup is joined
- * first (so all of the sandbox is in it), mounts are staged while still
- * root, the identity is dropped before anything the sandbox could touch
- * is made, and bwrap is exec'd with the sandbox's environment only, so
- * that even its pid 1 carries nothing of the caller's. */
-static RLS_NORETURN void spawn_child(spawn_ctx *c, int report_fd)
-{
-	rls_error e = { 0 };
-	char **args;
-	int args_fd;
-	struct stat bst;
-	bool setuid_bwrap = stat(c->bwrap, &bst) == 0 && (bst.st_mode & S_ISUID);
-
-	if (limits_enter(&c->st->cg, c->lim, &e) < 0)
-		goto fail;
-	run_child_reset_signals();
-	/* Its own process group always: kill(0, sig) inside reaches only
-	 * the sandbox, never rls, its guard or the caller's pipeline. */
-	setpgid(0, 0);
-	if (c->take_tty) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
-	}
-	if (chdir("/") < 0) {
-		rls_error_set(&e, errno, "chdir /");
-		goto fail;
-	}
-	c->spec.mountpoint = c->st->mnt;
-	c->spec.init = c->init;
-	if (c->id->change && stage_mounts(c->st, c->init, &c->spec, &e) < 0)
-		goto fail;
-	if (identity_enter(c->id, &e) < 0 || fresh_session_keyring(&e) < 0)
-		goto fail;
-	args = sandbox_bwrap_args(&c->spec);
-	args_fd = sandbox_args_fd(args, &e);
-	if (args_fd < 0)
-		goto fail;
-	/* Whatever the caller left open must not reach the sandbox. */
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-	for (size_t i = 0; i < c->n_pass; i++)
-		fcntl(c->pass_fds[i], F_SETFD, 0);
-	fcntl(args_fd, F_SETFD, 0);
-	/* bwrap sets it too; setting it first means no setuid binary can
-	 * be reached even through bwrap's own setup.  A setuid bwrap needs
-	 * its privileges, so not for that one. */
-	if (!setuid_bwrap && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		rls_error_set(&e, errno, "PR_SET_NO_NEW_PRIVS");
-		goto fail;
-	}
-	execve(c->bwrap, sandbox_bwrap_argv(&c->spec, args_fd), c->env);
-	rls_error_set(&e, errno, "exec %s", c->bwrap);
-fail:
-	(void)rls_write_all(report_fd, e.msg, strlen(e.msg));
-	_exit(RUN_EXIT_FAILED);
-}
-
-/* Fork the sandbox; a failure before exec comes back as *err. */
-static pid_t spawn_sandbox(spawn_ctx *c, rls_error *err)
-{
-	int ep[2];
-	pid_t pid;
-	char msg[sizeof err->msg];
-	ssize_t n;
-
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		return rls_error_set(err, errno, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(ep[0]);
-		close(ep[1]);
-		return rls_error_set(err, errno, "fork");
-	}
-	if (pid == 0) {
-		close(ep[0]);
-		spawn_child(c, ep[1]);
-	}
-	close(ep[1]);
-	/* Either side may win the race; both set it. */
-	setpgid(pid, pid);
-	if (c->take_tty) {
-		signal(SIGTTOU, SIG_IGN);
-		tcsetpgrp(STDIN_FILENO, pid);
-		signal(SIGTTOU, SIG_DFL);
-	}
-	do
-		n = read(ep[0], msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(ep[0]);
-	if (n > 0) {
-		msg[n] = '\0';
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		return rls_error_set(err, 0, "%s", msg);
-	}
-	return pid;
-}
-
 /* NAME=VALUE list: the four fixed variables, then --env in order (a later
  * one replaces an earlier one of the same name). */
 static char **sandbox_env(const run_opts *o)
@@ -681,7 +687,7 @@ static char **sandbox_env(const run_opts *o)
 	char **env = rls_xcalloc(o->n_env + 5, sizeof *env);
 	size_t n = 0;
 
-	env[n++] = rls_xstrdup("PATH=" SANDBOX_PATH);
+	env[n++] = rls_xstrdup("PATH=" RUN_SANDBOX_PATH);
 	env[n++] = rls_xstrdup("HOME=" SANDBOX_HOME);
 	env[n++] = rls_xasprintf("TERM=%s", term && *term ? term : "dumb");
 	env[n++] = rls_xasprintf("LANG=%s", lang && *lang ? lang : "C.UTF-8");
@@ -757,109 +763,113 @@ int cmd_run(int argc, char **argv)
 	run_opts o;
 	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
 	rls_error err = { 0 };
-	_cleanup_free_ char *bwrap = NULL, *polarg = NULL, *chdir_in = NULL, *watch = NULL;
+	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
 	_cleanup_buf_ rls_buf msg = { 0 };
 	char **env = NULL;
 	run_identity id;
 	policy *pol = NULL;
 	sigset_t set;
-	double t0 = now_s();
+	double t0 = run_now();
 	int status = RUN_EXIT_FAILED;
-	int seccomp_fd = -1, status_pipe[2] = { -1, -1 }, verdict_pipe[2] = { -1, -1 };
-	bool verdict = false;
-	pid_t bwrap_pid;
-	supervise_result res = { 0 };
+	const backend *be;
+	backend_result res = { 0 };
+	bool oom = false;
 	bool tty_in = isatty(STDIN_FILENO), tty_fg = false;
 	struct termios saved_tio;
 	bool have_tio = false;
 	denial_summary denials = { 0 };
 	delta_commit_stats cstats = { 0 };
 	run_report rep = { 0 };
-	const char *commit_state = "none";
+	commit_outcome commit_state = OUTCOME_NONE;
 	const char *late_error = NULL;
 	bool keep_delta = false;
 	bool delta_settled = false;	/* committed, kept or removed */
+	bool json_written = false;
+	run_capture capture = { .saved = { -1, -1 }, .fds = { -1, -1 }, .report_fd = -1 };
+	char early[1024] = "";		/* why rls stopped before the command ran */
 
 	if (parse_opts(argc, argv, &o) < 0) {
-		free(o.env);
-		return RUN_EXIT_USAGE;
-	}
-	if (strcmp(o.backend, "bwrap")) {
-		fprintf(stderr, "rls: run: backend '%s' is not available in this build (use bwrap)\n",
-			o.backend);
-		free(o.env);
+		run_opts_free(&o);
 		return RUN_EXIT_USAGE;
 	}
 	sigemptyset(&st.oldmask);
+	/* From here on every ending goes through `out`, which writes the
+	 * --json object if nothing has yet. */
+	status = RUN_EXIT_USAGE;
+	be = backend_by_name(o.backend);
+	if (!be) {
+		say(early, sizeof early, "rls: run: backend '%s' is not available in this build (use bwrap or oci)",
+		    o.backend);
+		goto out;
+	}
 	st.source = realpath(o.source ? o.source : ".", NULL);
 	if (!st.source) {
-		fprintf(stderr, "rls: run: source %s: %s\n", o.source ? o.source : ".", strerror(errno));
-		free(o.env);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: source %s: %s", o.source ? o.source : ".", strerror(errno));
+		goto out;
 	}
 	{
 		struct stat sb;
 
 		if (stat(st.source, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-			fprintf(stderr, "rls: run: source %s: not a directory\n", st.source);
-			free(st.source);
-			free(o.env);
-			return RUN_EXIT_USAGE;
+			say(early, sizeof early, "rls: run: source %s: not a directory", st.source);
+			goto out;
 		}
 	}
 	/* Fail before anything is mounted when the policy is bad. */
 	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
-		fprintf(stderr, "rls: %s\n", err.msg);
-		free(st.source);
-		free(o.env);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: %s", err.msg);
+		goto out;
 	}
 	policy_free(pol);
-	polarg = policy_arg(o.policy, st.source);
+	polarg = policy_resolve_spec(o.policy, st.source);
+	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
-		fprintf(stderr, "rls: run: %s\n", err.msg);
-		free(st.source);
-		free(o.env);
-		return RUN_EXIT_USAGE;
+		say(early, sizeof early, "rls: run: %s", err.msg);
+		goto out;
 	}
 	map_owner = identity_map_owner_arg(&id);
 
 	if (!strchr(o.argv[0], '/')) {
-		_cleanup_free_ char *found = search_path(o.argv[0], SANDBOX_PATH);
+		_cleanup_free_ char *found = run_search_path(o.argv[0], RUN_SANDBOX_PATH);
 
 		if (!found) {
-			fprintf(stderr, "rls: run: %s: command not found in the sandbox's PATH (%s)\n",
-				o.argv[0], SANDBOX_PATH);
-			free(st.source);
-			free(o.env);
-			return RUN_EXIT_NOT_FOUND;
+			status = RUN_EXIT_NOT_FOUND;
+			say(early, sizeof early, "rls: run: %s: command not found in the sandbox's PATH (%s)",
+			    o.argv[0], RUN_SANDBOX_PATH);
+			goto out;
 		}
 	}
-	bwrap = search_path("bwrap", getenv("PATH") ? getenv("PATH") : SANDBOX_PATH);
-	if (!bwrap)
-		bwrap = search_path("bwrap", SANDBOX_PATH);
+	status = RUN_EXIT_FAILED;
+	if (be->probe(&err) < 0) {
+		say(early, sizeof early, "rls: run: backend %s: %s", be->name, err.msg);
+		goto out;
+	}
 	st.rlsfs = find_companion("rlsfs", NULL);
 	init = find_companion("rls-init", RLS_LIBEXECDIR);
-	if (!bwrap || !st.rlsfs || !init) {
-		fprintf(stderr, "rls: run: %s not found (see rls doctor)\n",
-			!bwrap ? "bwrap" : !st.rlsfs ? "rlsfs" : "rls-init");
+	if (!st.rlsfs || !init) {
+		say(early, sizeof early, "rls: run: %s not found (see rls doctor)", !st.rlsfs ? "rlsfs" : "rls-init");
 		goto out;
 	}
 	if (o.delta) {
 		st.delta = rls_mkdir_p(o.delta, 0700, &err) == 0 ? realpath(o.delta, NULL) : NULL;
 		if (!st.delta) {
-			fprintf(stderr, "rls: run: delta %s: %s\n", o.delta,
+			say(early, sizeof early, "rls: run: delta %s: %s", o.delta,
 				err.msg[0] ? err.msg : strerror(errno));
 			goto out;
 		}
 	} else {
 		st.delta = default_delta_path(st.source, &err);
 		if (!st.delta) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 		st.delta_is_ours = true;
+	}
+
+	if (check_binds(&o, st.source, st.delta) < 0) {
+		status = RUN_EXIT_USAGE;
+		goto out;
 	}
 
 	/* From here on our signals arrive through a signalfd, and every
@@ -878,21 +888,21 @@ int cmd_run(int argc, char **argv)
 							  tmp && tmp[0] == '/' ? tmp : "/tmp");
 
 		if (!mkdtemp(tmpl)) {
-			fprintf(stderr, "rls: run: temp dir %s: %s\n", tmpl, strerror(errno));
+			say(early, sizeof early, "rls: run: temp dir %s: %s", tmpl, strerror(errno));
 			goto out;
 		}
 		st.tmpdir = steal_pointer(&tmpl);
 	}
 	st.mnt = rls_xasprintf("%s/mnt", st.tmpdir);
 	if (mkdir(st.mnt, 0700) < 0) {
-		fprintf(stderr, "rls: run: %s: %s\n", st.mnt, strerror(errno));
+		say(early, sizeof early, "rls: run: %s: %s", st.mnt, strerror(errno));
 		goto out;
 	}
 	if (o.audit) {
 		int fd = open(o.audit, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 		if (fd < 0 || !(st.audit = realpath(o.audit, NULL))) {
-			fprintf(stderr, "rls: run: audit file %s: %s\n", o.audit, strerror(errno));
+			say(early, sizeof early, "rls: run: audit file %s: %s", o.audit, strerror(errno));
 			if (fd >= 0)
 				close(fd);
 			goto out;
@@ -907,7 +917,7 @@ int cmd_run(int argc, char **argv)
 
 		snprintf(name, sizeof name, "rls-run-%d", (int)getpid());
 		if (limits_setup(&o.lim, name, &st.cg, &err) < 0) {
-			fprintf(stderr, "rls: run: limits: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: limits: %s", err.msg);
 			goto out;
 		}
 		if (st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
@@ -923,14 +933,14 @@ int cmd_run(int argc, char **argv)
 				  .cg = &st.cg };
 
 		if (guard_start(&gs, &st.guard, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 	}
 
 	watch = rls_xasprintf("%d", (int)getpid());
 	{
-		char *margv[20] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
+		char *margv[24] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
 				    "--watch-pid", watch };
 		size_t n = 10;
 		int ws;
@@ -944,15 +954,24 @@ int cmd_run(int argc, char **argv)
 			margv[n++] = "--map-owner";
 			margv[n++] = map_owner;
 		}
+		if (o.delta_quota) {
+			margv[n++] = "--max-delta-size";
+			margv[n++] = (char *)o.delta_quota;
+		}
+		if (o.delta_files) {
+			margv[n++] = "--max-delta-files";
+			margv[n++] = (char *)o.delta_files;
+		}
 		margv[n++] = st.source;
 		margv[n++] = st.mnt;
 		margv[n] = NULL;
 		ws = run_program(margv);
 
 		if (ws != 0) {
-			/* rlsfs said why on stderr. */
-			if (ws == -1 || !WIFEXITED(ws) || WEXITSTATUS(ws) == RUN_EXIT_FAILED)
-				fprintf(stderr, "rls: run: could not mount %s with rlsfs\n", st.source);
+			/* rlsfs said why on stderr; its 2 is bad input, ours too. */
+			if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE)
+				status = RUN_EXIT_USAGE;
+			say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
 			goto out;
 		}
 		st.mounted = true;
@@ -960,100 +979,50 @@ int cmd_run(int argc, char **argv)
 
 	chdir_in = start_dir(&st, o.mount_at);
 	env = sandbox_env(&o);
-	seccomp_fd = sandbox_seccomp_fd(&err);
-	if (seccomp_fd < 0) {
-		fprintf(stderr, "rls: run: %s\n", err.msg);
-		goto out;
-	}
-	if (pipe2(status_pipe, O_CLOEXEC) < 0 || pipe2(verdict_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-		fprintf(stderr, "rls: run: pipe: %s\n", strerror(errno));
-		goto out;
-	}
 	if (tty_in) {
 		tty_fg = tcgetpgrp(STDIN_FILENO) == getpgrp();
 		have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	}
 	{
 		const char *hide[] = { st.source, st.delta, st.mnt, st.audit, NULL };
-		int pass[] = { seccomp_fd, status_pipe[1], verdict_pipe[1] };
-		spawn_ctx sc = {
-			.bwrap = bwrap, .init = init, .st = &st, .lim = &o.lim, .id = &id, .env = env,
-			.pass_fds = pass, .n_pass = RLS_ARRAY_SIZE(pass), .take_tty = tty_fg,
-			.spec = {
-				.hide = hide, .mount_at = o.mount_at, .chdir = chdir_in,
-				.home = SANDBOX_HOME, .share_net = o.share_net, .tmp_size = o.tmp_size,
-				/* A terminal stays shared so that shells inside have
-				 * job control; the seccomp filter stops TIOCSTI
-				 * instead. */
-				.new_session = !tty_in, .seccomp_fd = seccomp_fd,
-				.status_fd = status_pipe[1], .verdict_fd = verdict_pipe[1], .argv = o.argv,
-			},
+		backend_ctx ctx = {
+			.mountpoint = st.mnt, .tmpdir = st.tmpdir, .init = init, .id = &id, .cg = &st.cg,
+			.lim = &o.lim, .mount_at = o.mount_at, .chdir = chdir_in, .home = SANDBOX_HOME,
+			.argv = o.argv, .env = env, .share_net = o.share_net, .tmp_size = o.tmp_size,
+			.hide = hide, .binds = o.binds, .n_binds = o.n_binds, .tty_in = tty_in, .tty_fg = tty_fg,
+			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
+			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
+			.source = st.source, .runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
 		};
+		int r;
 
-		bwrap_pid = spawn_sandbox(&sc, &err);
-		close(status_pipe[1]);
-		status_pipe[1] = -1;
-		close(verdict_pipe[1]);
-		verdict_pipe[1] = -1;
-		close(seccomp_fd);
-		seccomp_fd = -1;
-		if (bwrap_pid < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
+		if (o.capture && capture_start(&capture, st.tmpdir, &err) < 0) {
+			say(early, sizeof early, "rls: run: --capture: %s", err.msg);
 			goto out;
 		}
-		if (o.timeout > 0 && guard_arm(&st.guard, bwrap_pid, now_s() + o.timeout + TIMEOUT_GRACE_S + 1,
-					       &err) < 0)
-			rls_warn("%s", err.msg);
-	}
-	{
-		supervise_opts so = { .bwrap_pid = bwrap_pid, .status_fd = status_pipe[0],
-				      .signal_fd = st.sigfd, .timeout_s = o.timeout,
-				      .grace_s = TIMEOUT_GRACE_S, .tty_fd = tty_fg ? STDIN_FILENO : -1,
-				      .tty_settings = have_tio ? &saved_tio : NULL,
-				      .cg = &st.cg };
-
-		if (supervise_wait(&so, &res, &err) < 0) {
-			fprintf(stderr, "rls: run: %s\n", err.msg);
-			kill(bwrap_pid, SIGKILL);
-			waitpid(bwrap_pid, NULL, 0);
+		r = be->run(&ctx, &res, &err);
+		capture_finish(&capture);
+		if (r < 0) {
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
-		status_pipe[0] = -1;	/* closed by supervise_wait at EOF */
 	}
-	if (tty_fg) {
-		/* A shell inside made its own process group the terminal's
-		 * foreground; take it back as its parent shell would. */
-		signal(SIGTTOU, SIG_IGN);
-		if (tcgetpgrp(STDIN_FILENO) != getpgrp())
-			tcsetpgrp(STDIN_FILENO, getpgrp());
-		signal(SIGTTOU, SIG_DFL);
-	}
-	if (WIFSIGNALED(res.wait_status)) {
-		/* bwrap itself was killed (a Ctrl-C at the terminal reaches it
-		 * with the command): the sandbox went down with it. */
-		status = 128 + WTERMSIG(res.wait_status);
-		if (!res.interrupted_by)
-			res.interrupted_by = WTERMSIG(res.wait_status);
-	} else {
-		status = WEXITSTATUS(res.wait_status);
-	}
+	status = res.term_signal ? 128 + res.term_signal : res.exit_code;
 	if (have_tio && (res.timed_out || res.interrupted_by || status > 128))
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
-	{
-		char c;
-
-		verdict = read(verdict_pipe[0], &c, 1) == 1 && c == '1';
-	}
-	if (!res.child_pid || !verdict) {
-		/* bwrap or rls-init refused before the command started; it
-		 * said why. */
-		fprintf(stderr, "rls: run: the sandbox could not be set up\n");
+	if (!res.started) {
+		/* The backend or rls-init refused before the command started;
+		 * it said why. */
+		say(early, sizeof early, "rls: run: the sandbox could not be set up");
 		status = RUN_EXIT_FAILED;
 		unmount_rlsfs(&st);
 		goto finish_delta;
 	}
 	if (res.timed_out)
 		status = RUN_EXIT_TIMEOUT;
+	/* Killed for its memory: like a timeout, its partial work is not
+	 * committed. */
+	oom = res.oom_killed || limits_oom_killed(&st.cg);
 
 	unmount_rlsfs(&st);
 	if (st.mounted) {
@@ -1069,7 +1038,7 @@ finish_delta:
 		goto report;
 	}
 	{
-		bool want = res.child_pid && !res.timed_out && !res.interrupted_by &&
+		bool want = res.started && !res.timed_out && !res.interrupted_by && !oom &&
 			    (o.commit == COMMIT_AUTO || (o.commit == COMMIT_ON_SUCCESS && status == 0));
 		delta *d = NULL;
 		unsigned changes = 0;
@@ -1091,22 +1060,24 @@ finish_delta:
 			goto report;
 		}
 		if (!changes) {
-			commit_state = "none";
+			commit_state = OUTCOME_NONE;
 		} else if (!want) {
-			commit_state = "kept";
+			commit_state = OUTCOME_KEPT;
 			keep_delta = true;
 		} else {
-			int r = delta_commit(d, o.on_conflict, &cstats, &err);
+			int r = delta_commit(d, o.on_conflict,
+					     o.allow_symlinks_out ? DELTA_COMMIT_ALLOW_SYMLINKS_OUT : 0, &cstats, &err);
 
 			if (r < 0) {
-				commit_state = "error";
+				commit_state = OUTCOME_ERROR;
 				late_error = rls_xstrdup(err.msg);
 				keep_delta = true;
 			} else if (r == 1) {
-				commit_state = "conflict";
+				commit_state = OUTCOME_CONFLICT;
 				keep_delta = true;
 			} else {
-				commit_state = "done";
+				commit_state = OUTCOME_DONE;
+				keep_delta = r == 2;	/* symlinks held back stay in it */
 			}
 		}
 		delta_close(d);
@@ -1115,22 +1086,32 @@ finish_delta:
 report:
 	if (late_error)
 		fprintf(stderr, "rls: run: %s\n", late_error);
-	if (!strcmp(commit_state, "done") && !o.quiet) {
+	if (commit_state == OUTCOME_DONE && !o.quiet) {
 		fprintf(stderr, "%s\n", commit_summary(&cstats, st.source, &msg));
 		if (cstats.conflicts)
 			fprintf(stderr, "rls: %u conflict%s (the %s version was kept): %s\n", cstats.conflicts,
 				cstats.conflicts == 1 ? "" : "s",
 				o.on_conflict == DELTA_CONFLICT_THEIRS ? "source's" : "sandbox's",
-				cstats.conflict_paths ? cstats.conflict_paths : "");
-	} else if (!strcmp(commit_state, "conflict")) {
+				report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
+	} else if (commit_state == OUTCOME_CONFLICT) {
 		fprintf(stderr, "rls: nothing committed: %u conflict%s with --on-conflict=fail: %s\n",
 			cstats.conflicts, cstats.conflicts == 1 ? "" : "s",
-			cstats.conflict_paths ? cstats.conflict_paths : "");
+			report_name_list(cstats.conflict_paths, SIZE_MAX, &msg));
+	}
+	if (commit_state == OUTCOME_DONE) {
+		/* Held symlinks and dropped set-id bits are said even with
+		 * --quiet: they are changes that did not land as made. */
+		delta_commit_stats rest = cstats;
+
+		rest.conflict_paths = NULL;
+		report_commit_notes(&rest, o.on_conflict, st.delta, "rls: ", stderr);
 	}
 	if (res.timed_out)
 		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
 			o.timeout);
-	else if (res.interrupted_by && res.child_pid)
+	else if (oom)
+		fprintf(stderr, "rls: killed: memory limit %s reached; nothing committed\n", o.memory_arg);
+	else if (res.interrupted_by && res.started)
 		fprintf(stderr, "rls: interrupted (%s); nothing committed\n", strsignal(res.interrupted_by));
 	if (keep_delta)
 		fprintf(stderr, "rls: delta kept: %s\n", st.delta);
@@ -1138,19 +1119,24 @@ report:
 		(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	delta_settled = true;
 	report_read_denials(st.audit, &denials);
+	if (!o.quiet && res.started)
+		fprintf(stderr, "rls: policy: %s\n", poldesc);
 	if (!o.quiet)
 		report_print_denials(&denials, stderr);
 	/* The command succeeded but its work did not land: say so in the
 	 * status too, so that scripts notice. */
-	if (status == 0 && (late_error || !strcmp(commit_state, "conflict") ||
-			    !strcmp(commit_state, "error")))
+	if (status == 0 && (late_error || commit_state == OUTCOME_CONFLICT ||
+			    commit_state == OUTCOME_ERROR))
 		status = RUN_EXIT_FAILED;
-	if (o.json) {
+	/* A conflict is never silent, not even in the status. */
+	else if (status == 0 && commit_state == OUTCOME_DONE && (cstats.conflicts || cstats.n_held))
+		status = RUN_EXIT_UNCLEAN;
+	if (o.json_fd >= 0) {
 		rep.exit_status = status;
 		rep.timed_out = res.timed_out;
 		rep.interrupted_by = res.interrupted_by;
-		rep.duration_s = now_s() - t0;
-		rep.commit = commit_state;
+		rep.duration_s = run_now() - t0;
+		rep.commit = outcome_names[commit_state];
 		rep.added = cstats.added;
 		rep.modified = cstats.modified;
 		rep.deleted = cstats.deleted;
@@ -1159,30 +1145,34 @@ report:
 		rep.cg = &st.cg;
 		rep.delta_kept = keep_delta ? st.delta : NULL;
 		rep.error = late_error;
-		report_json(&rep, stdout);
+		rep.policy = poldesc;
+		rep.killed_by = res.timed_out ? "timeout" : oom ? "memory" :
+				res.interrupted_by ? "signal" : NULL;
+		rep.capture = capture.on ? &capture : NULL;
+		report_json(&rep, o.json_fd);
+		json_written = true;
 	}
 	report_denials_free(&denials);
 	delta_commit_stats_free(&cstats);
 	if (late_error && strcmp(late_error, "could not unmount the sandbox's file system"))
 		free((char *)late_error);
 out:
+	if (o.json_fd >= 0 && !json_written) {
+		/* The command never ran: the object says why. */
+		run_report r0 = { .exit_status = status, .commit = "none", .cg = &st.cg,
+				  .error = early[0] ? early : "rls could not run the command", .policy = poldesc };
+
+		report_json(&r0, o.json_fd);
+	}
 	if (!delta_settled && st.delta_is_ours) {
 		/* Failed before the command ran: the fresh delta is empty. */
 		unmount_rlsfs(&st);
 		if (!st.mounted && wait_delta_free(st.delta, 2, &err) == 0)
 			(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
 	}
-	if (seccomp_fd >= 0)
-		close(seccomp_fd);
-	if (status_pipe[0] >= 0)
-		close(status_pipe[0]);
-	for (int i = 0; i < 2; i++)
-		if (verdict_pipe[i] >= 0)
-			close(verdict_pipe[i]);
-	if (status_pipe[1] >= 0)
-		close(status_pipe[1]);
 	free_strv(env);
+	capture_free(&capture);
 	run_cleanup(&st, &o);
-	free(o.env);
+	run_opts_free(&o);
 	return status;
 }

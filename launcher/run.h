@@ -2,8 +2,16 @@
  * up (internal to launcher/: no other module includes this).
  *
  *   run.c            options, orchestration, commit, exit status
+ *   backend.c        the backends, looked up by name
+ *   backend-bwrap.c  the bubblewrap backend: spawning and supervising it
  *   identity.c       who the command runs as, and becoming that identity
- *   sandbox-bwrap.c  the bubblewrap command line and its seccomp filter
+ *   sandbox-bwrap.c  the bubblewrap command line
+ *   seccomp.c        the system calls every sandbox refuses: BPF and OCI forms
+ *   backend-oci.c    the OCI backend: a runtime (runc, crun, runsc) over a bundle
+ *   oci-bundle.c     the bundle's config.json and root file system
+ *   oci-image.c      OCI image layouts, unpacked once into a digest-keyed cache
+ *   oci-runtime.c    the OCI runtimes: finding, probing, their command lines
+ *   sha256.c         SHA-256, for image blobs
  *   limits.c         --memory / --cpus / --pids: cgroup v2, v1, rlimits
  *   supervise.c      waiting for the sandbox: signals, timeout, tree kill
  *   guard.c          the helper that cleans up if rls itself is killed
@@ -19,6 +27,7 @@
 #include <sys/types.h>
 
 #include "../common/common.h"
+#include "../delta/delta.h"
 
 /* ---- limits.c ---- */
 
@@ -57,6 +66,8 @@ int limits_setup(const run_limits *lim, const char *name, run_cgroup *cg, rls_er
 /* In the child between fork and exec: join the cgroup or set rlimits.
  * Writes nothing but errno-style failures into *err. */
 int limits_enter(const run_cgroup *cg, const run_limits *lim, rls_error *err);
+/* Whether the kernel killed a process of the cgroup for its memory limit. */
+bool limits_oom_killed(const run_cgroup *cg);
 /* Signal every process in the cgroup; returns how many were signalled. */
 int limits_signal_all(const run_cgroup *cg, int sig);
 /* Remove the cgroup directories, waiting up to `wait_ms` for them to
@@ -88,6 +99,15 @@ int identity_enter(const run_identity *id, rls_error *err);
 /* rlsfs's --map-owner argument, or NULL when none is needed. */
 char *identity_map_owner_arg(const run_identity *id);
 
+/* ---- --bind ---- */
+
+/* A host path shown inside as it is, not through the policy. */
+typedef struct run_bind {
+	char *host;		/* real absolute path on the host */
+	char *inside;		/* absolute path inside */
+	bool rw;		/* --bind-rw */
+} run_bind;
+
 /* ---- sandbox-bwrap.c ---- */
 
 typedef struct sandbox_spec {
@@ -102,6 +122,8 @@ typedef struct sandbox_spec {
 	int seccomp_fd;			/* -1 for none */
 	int status_fd;			/* bwrap --json-status-fd */
 	int verdict_fd;			/* rls-init's verdict, write end */
+	const run_bind *binds;		/* --bind: host paths as bwrap can reach them */
+	size_t n_binds;
 	char **argv;			/* the command */
 	/* Host paths the command must not reach (the source, the delta, the
 	 * audit file, the rlsfs mountpoint), NULL-terminated: hidden when a
@@ -121,11 +143,28 @@ int sandbox_args_fd(char *const *args, rls_error *err);
  * and the command. */
 char **sandbox_bwrap_argv(const sandbox_spec *spec, int args_fd);
 void sandbox_argv_free(char **argv);
-/* A readable fd holding the seccomp program (see sandbox-bwrap.c for what
- * it refuses), for bwrap --seccomp. */
-int sandbox_seccomp_fd(rls_error *err);
 /* The directories bound read-only from the host, in order. */
 extern const char *const sandbox_system_dirs[];
+/* Files masked with /dev/null; /proc paths made read-only, and masked
+ * (as runc's defaults).  NULL-terminated. */
+extern const char *const sandbox_masked_files[];
+extern const char *const sandbox_proc_read_only[];
+extern const char *const sandbox_proc_masked[];
+
+/* Where rls-init appears inside every sandbox. */
+#define SANDBOX_INIT "/run/rls/init"
+
+/* ---- seccomp.c ---- */
+
+/* Also refuse new user namespaces (unshare, clone; clone3 whole), for
+ * sandboxes where bwrap --disable-userns does not hold. */
+#define SECCOMP_NO_USERNS 1u
+
+/* A readable fd holding the BPF program (see seccomp.c for what it
+ * refuses), for bwrap --seccomp and rls-init --seccomp. */
+int seccomp_bpf_fd(unsigned flags, rls_error *err);
+/* The same rules as an OCI seccomp profile (a new jansson reference). */
+struct json_t *seccomp_oci_profile(void);
 
 /* ---- supervise.c ---- */
 
@@ -179,6 +218,13 @@ int guard_start(const guard_spec *spec, run_guard *g, rls_error *err);
  * and a deadline on CLOCK_MONOTONIC: past it the guard kills the sandbox
  * itself, so that a timeout holds even while rls is stopped. */
 int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err);
+/* Commands for the guard to run should rls die: `kill` also at the
+ * deadline (after killing the armed pid), `cleanup` after it, then the
+ * tree `remove` is removed (never across a mount) and the cgroups named
+ * `cgroup` beside ours (oci_cgroup_sweep).  Each argv is NULL-terminated,
+ * argv[0] an absolute path; any may be NULL. */
+int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, const char *remove,
+		      const char *cgroup, rls_error *err);
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 
@@ -190,11 +236,55 @@ typedef struct denial_summary {
 	unsigned count;
 	char *paths[REPORT_MAX_PATHS];	/* first distinct paths */
 	size_t n_paths;
+	unsigned long long dropped;	/* denials rlsfs counted but did not log */
 } denial_summary;
 
 void report_read_denials(const char *audit_path, denial_summary *out);
 void report_denials_free(denial_summary *d);
 void report_print_denials(const denial_summary *d, FILE *out);
+/* The first n names of paths (or up to its NULL) quoted for a ", " list,
+ * in b (emptied first); returns b's text. */
+const char *report_name_list(char *const *paths, size_t n, rls_buf *b);
+/* rls commit's statuses besides 0, 1 (an error, or nothing committed
+ * under --on-conflict fail) and 2 (usage). */
+enum {
+	COMMIT_EXIT_CONFLICT = 3,	/* committed over conflicts: see which version won */
+	COMMIT_EXIT_HELD = 4,		/* committed, but symlinks were held back */
+};
+
+/* What a commit left to look at, one line each, names quoted: its
+ * conflicts (and which version won under `mode`), set-id bits dropped,
+ * symlinks held back (and how to accept them for `delta_dir`, if given). */
+void report_commit_notes(const delta_commit_stats *s, delta_conflict_mode mode, const char *delta_dir,
+			 const char *prefix, FILE *out);
+
+/* ---- capture.c ---- */
+
+/* --capture: the command's standard output and error, each kept up to
+ * CAPTURE_MAX bytes by a small process of its own while the command runs
+ * (what is beyond is counted, not kept). */
+#define CAPTURE_MAX (16u << 20)
+
+typedef struct run_capture {
+	bool on;
+	pid_t pid;		/* the process that reads the pipes */
+	int saved[2];		/* rls's own stdout and stderr while the command runs */
+	int fds[2];		/* where it keeps them: nameless files of the temp dir */
+	int report_fd;		/* the reader's counts arrive here at its end */
+	uint64_t dropped[2];	/* bytes beyond CAPTURE_MAX */
+} run_capture;
+
+/* Start the reader, keeping into nameless files of `dir` (nothing to
+ * leave behind), and point rls's stdout and stderr at it so that the
+ * sandbox inherits them. */
+int capture_start(run_capture *c, const char *dir, rls_error *err);
+/* Give rls its stdout and stderr back and wait for the reader (the
+ * command and all it started are gone by then). */
+void capture_finish(run_capture *c);
+/* What was kept of stream i (0 stdout, 1 stderr), NUL-terminated, and its
+ * length; NULL when nothing could be read. */
+char *capture_read(const run_capture *c, int i, size_t *len);
+void capture_free(run_capture *c);
 
 typedef struct run_report {
 	int exit_status;
@@ -203,16 +293,193 @@ typedef struct run_report {
 	double duration_s;
 	const char *commit;	/* "done", "kept", "conflict", "error", "none" */
 	unsigned added, modified, deleted;
-	const char *conflict_paths;	/* newline-separated, or NULL */
+	char *const *conflict_paths;	/* NULL-terminated, or NULL */
 	const denial_summary *denials;
 	const run_cgroup *cg;
 	const char *delta_kept;	/* path, or NULL */
-	const char *error;	/* rls's own error after the command ran, or NULL */
+	const char *error;	/* rls's own error, or NULL */
+	const char *policy;	/* which policy was applied, in words, or NULL */
+	const char *killed_by;	/* "timeout", "memory", "signal" or NULL */
+	const run_capture *capture;	/* --capture, or NULL */
 } run_report;
 
-void report_json(const run_report *r, FILE *out);
+/* Write the --json object to fd, one line, at once. */
+void report_json(const run_report *r, int fd);
+
+/* ---- backends (backend.c, backend-*.c) ---- */
+
+/* Everything a backend is given.  When it is called the rlsfs mount is
+ * up, the cgroup made and the guard running. */
+typedef struct backend_ctx {
+	const char *mountpoint;		/* host path of the rlsfs mount */
+	const char *tmpdir;		/* the run's private temp dir (0700, the caller's) */
+	const char *init;		/* rls-init on the host */
+	const run_identity *id;
+	const run_cgroup *cg;
+	const run_limits *lim;
+	const char *mount_at;		/* where the mount appears inside */
+	const char *chdir;		/* starting directory inside */
+	const char *home;		/* HOME inside */
+	char **argv;			/* the command */
+	char **env;			/* its whole environment, NAME=VALUE */
+	bool share_net;
+	uint64_t tmp_size;		/* each of /tmp, HOME, /dev/shm */
+	const char *const *hide;	/* host paths the command must not reach */
+	const run_bind *binds;		/* --bind and --bind-rw, in order */
+	size_t n_binds;
+	bool tty_in;			/* standard input is a terminal: share it */
+	bool tty_fg;			/* and rls holds its foreground: hand it over */
+	const struct termios *tty_settings;	/* to restore, or NULL */
+	int signal_fd;			/* rls's signals, to forward to the command */
+	double timeout_s;		/* 0: none */
+	double grace_s;			/* between SIGTERM and SIGKILL after a timeout */
+	run_guard *guard;		/* to arm with the sandbox and its deadline */
+	const char *source;		/* the tree (real path): no state is kept in it */
+	/* The oci backend's --runtime, --rootfs and --image, or NULL. */
+	const char *runtime;
+	const char *rootfs;
+	const char *image;
+} backend_ctx;
+
+typedef struct backend_result {
+	bool started;		/* the command ran: the sandbox passed its own check */
+	int exit_code;		/* the command's, when it exited */
+	int term_signal;	/* the signal that ended the sandbox, or 0 */
+	bool timed_out;
+	int interrupted_by;	/* a signal rls received and forwarded, or 0 */
+	/* The kernel killed a process for the memory limit, seen where rls's
+	 * cgroup cannot show it afterwards (an OCI runtime's own cgroup). */
+	bool oom_killed;
+} backend_result;
+
+typedef struct backend {
+	const char *name;
+	const char *summary;	/* what it shares with the host, in a line */
+	/* 0 when it can run here; -1 and why in *err. */
+	int (*probe)(rls_error *err);
+	/* Start the command, supervise it (signals, timeout, stops) and wait
+	 * for its end; everything the backend started is gone when it
+	 * returns.  -1 only when the sandbox could not be started at all. */
+	int (*run)(const backend_ctx *ctx, backend_result *res, rls_error *err);
+} backend;
+
+/* NULL-terminated, the default first. */
+extern const backend *const run_backends[];
+/* The backend called `name`, or NULL. */
+const backend *backend_by_name(const char *name);
+
+extern const backend backend_bwrap;
+extern const backend backend_oci;
+
+/* ---- oci-runtime.c ---- */
+
+typedef enum oci_kind {
+	OCI_RUNC,
+	OCI_CRUN,
+	OCI_RUNSC,
+} oci_kind;
+
+typedef struct oci_runtime {
+	char *path;		/* absolute */
+	const char *name;	/* runc, crun or runsc: how it is driven */
+	oci_kind kind;
+	bool gvisor;		/* the command meets gVisor's kernel, not the host's */
+	bool rootless;		/* rls is not root */
+	bool share_net;		/* --net host (runsc takes it as a flag) */
+} oci_runtime;
+
+/* runc, crun, runsc: the default order. */
+extern const char *const oci_runtime_names[];
+/* `spec` is --runtime (a name or a path) or NULL for the first that works
+ * here.  A probe's answer is kept in the state dir (never inside
+ * `source`). */
+int oci_runtime_find(const char *spec, const char *source, oci_runtime *rt, rls_error *err);
+/* Run a minimal bundle now: 0 when it works, else why in *err. */
+int oci_runtime_probe(const oci_runtime *rt, rls_error *err);
+void oci_runtime_free(oci_runtime *rt);
+/* RUNTIME --root ROOT [its flags] VERB ARGS...; free with oci_argv_free. */
+char **oci_runtime_argv(const oci_runtime *rt, const char *root, const char *verb, const char *const *args);
+void oci_argv_free(char **argv);
+/* Run argv with output captured and a time limit: its wait status (-1 on
+ * timeout), the last line of its output in *out (to free). */
+int oci_run_captured(char *const argv[], int timeout_ms, char **out);
+/* Remove the cgroup `name` (a relative path) beside ours in every
+ * hierarchy, should the runtime have left it (it makes one in each, and
+ * a runtime killed half-way forgets them), but those `keep` holds (may
+ * be NULL).  Empty ones only; waits up to wait_ms for each. */
+void oci_cgroup_sweep(const char *name, const run_cgroup *keep, int wait_ms);
+
+/* ---- oci-bundle.c ---- */
+
+/* Where rls-init finds its verdict file and seccomp program, when the
+ * runtime needs them (runsc). */
+#define OCI_VERDICT_INSIDE "/run/rls/verdict"
+#define OCI_SECCOMP_INSIDE "/run/rls/seccomp"
+/* The command's arguments, NUL-separated (rls-init --argv-file). */
+#define OCI_ARGV_INSIDE "/run/rls/argv"
+
+typedef struct oci_bundle_spec {
+	const backend_ctx *ctx;
+	const oci_runtime *rt;
+	const char *dir;		/* the bundle: config.json and rootfs/ are made here */
+	const char *tree;		/* an image's or --rootfs root, or NULL for the host's */
+	const char *tree_source;	/* the same folder, as the runtime reaches it */
+	const char *verdict_file;	/* host path, or NULL: the verdict comes on fd 3 */
+	const char *seccomp_file;	/* host path of a BPF program for rls-init, or NULL */
+	const char *cgroup;		/* cgroupsPath, relative to the runtime's cgroup */
+	/* --bind sources as the runtime reaches them (ctx->n_binds of them),
+	 * or NULL: the host paths. */
+	char *const *bind_sources;
+	/* The root's mount points are made later, by oci_bundle_skeleton on
+	 * a tmpfs over DIR/rootfs in the runtime's own mount namespace: the
+	 * root's mount shows no host path inside. */
+	bool skeleton_later;
+} oci_bundle_spec;
+
+int oci_bundle_write(const oci_bundle_spec *spec, rls_error *err);
+int oci_bundle_skeleton(const oci_bundle_spec *spec, rls_error *err);
+/* A minimal config.json for probing a runtime, with the user namespace
+ * of a real run; the command is `uid`. */
+struct json_t *oci_probe_config(const oci_runtime *rt, unsigned uid);
+
+/* ---- oci-image.c ---- */
+
+/* LAYOUT[:TAG] (an OCI image layout on disk; TAG defaults to the one
+ * image in its index, or "latest") unpacked into the cache, once per
+ * manifest digest (in the state dir, never inside `source`): *root is its
+ * root file system, read-only from then on.  Every blob's sha256 is checked as it is read. */
+int oci_image_root(const char *ref, const char *source, char **root, rls_error *err);
+
+/* ---- sha256.c ---- */
+
+typedef struct sha256_ctx {
+	uint32_t h[8];
+	uint64_t len;
+	unsigned char buf[64];
+	size_t n;
+} sha256_ctx;
+
+void sha256_init(sha256_ctx *c);
+void sha256_update(sha256_ctx *c, const void *data, size_t len);
+/* 64 lowercase hex digits and a NUL. */
+void sha256_final_hex(sha256_ctx *c, char out[65]);
 
 /* ---- run.c helpers used elsewhere ---- */
+
+#define RUN_SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* `name` looked up in `path` (colon-separated); NULL when not found. */
+char *run_search_path(const char *name, const char *path);
+/* CLOCK_MONOTONIC, in seconds. */
+double run_now(void);
+/* Make process group `pgid` the foreground of the terminal on standard
+ * input, as a shell does for a job (SIGTTOU ignored meanwhile). */
+void run_terminal_to(pid_t pgid);
+/* After a fork whose child reports a failure before exec as a message on
+ * a close-on-exec pipe: wait for its word on `report_fd` (the read end,
+ * closed here).  End of file means it exec'd: pid.  A message means it
+ * failed: it is reaped and -1 returned with the message in *err. */
+pid_t run_child_started(pid_t pid, int report_fd, rls_error *err);
 
 /* Reset signal mask and handlers in a freshly forked child. */
 void run_child_reset_signals(void);

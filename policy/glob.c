@@ -361,6 +361,10 @@ static void classify(struct strv *segs, bool dir_only, struct policy_alt *a)
 	size_t n = strlen(last);
 	size_t best = 0;
 
+	if (segs->n == 1 && is_globstar(last) && !dir_only) {
+		a->kind = POLICY_ALT_ALL;
+		return;
+	}
 	if (segs->n == 2 && is_globstar(segs->v[0]) && !dir_only && n) {
 		if ((a->lit = literal_of(last, n))) {
 			a->kind = POLICY_ALT_NAME;
@@ -397,6 +401,7 @@ static int compile_alternative(const char *alt, rls_buf *full, rls_buf *prefix, 
 	bool dir_only = false, anchored = false;
 	struct strv segs = { 0 };
 	_cleanup_buf_ rls_buf re = { 0 };
+	_cleanup_buf_ rls_buf tree = { 0 };
 	_cleanup_buf_ rls_buf pre = { 0 };
 	_cleanup_buf_ rls_buf sample = { 0 };
 	rls_buf *seg_re;
@@ -448,27 +453,37 @@ static int compile_alternative(const char *alt, rls_buf *full, rls_buf *prefix, 
 	segs.n = n;
 
 	/* The whole path: each segment, then the end of the name (a trailing
-	 * "/" is there when the subject is a directory). */
+	 * "/" is there when the subject is a directory).  `tree` is the same
+	 * glob allowed to stop at any directory on the way: it matches the
+	 * paths beneath a match too. */
 	for (size_t i = 0; i < segs.n; i++) {
 		if (is_globstar(segs.v[i])) {
 			/* "**" then one last segment (every basename glob): skip
 			 * straight to the last name, possessively, instead of
-			 * backtracking over every segment. */
+			 * backtracking over every segment.  Not in `tree`, where
+			 * the last segment may match a name higher up. */
 			if (i + 2 == segs.n && !dir_only)
 				rls_buf_adds(&re, "(?:/[^/]++(?=/[^/]))*+");
 			else
 				rls_buf_adds(&re, ANY_SEGMENTS);
+			rls_buf_adds(&tree, ANY_SEGMENTS);
 			continue;
 		}
+		size_t at = re.len;
+
 		rls_buf_addc(&re, '/');
 		rls_buf_addc(&sample, '/');
 		if (add_segment(&re, &sample, segs.v[i], strlen(segs.v[i]), err) < 0)
 			goto out;
+		rls_buf_add(&tree, re.data + at, re.len - at);
 	}
 	rls_buf_adds(&re, dir_only ? "/" : "/?\\z");
+	rls_buf_adds(&tree, dir_only ? "/" : "(?:/|\\z)");
 	classify(&segs, dir_only, info);
-	if (info->kind == POLICY_ALT_REGEX)
+	if (info->kind == POLICY_ALT_REGEX) {
 		info->re = rls_xstrndup(re.data, re.len);
+		info->tree = rls_xstrndup(tree.data, tree.len);
+	}
 
 	/* Directories beneath which the glob could match: a prefix of its
 	 * segments, with the last one never consumed (something must remain
@@ -569,6 +584,7 @@ void policy_glob_free(struct policy_glob *g)
 		free(g->alts[i].lit);
 		free(g->alts[i].key);
 		free(g->alts[i].re);
+		free(g->alts[i].tree);
 	}
 	free(g->alts);
 	*g = (struct policy_glob){ 0 };

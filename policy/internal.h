@@ -13,8 +13,9 @@
 #define POLICY_MAX_ALTERNATIVES 256
 #define POLICY_MAX_PATTERN 4096
 
-/* How one brace alternative is matched.  Basename globs of the common
- * shapes skip the regex engine altogether (hash lookups on the last name);
+/* How one brace alternative is matched.  "**" and basename globs of the
+ * common shapes skip the regex engine altogether (nothing to match, or
+ * hash lookups on the last name);
  * the rest are regexes, grouped by a literal segment every matching path
  * must contain (so a path only meets the regexes that could match it). */
 enum policy_alt_kind {
@@ -22,6 +23,7 @@ enum policy_alt_kind {
 	POLICY_ALT_NAME,	/* basename == lit */
 	POLICY_ALT_SUFFIX,	/* "*lit": basename ends with lit */
 	POLICY_ALT_PREFIX,	/* "lit*": basename starts with lit */
+	POLICY_ALT_ALL,		/* "**": every path */
 };
 
 struct policy_alt {
@@ -29,6 +31,7 @@ struct policy_alt {
 	char *lit;	/* the literal for NAME/SUFFIX/PREFIX */
 	char *key;	/* REGEX: a literal segment it needs, or NULL */
 	char *re;	/* REGEX: the anchored regex of this alternative */
+	char *tree;	/* REGEX: the same, also matching what lies beneath a match */
 };
 
 /* One glob, translated.  Every regex is written for PCRE2_ANCHORED matching
@@ -55,12 +58,18 @@ int policy_glob_compile(const char *pattern, size_t len, struct policy_glob *out
 			rls_error *err);
 void policy_glob_free(struct policy_glob *g);
 
+/* A rule, or an entry of a hide or protect list (whose level is unused). */
 struct policy_rule {
 	char *pattern;
 	policy_level level;
 	const char *file;	/* interned in policy->files */
 	unsigned line, column;
 	struct policy_glob glob;
+};
+
+struct policy_rules {
+	struct policy_rule *v;
+	size_t n, cap;
 };
 
 struct policy_entry {
@@ -84,38 +93,114 @@ struct policy_group {
 	size_t n_frags;
 };
 
-struct policy {
-	struct policy_rule *rules;
-	size_t n_rules, cap_rules;
-	char **files;
-	size_t n_files;
-	/* Deciding: basename literals in `table` (the highest rule index per
-	 * literal), and regex groups keyed by a literal segment (group 0 has
-	 * no key and is always tried).  In each group the combined regexes
-	 * are in evaluation order: the first that matches names (through its
-	 * MARK) the last rule of that group that matches. */
+/* Bits of the quick filters in front of the literal table: a name whose
+ * first two bytes (or a suffix whose last two) no literal has skips the
+ * hash lookups. */
+#define POLICY_FILTER_BITS 4096
+
+/* Which of a list of globs is the last to match a path.  Basename literals
+ * are in `table` (the highest index per literal); the regexes are grouped
+ * by a literal segment (group 0 has no key and is always tried), each
+ * group's combined regexes in evaluation order: the first that matches
+ * names (through its MARK) the last entry of that group that matches.
+ * A `tree` matcher also answers for every path beneath a match: its
+ * basename literals are tried on every name of the path, not only the
+ * last, and its regexes are the alternatives' `tree` forms. */
+struct policy_matcher {
+	const struct policy_rules *list;
+	bool tree;
 	struct policy_entry *table;
 	size_t table_cap, table_n;
 	size_t *suffix_lens, n_suffix_lens;
 	size_t *prefix_lens, n_prefix_lens;
 	struct policy_group *groups;
 	size_t n_groups;
-	/* Traversal: one set of combined regexes, same convention. */
+	/* the filters: NAME and PREFIX literals by their head, SUFFIX ones
+	 * by their tail, REGEX keys by their head; a 1-byte PREFIX or
+	 * SUFFIX literal turns its filter off */
+	unsigned char head[POLICY_FILTER_BITS / 8], tail[POLICY_FILTER_BITS / 8], keys[POLICY_FILTER_BITS / 8];
+	bool head_off, tail_off;
+	long all;	/* the last entry matching every path ("**"), or -1 */
+};
+
+/* A path clamped to read by policy_protect and its kin: the path alone,
+ * or (`tree`) everything beneath it too. */
+struct policy_protected {
+	char *path;
+	size_t len;
+	bool tree;
+};
+
+/* What `unhide` and `unprotect` did, for `rls policy check`. */
+struct policy_note {
+	const char *list;	/* "hide" or "protect" */
+	char *pattern;
+	const char *file;	/* the unhide / unprotect entry */
+	unsigned line, column;
+	const char *from_file;	/* the inherited entry it dropped; NULL: none */
+	unsigned from_line;
+};
+
+struct policy {
+	struct policy_rules rules, hide, protect;
+	char **files;
+	size_t n_files;
+	struct policy_matcher match, hide_match, protect_match;
+	/* Traversal: one set of combined regexes over the rules, same
+	 * convention as a matcher's groups. */
 	pcre2_code **traverse_re;
 	size_t n_traverse;
-	char **protect;
-	size_t n_protect;
+	struct policy_protected *protected;
+	size_t n_protected;
+	struct policy_note *notes;
+	size_t n_notes;
 };
 
 /* parse.c: append the rules of YAML text / a file to pol. */
 int policy_parse_text(policy *pol, const char *text, size_t len, const char *file, rls_error *err);
 int policy_parse_file(policy *pol, const char *path, rls_error *err);
 const char *policy_intern_file(policy *pol, const char *name);
+void policy_rules_clear(struct policy_rules *rules);
 
-/* policy.c: build the combined matchers once every rule is in. */
+/* A path as the matchers take it: the subject (the path, "/" appended for
+ * a directory; `path_len` leaves that slash out) cut into its names once,
+ * each with its filter bits, for all the matchers of a decision. */
+struct policy_name {
+	uint32_t at, len;
+	uint16_t head, tail;
+};
+
+struct policy_subject {
+	const char *s;
+	size_t len, path_len;
+	struct policy_name *names;
+	size_t n_names;
+	struct policy_name some[64];	/* names lives here for a path this shallow */
+};
+
+/* match.c: cut `s` into names (policy_subject_done frees what that took). */
+void policy_subject_init(struct policy_subject *sub, const char *s, size_t len, size_t path_len);
+void policy_subject_done(struct policy_subject *sub);
+/* Compile a list into a matcher; the index of the last entry matching the
+ * subject, -1 for none, -2 when the matcher failed (callers fail
+ * closed). */
+int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *list, bool tree,
+			 rls_error *err);
+void policy_matcher_free(struct policy_matcher *m);
+long policy_matcher_match(const struct policy_matcher *m, const struct policy_subject *sub);
+/* The combined regexes of `f`, chunked to fit pcre2, appended to *codes. */
+int policy_compile_regexes(const struct policy_fragment *f, size_t n, pcre2_code ***codes, size_t *n_codes,
+			   const struct policy_rules *list, rls_error *err);
+/* The first of `codes` that matches names the entry (its MARK); -1, -2 as
+ * above. */
+long policy_match_first(pcre2_code *const *codes, size_t n, const char *s, size_t len);
+/* One standalone regex matched against s (lint). */
+bool policy_regex_matches(const pcre2_code *code, const char *s);
+
+/* policy.c */
 int policy_compile(policy *pol, rls_error *err);
-/* The index of the last rule matching the subject, -1 for none, -2 when
- * the matcher failed (fail closed). */
-long policy_match_rule(const policy *pol, const char *subject, size_t len);
+/* The decision, and the index of the deciding rule (-1 for none). */
+policy_level policy_decide_rule(const policy *pol, const char *path, bool is_dir, policy_decision *why,
+				long *rule);
 
 #endif

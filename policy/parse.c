@@ -1,4 +1,10 @@
-/* parse.c - policy YAML (libyaml) into rules, following `extends`.
+/* parse.c - policy YAML (libyaml) into rules and the hide and protect
+ * lists, following `extends`.
+ *
+ * A file is taken in this order: its base (`extends`), whose rules and
+ * lists come first; its `unhide` and `unprotect`, which drop entries of
+ * the lists inherited so far (and only those, named exactly); its own
+ * `hide` and `protect` entries; its rules.
  *
  * The first error stops the load; its message is "FILE:LINE:COLUMN: what",
  * with libyaml's marks made 1-based.
@@ -98,12 +104,61 @@ static yaml_mark_t pattern_mark(const yaml_node_t *n, size_t off)
 	return m;
 }
 
+static void rules_push(struct policy_rules *list, const struct policy_rule *r)
+{
+	if (list->n == list->cap) {
+		list->cap = list->cap ? list->cap * 2 : 16;
+		list->v = rls_xrealloc(list->v, list->cap * sizeof *list->v);
+	}
+	list->v[list->n++] = *r;
+}
+
+void policy_rules_clear(struct policy_rules *list)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		free(list->v[i].pattern);
+		policy_glob_free(&list->v[i].glob);
+	}
+	free(list->v);
+	*list = (struct policy_rules){ 0 };
+}
+
+static size_t entries(const policy *pol)
+{
+	return pol->rules.n + pol->hide.n + pol->protect.n;
+}
+
+/* Compile the pattern scalar `node` into *out (pattern, position, glob). */
+static int compile_pattern(policy *pol, const yaml_node_t *node, const char *file, const char *what,
+			   struct policy_rule *out, rls_error *err)
+{
+	const char *pat;
+	size_t off;
+
+	if (scalar_text(node, file, what, &pat, err) < 0)
+		return -1;
+	if (policy_glob_compile(pat, node->data.scalar.length, &out->glob, &off, err) < 0) {
+		char msg[sizeof err->msg];
+
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		return error_at(err, file, pattern_mark(node, off), "bad pattern '%s': %s", pat, msg);
+	}
+	if (entries(pol) >= MAX_RULES) {
+		policy_glob_free(&out->glob);
+		return error_at(err, file, node->start_mark, "more than %d rules and patterns", MAX_RULES);
+	}
+	out->pattern = rls_xstrdup(pat);
+	out->file = policy_intern_file(pol, file);
+	out->line = (unsigned)node->start_mark.line + 1;
+	out->column = (unsigned)node->start_mark.column + 1;
+	return 0;
+}
+
 static int add_rule(policy *pol, yaml_document_t *doc, yaml_node_t *map, const char *file, rls_error *err)
 {
 	yaml_node_t *pattern = NULL, *permission = NULL;
 	const char *pat, *perm;
 	struct policy_rule rule = { 0 };
-	size_t off;
 
 	if (map->type != YAML_MAPPING_NODE)
 		return error_at(err, file, map->start_mark,
@@ -139,25 +194,104 @@ static int add_rule(policy *pol, yaml_document_t *doc, yaml_node_t *map, const c
 	if (policy_level_parse(perm, &rule.level) < 0)
 		return error_at(err, file, permission->start_mark,
 				"unknown permission '%s' (expected none, view, read or write)", perm);
-	if (policy_glob_compile(pat, pattern->data.scalar.length, &rule.glob, &off, err) < 0) {
-		char msg[sizeof err->msg];
+	if (compile_pattern(pol, pattern, file, "pattern", &rule, err) < 0)
+		return -1;
+	rules_push(&pol->rules, &rule);
+	return 0;
+}
 
-		snprintf(msg, sizeof msg, "%s", err->msg);
-		return error_at(err, file, pattern_mark(pattern, off), "bad pattern '%s': %s", pat, msg);
+/* A list value: a sequence, or nothing at all (empty, ~, null). */
+static int list_items(yaml_node_t *v, const char *file, const char *key, yaml_node_item_t **start,
+		      yaml_node_item_t **end, rls_error *err)
+{
+	*start = *end = NULL;
+	if (!v)
+		return 0;
+	if (v->type == YAML_SCALAR_NODE &&
+	    (v->data.scalar.length == 0 || scalar_is(v, "~") || scalar_is(v, "null")))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return error_at(err, file, v->start_mark, "'%s' must be a list%s, not %s", key,
+				strcmp(key, "rules") ? " of patterns" : "", node_kind(v));
+	*start = v->data.sequence.items.start;
+	*end = v->data.sequence.items.top;
+	return 0;
+}
+
+/* `hide:` or `protect:`: each item a pattern, appended to `list`. */
+static int add_patterns(policy *pol, yaml_document_t *doc, yaml_node_t *v, const char *file, const char *key,
+			struct policy_rules *list, rls_error *err)
+{
+	yaml_node_item_t *it, *end;
+
+	if (list_items(v, file, key, &it, &end, err) < 0)
+		return -1;
+	for (; it < end; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+		struct policy_rule entry = { 0 };
+
+		if (item->type != YAML_SCALAR_NODE)
+			return error_at(err, file, item->start_mark,
+					"a %s entry is a pattern (a string), not %s", key, node_kind(item));
+		if (compile_pattern(pol, item, file, key, &entry, err) < 0)
+			return -1;
+		rules_push(list, &entry);
 	}
-	if (pol->n_rules >= MAX_RULES) {
-		policy_glob_free(&rule.glob);
-		return error_at(err, file, map->start_mark, "more than %d rules", MAX_RULES);
+	return 0;
+}
+
+static void add_note(policy *pol, const char *list, const char *pattern, const char *file,
+		     const yaml_node_t *at, const struct policy_rule *dropped)
+{
+	pol->notes = rls_xrealloc(pol->notes, (pol->n_notes + 1) * sizeof *pol->notes);
+	pol->notes[pol->n_notes++] = (struct policy_note){
+		.list = list,
+		.pattern = rls_xstrdup(pattern),
+		.file = policy_intern_file(pol, file),
+		.line = (unsigned)at->start_mark.line + 1,
+		.column = (unsigned)at->start_mark.column + 1,
+		.from_file = dropped ? dropped->file : NULL,
+		.from_line = dropped ? dropped->line : 0,
+	};
+}
+
+/* `unhide:` or `unprotect:`: drop from `list` (which holds only what this
+ * file inherits, at this point) every entry written exactly as an item,
+ * and note each for `rls policy check`. */
+static int drop_patterns(policy *pol, yaml_document_t *doc, yaml_node_t *v, const char *file, const char *key,
+			 const char *list_name, struct policy_rules *list, rls_error *err)
+{
+	yaml_node_item_t *it, *end;
+
+	if (list_items(v, file, key, &it, &end, err) < 0)
+		return -1;
+	for (; it < end; it++) {
+		yaml_node_t *item = yaml_document_get_node(doc, *it);
+		const char *pat;
+		size_t kept = 0;
+		bool found = false;
+
+		if (item->type != YAML_SCALAR_NODE)
+			return error_at(err, file, item->start_mark,
+					"an %s entry is a pattern (a string), not %s", key, node_kind(item));
+		if (scalar_text(item, file, key, &pat, err) < 0)
+			return -1;
+		for (size_t i = 0; i < list->n; i++) {
+			struct policy_rule *r = &list->v[i];
+
+			if (strcmp(r->pattern, pat)) {
+				list->v[kept++] = *r;
+				continue;
+			}
+			found = true;
+			add_note(pol, list_name, pat, file, item, r);
+			free(r->pattern);
+			policy_glob_free(&r->glob);
+		}
+		list->n = kept;
+		if (!found)
+			add_note(pol, list_name, pat, file, item, NULL);
 	}
-	rule.pattern = rls_xstrdup(pat);
-	rule.file = policy_intern_file(pol, file);
-	rule.line = (unsigned)pattern->start_mark.line + 1;
-	rule.column = (unsigned)pattern->start_mark.column + 1;
-	if (pol->n_rules == pol->cap_rules) {
-		pol->cap_rules = pol->cap_rules ? pol->cap_rules * 2 : 16;
-		pol->rules = rls_xrealloc(pol->rules, pol->cap_rules * sizeof *pol->rules);
-	}
-	pol->rules[pol->n_rules++] = rule;
 	return 0;
 }
 
@@ -244,14 +378,25 @@ static int load_extends(policy *pol, struct load_stack *st, yaml_node_t *v, cons
 		return r;
 	}
 	path = resolve_relative(file, target);
+	/* A name without a slash that is no file was meant as a preset. */
+	if (!strpbrk(target, "/.") && access(path, F_OK) < 0 && errno == ENOENT) {
+		_cleanup_buf_ rls_buf names = { 0 };
+
+		policy_preset_list(&names);
+		return error_at(err, file, v->start_mark, "extends '%s': no such preset (the presets: %s), "
+				"nor a file of that name", target, names.data);
+	}
 	return load_file(pol, st, path, file, v->start_mark, err);
 }
 
 static int parse_document(policy *pol, struct load_stack *st, yaml_document_t *doc, const char *file,
 			  rls_error *err)
 {
+	static const char *const keys[] = { "extends", "unhide", "unprotect", "hide", "protect", "rules" };
+	enum { EXTENDS, UNHIDE, UNPROTECT, HIDE, PROTECT, RULES };
 	yaml_node_t *root = yaml_document_get_root_node(doc);
-	yaml_node_t *extends = NULL, *rules = NULL;
+	yaml_node_t *val[RLS_ARRAY_SIZE(keys)] = { 0 };
+	yaml_node_item_t *it, *end;
 
 	if (!root)
 		return 0;
@@ -259,41 +404,41 @@ static int parse_document(policy *pol, struct load_stack *st, yaml_document_t *d
 		return 0;
 	if (root->type != YAML_MAPPING_NODE)
 		return error_at(err, file, root->start_mark,
-				"a policy must be a mapping with 'rules' (and 'extends'), not %s",
+				"a policy must be a mapping with 'rules' (and 'extends', 'hide', 'protect'), "
+				"not %s",
 				node_kind(root));
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
 		yaml_node_t *k = yaml_document_get_node(doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(doc, p->value);
-		yaml_node_t **slot;
+		size_t i = 0;
 
-		if (scalar_is(k, "extends"))
-			slot = &extends;
-		else if (scalar_is(k, "rules"))
-			slot = &rules;
-		else if (k->type == YAML_SCALAR_NODE)
-			return error_at(err, file, k->start_mark,
-					"unknown key '%s' (expected extends, rules)",
-					(const char *)k->data.scalar.value);
-		else
+		while (i < RLS_ARRAY_SIZE(keys) && !scalar_is(k, keys[i]))
+			i++;
+		if (i == RLS_ARRAY_SIZE(keys)) {
+			if (k->type == YAML_SCALAR_NODE)
+				return error_at(err, file, k->start_mark,
+						"unknown key '%s' (expected extends, rules, hide, unhide, "
+						"protect, unprotect)",
+						(const char *)k->data.scalar.value);
 			return error_at(err, file, k->start_mark, "keys must be strings");
-		if (*slot)
+		}
+		if (val[i])
 			return error_at(err, file, k->start_mark, "duplicate key '%s'",
 					(const char *)k->data.scalar.value);
-		*slot = v;
+		val[i] = v;
 	}
-	/* The base's rules come first, so the file's own rules win. */
-	if (extends && load_extends(pol, st, extends, file, err) < 0)
+	/* The base first, so that the file's own rules win and its unhide
+	 * and unprotect see exactly what it inherits. */
+	if (val[EXTENDS] && load_extends(pol, st, val[EXTENDS], file, err) < 0)
 		return -1;
-	if (!rules)
-		return 0;
-	if (rules->type == YAML_SCALAR_NODE && (rules->data.scalar.length == 0 || scalar_is(rules, "~") ||
-						scalar_is(rules, "null")))
-		return 0;
-	if (rules->type != YAML_SEQUENCE_NODE)
-		return error_at(err, file, rules->start_mark, "'rules' must be a list, not %s",
-				node_kind(rules));
-	for (yaml_node_item_t *it = rules->data.sequence.items.start; it < rules->data.sequence.items.top;
-	     it++)
+	if (drop_patterns(pol, doc, val[UNHIDE], file, "unhide", "hide", &pol->hide, err) < 0 ||
+	    drop_patterns(pol, doc, val[UNPROTECT], file, "unprotect", "protect", &pol->protect, err) < 0 ||
+	    add_patterns(pol, doc, val[HIDE], file, "hide", &pol->hide, err) < 0 ||
+	    add_patterns(pol, doc, val[PROTECT], file, "protect", &pol->protect, err) < 0)
+		return -1;
+	if (list_items(val[RULES], file, "rules", &it, &end, err) < 0)
+		return -1;
+	for (; it < end; it++)
 		if (add_rule(pol, doc, yaml_document_get_node(doc, *it), file, err) < 0)
 			return -1;
 	return 0;
@@ -306,9 +451,13 @@ static int yaml_error(const yaml_parser_t *p, const char *file, rls_error *err)
 
 	if (p->error == YAML_MEMORY_ERROR)
 		rls_die_oom();
+	/* `pattern: *.key` is a YAML alias, not a glob. */
+	const char *hint = p->context && (strstr(p->context, "alias") || strstr(p->context, "anchor")) ?
+				   " (quote globs that begin with * or &: pattern: \"*.key\")" : "";
+
 	if (p->context)
-		return error_at(err, file, *m, "%s %s", problem, p->context);
-	return error_at(err, file, *m, "%s", problem);
+		return error_at(err, file, *m, "%s %s%s", problem, p->context, hint);
+	return error_at(err, file, *m, "%s%s", problem, hint);
 }
 
 static int parse_text(policy *pol, struct load_stack *st, const char *text, size_t len,

@@ -1,10 +1,13 @@
 /* policy.h - the whole public face of the policy engine.
  *
- * A policy is an ordered list of glob rules, each giving a level.  The last
- * rule that matches a path decides; a path no rule matches is RLS_NONE.
- * Paths handed to the engine are relative to the root of the tree, written
- * with a leading slash ("/src/main.py"); the root itself is "/".  They are
- * normalised: no "//", no "." or ".." segments, no trailing slash.
+ * A policy is an ordered list of glob rules, each giving a level, and two
+ * lists of patterns applied after every rule: `protect` clamps what it
+ * matches to at most read, `hide` makes it (and all beneath it) none.  The
+ * last rule that matches a path decides before those; a path no rule
+ * matches is POLICY_NONE.  Paths handed to the engine are relative to the
+ * root of the tree, written with a leading slash ("/src/main.py"); the root
+ * itself is "/".  They are normalised: no "//", no "." or ".." segments, no
+ * trailing slash.
  */
 #ifndef RLS_POLICY_H
 #define RLS_POLICY_H
@@ -34,15 +37,18 @@ typedef enum policy_origin {
 	POLICY_FROM_DEFAULT = 0,	/* no rule matched */
 	POLICY_FROM_RULE,		/* the last matching rule */
 	POLICY_FROM_TRAVERSAL,		/* a hidden directory on the way to something visible */
-	POLICY_FROM_PROTECTED,		/* clamped: the policy file or .rls/ */
+	POLICY_FROM_PROTECTED,		/* clamped: the policy's files, .rls/ (policy_protect*) */
+	POLICY_FROM_PROTECT_LIST,	/* clamped to read by a `protect` pattern */
+	POLICY_FROM_HIDE_LIST,		/* hidden by a `hide` pattern (on it or a folder above) */
 } policy_origin;
 
 typedef struct policy_decision {
 	policy_level level;
 	policy_origin origin;
-	/* For POLICY_FROM_RULE (and POLICY_FROM_PROTECTED, the rule whose level
-	 * was clamped, if any): the deciding rule.  Pointers stay valid for the
-	 * life of the policy. */
+	/* For POLICY_FROM_RULE: the deciding rule; for POLICY_FROM_PROTECTED,
+	 * the rule whose level was clamped, if any; for the two lists, their
+	 * entry (NULL only if the matcher failed, which clamps or hides).
+	 * Pointers stay valid for the life of the policy. */
 	const char *file;	/* file the rule was read from, or "preset:NAME" */
 	unsigned line;
 	unsigned column;
@@ -64,14 +70,20 @@ void policy_free(policy *pol);
 int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err);
 
 /* Clamp `path` and everything beneath it to at most POLICY_READ, whatever
- * the rules say (the policy file and the tree's .rls/ folder, which the
- * sandbox must never write).  `path` as for policy_decide. */
+ * the rules say (the tree's .rls/ folder, which the sandbox must never
+ * write).  `path` as for policy_decide. */
 void policy_protect(policy *pol, const char *path);
-/* policy_protect each file the policy was read from (the file given and
- * those it extends) that lies inside `source`, a real absolute path.  Call
+/* Protect, in the tree at `source` (a real absolute path), what the next
+ * run reads its policy from: .rls/ with everything beneath it, and each
+ * file the policy was read from (the file given and those it extends).
+ * Each is protected as it was named, not only where it really is: every
+ * folder and symlink inside the tree that resolving the name goes through
+ * is clamped too (that path alone, not what lies beneath), so none can be
+ * renamed, removed or replaced to make the same name lead elsewhere.  Call
  * it from the folder the policy was loaded from: names are resolved from
- * there. */
-void policy_protect_files(policy *pol, const char *source);
+ * there, and a file given by its real path loses the symlinks it was
+ * named through. */
+void policy_protect_source(policy *pol, const char *source);
 
 /* Decide the level of `path`; `is_dir` says whether it is (or would be
  * created as) a directory.  Includes implicit traversal: a directory whose
@@ -83,14 +95,25 @@ policy_level policy_decide(const policy *pol, const char *path, bool is_dir, pol
 policy_level policy_decide_at(const policy *pol, const char *dir, const char *name, bool is_dir,
 			      policy_decision *why);
 
-/* Diagnostics of `rls policy check`: one "FILE:LINE:COLUMN: warning: ..."
- * line per finding (a later, broader rule that overrides an earlier none
- * rule) written to `out`.  Returns the number of warnings. */
+/* Diagnostics of `rls policy check`: "FILE:LINE:COLUMN: warning: ..."
+ * lines written to `out`, one per finding, a finding's repeats grouped on
+ * its line: an `unhide` or `unprotect` that drops an inherited pattern or
+ * names none, a later rule above none that overrides earlier none rules,
+ * a rule that a hide or protect pattern leaves without effect.  Returns
+ * the number of lines. */
 unsigned policy_lint(const policy *pol, FILE *out);
 
 /* Presets built in: NULL-terminated list of names, and the YAML text of one
  * (NULL if unknown). */
 const char *const *policy_preset_names(void);
+/* The policy a run over `source` (a real absolute path) applies, as a
+ * spec that reads the same from any folder: a preset's name, or a file's
+ * absolute path with the symlinks the caller named kept (every one of
+ * them is protected); with no `spec`, SOURCE/.rls/policy.yml if present,
+ * else "agent-safe".  As policy_load_for_source picks. */
+char *policy_resolve_spec(const char *spec, const char *source);
+/* The preset names, comma-separated, appended to b (for messages). */
+void policy_preset_list(rls_buf *b);
 const char *policy_preset_text(const char *name);
 
 /* A stable fingerprint of the rules (for the delta to record which policy

@@ -68,6 +68,30 @@ is "$rc" 0 "warnings alone do not fail the check"
 like "$(cat err)" "^warn.yml:3:16: warning: rule '\\*\\*' \\(write\\) overrides the earlier none rule '\\*\\*/.env\\*'" \
 	"a broad rule after a secret rule is warned about at its own position"
 
+printf 'rules:\n  - { pattern: "**", permission: read }\n  - { pattern: "**/.env*", permission: none }\n  - { pattern: "**/*.key", permission: none }\n  - { pattern: "/out/**", permission: write }\n' > group.yml
+"$RLS" policy check group.yml >out 2>err; rc=$?
+is "$(wc -l < err | tr -d ' ')" 1 "a rule overriding several none rules is one warning"
+like "$(cat err)" "^group.yml:5:16: warning: rule '/out/\\*\\*' \\(write\\) overrides 2 earlier none rules: '\\*\\*/.env\\*' at group.yml:3, '\\*\\*/\\*.key' at group.yml:4" \
+	"naming each rule it overrides"
+
+printf 'extends: development\nunhide:\n  - "**/.env*"\n  - "**/.vscode"\nunprotect: ["**/.git/hooks/**"]\n' > drop.yml
+"$RLS" policy check drop.yml >out 2>err; rc=$?
+is "$rc" 0 "dropping inherited entries is allowed"
+like "$(cat out)" "drop.yml: ok \\(with warnings\\)" "with warnings"
+like "$(sed -n 1p err)" "^drop.yml:3:5: warning: unhide '\\*\\*/.env\\*' drops the hide pattern inherited from preset:development:7: " \
+	"an unhide is named with the pattern and the file and line it came from"
+like "$(sed -n 2p err)" "^drop.yml:4:5: warning: unhide '\\*\\*/.vscode' drops nothing: no inherited hide pattern is written exactly so" \
+	"an unhide naming nothing inherited says so"
+like "$(sed -n 3p err)" "^drop.yml:5:13: warning: unprotect '\\*\\*/.git/hooks/\\*\\*' drops the protect pattern inherited from preset:development:33: " \
+	"an unprotect is named the same way"
+is "$(wc -l < err | tr -d ' ')" 3 "one line each"
+
+check_err hide.yml 'hide: "**/.env*"
+' "hide.yml:1:7: 'hide' must be a list of patterns, not a scalar" "a hide list that is not a list"
+check_err prot.yml 'protect:
+  - "src/[ab"
+' "prot.yml:2:10: bad pattern 'src/\\[ab': unterminated '\\['" "a bad protect pattern, at its bracket"
+
 "$RLS" policy check >/dev/null 2>err; rc=$?
 is "$rc" 2 "check without a FILE is a usage error"
 like "$(head -1 err)" "^rls policy: check: expected one FILE" "and says what is missing"
@@ -77,5 +101,15 @@ is "$rc" 2 "an unknown flag is a usage error"
 "$RLS" policy frob >/dev/null 2>err; rc=$?
 is "$rc" 2 "an unknown subcommand is a usage error"
 like "$(head -1 err)" "unknown subcommand 'frob'" "and names it"
+
+printf 'extends: agnet-safe\n' > typo.yml
+out=$("$RLS" policy check typo.yml 2>&1)
+like "$out" "typo.yml:1:10: extends 'agnet-safe': no such preset \\(the presets: agent-safe, read-only" "a mistyped preset in extends lists the presets"
+out=$(cd "$T" && "$RLS" run -p agnet-safe -- true 2>&1)
+like "$out" "no preset 'agnet-safe' \\(the presets: agent-safe" "so does a mistyped -p"
+printf 'rules:\n  - { pattern: *.key, permission: none }\n' > alias.yml
+like "$("$RLS" policy check alias.yml 2>&1)" "quote globs that begin with \\* or &" "an unquoted *.key gets a hint to quote globs"
+printf 'rules: []\n' > empty.yml
+like "$("$RLS" policy check empty.yml 2>&1)" "warning: no rules: every path is hidden" "an empty policy is warned about"
 
 done_testing

@@ -7,15 +7,22 @@ tab=$(printf '\t')
 
 explain() { "$RLS" policy explain "$@" 2>&1; }
 
-is "$(explain agent-safe src/main.c)" "read$tab/src/main.c${tab}preset:agent-safe:5: **" \
+is "$(explain agent-safe src/main.c)" "read$tab/src/main.c${tab}preset:agent-safe:6: **" \
 	"a relative path is rooted and explained by its rule"
-is "$(explain agent-safe /src/.env)" "none$tab/src/.env${tab}preset:agent-safe:10: **/.env*" \
-	"a secret names the rule that hides it"
-is "$(explain agent-safe /output/a/b.txt)" "write$tab/output/a/b.txt${tab}preset:agent-safe:6: /output/**" \
+is "$(explain agent-safe /src/.env)" "none$tab/src/.env${tab}hide: preset:agent-safe:10: **/.env*" \
+	"a secret names the hide entry that hides it"
+is "$(explain agent-safe /src/.ssh/keys/a)" "none$tab/src/.ssh/keys/a${tab}hide: preset:agent-safe:22: **/.ssh/" \
+	"so does a path beneath a hidden folder"
+is "$(explain development /x/.git/hooks/pre-push)" \
+	"read$tab/x/.git/hooks/pre-push${tab}protect: preset:development:33: **/.git/hooks/**" \
+	"a clamped path names the protect entry that keeps it read-only"
+is "$(explain development /x/.git/index)" "write$tab/x/.git/index${tab}preset:development:5: **" \
+	"a path no list touches names its rule"
+is "$(explain agent-safe /output/a/b.txt)" "write$tab/output/a/b.txt${tab}preset:agent-safe:7: /output/**" \
 	"a writable path names its rule"
-is "$(explain agent-safe //src/./x/../main.c)" "read$tab/src/main.c${tab}preset:agent-safe:5: **" \
+is "$(explain agent-safe //src/./x/../main.c)" "read$tab/src/main.c${tab}preset:agent-safe:6: **" \
 	"paths are normalised"
-is "$(explain agent-safe /.rls/policy.yml)" "read$tab/.rls/policy.yml${tab}preset:agent-safe:5: **" \
+is "$(explain agent-safe /.rls/policy.yml)" "read$tab/.rls/policy.yml${tab}preset:agent-safe:6: **" \
 	"the .rls folder is read under agent-safe"
 is "$(explain full-access /.rls/policy.yml)" "read$tab/.rls/policy.yml${tab}protected" \
 	"the .rls folder is protected even when the rules would let it be written"

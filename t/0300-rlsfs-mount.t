@@ -25,6 +25,12 @@ printf 'rules:\n  - { pattern: "[x", permission: read }\n' > "$T/bad.yml"
 out=$("$RLSFS" mount -p "$T/bad.yml" --delta "$T/d0" "$S" "$M" 2>&1)
 like "$out" "bad.yml:2:" "a bad policy file is reported with its line and column"
 err_line "and mounts nothing" "$RLSFS" mount -p "$T/bad.yml" --delta "$T/d0" "$S" "$M"
+"$RLSFS" mount -p "$T/bad.yml" --delta "$T/d0" "$S" "$M" 2>/dev/null
+is "$?" 2 "a bad policy exits 2, as rls run does"
+( cd "$S" && "$RLS" run -p "$T/bad.yml" -- true 2>/dev/null )
+is "$?" 2 "(rls run: 2)"
+"$RLSFS" mount --delta "$S/delta" "$S" "$M" 2>/dev/null
+is "$?" 2 "a delta inside the source exits 2"
 err_line "an unknown preset is one error line" "$RLSFS" mount -p no-such-preset --delta "$T/d0" "$S" "$M"
 err_line "a mountpoint inside the source is refused" "$RLSFS" mount --delta "$T/d0" "$S" "$S/d"
 err_line "a delta inside the source is refused" "$RLSFS" mount --delta "$S/delta" "$S" "$M"
@@ -81,4 +87,38 @@ ok "a mount for SIGTERM" "$RLSFS" mount -p read-only --delta "$T/d5" "$S" "$M"
 pkill -TERM -f "rlsfs mount.*$T/d5" 
 i=0; while mountpoint -q "$M" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 mountpoint -q "$M"; isnt $? 0 "SIGTERM to the daemon unmounts"
+# A delta rlsfs made itself (no --delta) and nothing was written to is
+# removed at unmount; one with changes is kept, named like rls run's.
+mkdir -p "$T/fresh-m"
+d=$(XDG_STATE_HOME=$T/fresh-state "$RLSFS" mount -p full-access "$S" "$T/fresh-m")
+ls "$T/fresh-m" >/dev/null
+"$RLSFS" umount "$T/fresh-m"
+ok "an untouched fresh delta is removed at unmount" test ! -e "$d"
+d=$(XDG_STATE_HOME=$T/fresh-state "$RLSFS" mount -p full-access "$S" "$T/fresh-m")
+echo x > "$T/fresh-m/written"
+"$RLSFS" umount "$T/fresh-m"
+ok "one with a change is kept" test -d "$d"
+like "$d" "/$(basename "$S")-[0-9]{8}-[0-9]{6}-" "named after the tree and the time, as rls run names them"
+
+# rlsfs umount returns only once the daemon has let go of the delta:
+# commit, discard or a new mount right after never find it busy.
+mkdir -p "$T/race-src/out" "$T/race-m"
+true
+fails_n=0
+for i in $(seq 20); do
+	"$RLSFS" mount -p full-access --delta "$T/race-d" "$T/race-src" "$T/race-m" || break
+	echo "$i" > "$T/race-m/out/f$i"
+	"$RLSFS" umount "$T/race-m"
+	"$RLS" commit "$T/race-d" >/dev/null 2>&1 || fails_n=$((fails_n + 1))
+done
+is "$fails_n" 0 "rlsfs umount then rls commit at once: never busy (20 tries)"
+is "$(ls "$T/race-src/out" | wc -l)" 20 "and every commit landed"
+"$RLSFS" mount -p full-access --delta "$T/race-d" "$T/race-src" "$T/race-m"
+: > "$T/race-m/out/g"
+"$RLSFS" umount "$T/race-m"
+ok "rls discard right after rlsfs umount" "$RLS" discard "$T/race-d"
+"$RLSFS" mount -p full-access --delta "$T/race-d" "$T/race-src" "$T/race-m"
+"$RLSFS" umount "$T/race-m"
+ok "and a new mount of the same delta right after" "$RLSFS" mount -p full-access --delta "$T/race-d" "$T/race-src" "$T/race-m"
+umount_rlsfs "$T/race-m"
 done_testing

@@ -21,7 +21,7 @@ echo surprise > "$S/keep/unknown"
 touch -d '2001-02-03 04:05:06' "$T/ref"
 
 out=$("$RLS" commit "$T/delta"); rc=$?
-is "$rc" 0 "rls commit exits 0"
+is "$rc" 3 "rls commit exits 3: it committed, over a conflict (the folder with unknown content)"
 like "$out" "^committed: 7 added, 2 modified, 4 deleted; 1 conflict" "it prints a summary"
 like "$out" "conflict: keep" "the directory with unknown content is reported as a conflict"
 is "$(cat "$S/a")" "ONE" "a modified file has the delta's content"
@@ -109,17 +109,18 @@ like "$out" "conflict: a" "and lists it"
 is "$(cat "$S/a")" theirs "fail writes nothing: the conflicting file"
 ok "fail writes nothing: not even the other files" test ! -e "$S/fresh"
 is "$("$RLS" diff "$T/dc")" "M a
-A fresh" "the delta is kept whole after a refused commit"
+A fresh
+conflict: a (the source changed since it was copied up)" "the delta is kept whole after a refused commit, and rls diff marks the conflict"
 
 out=$("$RLS" commit --on-conflict=theirs "$T/dc"); rc=$?
-is "$rc" 0 "--on-conflict=theirs commits"
+is "$rc" 3 "--on-conflict=theirs commits, exiting 3 for the conflict"
 like "$out" "1 conflict" "reporting the conflict"
 is "$(cat "$S/a")" theirs "theirs keeps the source's version"
 is "$(cat "$S/fresh")" f "and applies the rest"
 
 conflict_setup
 out=$("$RLS" commit "$T/dc"); rc=$?
-is "$rc:$(cat "$S/a")" "0:ours" "ours (the default) lets the delta win"
+is "$rc:$(cat "$S/a")" "3:ours" "ours (the default) lets the delta win, exiting 3"
 like "$out" "conflict: a" "and reports the conflict"
 
 # a touched but identical source file is no conflict (hash compare)

@@ -68,4 +68,11 @@ fi
 
 one_line_error "an unknown --on-conflict mode is refused" "$RLS" commit --on-conflict maybe "$T/d2"
 is "$("$RLS" diff "$T/d2")" "M x" "and the delta is untouched"
+msg() { "$@" 2>&1 >/dev/null | head -1; }
+is "$(msg "$RLS" diff --bogus "$T/d2")" "rls: diff: unknown option '--bogus'" "rls diff names an unknown option in its own words"
+is "$(msg "$RLS" discard --bogus)" "rls: discard: unknown option '--bogus'" "so does rls discard"
+like "$(msg "$RLS" discard)" "^rls: discard: which delta\\? none given" "rls discard without a delta says so"
+is "$(msg "$RLS" commit --on-conflict)" "rls: commit: --on-conflict needs a value (ours, theirs or fail)" "a missing value is named"
+"$RLS" commit "$T/d2" --on-conflict theirs >/dev/null 2>&1
+is "$?" 0 "options may follow the delta: rls commit DELTA --on-conflict theirs"
 done_testing

@@ -23,6 +23,18 @@ run_rls --pids 0 -- true
 is "$rc" 2 "--pids 0 is a usage error"
 run_rls --cpus -1 -- true
 is "$rc" 2 "a bad --cpus is a usage error"
+run_rls --timeout
+is "$rc:$err" "2:rls: run: --timeout needs a value (see rls run --help)" "a missing value is named as such"
+run_rls --bogus -- true
+is "$rc:$err" "2:rls: run: unknown option '--bogus' (see rls run --help)" "an unknown option is named as such"
+run_rls --timeout 2s --memory 1.5G -- true
+is "$rc" 0 "--timeout takes a unit (2s) and --memory a fraction (1.5G)"
+run_rls --timeout 0 -- sh -c 'sleep 0.2'
+is "$rc" 0 "--timeout 0 means no timeout"
+run_rls --cpus 1000 -- true
+like "$rc:$err" "^2:.*more than the [0-9]+ CPUs of this machine" "--cpus beyond the machine's CPUs is refused, saying how many there are"
+run_rls --source "$S/src/main.py" -- true
+like "$rc:$err" "^2:.*main.py: not a directory" "a --source that is a file is said to be no directory"
 run_rls --commit sometimes -- true
 is "$rc" 2 "a bad --commit is a usage error"
 run_rls --net internet -- true
@@ -35,11 +47,14 @@ run_rls --env 'BAD-NAME=1' -- true
 is "$rc" 2 "a bad --env name is a usage error"
 run_rls
 is "$rc" 2 "no command is a usage error"
-run_rls --backend oci -- true
-is "$rc" 2 "the oci backend is not available in this build (2)"
-like "$err" "backend 'oci' is not available" "and says so"
-run_rls --backend vm -- true
-is "$rc" 2 "nor is the vm backend"
+out=$("$RLS" run --backend vm -- true 2>&1); rc=$?
+is "$rc" 2 "the vm backend is not available in this build (2)"
+like "$out" "backend 'vm' is not available" "and says so"
+out=$("$RLS" run --backend bwrap --runtime runc -- true 2>&1); rc=$?
+is "$rc" 2 "--runtime without --backend oci is a usage error"
+like "$out" "is for --backend oci" "and says so"
+out=$("$RLS" run --backend oci --rootfs / --image x -- true 2>&1); rc=$?
+is "$rc" 2 "--rootfs and --image together are a usage error"
 printf 'rules:\n  - { pattern: "[x", permission: read }\n' > "$T/bad.yml"
 run_rls -p "$T/bad.yml" -- true
 ok "a bad policy fails" test "$rc" -ne 0
@@ -52,7 +67,7 @@ is "$out" /workspace "started from the source root, the command starts in /works
 cd "$S/src/pkg" || exit 1
 run_rls --source "$S" -- pwd
 is "$out" /workspace/src/pkg "started in a subdirectory of --source, it starts in the same place inside"
-run_rls -- sh -c 'ls /workspace'
+run_rls -- sh -c 'cd /workspace && echo *'
 is "$out" mod.py "without --source, the current directory is the source"
 run_rls --source "$S" --mount-at /work/project -- sh -c 'pwd; ls /work/project'
 like "$out" "^/work/project/src/pkg" "--mount-at moves the mount and the starting directory"

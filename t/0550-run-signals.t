@@ -7,7 +7,7 @@ need_run_source
 wait_for() { local i; for i in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 for sig in TERM INT HUP; do
-	"$RLS" run -- python3 -c "
+	"$RLS" run "${RUN_BACKEND[@]}" -- python3 -c "
 import signal, sys, time
 signal.signal(signal.SIG$sig, lambda *a: (print('got $sig', flush=True), open('output/x', 'w').write('x'), sys.exit(5)))
 print('ready', flush=True)
@@ -23,7 +23,7 @@ time.sleep(30)" > "$T/out" 2> "$T/err" &
 done
 rm -rf "$T/state/rls/deltas"
 
-"$RLS" run --pids 100 -- sh -c 'echo ready; exec sleep 300.0550' > "$T/out" 2> "$T/err" &
+"$RLS" run "${RUN_BACKEND[@]}" --pids 100 -- sh -c 'echo ready; exec sleep 300.0550' > "$T/out" 2> "$T/err" &
 pid=$!
 wait_for "$T/out" ready
 ok "while it runs, the rlsfs mount exists" grep -q "fuse.rlsfs" /proc/self/mountinfo
@@ -31,6 +31,6 @@ kill -KILL $pid
 wait $pid 2>/dev/null
 ok "after SIGKILL of rls: no mount, rlsfs process, temp dir or cgroup is left" no_leftovers
 ok "and the sandbox is gone" sh -c 'for i in $(seq 50); do pgrep -f "^sleep 300.0550$" >/dev/null || exit 0; sleep 0.1; done; exit 1'
-ok "the guard says where the delta is" sh -c "sleep 0.5; grep -q 'delta is kept' '$T/err'"
+ok "the guard says where the delta is" sh -c "for i in \$(seq 100); do grep -q 'delta is kept' '$T/err' && exit 0; sleep 0.05; done; exit 1"
 cd "$T" || exit 1
 done_testing

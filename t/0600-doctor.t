@@ -3,10 +3,18 @@
 . "$(dirname "$0")/lib.sh"
 
 out=$("$RLS" doctor 2>&1); rc=$?
-for what in fuse fusermount3 userns bwrap capabilities cgroups runc crun qemu kvm virtiofsd "guest image" \
+for what in fuse fusermount3 userns bwrap capabilities cgroups runc crun runsc \
 	"backend bwrap" "backend oci" "backend vm"; do
 	like "$out" "^$what +(ok|no)" "doctor reports on $what"
 done
+# Only what this build can use: the microVM backend's parts once it is built.
+if printf '%s' "$out" | grep -q "^backend vm .*not in this build"; then
+	unlike "$out" "^(qemu|kvm|virtiofsd|guest image) " "a build without the vm backend says nothing of qemu, KVM or images"
+else
+	for what in qemu kvm virtiofsd "guest image"; do
+		like "$out" "^$what +(ok|no)" "doctor reports on $what"
+	done
+fi
 unlike "$out" "^[a-z0-9 ]+ +no$" "every 'no' says why"
 if bwrap --ro-bind / / --unshare-all true 2>/dev/null && [ -r /dev/fuse ] && [ -w /dev/fuse ]; then
 	is "$rc" 0 "doctor exits 0 when the default backend works"
@@ -20,6 +28,17 @@ if [ "$(id -u)" = 0 ] && id rlstest >/dev/null 2>&1 && [ "$(stat -c %a /dev/fuse
 	like "$uout" "fuse +no: /dev/fuse is mode 600" "for a user who cannot open /dev/fuse it says so"
 	ok "and exits non-zero" test "$urc" -ne 0
 fi
+# Each OCI runtime's line agrees with what a run finds.
+for rt in runc crun runsc; do
+	command -v $rt >/dev/null || continue
+	mkdir -p "$T/$rt/src"
+	if (cd "$T/$rt/src" && XDG_STATE_HOME=$T/$rt TMPDIR=$T/$rt "$RLS" run --backend oci --runtime $rt --quiet -- true) >/dev/null 2>&1; then
+		like "$out" "^$rt +ok" "doctor says $rt works, and a run with it works"
+		like "$out" "^backend oci +ok" "and that the oci backend works"
+	else
+		like "$out" "^$rt +no: .+" "doctor says why $rt does not work, and a run with it fails"
+	fi
+done
 out=$("$RLS" doctor extra 2>&1); rc=$?
 is "$rc" 2 "doctor takes no arguments"
 done_testing

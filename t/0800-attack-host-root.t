@@ -9,13 +9,20 @@
 . "$(dirname "$0")/lib-run.sh"
 need_root
 need_run_source
+# Under gVisor (runsc) the command is uid 0 of gVisor's kernel, holding no
+# capability, and its processes are not host processes: every host process
+# of the sandbox (runsc's sandbox and gofer) runs as its identity.
+GVISOR=; [ "$BACKEND_NAME" = oci-runsc ] && GVISOR=1
+inside() { if [ -n "$GVISOR" ]; then echo 0; else echo "$1"; fi; }
+uid_of() { echo "python3 -c 'import os, sys; print(os.stat(sys.argv[1]).st_uid)' $1"; }
 
 core=$(cat /proc/sys/kernel/core_pattern)
 at_exit "printf '%s\n' '$core' > /proc/sys/kernel/core_pattern"
 run_rls -- sh -c "echo '|/bin/sh -c id>$T/PWNED' > /proc/sys/kernel/core_pattern; sh -c 'kill -SEGV \$\$'; true"
 is "$(cat /proc/sys/kernel/core_pattern)" "$core" "the core pattern cannot be set from inside"
 ok "and no program ran as the host's root" test ! -e "$T/PWNED"
-like "$err" "Read-only file system" "the write is refused as a read-only file system"
+# gVisor's /proc/sys is its own, and refuses by permission first.
+like "$err" "Read-only file system${GVISOR:+|Permission denied}" "the write is refused as a read-only file system"
 
 # Each knob is written its own value: harmless should the write go through.
 run_rls -- sh -c 'for f in /proc/sys/vm/swappiness /proc/sys/kernel/hostname /proc/sys/fs/file-max; do
@@ -28,32 +35,40 @@ run_rls -- sh -c 'for f in /proc/timer_list /proc/keys /proc/kcore /proc/sched_d
 unlike "$out" " [1-9]" "/proc/timer_list, /proc/keys and the other kernel state are masked"
 
 # Who the command is, seen from the host.
-"$RLS" run -- sh -c 'echo ready; exec sleep 30.0800' > "$T/out" 2>&1 &
+"$RLS" run "${RUN_BACKEND[@]}" -- sh -c 'echo ready; exec sleep 30.0800' > "$T/out" 2>&1 &
 rls_pid=$!
 for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
-sleeper=$(pgrep -f '^sleep 30.0800$' | head -1)
+if [ -n "$GVISOR" ]; then
+	sleeper=$(pgrep -f "^runsc-(sandbox|gofer) .*$T" | tr '\n' ' ')
+else
+	sleeper=$(pgrep -f '^sleep 30.0800$' | head -1)
+fi
 ok "the command is running" test -n "$sleeper"
-is "$(awk '/^Uid:/ {print $2":"$3":"$4":"$5}' /proc/$sleeper/status):$(awk '/^Gid:/ {print $2}' /proc/$sleeper/status)" \
-	"65534:65534:65534:65534:65534" \
+ids=$(for p in $sleeper; do
+	echo "$(awk '/^Uid:/ {print $2":"$3":"$4":"$5}' /proc/$p/status):$(awk '/^Gid:/ {print $2}' /proc/$p/status)"
+done | sort -u)
+is "$ids" "65534:65534:65534:65534:65534" \
 	"a root caller's command runs as nobody on the host (the source is root's)"
-is "$(awk '/^Groups:/ {print $2}' /proc/$sleeper/status)" "" "with no supplementary group"
+is "$(for p in $sleeper; do awk '/^Groups:/ {print $2}' /proc/$p/status; done | sort -u)" "" \
+	"with no supplementary group"
 kill -TERM $rls_pid; wait $rls_pid 2>/dev/null
 
-run_rls -- sh -c 'id -u; stat -c %u /workspace/src/main.py; echo x > output/new.txt; stat -c %u output/new.txt'
-is "$out" "65534
-65534
-65534" "inside, the tree's owner's files show as the command's own"
+run_rls -- sh -c "id -u; $(uid_of /workspace/src/main.py); echo x > output/new.txt; $(uid_of output/new.txt)"
+me=$(inside 65534)
+is "$out" "$me
+$me
+$me" "inside, the tree's owner's files show as the command's own"
 is "$(stat -c %u:%g "$S/output/new.txt")" "0:0" "and what it makes is committed as the owner's"
 
 U=rlstest
 id "$U" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh "$U" 2>/dev/null
 uid=$(id -u "$U") gid=$(id -g "$U")
 run_rls --user "$U" -- sh -c 'id -u; echo y > output/by-user.txt'
-is "$out" "$uid" "--user USER runs the command as that user"
+is "$out" "$(inside "$uid")" "--user USER runs the command as that user"
 is "$(stat -c %u "$S/output/by-user.txt")" 0 "and still commits as the tree's owner"
 chown -R "$uid:$gid" "$S"
 run_rls -- sh -c 'id -u; echo z > output/mine.txt'
-is "$out" "$uid" "a tree owned by a user: the command runs as that user"
+is "$out" "$(inside "$uid")" "a tree owned by a user: the command runs as that user"
 is "$(stat -c %u:%g "$S/output/mine.txt")" "$uid:$gid" "and its files are that user's"
 chown -R 0:0 "$S"
 for spec in root 0 0:0 "$U:0" "$U:root"; do
@@ -70,9 +85,12 @@ is "$?" 125 "rls-init refuses to run a command where /proc/sys is writable"
 is "$(cat "$T/verdict")" "" "and gives no verdict"
 unlike "$(cat "$T/init.out")" "ran" "and does not run it"
 
-# A bubblewrap that leaves /proc/sys writable: rls-init stops the run.
+# A sandbox builder that leaves /proc/sys writable (or, for gVisor, runs
+# the command without its seccomp filter): rls-init stops the run.
 mkdir -p "$T/fakebin"
-cat > "$T/fakebin/bwrap" <<'PY'
+case $BACKEND_NAME in
+bwrap)
+	cat > "$T/fakebin/bwrap" <<'PY'
 #!/usr/bin/python3
 # Drops "--ro-bind /proc/sys /proc/sys" from the options rls passes.
 import os, sys
@@ -91,11 +109,42 @@ os.write(w, b"\0".join(out) + b"\0"); os.close(w)
 argv[i + 1] = str(r)
 os.execv("/usr/bin/bwrap", ["bwrap"] + argv)
 PY
-chmod +x "$T/fakebin/bwrap"
-out=$(PATH="$T/fakebin:$PATH" "$RLS" run -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
-is "$rc" 125 "a sandbox whose /proc/sys is not read-only does not run the command"
+	chmod +x "$T/fakebin/bwrap"
+	fake=(); want="/proc/sys is writable"
+	;;
+oci-runsc)
+	# Runs runsc without --oci-seccomp: the command would meet no filter.
+	cat > "$T/fakebin/runsc" <<'PY'
+#!/usr/bin/python3
+import os, sys
+os.execv("/usr/bin/runsc", ["runsc"] + [a for a in sys.argv[1:] if a != "--oci-seccomp"])
+PY
+	chmod +x "$T/fakebin/runsc"
+	fake=(--runtime "$T/fakebin/runsc"); want="no seccomp filter is in force"
+	;;
+oci*)
+	# A runtime that forgets /proc/sys among the bundle's readonlyPaths.
+	real=$(command -v "${RLS_TEST_RUNTIME:-runc}")
+	cat > "$T/fakebin/runc" <<PY
+#!/usr/bin/python3
+import json, os, sys
+argv = sys.argv[1:]
+if "run" in argv and "--bundle" in argv:
+    cfg = os.path.join(argv[argv.index("--bundle") + 1], "config.json")
+    c = json.load(open(cfg))
+    if "/proc/sys" in c["linux"].get("readonlyPaths", []):
+        c["linux"]["readonlyPaths"].remove("/proc/sys")
+    json.dump(c, open(cfg, "w"))
+os.execv("$real", ["$real"] + argv)
+PY
+	chmod +x "$T/fakebin/runc"
+	fake=(--runtime "$T/fakebin/runc"); want="/proc/sys is writable"
+	;;
+esac
+out=$(PATH="$T/fakebin:$PATH" "$RLS" run "${RUN_BACKEND[@]}" "${fake[@]}" -- sh -c 'echo the-command-ran' 2>"$T/err"); rc=$?
+is "$rc" 125 "a sandbox that fails rls-init's check does not run the command"
 unlike "$out" "the-command-ran" "the command never started"
-like "$(cat "$T/err")" "/proc/sys is writable" "and rls says which check failed"
+like "$(cat "$T/err")" "$want" "and rls says which check failed"
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing

@@ -25,7 +25,7 @@ cp "$T/keys.py" "$S/output/keys.py"
 # A session of its own for the test, holding one secret key.
 out=$(keyctl session rls-test sh -c '
 	key=$(keyctl add user rls-test-key s3cret-key-value @s)
-	"$RLS" run --env KEY="$key" -- python3 output/keys.py 2>&1
+	"$RLS" run $RUN_BACKEND_WORDS --env KEY="$key" -- python3 output/keys.py 2>&1
 	echo "after: $(keyctl print "$key")"' 2>&1)
 [ "$(uname -m)" = x86_64 ] || skip_all "the raw key call numbers in this test are x86-64's"
 unlike "$out" "^read .*s3cret" "the caller's session key cannot be read from inside"

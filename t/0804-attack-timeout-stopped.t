@@ -5,13 +5,16 @@
 . "$(dirname "$0")/lib-run.sh"
 need_run_source
 
-"$RLS" run --timeout 1 -- sh -c 'echo ready; exec sleep 32.0804' > "$T/out" 2> "$T/err" &
+"$RLS" run "${RUN_BACKEND[@]}" --timeout 1 -- sh -c 'echo ready; exec sleep 32.0804' > "$T/out" 2> "$T/err" &
 rls_pid=$!
 for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
-ok "the command runs" pgrep -f '^sleep 32.0804$'
+# Under gVisor the command is no host process; its sandbox's are.
+pattern='^sleep 32.0804$'
+[ "$BACKEND_NAME" = oci-runsc ] && pattern="^runsc-sandbox .*$T"
+ok "the command runs" pgrep -f "$pattern"
 kill -STOP $rls_pid
 gone=1
-for i in $(seq 200); do pgrep -f '^sleep 32.0804$' >/dev/null || { gone=0; break; }; sleep 0.05; done
+for i in $(seq 200); do pgrep -f "$pattern" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "while rls is stopped, the command is killed at its deadline"
 kill -CONT $rls_pid
 wait $rls_pid; rc=$?

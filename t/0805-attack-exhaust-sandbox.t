@@ -18,8 +18,10 @@ for d in /tmp /dev/shm '$HOME'; do
 	like "$(printf '%s' "$out" | head -1)" "^[1-9]" "--tmp-size 4M: filling $d fails"
 	ok "having written at most 4M there" test "$(printf '%s' "$out" | tail -1)" -le 4096
 done
-run_rls -- sh -c 'touch /dev/fill 2>&1; mkdir /dev/d 2>&1'
-like "$out" "Read-only file system" "/dev cannot be written"
+if ! skip_on oci-runsc -- "gVisor ignores readonlyPaths: its /dev is its own, in the sandbox's memory (bounded by --memory)"; then
+	run_rls -- sh -c 'touch /dev/fill 2>&1; mkdir /dev/d 2>&1'
+	like "$out" "Read-only file system" "/dev cannot be written"
+fi
 run_rls --tmp-size 1k -- true
 is "$rc" 2 "--tmp-size below 1M is refused"
 
@@ -29,13 +31,19 @@ import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 for name, nr in (("io_uring_setup", 425), ("userfaultfd", 323)):
     r = libc.syscall(nr, 8, 0)
-    print(name, r if r >= 0 else -ctypes.get_errno())
-# an x32 system call: getpid with the x32 bit
-r = libc.syscall(0x40000000 | 39)
-print("x32", r if r >= 0 else -ctypes.get_errno())'
+    print(name, r if r >= 0 else -ctypes.get_errno())'
 like "$out" "io_uring_setup -38" "io_uring is refused (ENOSYS)"
 like "$out" "userfaultfd -38" "userfaultfd is refused (ENOSYS)"
-like "$out" "x32 -38" "x32 system calls are refused"
+# an x32 system call: getpid with the x32 bit
+run_rls -- python3 -c '
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.syscall(0x40000000 | 39)
+print("x32", r if r >= 0 else -ctypes.get_errno(), flush=True)'
+case $BACKEND_NAME in
+oci-runsc|bwrap) like "$out" "x32 -38" "x32 system calls are refused (ENOSYS)" ;;
+*) is "$rc:$out" "159:" "x32 system calls are refused: the OCI profile lists no x32, and the caller dies of SIGSYS" ;;
+esac
 run_rls -- sh -c 'unshare -U true 2>/dev/null; echo $?; unshare -Ur true 2>/dev/null; echo $?'
 unlike "$out" "^0" "no user namespace can be made inside"
 cd "$T" || exit 1

@@ -1,21 +1,77 @@
-# t/lib-run.sh - helpers for the `rls run` tests (t/05*, t/07*), after lib.sh.
+# t/lib-run.sh - helpers for the `rls run` tests (t/05*, t/07*, t/08*), after
+# lib.sh.  Every run test runs against one backend, chosen by the
+# environment, so that the same suite holds every backend to the same
+# contract (make check-backends runs it once per backend):
+#
+#   RLS_TEST_BACKEND      bwrap (the default) or oci
+#   RLS_TEST_RUNTIME      with oci: runc, crun, runsc or a path (default:
+#                         the first that works here)
 #
 #   mk_src DIR            a small source tree: .env (secret), src/, output/
 #   run_rls ARGS...       rls run with deltas kept under $T/state; sets
 #                         $out (stdout), $err (stderr), $rc
-#   no_leftovers          0 when no rlsfs mount, rlsfs process, rls temp dir
-#                         or rls cgroup is left from this test
+#   "${RUN_BACKEND[@]}"   the backend's options: "$RLS" run "${RUN_BACKEND[@]}" ...
+#   $RLS_RUN              "$RLS" run and those, as shell words for a `sh -c` string
+#   need_backend          skip_all with the reason when the backend cannot
+#                         run here
+#   skip_on BACKEND... -- "why"   skip one case (counted, with the reason)
+#                         when the backend is one of those named; returns 0
+#                         when it skipped
+#   no_leftovers          0 when no rlsfs mount, rlsfs process, rls temp dir,
+#                         rls cgroup or OCI container is left from this test
+
+: "${RLS_TEST_BACKEND:=bwrap}"
+: "${RLS_TEST_RUNTIME:=}"
+RUN_BACKEND=(--backend "$RLS_TEST_BACKEND")
+[ "$RLS_TEST_BACKEND" = oci ] && [ -n "$RLS_TEST_RUNTIME" ] && RUN_BACKEND+=(--runtime "$RLS_TEST_RUNTIME")
+RLS_RUN="'$RLS' run ${RUN_BACKEND[*]}"
+# The options as words, for scripts in single quotes ("$RLS" run $RUN_BACKEND_WORDS).
+RUN_BACKEND_WORDS="${RUN_BACKEND[*]}"
+export RUN_BACKEND_WORDS
+# The backend as one word for skip_on: bwrap, oci-runc, oci-runsc, ...
+case $RLS_TEST_BACKEND in
+oci) BACKEND_NAME=oci-${RLS_TEST_RUNTIME:-default} ;;
+*) BACKEND_NAME=$RLS_TEST_BACKEND ;;
+esac
+export RLS_TEST_BACKEND RLS_TEST_RUNTIME
+
+skip_on() {
+	local b hit=
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		case $BACKEND_NAME in $1|$1-*) hit=1 ;; esac
+		shift
+	done
+	shift
+	[ -n "$hit" ] || return 1
+	_tap_n=$((_tap_n + 1))
+	echo "ok $_tap_n # skip on $BACKEND_NAME: $1"
+	return 0
+}
 
 need_bwrap() {
 	command -v bwrap >/dev/null || skip_all "bwrap is not installed"
 	bwrap --ro-bind / / --unshare-all true 2>/dev/null || skip_all "bwrap cannot make namespaces here"
 }
 
-# The start of most run tests: FUSE and bwrap usable, a source tree made by
-# mk_src at $S, and the test working inside it.
+# The backend runs a command here, or the whole test is skipped, saying why.
+need_backend() {
+	case $RLS_TEST_BACKEND in
+	bwrap) need_bwrap ;;
+	*)
+		local d=$T/.probe why
+		mkdir -p "$d/src"
+		why=$(cd "$d/src" && XDG_STATE_HOME=$d/state TMPDIR=$d "$RLS" run "${RUN_BACKEND[@]}" --quiet -- true 2>&1) ||
+			skip_all "backend $BACKEND_NAME does not run here: $(printf '%s' "$why" | head -1)"
+		rm -rf "$d"
+		;;
+	esac
+}
+
+# The start of most run tests: FUSE and the backend usable, a source tree
+# made by mk_src at $S, and the test working inside it.
 need_run_source() {
 	need_fuse
-	need_bwrap
+	need_backend
 	S=$T/src
 	mk_src "$S"
 	cd "$S" || exit 1
@@ -33,23 +89,47 @@ mk_src() {
 	echo 'keep' > "$1/output/.keep"
 }
 
+# A bare --json among the arguments asks for the object: it is written to
+# a file of its own and put in $json.
 run_rls() {
-	local ef=$T/.stderr
-	out=$("$RLS" run "$@" 2>"$ef"); rc=$?
+	local ef=$T/.stderr jf=$T/.json a args=()
+	for a in "$@"; do
+		if [ "$a" = --json ]; then args+=(--json "$jf"); else args+=("$a"); fi
+	done
+	rm -f "$jf"
+	out=$("$RLS" run "${RUN_BACKEND[@]}" "${args[@]}" 2>"$ef"); rc=$?
 	err=$(cat "$ef")
+	json=$(cat "$jf" 2>/dev/null)
 }
 
 # Deltas left in the state dir (kept ones).
 kept_deltas() { ls "$T/state/rls/deltas" 2>/dev/null | wc -l; }
 
+# rls names its cgroups rls-run-PID: one whose rls is gone was left
+# behind (runs of other test suites on the machine are still alive).
+orphan_cgroups() {
+	local d pid
+	for d in $(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null); do
+		pid=${d##*/rls-run-}
+		case "$pid" in *[!0-9]*) continue ;; esac
+		kill -0 "$pid" 2>/dev/null && continue
+		# Left before this test began: not this test's.
+		case " $ORPHANS_BEFORE " in *" $d "*) continue ;; esac
+		echo "$d"
+	done
+}
+ORPHANS_BEFORE=
+ORPHANS_BEFORE=$(orphan_cgroups | tr '\n' ' ')
+
 no_leftovers() {
 	local i
-	for i in $(seq 50); do
+	for i in $(seq 150); do
 		if ! grep -q " fuse.rlsfs " /proc/self/mountinfo 2>/dev/null || \
 		   ! grep " fuse.rlsfs " /proc/self/mountinfo | grep -q "$T"; then
 			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
 			   [ -z "$(ls "$TMPDIR" 2>/dev/null)" ] &&
-			   [ -z "$(find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null | head -1)" ]; then
+			   [ -z "$(orphan_cgroups | head -1)" ] &&
+			   ! pgrep -f "^runsc.*$T" >/dev/null; then
 				return 0
 			fi
 		fi
@@ -58,6 +138,7 @@ no_leftovers() {
 	grep " fuse.rlsfs " /proc/self/mountinfo | grep "$T" | sed 's/^/# mount: /'
 	pgrep -af "rlsfs mount .*$T" | sed 's/^/# process: /'
 	ls "$TMPDIR" | sed 's/^/# temp: /'
-	find /sys/fs/cgroup -maxdepth 6 -name 'rls-run-*' 2>/dev/null | sed 's/^/# cgroup: /'
+	orphan_cgroups | sed 's/^/# cgroup: /'
+	pgrep -af "^runsc.*$T" | sed 's/^/# runsc: /'
 	return 1
 }

@@ -84,7 +84,7 @@ bool probe_use_kvm(const vm_image *img, char *why, size_t why_size)
 		snprintf(why, why_size, "/dev/kvm is not open to this user (the kvm group?)");
 		return false;
 	}
-	dir = rls_state_dir("vm", &err);
+	dir = rls_state_dir("vm", NULL, &err);
 	if (dir)
 		path = rls_xasprintf("%s/kvm", dir);
 	if (path && boot_id(boot, sizeof boot) && cache_read(path, boot, &kvm, why, why_size))

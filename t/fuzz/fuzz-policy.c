@@ -1,6 +1,7 @@
 /* fuzz-policy.c - libFuzzer target: the input is policy YAML; when it loads,
  * a few paths (fixed ones, and lines of the input made into paths) are
- * decided as files and directories, and the policy is linted. */
+ * decided as files and directories, and the policy is linted.  A path the
+ * hide list hides as a file is hidden as a folder too. */
 #include <stdint.h>
 
 #include "../../policy/policy.h"
@@ -54,6 +55,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		policy_level a = policy_decide(pol, path.data, false, &why);
 		policy_level b = policy_decide(pol, path.data, true, NULL);
 		if (why.origin == POLICY_FROM_RULE && (!why.file || !why.pattern))
+			__builtin_trap();
+		/* the lists only ever lower: hide to none, protect to read */
+		if ((why.origin == POLICY_FROM_HIDE_LIST && a != POLICY_NONE) ||
+		    (why.origin == POLICY_FROM_PROTECT_LIST && a != POLICY_READ))
+			__builtin_trap();
+		if (why.origin == POLICY_FROM_HIDE_LIST && b != POLICY_NONE)
 			__builtin_trap();
 		if ((unsigned)a > POLICY_WRITE || (unsigned)b > POLICY_WRITE)
 			__builtin_trap();

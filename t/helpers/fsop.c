@@ -39,6 +39,8 @@ static const char *errname(int e)
 	case ENOSPC: return "ENOSPC";
 	case EMFILE: return "EMFILE";
 	case EFBIG: return "EFBIG";
+	case EDQUOT: return "EDQUOT";
+	case ENOMEM: return "ENOMEM";
 	}
 	return strerror(e);
 }
@@ -64,7 +66,7 @@ static int usage(void)
 	      "            copy-range IN OUT LEN | fallocate PATH OFF LEN [keep|punch] | listxattr PATH |\n"
 	      "            removexattr PATH NAME | pread PATH OFFSET LEN | readdir-unlink DIR |\n"
 	      "            fd-truncate PATH SIZE | fd-chmod PATH MODE | unlinked-utime PATH SEC |\n"
-	      "            unlinked-chmod PATH MODE\n",
+	      "            unlinked-chmod PATH MODE | handle PATH\n",
 	      stderr);
 	return 2;
 }
@@ -386,6 +388,24 @@ int main(int argc, char **argv)
 			free(names[i]);
 		free(names);
 		printf("OK seen=%lu dups=%lu\n", seen, dups);
+		return 0;
+	}
+	if (!strcmp(op, "handle") && argc == 3) {
+		/* the bytes of the file handle the kernel gives out for PATH,
+		 * in hex: what a process learns from name_to_handle_at(2) */
+		union {
+			struct file_handle fh;
+			char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+		} h;
+		int mount_id;
+
+		h.fh.handle_bytes = MAX_HANDLE_SZ;
+		if (name_to_handle_at(AT_FDCWD, argv[2], &h.fh, &mount_id, 0) < 0)
+			return report(-1);
+		fputs("OK ", stdout);
+		for (unsigned i = 0; i < h.fh.handle_bytes; i++)
+			printf("%02x", (unsigned char)h.fh.f_handle[i]);
+		putchar('\n');
 		return 0;
 	}
 	return usage();

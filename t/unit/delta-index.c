@@ -191,6 +191,15 @@ int main(void)
 	tap_ok(!below, "a leaf has none");
 	delta_has_below(txn, "/a-", &below, &err);
 	tap_ok(!below, "a name that is only a prefix of siblings has none");
+	{
+		rls_buf b = { 0 };
+
+		tap_is_int(delta_each_below(txn, "/a", collect, &b, &err), 0, "every entry below a directory is visited");
+		rls_buf_add(&b, "", 0);
+		tap_is_str(b.data, "/a/.wh.x /a/b /a/b/c /a/b/c/gone /a/b/deep /a/file /a/link",
+			   "at every depth, parents first, and not the siblings that only share a prefix");
+		rls_buf_free(&b);
+	}
 	delta_abort(txn);
 
 	/* move_below */
@@ -256,6 +265,20 @@ int main(void)
 		n = mknode(DELTA_WHITEOUT, 0, NULL);
 		tap_ok(delta_put(txn, longp, &n, &err) < 0 && err.code == ENAMETOOLONG,
 		       "a path longer than the index's key limit is refused with ENAMETOOLONG");
+		tap_is_int(delta_get(txn, longp, &n, &err), 1, "but looking it up finds nothing, without an error");
+		tap_is_int(delta_del(txn, longp, &err), 1, "deleting it finds nothing either");
+		{
+			rls_buf b = { 0 };
+
+			tap_ok(delta_list(txn, longp, collect, &b, &err) == 0 && b.len == 0 &&
+			       delta_each_below(txn, longp, collect, &b, &err) == 0 && b.len == 0,
+			       "listing below it finds nothing, without an error");
+			rls_buf_free(&b);
+		}
+		below = true;
+		tap_ok(delta_has_below(txn, longp, &below, &err) == 0 && !below, "and nothing is below it");
+		tap_ok(delta_move_below(txn, "/a", longp, &err) < 0 && err.code == ENAMETOOLONG,
+		       "moving entries below it is refused");
 		delta_abort(txn);
 	}
 

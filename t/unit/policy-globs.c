@@ -1,4 +1,5 @@
-/* policy-globs.c - what each glob form matches (rls-policy(5), GLOBS). */
+/* policy-globs.c - what each glob form matches (rls-policy(5), GLOBS), as a
+ * rule and as a hide pattern (which also hides what is beneath a match). */
 #include "../../policy/policy.h"
 #include "tap.h"
 
@@ -26,6 +27,51 @@ static bool matches(const char *pattern, const char *path, bool is_dir)
 	hit = policy_decide(pol, path, is_dir, &why) == POLICY_READ && why.origin == POLICY_FROM_RULE;
 	policy_free(pol);
 	return hit;
+}
+
+/* Does `hide: [PAT]` over `**: read` hide `path`? */
+static bool hides(const char *pattern, const char *path, bool is_dir)
+{
+	_cleanup_buf_ rls_buf y = { 0 };
+	policy *pol = NULL;
+	rls_error err;
+	policy_decision why;
+	bool hit;
+
+	rls_buf_adds(&y, "rules:\n  - { pattern: '**', permission: read }\nhide:\n  - '");
+	for (const char *p = pattern; *p; p++) {
+		if (*p == '\'')
+			rls_buf_addc(&y, '\'');
+		rls_buf_addc(&y, *p);
+	}
+	rls_buf_adds(&y, "'\n");
+	if (policy_load_text(y.data, y.len, "test.yml", &pol, &err) < 0) {
+		tap_diag("load failed: %s", err.msg);
+		return false;
+	}
+	hit = policy_decide(pol, path, is_dir, &why) == POLICY_NONE && why.origin == POLICY_FROM_HIDE_LIST;
+	policy_free(pol);
+	return hit;
+}
+
+/* What a hide pattern must hide: the path if the glob matches it, or if
+ * it matches any folder above it (asked of the rule matcher, which knows
+ * nothing of subtrees). */
+static bool should_hide(const char *pattern, const char *path, bool is_dir)
+{
+	char up[512];
+
+	if (matches(pattern, path, is_dir))
+		return true;
+	snprintf(up, sizeof up, "%s", path);
+	for (char *slash = strrchr(up, '/'); slash; slash = strrchr(up, '/')) {
+		*slash = '\0';
+		if (matches(pattern, *up ? up : "/", true))
+			return true;
+		if (!*up)
+			break;
+	}
+	return false;
 }
 
 #define F false
@@ -93,6 +139,13 @@ static const struct {
 	{ "**/.env*", "/app/.env.local", F, true, "`**/.env*` hides .env variants at any depth" },
 	{ "**/secrets/**", "/a/secrets", D, true, "`**/secrets/**` matches the secrets folder itself" },
 	{ "a*b*c", "/aXXbYYc", F, true, "several stars in a segment each match a run" },
+	/* paths beneath a match, for the hide forms */
+	{ "*.key", "/a/x.key/b", F, false, "a basename glob matches the last name only" },
+	{ "src/*", "/src/a/b", F, false, "`src/*` does not match two levels down" },
+	{ "**/*.[ch]", "/a/b.c/d", F, false, "a class basename glob matches the last name only" },
+	{ "a/**/b", "/a/x/b/y", F, false, "`a/**/b` does not match beneath b" },
+	{ "**/.kube/config", "/h/.kube/config/x", F, false, "a rooted name does not match beneath itself" },
+	{ "{x,y/*}", "/y/z/w", F, false, "alternatives each match their own depth" },
 };
 
 int main(void)
@@ -102,5 +155,13 @@ int main(void)
 		       "%s ('%s' %s %s%s)", cases[i].sentence, cases[i].pattern,
 		       cases[i].want ? "matches" : "does not match", cases[i].path,
 		       cases[i].is_dir ? "/" : "");
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(cases); i++) {
+		bool want = should_hide(cases[i].pattern, cases[i].path, cases[i].is_dir);
+
+		tap_ok(hides(cases[i].pattern, cases[i].path, cases[i].is_dir) == want,
+		       "as a hide pattern, '%s' %s %s%s (it or a folder above it %s)", cases[i].pattern,
+		       want ? "hides" : "does not hide", cases[i].path, cases[i].is_dir ? "/" : "",
+		       want ? "matches" : "does not match");
+	}
 	return tap_done();
 }

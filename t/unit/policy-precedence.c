@@ -35,7 +35,7 @@ static policy *preset(const char *name)
 static const char *decide(const policy *pol, const char *path, bool is_dir)
 {
 	static char buf[64];
-	static const char *const origins[] = { "default", "rule", "traversal", "protected" };
+	static const char *const origins[] = { "default", "rule", "traversal", "protected", "protect", "hide" };
 	policy_decision why;
 
 	if (!pol)
@@ -156,26 +156,26 @@ static void test_presets(void)
 	tap_is_str(decide(p, "/output", true), "write/rule", "agent-safe writes /output itself");
 	tap_is_str(decide(p, "/tmp/x", false), "write/rule", "agent-safe writes /tmp");
 	tap_is_str(decide(p, "/src/tmp/x", false), "read/rule", "agent-safe's /tmp is anchored");
-	tap_is_str(decide(p, "/.env", false), "none/rule", "agent-safe hides .env");
-	tap_is_str(decide(p, "/svc/.env.production", false), "none/rule", "agent-safe hides .env.* deep down");
-	tap_is_str(decide(p, "/output/.env", false), "none/rule", "agent-safe hides .env even in /output");
-	tap_is_str(decide(p, "/a/secrets/db.txt", false), "none/rule", "agent-safe hides secrets/ content");
-	tap_is_str(decide(p, "/a/secrets", true), "none/rule", "agent-safe hides the secrets folder");
-	tap_is_str(decide(p, "/tls/server.key", false), "none/rule", "agent-safe hides *.key");
-	tap_is_str(decide(p, "/tls/ca.pem", false), "none/rule", "agent-safe hides *.pem");
-	tap_is_str(decide(p, "/home/credentials.json", false), "none/rule", "agent-safe hides credentials*");
-	tap_is_str(decide(p, "/.ssh/id_rsa.pub", false), "none/rule", "agent-safe hides id_rsa*");
+	tap_is_str(decide(p, "/.env", false), "none/hide", "agent-safe hides .env");
+	tap_is_str(decide(p, "/svc/.env.production", false), "none/hide", "agent-safe hides .env.* deep down");
+	tap_is_str(decide(p, "/output/.env", false), "none/hide", "agent-safe hides .env even in /output");
+	tap_is_str(decide(p, "/a/secrets/db.txt", false), "none/hide", "agent-safe hides secrets/ content");
+	tap_is_str(decide(p, "/a/secrets", true), "none/hide", "agent-safe hides the secrets folder");
+	tap_is_str(decide(p, "/tls/server.key", false), "none/hide", "agent-safe hides *.key");
+	tap_is_str(decide(p, "/tls/ca.pem", false), "none/hide", "agent-safe hides *.pem");
+	tap_is_str(decide(p, "/home/credentials.json", false), "none/hide", "agent-safe hides credentials*");
+	tap_is_str(decide(p, "/.ssh/id_rsa.pub", false), "none/hide", "agent-safe hides id_rsa*");
 	tap_is_str(decide(p, "/.git/hooks/pre-commit", false), "read/rule", "agent-safe reads git hooks");
 	tap_is_str(decide(p, "/keyboard.c", false), "read/rule", "`*.key` does not hide keyboard.c");
 	policy_free(p);
 
 	p = preset("development");
 	tap_is_str(decide(p, "/src/main.c", false), "write/rule", "development writes ordinary files");
-	tap_is_str(decide(p, "/.git/hooks/pre-commit", false), "read/rule",
+	tap_is_str(decide(p, "/.git/hooks/pre-commit", false), "read/protect",
 		   "development keeps git hooks read-only");
-	tap_is_str(decide(p, "/.git/config", false), "read/rule", "development keeps .git/config read-only");
+	tap_is_str(decide(p, "/.git/config", false), "read/protect", "development keeps .git/config read-only");
 	tap_is_str(decide(p, "/.git/index", false), "write/rule", "development writes the rest of .git");
-	tap_is_str(decide(p, "/x/.env", false), "none/rule", "development hides .env");
+	tap_is_str(decide(p, "/x/.env", false), "none/hide", "development hides .env");
 	policy_free(p);
 
 	p = preset("read-only");
@@ -277,7 +277,7 @@ static void test_protect(void)
 
 	p = preset("agent-safe");
 	policy_protect(p, "/.rls");
-	tap_is_str(decide(p, "/.rls/.env", false), "none/rule", "protection never raises a level");
+	tap_is_str(decide(p, "/.rls/.env", false), "none/hide", "protection never raises a level");
 	policy_free(p);
 }
 
