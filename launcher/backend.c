@@ -10,6 +10,7 @@
 const backend *const run_backends[] = {
 	&backend_bwrap,
 	&backend_oci,
+	&backend_vm,
 	NULL,
 };
 

@@ -112,8 +112,12 @@ static int guard_read(int sock, char *tag, double *deadline, int *pidfd, guard_c
 
 		memcpy(&m, buf, sizeof m);
 		*deadline = m.deadline;
-		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			/* Armed again (a new deadline): the new pidfd replaces the old. */
+			if (*pidfd >= 0)
+				close(*pidfd);
 			memcpy(pidfd, CMSG_DATA(c), sizeof *pidfd);
+		}
 	} else if (buf[0] && strchr("kcrg", buf[0]) && n > 2 && buf[n - 1] == '\0') {
 		char **v = split_argv(buf + 1, (size_t)n - 1);
 

@@ -87,6 +87,7 @@ typedef struct run_opts {
 	bool quiet;
 	char **argv;
 	const char *runtime, *rootfs, *image;	/* the oci backend's */
+	const char *vm_share;	/* the vm backend's --vm-share */
 } run_opts;
 
 static void run_opts_free(run_opts *o)
@@ -111,6 +112,7 @@ static void usage(FILE *out)
 	      "               [--user USER[:GROUP]] [--tmp-size SIZE] [--delta-quota SIZE] [--delta-files N]\n"
 	      "               [--audit FILE] [--json FILE | --json-fd N] [--capture] [--quiet]\n"
 	      "               [--runtime runc|crun|runsc|PATH] [--rootfs DIR | --image LAYOUT[:TAG]]\n"
+	      "               [--vm-share virtiofs|9p]\n"
 	      "               -- COMMAND [ARG...]\n"
 	      "See rls(1).\n", out);
 }
@@ -216,7 +218,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	enum { O_BACKEND = 256, O_SOURCE, O_MOUNT_AT, O_DELTA, O_COMMIT, O_ON_CONFLICT, O_TIMEOUT,
 	       O_MEMORY, O_CPUS, O_PIDS, O_NET, O_ENV, O_JSON, O_QUIET, O_AUDIT, O_USER, O_TMP_SIZE, O_JSON_FD, O_CAPTURE, O_DELTA_QUOTA, O_DELTA_FILES,
 	       O_BIND, O_BIND_RW, O_ALLOW_SYMLINKS_OUT,
-	       O_RUNTIME, O_ROOTFS, O_IMAGE };
+	       O_RUNTIME, O_ROOTFS, O_IMAGE, O_VM_SHARE };
 	static const struct option longopts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "backend", required_argument, NULL, O_BACKEND },
@@ -239,6 +241,7 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		{ "runtime", required_argument, NULL, O_RUNTIME },
 		{ "rootfs", required_argument, NULL, O_ROOTFS },
 		{ "image", required_argument, NULL, O_IMAGE },
+		{ "vm-share", required_argument, NULL, O_VM_SHARE },
 		{ "allow-symlinks-out", no_argument, NULL, O_ALLOW_SYMLINKS_OUT },
 		{ "json", required_argument, NULL, O_JSON },
 		{ "json-fd", required_argument, NULL, O_JSON_FD },
@@ -378,6 +381,11 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 		case O_RUNTIME: o->runtime = optarg; break;
 		case O_ROOTFS: o->rootfs = optarg; break;
 		case O_IMAGE: o->image = optarg; break;
+		case O_VM_SHARE:
+			if (strcmp(optarg, "virtiofs") && strcmp(optarg, "9p"))
+				return bad("--vm-share must be virtiofs or 9p, not '%s'", optarg);
+			o->vm_share = optarg;
+			break;
 		case O_JSON:
 			/* `--json -- cmd` would take "--" for a file name. */
 			if (optarg[0] == '-' || !optarg[0])
@@ -428,6 +436,11 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	o->argv = argv + optind;
 	if ((o->runtime || o->rootfs || o->image) && strcmp(o->backend, "oci"))
 		return bad("--%s is for --backend oci", o->runtime ? "runtime" : o->rootfs ? "rootfs" : "image");
+	if (o->vm_share && strcmp(o->backend, "vm"))
+		return bad("--vm-share is for --backend vm");
+	if (o->n_binds && !strcmp(o->backend, "vm"))
+		return bad("--bind and --bind-rw are for the bwrap and oci backends: the vm backend shows the guest "
+			   "only the tree and the host's system folders");
 	if (o->rootfs && o->image)
 		return bad("--rootfs and --image are two roots: give one");
 	return 0;
@@ -799,7 +812,7 @@ int cmd_run(int argc, char **argv)
 	status = RUN_EXIT_USAGE;
 	be = backend_by_name(o.backend);
 	if (!be) {
-		say(early, sizeof early, "rls: run: backend '%s' is not available in this build (use bwrap or oci)",
+		say(early, sizeof early, "rls: run: backend '%s' is not available in this build (use bwrap, oci or vm)",
 		    o.backend);
 		goto out;
 	}
@@ -993,6 +1006,7 @@ int cmd_run(int argc, char **argv)
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 			.source = st.source, .runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
+			.vm_share = o.vm_share,
 		};
 		int r;
 

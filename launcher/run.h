@@ -8,6 +8,7 @@
  *   sandbox-bwrap.c  the bubblewrap command line
  *   seccomp.c        the system calls every sandbox refuses: BPF and OCI forms
  *   backend-oci.c    the OCI backend: a runtime (runc, crun, runsc) over a bundle
+ *   backend-vm.c     the microVM backend: vm_run (vm/) in a child the guard holds
  *   oci-bundle.c     the bundle's config.json and root file system
  *   oci-image.c      OCI image layouts, unpacked once into a digest-keyed cache
  *   oci-runtime.c    the OCI runtimes: finding, probing, their command lines
@@ -339,6 +340,8 @@ typedef struct backend_ctx {
 	const char *runtime;
 	const char *rootfs;
 	const char *image;
+	/* The vm backend's --vm-share (virtiofs or 9p), or NULL. */
+	const char *vm_share;
 } backend_ctx;
 
 typedef struct backend_result {
@@ -370,6 +373,7 @@ const backend *backend_by_name(const char *name);
 
 extern const backend backend_bwrap;
 extern const backend backend_oci;
+extern const backend backend_vm;
 
 /* ---- oci-runtime.c ---- */
 

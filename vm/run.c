@@ -528,6 +528,8 @@ static int on_message(session *s, const vm_msg *m, rls_error *err)
 			break;
 		res->started = true;
 		s->phase = PHASE_RUN;
+		if (s->req->started_fd >= 0 && write(s->req->started_fd, "S", 1) < 0)
+			rls_warn("telling the caller the command started: %s", strerror(errno));
 		s->deadline = s->req->timeout_s > 0 ? now_s() + s->req->timeout_s : 0;
 		if (s->req->stdin_fd < 0) {
 			proto_in_eof(&s->ctl_out);

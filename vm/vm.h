@@ -50,6 +50,9 @@ typedef struct vm_request {
 	 * and drops what it does not forward: give it one for those three
 	 * alone.  -1: none. */
 	int signal_fd;
+	/* One byte is written here when the command starts (its timeout
+	 * runs from then on); -1: none. */
+	int started_fd;
 	double timeout_s;	/* 0: none; past it SIGTERM to the command, then after grace_s the VM ends */
 	double grace_s;		/* 0: 2 s */
 	double boot_timeout_s;	/* a guest that never answers; 0: 30 s under KVM, 120 s under TCG */

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
 	};
 	vm_request req = {
 		.mount_at = "/workspace", .uid = 65534, .gid = 65534,
-		.stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2, .signal_fd = -1,
+		.stdin_fd = 0, .stdout_fd = 1, .stderr_fd = 2, .signal_fd = -1, .started_fd = -1,
 	};
 	char *env[64], *hide[16];
 	size_t n_env = 0, n_hide = 0;
