@@ -34,10 +34,24 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-/* How long a guest may take to say hello before its command starts; the
- * guard's first deadline allows for it (vm_run's own boot timeout is
- * shorter under KVM). */
+/* How long a guest may take to say hello before its command starts (vm_run's
+ * longest default boot timeout): the guard's first deadline allows for it. */
 #define VM_BOOT_ALLOWANCE_S 120.0
+
+/* $RLS_VM_BOOT_TIMEOUT: the seconds a guest may take to answer, or 0
+ * for vm_run's default. */
+static double boot_timeout(void)
+{
+	const char *v = getenv("RLS_VM_BOOT_TIMEOUT");
+	double s;
+
+	if (!v || rls_parse_seconds(v, &s) < 0) {
+		if (v)
+			rls_warn("RLS_VM_BOOT_TIMEOUT wants seconds (like 30), not '%s': ignored", v);
+		return 0;
+	}
+	return s;
+}
 
 /* What the runner reports at its end. */
 typedef struct vm_outcome {
@@ -54,7 +68,7 @@ static bool fd_open(int fd)
 /* The runner: a child of rls in a process group of its own (the terminal's
  * signals are rls's to forward, once), ignoring the job-control stops
  * that would leave the VM's output waiting. */
-static RLS_NORETURN void runner_main(const backend_ctx *ctx, int report_fd)
+static RLS_NORETURN void runner_main(const backend_ctx *ctx, double boot_s, int report_fd)
 {
 	static const int ignored[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE };
 	pid_t parent = getppid();
@@ -74,7 +88,7 @@ static RLS_NORETURN void runner_main(const backend_ctx *ctx, int report_fd)
 		.stdin_fd = fd_open(STDIN_FILENO) ? STDIN_FILENO : -1,
 		.stdout_fd = STDOUT_FILENO, .stderr_fd = STDERR_FILENO,
 		.timeout_s = ctx->timeout_s, .grace_s = ctx->grace_s,
-		.started_fd = 3,
+		.started_fd = 3, .boot_timeout_s = boot_s,
 	};
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
@@ -185,6 +199,7 @@ static int vm_backend_run(const backend_ctx *ctx, backend_result *res, rls_error
 	_cleanup_close_ int rd = -1;
 	int p[2];
 	vm_outcome o = { 0 };
+	double boot_s = boot_timeout();
 	bool got;
 	pid_t pid;
 
@@ -202,7 +217,7 @@ static int vm_backend_run(const backend_ctx *ctx, backend_result *res, rls_error
 		setpgid(0, 0);
 		if (ctx->tty_fg)
 			run_terminal_to(getpgrp());
-		runner_main(ctx, p[1]);
+		runner_main(ctx, boot_s, p[1]);
 	}
 	close(p[1]);
 	rd = p[0];
@@ -212,8 +227,9 @@ static int vm_backend_run(const backend_ctx *ctx, backend_result *res, rls_error
 		run_terminal_to(pid);
 	/* Until the command starts, its deadline lies past the boot. */
 	if (ctx->timeout_s > 0 &&
-	    guard_arm(ctx->guard, pid, run_now() + VM_BOOT_ALLOWANCE_S + ctx->timeout_s + ctx->grace_s + 1,
-		      err) < 0)
+	    guard_arm(ctx->guard, pid,
+		      run_now() + (boot_s > VM_BOOT_ALLOWANCE_S ? boot_s : VM_BOOT_ALLOWANCE_S) + ctx->timeout_s +
+			      ctx->grace_s + 1, err) < 0)
 		rls_warn("%s", err->msg);
 	if (supervise_runner(ctx, pid, rd, &o, &got, err) < 0)
 		return -1;

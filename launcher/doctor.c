@@ -1,19 +1,17 @@
 /* doctor.c - `rls doctor`: which backends work on this machine, and why
  * not.  Every check tries the real thing (a bwrap sandbox, an OCI bundle,
- * a KVM guest instruction) rather than trusting version numbers, with a
+ * a guest booted under KVM) rather than trusting version numbers, with a
  * short timeout where a broken host would hang. */
 #include "launcher.h"
 #include "commands.h"
 #include "run.h"
+#include "../vm/vm.h"
 
 #include <cap-ng.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -275,91 +273,6 @@ static bool check_oci_runtime(const char *name)
 	return ok;
 }
 
-/* Run four bytes of real-mode guest code ("out 0x10, al; hlt") in a fresh
- * VM.  Where nested virtualisation is broken the first KVM_RUN never
- * returns: the child is killed after a moment and KVM counts as unusable. */
-static RLS_NORETURN void kvm_child(void)
-{
-	static const uint8_t code[] = { 0xb0, 0x2a, 0xe6, 0x10, 0xf4 };	/* mov al,42; out 0x10,al; hlt */
-	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, vcpu;
-	struct kvm_userspace_memory_region mem = { 0 };
-	struct kvm_sregs sregs;
-	struct kvm_regs regs = { 0 };
-	struct kvm_run *run;
-	uint8_t *guest;
-	int size;
-
-	if (kvm < 0 || ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		_exit(2);
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	guest = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (vm < 0 || guest == MAP_FAILED)
-		_exit(3);
-	memcpy(guest, code, sizeof code);
-	mem.guest_phys_addr = 0x1000;
-	mem.memory_size = 0x1000;
-	mem.userspace_addr = (uint64_t)(uintptr_t)guest;
-	if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &mem) < 0)
-		_exit(4);
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vcpu < 0 || size <= 0)
-		_exit(5);
-	run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-	if (run == MAP_FAILED || ioctl(vcpu, KVM_GET_SREGS, &sregs) < 0)
-		_exit(6);
-	sregs.cs.base = 0;
-	sregs.cs.selector = 0;
-	if (ioctl(vcpu, KVM_SET_SREGS, &sregs) < 0)
-		_exit(7);
-	regs.rip = 0x1000;
-	regs.rflags = 0x2;
-	if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
-		_exit(8);
-	if (ioctl(vcpu, KVM_RUN, 0) < 0)
-		_exit(9);
-	_exit(run->exit_reason == KVM_EXIT_IO && run->io.port == 0x10 ? 0 : 10);
-}
-
-static bool check_kvm(void)
-{
-	pid_t pid;
-	int ws = -1;
-
-	if (access("/dev/kvm", F_OK) < 0) {
-		line("kvm", false, "no /dev/kvm: the vm backend would use TCG (slow)");
-		return false;
-	}
-	if (access("/dev/kvm", R_OK | W_OK) < 0) {
-		line("kvm", false, "/dev/kvm is not accessible to this user (group kvm?): TCG instead");
-		return false;
-	}
-	pid = fork();
-	if (pid == 0) {
-		run_child_reset_signals();
-		kvm_child();
-	}
-	for (int i = 0; pid > 0 && i < 200; i++) {
-		if (waitpid(pid, &ws, WNOHANG) == pid)
-			break;
-		ws = -1;
-		usleep(10000);
-	}
-	if (pid > 0 && ws == -1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		line("kvm", false, "a guest instruction did not finish within 2 s (broken nested virtualisation?): TCG instead");
-		return false;
-	}
-	if (ws != 0) {
-		line("kvm", false, "a minimal guest failed (step %d): TCG instead",
-		     WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
-		return false;
-	}
-	line("kvm", true, "a minimal guest ran under /dev/kvm; a full boot can still hang where nesting is broken");
-	return true;
-}
-
 static bool check_qemu(void)
 {
 #if defined(__x86_64__)
@@ -384,51 +297,20 @@ static bool check_qemu(void)
 	return true;
 }
 
-static bool check_virtiofsd(void)
+/* The whole vm backend, as vm_run would find it: the guest image, the
+ * qemu for its architecture, whether a guest really boots under KVM
+ * (a boot with a short timeout: nested KVM can hang), virtiofsd or 9p. */
+static bool check_vm(void)
 {
-	static const char *const where[] = { "/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd",
-					     "/usr/lib/virtiofsd", NULL };
+	vm_probe_info info;
+	rls_error err = { 0 };
 
-	for (const char *const *w = where; *w; w++)
-		if (access(*w, X_OK) == 0) {
-			line("virtiofsd", true, "%s", *w);
-			return true;
-		}
-	line("virtiofsd", false, "not found (qemu-system-common ships it); 9p can stand in");
-	return false;
-}
-
-/* The guest kernel and initramfs that image/ builds. */
-static bool check_image(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-	_cleanup_free_ char *near = NULL;
-	const char *env = getenv("RLS_IMAGE_DIR");
-	const char *dirs[4] = { env, NULL, RLS_DATADIR "/image", NULL };
-
-	if (n > 0) {
-		self[n] = '\0';
-		if (strrchr(self, '/'))
-			*strrchr(self, '/') = '\0';
-		near = rls_xasprintf("%s/image", self);
-		dirs[1] = near;
+	if (vm_probe(&info, &err) < 0) {
+		line("guest", false, "%s", err.msg);
+		return false;
 	}
-	for (size_t i = 0; i < 3; i++) {
-		_cleanup_free_ char *k = NULL, *r = NULL;
-
-		if (!dirs[i])
-			continue;
-		k = rls_xasprintf("%s/vmlinuz", dirs[i]);
-		r = rls_xasprintf("%s/initramfs.img", dirs[i]);
-		if (access(k, R_OK) == 0 && access(r, R_OK) == 0) {
-			line("guest image", true, "%s", dirs[i]);
-			return true;
-		}
-	}
-	line("guest image", false, "no vmlinuz + initramfs.img in %s or %s (this version builds none)",
-	     near ? near : "the build dir", RLS_DATADIR "/image");
-	return false;
+	line("guest", true, "%s", info.summary);
+	return true;
 }
 
 int cmd_doctor(int argc, char **argv)
@@ -456,9 +338,7 @@ int cmd_doctor(int argc, char **argv)
 	qemu = image = false;
 	if (backend_by_name("vm")) {
 		qemu = check_qemu();
-		(void)check_kvm();
-		(void)check_virtiofsd();
-		image = check_image();
+		image = check_vm();
 	}
 
 	line("backend bwrap", fuse && userns && bwrap, "%s",
@@ -474,7 +354,7 @@ int cmd_doctor(int argc, char **argv)
 		     "user-space kernel under gVisor)");
 	else
 		line("backend vm", qemu && image, "%s", !qemu ? "needs qemu (apt-get install qemu-system-x86)" :
-		     !image ? "needs the guest image (make image)" : "ok");
+		     !image ? "needs what the guest line says" : "ok");
 	fflush(stdout);
 	return fuse && userns && bwrap ? 0 : 1;
 }

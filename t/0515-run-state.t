@@ -4,6 +4,7 @@
 # without a home directory can still run.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "where deltas are kept is the launcher's, the same for every backend: checked under bwrap"
 need_run_source
 
 fallback=/var/tmp/rls-$(id -u)/deltas

@@ -3,6 +3,7 @@
 # through the policy), read-only unless asked; never the tree or the delta.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "the vm backend refuses --bind (t/0500)"
 need_run_source
 
 H=$T/host

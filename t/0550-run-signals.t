@@ -4,8 +4,6 @@
 . "$(dirname "$0")/lib-run.sh"
 need_run_source
 
-wait_for() { local i; for i in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done; return 1; }
-
 for sig in TERM INT HUP; do
 	"$RLS" run "${RUN_BACKEND[@]}" -- python3 -c "
 import signal, sys, time

@@ -2,6 +2,7 @@
 # rls run on a terminal: a shell inside has job control; TIOCSTI is refused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "the guest has no terminal: the command's streams are pipes carried over virtio-serial"
 need_fuse
 need_backend
 command -v script >/dev/null || skip_all "script(1) is not installed (util-linux)"

@@ -3,6 +3,7 @@
 # rlimits where no cgroup can be made.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "an ordinary user's VM (9p, no virtiofsd) is tested by t/0925-vm-nonroot.t"
 need_fuse
 need_root
 U=rlstest

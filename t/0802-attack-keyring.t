@@ -3,6 +3,7 @@
 # the command gets a fresh session keyring and the key calls are refused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "the guest's keyrings are its own kernel's: none of the caller's keys is in reach"
 command -v keyctl >/dev/null || skip_all "keyctl is not installed (keyutils)"
 need_run_source
 

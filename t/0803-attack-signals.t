@@ -5,6 +5,7 @@
 # only the sandbox.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "kill(0, sig) in the guest reaches the guest's processes only; it has no terminal"
 need_run_source
 command -v script >/dev/null || skip_all "script(1) is not installed (util-linux)"
 

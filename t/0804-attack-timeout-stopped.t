@@ -7,10 +7,11 @@ need_run_source
 
 "$RLS" run "${RUN_BACKEND[@]}" --timeout 1 -- sh -c 'echo ready; exec sleep 32.0804' > "$T/out" 2> "$T/err" &
 rls_pid=$!
-for i in $(seq 100); do grep -q ready "$T/out" && break; sleep 0.05; done
-# Under gVisor the command is no host process; its sandbox's are.
+wait_for "$T/out" ready
+# Under gVisor or in a VM the command is no host process; its sandbox's are.
 pattern='^sleep 32.0804$'
 [ "$BACKEND_NAME" = oci-runsc ] && pattern="^runsc-sandbox .*$T"
+[ "$BACKEND_NAME" = vm ] && pattern="^[^ ]*qemu-system.*$T"
 ok "the command runs" pgrep -f "$pattern"
 kill -STOP $rls_pid
 gone=1

@@ -5,6 +5,7 @@
 # no user namespace can be made inside.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "the guest's /tmp, HOME and /dev are its own kernel's, within --memory (t/0930-vm-limits-signals.t)"
 need_run_source
 
 run_rls -- sh -c 'df -k /tmp /dev/shm "$HOME" | tail -n +2 | awk "{print \$2}"'

@@ -7,6 +7,7 @@
 # quoted as git does, and nothing raw reaches the terminal.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "names are quoted by the launcher, the same for every backend: checked under bwrap"
 . "$(dirname "$0")/lib-names.sh"
 need_run_source
 

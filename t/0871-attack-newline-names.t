@@ -6,6 +6,7 @@
 # one quoted item on its line.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-run.sh"
+skip_all_on vm -- "names are quoted by the launcher, the same for every backend: checked under bwrap"
 . "$(dirname "$0")/lib-names.sh"
 need_fuse
 need_bwrap

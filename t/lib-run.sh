@@ -3,7 +3,7 @@
 # environment, so that the same suite holds every backend to the same
 # contract (make check-backends runs it once per backend):
 #
-#   RLS_TEST_BACKEND      bwrap (the default) or oci
+#   RLS_TEST_BACKEND      bwrap (the default), oci or vm
 #   RLS_TEST_RUNTIME      with oci: runc, crun, runsc or a path (default:
 #                         the first that works here)
 #
@@ -17,8 +17,17 @@
 #   skip_on BACKEND... -- "why"   skip one case (counted, with the reason)
 #                         when the backend is one of those named; returns 0
 #                         when it skipped
+#   skip_all_on BACKEND... -- "why"   skip the whole file on those backends
+#   wait_for FILE PATTERN wait (at most 60 s: a VM boots slowly under TCG)
+#                         until FILE holds PATTERN
 #   no_leftovers          0 when no rlsfs mount, rlsfs process, rls temp dir,
-#                         rls cgroup or OCI container is left from this test
+#                         rls cgroup, OCI container, qemu or virtiofsd is
+#                         left from this test
+#
+# The vm backend boots a guest for every run (seconds under TCG): its pass
+# holds it to the contract's core (exit status, timeout, signals,
+# environment, commit, denial summary, --json, clean-up), and the cases
+# beyond that say why they skip.  t/09*-vm-*.t test the rest of it.
 
 : "${RLS_TEST_BACKEND:=bwrap}"
 : "${RLS_TEST_RUNTIME:=}"
@@ -35,17 +44,33 @@ oci) BACKEND_NAME=oci-${RLS_TEST_RUNTIME:-default} ;;
 esac
 export RLS_TEST_BACKEND RLS_TEST_RUNTIME
 
-skip_on() {
-	local b hit=
+# 0 when the backend is one of those named before --.
+_backend_named() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		case $BACKEND_NAME in $1|$1-*) hit=1 ;; esac
+		case $BACKEND_NAME in $1|$1-*) return 0 ;; esac
 		shift
 	done
-	shift
-	[ -n "$hit" ] || return 1
+	return 1
+}
+
+skip_on() {
+	_backend_named "$@" || return 1
+	while [ "$1" != -- ]; do shift; done
 	_tap_n=$((_tap_n + 1))
-	echo "ok $_tap_n # skip on $BACKEND_NAME: $1"
+	echo "ok $_tap_n # skip on $BACKEND_NAME: $2"
 	return 0
+}
+
+skip_all_on() {
+	_backend_named "$@" || return 0
+	while [ "$1" != -- ]; do shift; done
+	skip_all "on $BACKEND_NAME: $2"
+}
+
+wait_for() {
+	local i
+	for i in $(seq 1200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
+	return 1
 }
 
 need_bwrap() {
@@ -55,6 +80,8 @@ need_bwrap() {
 
 # The backend runs a command here, or the whole test is skipped, saying why.
 need_backend() {
+	# t/check-backends has just run one command with it.
+	[ "${RLS_TEST_BACKEND_WORKS:-}" = "$BACKEND_NAME" ] && return 0
 	case $RLS_TEST_BACKEND in
 	bwrap) need_bwrap ;;
 	*)
@@ -129,7 +156,8 @@ no_leftovers() {
 			if ! pgrep -f "rlsfs mount .*$T" >/dev/null &&
 			   [ -z "$(ls "$TMPDIR" 2>/dev/null)" ] &&
 			   [ -z "$(orphan_cgroups | head -1)" ] &&
-			   ! pgrep -f "^runsc.*$T" >/dev/null; then
+			   ! pgrep -f "^runsc.*$T" >/dev/null &&
+			   ! pgrep -f "^[^ ]*(qemu-system|virtiofsd).*$T" >/dev/null; then
 				return 0
 			fi
 		fi
@@ -140,5 +168,6 @@ no_leftovers() {
 	ls "$TMPDIR" | sed 's/^/# temp: /'
 	orphan_cgroups | sed 's/^/# cgroup: /'
 	pgrep -af "^runsc.*$T" | sed 's/^/# runsc: /'
+	pgrep -af "^[^ ]*(qemu-system|virtiofsd).*$T" | sed 's/^/# vm: /'
 	return 1
 }

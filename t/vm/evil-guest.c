@@ -9,6 +9,8 @@
  *             is not JSON
  *   huge      a line of 200 KB with no end
  *   badfd     a proper hello, then output for fd 3
+ *   crash-running  a proper hello, "started" and a line of output, then
+ *             exits (the kernel panics under the running command)
  *   write-sys mounts the system share read-write, as a guest kernel
  *             that ignored rls-guest's options would, tries to write
  *             in it, and reports each errno in an "error" line
@@ -145,7 +147,7 @@ int main(void)
 		}
 		strcat(msg, "\"}\n");
 		put(p, msg, strlen(msg));
-	} else if (!strcmp(mode, "badfd")) {
+	} else if (!strcmp(mode, "badfd") || !strcmp(mode, "crash-running")) {
 		const char *hello = "{\"t\":\"hello\",\"v\":1,\"arch\":\"amd64\"}\n";
 		char buf[65536];
 		ssize_t n;
@@ -155,6 +157,10 @@ int main(void)
 		while ((n = read(p, buf, sizeof buf)) > 0 && !memchr(buf, '\n', (size_t)n))
 			;
 		put(p, "{\"t\":\"started\"}\n", 16);
+		if (!strcmp(mode, "crash-running")) {
+			put(p, "{\"t\":\"out\",\"fd\":1,\"data\":\"aGkK\"}\n", 33);
+			return 1;
+		}
 		put(p, "{\"t\":\"out\",\"fd\":3,\"data\":\"aGk=\"}\n", 33);
 	}
 	for (;;)
