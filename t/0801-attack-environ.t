@@ -21,8 +21,10 @@ if ! skip_on vm -- "pid 1 is rls-guest, started by the guest's kernel: the first
 	run_rls -- sh -c 'tr "\0" " " < /proc/1/cmdline'
 	unlike "$out" "$T|rls-run|/tmp" "pid 1's command line names no host path"
 fi
-run_rls --env RLS_CALLER_SECRET -- sh -c 'echo "$RLS_CALLER_SECRET"'
-is "$out" "caller-token-5d41402a" "--env NAME still passes a variable on purpose"
+skip_on vm -- "--env is the launcher's (t/0520 passes it into the guest); each run boots a VM" || {
+	run_rls --env RLS_CALLER_SECRET -- sh -c 'echo "$RLS_CALLER_SECRET"'
+	is "$out" "caller-token-5d41402a" "--env NAME still passes a variable on purpose"
+}
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing

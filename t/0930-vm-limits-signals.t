@@ -13,30 +13,14 @@ a = [b"x" * (16 << 20) for i in range(24)]'
 is "$rc" 137 "a command that outgrows the VM's memory (--memory) is killed (128 + SIGKILL)"
 is "$(res_field signal):$(res_field started)" "9:1" "by the guest's OOM killer, which spares rls-guest: the status still comes back"
 
-vm_run --no-stdin --timeout 1 -- sleep 1000
-is "$rc" 124 "a command past its timeout ends the run with 124"
-is "$(res_field timed_out):$(res_field signal)" "1:15" "it got SIGTERM, and vm_run says it timed out"
-
 vm_run --no-stdin --timeout 1 --grace 1 -- sh -c "trap '' TERM; echo stubborn; sleep 1000"
 is "$rc" 124 "a command that ignores SIGTERM still ends at the timeout"
 is "$(res_field timed_out):$(res_field signal)" "1:9" "the VM ends after the grace: killed"
 is "$out" stubborn "what it wrote before still arrives"
 ok "nothing is left behind" no_vm_leftovers
 
-# SIGTERM to the caller goes to the command's process group.  (The
-# timeout ends the run should the signal not get through.)
-"$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID --no-stdin --signals --timeout 120 --result "$T/res" \
-	-- sh -c 'trap "echo got-TERM; exit 3" TERM; echo ready; while :; do sleep 1; done' > "$T/out" 2> "$T/err" &
-pid=$!
-ok "the command starts" wait_for "$T/out" '^ready$'
-kill -TERM $pid
-wait $pid
-rc=$?
-res=$(cat "$T/res")
-is "$rc" 3 "SIGTERM to the caller reaches the command, whose exit status comes back"
-like "$(cat "$T/out")" "got-TERM" "the command's handler ran"
-is "$(res_field interrupted)" 15 "vm_run says which signal it forwarded"
-ok "nothing is left behind" no_vm_leftovers
+# A plain timeout (SIGTERM, 124) and signals to the caller reaching the
+# command: the shared run suite (t/0510, t/0550) under --backend vm.
 
 # A Ctrl-C while the guest boots ends the run: nothing to forward it to.
 "$VMRUN" --image "$IMAGE" --share "$W" --uid $VM_UID --gid $VM_GID --no-stdin --signals --result "$T/res" \
