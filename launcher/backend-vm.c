@@ -68,10 +68,9 @@ static bool fd_open(int fd)
 /* The runner: a child of rls in a process group of its own (the terminal's
  * signals are rls's to forward, once), ignoring the job-control stops
  * that would leave the VM's output waiting. */
-static RLS_NORETURN void runner_main(const backend_ctx *ctx, double boot_s, int report_fd)
+static RLS_NORETURN void runner_main(const backend_ctx *ctx, pid_t parent, double boot_s, int report_fd)
 {
-	static const int ignored[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE };
-	pid_t parent = getppid();
+	static const int ignored[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGQUIT, SIGPIPE };
 	vm_outcome o = { 0 };
 	rls_error err = { 0 };
 	sigset_t set;
@@ -119,9 +118,10 @@ static RLS_NORETURN void runner_main(const backend_ctx *ctx, double boot_s, int 
 /* Read what the runner says until it ends: 'S' moves the guard's
  * deadline to the command's start; 'R' and the outcome close it.
  * Signals for the command are passed on meanwhile.  The runner is
- * reaped here; *got says whether its outcome arrived. */
-static int supervise_runner(const backend_ctx *ctx, pid_t pid, int rd, vm_outcome *o, bool *got,
-			    rls_error *err)
+ * reaped here; *got says whether its outcome arrived.  `deadline` is the
+ * one the guard holds until the command starts. */
+static int supervise_runner(const backend_ctx *ctx, pid_t pid, int rd, double deadline, vm_outcome *o,
+			    bool *got, rls_error *err)
 {
 	unsigned char buf[1 + sizeof *o];
 	size_t have = 0;
@@ -149,8 +149,8 @@ static int supervise_runner(const backend_ctx *ctx, pid_t pid, int rd, vm_outcom
 		if (have == 0) {
 			n = RLS_TEMP_FAILURE_RETRY(read(rd, buf, 1));
 			if (n == 1 && buf[0] == 'S') {
-				if (ctx->timeout_s > 0 &&
-				    guard_arm(ctx->guard, pid, run_now() + ctx->timeout_s + ctx->grace_s + 1, err) < 0)
+				deadline = run_now() + ctx->timeout_s + ctx->grace_s + 1;
+				if (ctx->timeout_s > 0 && guard_arm(ctx->guard, pid, deadline, err) < 0)
 					rls_warn("%s", err->msg);
 				continue;
 			}
@@ -172,7 +172,8 @@ static int supervise_runner(const backend_ctx *ctx, pid_t pid, int rd, vm_outcom
 	}
 	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
 		;
-	if (!*got && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL && ctx->timeout_s > 0) {
+	if (!*got && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL && ctx->timeout_s > 0 &&
+	    run_now() >= deadline - 0.5) {
 		/* The guard's deadline passed: the timeout held without us. */
 		o->res.started = true;
 		o->res.timed_out = true;
@@ -199,9 +200,9 @@ static int vm_backend_run(const backend_ctx *ctx, backend_result *res, rls_error
 	_cleanup_close_ int rd = -1;
 	int p[2];
 	vm_outcome o = { 0 };
-	double boot_s = boot_timeout();
+	double boot_s = boot_timeout(), deadline;
+	pid_t self = getpid(), pid;
 	bool got;
-	pid_t pid;
 
 	memset(res, 0, sizeof *res);
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -217,7 +218,7 @@ static int vm_backend_run(const backend_ctx *ctx, backend_result *res, rls_error
 		setpgid(0, 0);
 		if (ctx->tty_fg)
 			run_terminal_to(getpgrp());
-		runner_main(ctx, boot_s, p[1]);
+		runner_main(ctx, self, boot_s, p[1]);
 	}
 	close(p[1]);
 	rd = p[0];
@@ -226,12 +227,11 @@ static int vm_backend_run(const backend_ctx *ctx, backend_result *res, rls_error
 	if (ctx->tty_fg)
 		run_terminal_to(pid);
 	/* Until the command starts, its deadline lies past the boot. */
-	if (ctx->timeout_s > 0 &&
-	    guard_arm(ctx->guard, pid,
-		      run_now() + (boot_s > VM_BOOT_ALLOWANCE_S ? boot_s : VM_BOOT_ALLOWANCE_S) + ctx->timeout_s +
-			      ctx->grace_s + 1, err) < 0)
+	deadline = run_now() + (boot_s > VM_BOOT_ALLOWANCE_S ? boot_s : VM_BOOT_ALLOWANCE_S) + ctx->timeout_s +
+		   ctx->grace_s + 1;
+	if (ctx->timeout_s > 0 && guard_arm(ctx->guard, pid, deadline, err) < 0)
 		rls_warn("%s", err->msg);
-	if (supervise_runner(ctx, pid, rd, &o, &got, err) < 0)
+	if (supervise_runner(ctx, pid, rd, deadline, &o, &got, err) < 0)
 		return -1;
 	if (ctx->tty_fg)
 		run_terminal_to(getpgrp());
@@ -257,5 +257,6 @@ const backend backend_vm = {
 	.name = "vm",
 	.summary = "a microVM (qemu): a kernel of its own; the tree through virtiofs or 9p",
 	.probe = vm_backend_probe,
+	.own_limits = true,
 	.run = vm_backend_run,
 };

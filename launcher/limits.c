@@ -25,6 +25,7 @@ const char *limit_how_name(limit_how how)
 	case LIMIT_CGROUP_V2: return "cgroup-v2";
 	case LIMIT_RLIMIT: return "rlimit";
 	case LIMIT_UNENFORCED: return "unenforced";
+	case LIMIT_VM: return "vm";
 	case LIMIT_NOT_SET: break;
 	}
 	return NULL;

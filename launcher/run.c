@@ -929,11 +929,15 @@ int cmd_run(int argc, char **argv)
 		char name[64];
 
 		snprintf(name, sizeof name, "rls-run-%d", (int)getpid());
-		if (limits_setup(&o.lim, name, &st.cg, &err) < 0) {
+		if (be->own_limits) {
+			st.cg.memory = o.lim.has_memory ? LIMIT_VM : LIMIT_NOT_SET;
+			st.cg.cpus = o.lim.has_cpus ? LIMIT_VM : LIMIT_NOT_SET;
+			st.cg.pids = o.lim.has_pids ? LIMIT_VM : LIMIT_NOT_SET;
+		} else if (limits_setup(&o.lim, name, &st.cg, &err) < 0) {
 			say(early, sizeof early, "rls: run: limits: %s", err.msg);
 			goto out;
 		}
-		if (st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
+		if (!be->own_limits && st.cg.version == 0 && (o.lim.has_memory || o.lim.has_pids || o.lim.has_cpus))
 			fprintf(stderr, "rls: note: %s; falling back to rlimits:%s%s%s\n",
 				st.cg.note[0] ? st.cg.note : "no usable cgroup",
 				o.lim.has_memory ? " --memory is RLIMIT_AS (per process);" : "",

@@ -46,6 +46,7 @@ typedef enum limit_how {
 	LIMIT_CGROUP_V2,
 	LIMIT_RLIMIT,
 	LIMIT_UNENFORCED,	/* asked for, but nothing here can enforce it */
+	LIMIT_VM,		/* the size of the backend's VM */
 } limit_how;
 
 const char *limit_how_name(limit_how how);	/* NULL for LIMIT_NOT_SET */
@@ -360,6 +361,9 @@ typedef struct backend {
 	const char *summary;	/* what it shares with the host, in a line */
 	/* 0 when it can run here; -1 and why in *err. */
 	int (*probe)(rls_error *err);
+	/* It enforces --memory, --cpus and --pids itself (the size of a
+	 * VM): rls makes no cgroup. */
+	bool own_limits;
 	/* Start the command, supervise it (signals, timeout, stops) and wait
 	 * for its end; everything the backend started is gone when it
 	 * returns.  -1 only when the sandbox could not be started at all. */

@@ -36,19 +36,7 @@ ok "nothing is left behind" no_vm_leftovers
 
 # Guests that misbehave: the real kernel, an initramfs whose /init is
 # t/vm/evil-guest in one of its modes.
-EVIL=$RLS_BUILD/t/vm/evil-guest
 [ -x "$EVIL" ] || { diag "no $EVIL"; done_testing; }
-mkdir -p "$T/root"
-(cd "$T/root" && cpio -idm --quiet < "$IMAGE/initramfs.img")
-evil_image() {
-	local dir=$T/evil-$1
-	mkdir -p "$dir"
-	cp "$EVIL" "$T/root/init"
-	echo "$1" > "$T/root/evil-mode"
-	(cd "$T/root" && find . -mindepth 1 | sort | cpio --quiet -o -H newc -R 0:0) > "$dir/initramfs.img"
-	ln -sf "$IMAGE/kernel" "$dir/kernel"
-	cp "$IMAGE/arch" "$dir/arch"
-}
 for m in silent crash garbage huge badfd write-sys; do evil_image $m; done
 
 vm_run --image "$T/evil-silent" --boot-timeout 5 --no-stdin -- true

@@ -30,20 +30,7 @@ err=$(env PATH=/nonexistent "$RLS" run --backend vm -- true 2>&1); rc=$?
 is "$rc:$err" "125:rls: run: backend vm: qemu-system-x86_64 is not installed (Debian: qemu-system-x86; \`make deps\`)" \
 	"no qemu: one line naming the package"
 
-EVIL=$RLS_BUILD/t/vm/evil-guest
-[ -x "$EVIL" ] || skip_all "no $EVIL (make check builds it)"
-mkdir -p "$T/root"
-(cd "$T/root" && cpio -idm --quiet < "$IMAGE/initramfs.img")
-evil_image() {
-	local dir=$T/evil-$1
-	mkdir -p "$dir"
-	cp "$EVIL" "$T/root/init"
-	echo "$1" > "$T/root/evil-mode"
-	(cd "$T/root" && find . -mindepth 1 | sort | cpio --quiet -o -H newc -R 0:0) > "$dir/initramfs.img"
-	ln -sf "$IMAGE/kernel" "$dir/kernel"
-	cp "$IMAGE/arch" "$dir/arch"
-}
-# (a guest that crashes before it answers: t/0940)
+[ -x "$EVIL" ] || { diag "no $EVIL (make check builds it)"; done_testing; }
 for m in silent crash-running; do evil_image $m; done
 
 RLS_IMAGE_DIR=$T/evil-silent RLS_VM_BOOT_TIMEOUT=4 vm_rls -- true
@@ -54,13 +41,16 @@ is "$(printf '%s\n' "$err" | grep -c '^rls: run: ')" 1 "said once"
 is "$(snapshot)" "$before" "the source is untouched"
 ok "nothing is left behind" no_leftovers
 
-RLS_IMAGE_DIR=$T/evil-crash-running vm_rls -p full-access -- true
+RLS_IMAGE_DIR=$T/evil-crash-running vm_rls -p full-access --memory 256M --cpus 1 --json -- true
 is "$out" hi "a guest that crashes under the command: what the command wrote still comes out"
 like "$(first_error)" "^rls: run: vm: the guest stopped while the command ran \(Kernel panic" \
 	"the crash is said on one line"
 is "$rc" 137 "the run ends as killed (128 + SIGKILL)"
 like "$err" "nothing committed" "nothing is committed"
 is "$(snapshot)" "$before" "and the source is untouched"
+check() { printf '%s' "$json" | python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; }
+ok "--json: the limits are the VM's size, no cgroup's" check 'd["limits"] == {"memory": "vm", "cpus": "vm", "pids": None}'
+ok "and the run is not taken for a success" check 'd["exit_status"] == 137 and d["commit"] != "done"'
 rm -rf "$T/state/rls/deltas"
 ok "nothing is left behind" no_leftovers
 

@@ -6,6 +6,8 @@
 #   res_field NAME        one field of $res
 #   vm_leftovers          what a run left behind: processes of this test's
 #                         qemu or virtiofsd, folders in $TMPDIR (empty: none)
+#   evil_image MODE       $T/evil-MODE: the image with t/vm/evil-guest as
+#                         its /init, misbehaving as MODE says
 #   wait_for FILE REGEX   poll (up to 300 s: TCG boots are slow) until FILE
 #                         holds REGEX
 #
@@ -69,4 +71,19 @@ wait_for() {
 		sleep 0.1
 	done
 	return 1
+}
+
+EVIL=$RLS_BUILD/t/vm/evil-guest
+evil_image() {
+	local dir=$T/evil-$1
+	if [ ! -d "$T/root" ]; then
+		mkdir -p "$T/root"
+		(cd "$T/root" && cpio -idm --quiet < "$IMAGE/initramfs.img")
+	fi
+	mkdir -p "$dir"
+	cp "$EVIL" "$T/root/init"
+	echo "$1" > "$T/root/evil-mode"
+	(cd "$T/root" && find . -mindepth 1 | sort | cpio --quiet -o -H newc -R 0:0) > "$dir/initramfs.img"
+	ln -sf "$IMAGE/kernel" "$dir/kernel"
+	cp "$IMAGE/arch" "$dir/arch"
 }
