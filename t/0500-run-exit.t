@@ -4,8 +4,10 @@
 . "$(dirname "$0")/lib-run.sh"
 need_run_source
 
-run_rls -- true
-is "$rc" 0 "a command that succeeds gives status 0"
+skip_on vm -- "t/check-backends ran \`true\` under it, status 0, before this file; each run boots a VM" || {
+	run_rls -- true
+	is "$rc" 0 "a command that succeeds gives status 0"
+}
 run_rls -- sh -c 'exit 7'
 is "$rc" 7 "the command's exit status is rls's"
 run_rls -- sh -c 'kill -SEGV $$'
