@@ -17,6 +17,8 @@ if ! skip_on vm -- "the launcher's reporting, the same for every backend: checke
 	is "$(wc -l < "$T/audit.jsonl")" 2 "one JSON line per denial"
 fi
 
+# (the report the agent rewrites: there already, whichever runs came before)
+[ -e "$S/output/report.txt" ] || echo old > "$S/output/report.txt"
 run_rls --json -- sh -c "$agent; exit 4"
 check() { printf '%s' "$json" | python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; }
 ok "--json FILE writes one JSON object there" check 'isinstance(d, dict)'
