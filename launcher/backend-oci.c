@@ -240,9 +240,7 @@ static char **delete_argv(const oci_run *r)
 
 static void run_quietly(char **argv)
 {
-	_cleanup_free_ char *out = NULL;
-
-	(void)oci_run_captured(argv, DELETE_TIMEOUT_MS, &out);
+	(void)oci_run_quietly(argv, DELETE_TIMEOUT_MS);
 	oci_argv_free(argv);
 }
 
