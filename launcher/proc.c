@@ -104,6 +104,33 @@ double run_now(void)
 }
 
 
+pid_t run_spawn(run_child_fn child, void *arg, bool own_group, bool take_tty, rls_error *err)
+{
+	int ep[2];
+	pid_t pid;
+
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return rls_error_set(err, errno, "pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(ep[0]);
+		close(ep[1]);
+		return rls_error_set(err, errno, "fork");
+	}
+	if (pid == 0) {
+		close(ep[0]);
+		child(arg, ep[1]);
+	}
+	close(ep[1]);
+	if (own_group) {
+		/* Either side may win the race; both set it. */
+		setpgid(pid, pid);
+		if (take_tty)
+			run_terminal_to(pid);
+	}
+	return run_child_started(pid, ep[0], err);
+}
+
 int run_captured(char *const argv[], char *const envp[], int timeout_ms, char **out)
 {
 	int p[2];

@@ -491,6 +491,14 @@ void run_terminal_to(pid_t pgid);
  * failed: it is reaped and -1 returned with the message in *err. */
 pid_t run_child_started(pid_t pid, int report_fd, rls_error *err);
 
+/* What a forked child runs: it execs, or writes why it could not to
+ * report_fd (close-on-exec) and exits. */
+typedef void (*run_child_fn)(void *arg, int report_fd);
+/* Fork child(arg), in a process group of its own when own_group (then
+ * given the terminal's foreground when take_tty), and wait for its word
+ * as run_child_started does. */
+pid_t run_spawn(run_child_fn child, void *arg, bool own_group, bool take_tty, rls_error *err);
+
 /* Reset signal mask and handlers in a freshly forked child. */
 void run_child_reset_signals(void);
 /* Run argv (absolute path in argv[0]) with stdin and stdout on /dev/null,
