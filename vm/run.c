@@ -1,4 +1,4 @@
-/* run.c - vm_run: one command in a fresh microVM.
+/* run.c - one command in a fresh microVM: the session behind vm_run.
  *
  *   check      the request makes sense (never uid 0, a normal mount point)
  *   prepare    the image and qemu, KVM or TCG, a private folder and the
@@ -68,6 +68,7 @@ typedef struct session {
 	const vm_request *req;
 	vm_result *res;
 	bool probe;		/* only boot and wait for hello */
+	run_kvm_fn use_kvm;	/* KVM or TCG, for a run */
 	const char *image_dir;	/* NULL: the default places */
 	vm_image img;
 	bool kvm;
@@ -311,7 +312,7 @@ static int prepare(session *s, rls_error *err)
 	if (image_find(s->image_dir, &s->img, err) < 0)
 		return -1;
 	if (!s->probe) {
-		s->kvm = probe_use_kvm(&s->img, why, sizeof why);
+		s->kvm = s->use_kvm(&s->img, why, sizeof why);
 		if (s->req->share)
 			s->share = s->req->share;
 		else
@@ -929,12 +930,13 @@ static double boot_timeout(const session *s)
 	return s->kvm ? 30.0 : 120.0;
 }
 
-int vm_run(const vm_request *req, vm_result *res, rls_error *err)
+int run_session(const vm_request *req, vm_result *res, run_kvm_fn use_kvm, rls_error *err)
 {
 	session s;
 	int rc = -1;
 
 	session_init(&s, req, res);
+	s.use_kvm = use_kvm;
 	if (check_request(req, err) < 0 || prepare(&s, err) < 0)
 		goto out;
 	res->kvm = s.kvm;

@@ -1,7 +1,8 @@
 /* vmint.h - the pieces of the vm module, shared by its files (internal to
  * vm/: no other module includes this).
  *
- *   run.c      vm_run: the phases, and the loop that carries the streams
+ *   vm.c       vm_run: a session with the probe's choice of KVM or TCG
+ *   run.c      the session: the phases, and the loop that carries the streams
  *   proto.c    the host's lines out, the guest's lines in (jansson)
  *   image.c    finding the guest image and the qemu that boots it
  *   qemu.c     qemu's command line
@@ -135,6 +136,13 @@ int share_virtiofsd(const char *tmpdir, const char *name, const char *source, bo
 bool probe_use_kvm(const vm_image *img, char *why, size_t why_size);
 
 /* ---- run.c ---- */
+
+/* KVM (true) or TCG for this image, and why, in words. */
+typedef bool (*run_kvm_fn)(const vm_image *img, char *why, size_t why_size);
+
+/* vm_run, but KVM or TCG as use_kvm says (probe.c's probe_use_kvm: the
+ * session never calls the probe, which boots through it). */
+int run_session(const vm_request *req, vm_result *res, run_kvm_fn use_kvm, rls_error *err);
 
 /* Boot the image with no shares and wait for the guest's hello at most
  * timeout_s: the KVM probe. 0 when it answered. */
