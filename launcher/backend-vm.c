@@ -65,9 +65,11 @@ static bool fd_open(int fd)
 	return fcntl(fd, F_GETFD) >= 0;
 }
 
-/* The runner: a child of rls in a process group of its own (the terminal's
- * signals are rls's to forward, once), ignoring the job-control stops
- * that would leave the VM's output waiting. */
+/* The runner: a child of rls in a process group of its own, which holds
+ * the terminal's foreground when rls did (a Ctrl-C reaches it once,
+ * from the terminal; what is sent to rls itself, rls forwards).  It
+ * ignores the job-control stops, which would leave the VM running with
+ * no one to carry its output, and Ctrl-\, which it cannot forward. */
 static RLS_NORETURN void runner_main(const backend_ctx *ctx, pid_t parent, double boot_s, int report_fd)
 {
 	static const int ignored[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGQUIT, SIGPIPE };
