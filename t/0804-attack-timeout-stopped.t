@@ -15,7 +15,7 @@ pattern='^sleep 32.0804$'
 ok "the command runs" pgrep -f "$pattern"
 kill -STOP $rls_pid
 gone=1
-for i in $(seq 200); do pgrep -f "$pattern" >/dev/null || { gone=0; break; }; sleep 0.05; done
+for i in $(seq 400); do pgrep -f "$pattern" >/dev/null || { gone=0; break; }; sleep 0.05; done
 is "$gone" 0 "while rls is stopped, the command is killed at its deadline"
 kill -CONT $rls_pid
 wait $rls_pid; rc=$?
