@@ -782,12 +782,8 @@ static int open_delta(sandbox *sb, delta **d, serve_fail *f)
 	*d = NULL;
 	if (access(sb->delta, F_OK) < 0)
 		return 0;
-	/* The last command's rlsfs may still be letting go of it. */
-	for (int i = 0; delta_open(sb->delta, sb->source, DELTA_MOUNT, d, &err) < 0; i++) {
-		if (err.code != EBUSY || i == 100)
-			return serve_failf(f, err.code == EBUSY ? 409 : 500, NULL, "%s", err.msg);
-		usleep(50 * 1000);
-	}
+	if (sandbox_open_delta(sb->delta, sb->source, d, &err) < 0)
+		return serve_failf(f, err.code == EBUSY ? 409 : 500, NULL, "%s", err.msg);
 	return 0;
 }
 

@@ -307,6 +307,22 @@ void sandbox_release(sandbox *sb)
 	pthread_mutex_unlock(&serve_lock);
 }
 
+int sandbox_open_delta(const char *dir, const char *source, delta **d, rls_error *err)
+{
+	if (delta_open(dir, source, 0, d, err) < 0)
+		return -1;
+	/* The last command's rlsfs may still be letting go of it (rls run
+	 * waits for that too), or a killed one's guard unmounting it. */
+	for (int i = 0; i < 200 && delta_is_mounted(*d); i++)
+		usleep(50 * 1000);
+	if (delta_is_mounted(*d)) {
+		delta_close(*d);
+		*d = NULL;
+		return rls_error_set(err, EBUSY, "%s: delta is still mounted after 10 s", dir);
+	}
+	return 0;
+}
+
 static int count_one(delta_change_kind kind, const char *path, void *opaque)
 {
 	(*(unsigned *)opaque)++;
@@ -323,16 +339,7 @@ static bool settle_delta(const char *dir, bool keep, const char *source)
 
 	if (access(dir, F_OK) < 0)
 		return false;
-	/* rls run may still be unmounting after a kill: give it time. */
-	for (int i = 0; i < 100; i++) {
-		if (delta_open(dir, source, DELTA_MOUNT, &d, &err) == 0)
-			break;
-		d = NULL;
-		if (err.code != EBUSY)
-			break;
-		usleep(100 * 1000);
-	}
-	if (!d) {
+	if (sandbox_open_delta(dir, source, &d, &err) < 0) {
 		rls_warn("serve: delta %s: %s; kept", dir, err.msg);
 		return true;
 	}
@@ -517,15 +524,16 @@ int session_delete(sandbox *sb, const char *id, serve_fail *f)
 
 /* The shell that runs a session's line: it starts where the last one
  * ended, with the environment it exported, and after the line writes a
- * trailer to stdout that the server cuts off: a marker unknown to the
+ * trailer to stdout that the server cuts off (also when the line calls
+ * exit): a marker unknown to the
  * line's author beforehand, the working directory, the environment (NUL
  * separated, as env -0 gives it).  Whatever the line forges there only
  * changes its own session's state, which it could set anyway. */
 static const char session_script[] =
 	"__rls_t=$2; __rls_c=$3; cd -- \"$1\" 2>/dev/null; unset OLDPWD; set --; "
-	"eval \"$__rls_c\"; __rls_s=$?; "
-	"printf '\\n\\036%s\\036' \"$__rls_t\"; pwd | tr -d '\\n'; printf '\\0'; "
-	"unset __rls_t __rls_c; env -0; exit $__rls_s";
+	"__rls_end() { __rls_s=$?; printf '\\n\\036%s\\036' \"$__rls_t\"; pwd | tr -d '\\n'; printf '\\0'; "
+	"unset __rls_t __rls_c; env -0; exit $__rls_s; }; "
+	"trap __rls_end EXIT; eval \"$__rls_c\"";
 
 static const char *const session_env_skip[] = { "PWD=", "OLDPWD=", "SHLVL=", "_=", NULL };
 
@@ -577,10 +585,8 @@ static void session_update(sandbox *sb, const char *id, rls_buf *out, const char
 	for (char **e = env; e && *e; e++)
 		free(*e);
 	free(env);
-	/* The newline before the marker is the trailer's too. */
+	/* The marker begins with the trailer's own newline. */
 	out->len = (size_t)(at - out->data);
-	if (out->len && out->data[out->len - 1] == '\n')
-		out->len--;
 	out->data[out->len] = '\0';
 }
 

@@ -152,6 +152,9 @@ void sandbox_release(sandbox *sb);
 /* Close it: kill what runs, keep or discard the delta; `keep` -1 for the
  * sandbox's own choice.  *kept is the delta's path when kept (to free). */
 int sandbox_close(sandbox *sb, int keep, char **kept, serve_fail *f);
+/* Open a sandbox's delta once no rlsfs serves it (waits up to 10 s). */
+struct delta;
+int sandbox_open_delta(const char *dir, const char *source, struct delta **d, rls_error *err);
 /* Every sandbox, as JSON (new reference); one as JSON. */
 struct json_t *sandbox_list_json(void);
 struct json_t *sandbox_json(const sandbox *sb);
