@@ -259,10 +259,8 @@ sandbox *sandbox_get(const char *id, serve_fail *f)
 	for (size_t i = 0; i < n_all && !sb; i++)
 		if (!strcmp(all[i]->id, id))
 			sb = all[i];
-	if (sb) {
+	if (sb)
 		sb->refs++;
-		sb->last_used = now();
-	}
 	pthread_mutex_unlock(&serve_lock);
 	if (!sb)
 		serve_failf(f, 404, "id", "no sandbox %.64s (closed, reaped after being idle, or never made)", id);
@@ -273,7 +271,6 @@ void sandbox_put(sandbox *sb)
 {
 	pthread_mutex_lock(&serve_lock);
 	sb->refs--;
-	sb->last_used = now();
 	pthread_cond_broadcast(&sb->idle);
 	pthread_mutex_unlock(&serve_lock);
 }

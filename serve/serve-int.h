@@ -123,7 +123,7 @@ struct sandbox {
 	bool busy;			/* a command holds the delta (one rlsfs a delta) */
 	bool closing;			/* out of the registry, being closed */
 	pid_t child;			/* the `rls run` holding the delta, or 0 */
-	double last_used;
+	double last_used;		/* a command, file or delta operation ended */
 	off_t audit_seen;		/* how far the audit file was turned into events */
 	pthread_cond_t idle;		/* busy or refs went down */
 	struct serve_session *sessions;
