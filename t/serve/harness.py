@@ -9,6 +9,7 @@ The server is the build's rls ($RLS), with XDG_STATE_HOME and TMPDIR in
 the test's scratch directory $T so that no_leftovers (t/lib-run.sh) sees
 everything it made.
 """
+import atexit
 import json
 import os
 import signal
@@ -108,6 +109,8 @@ class Server:
         self.p = subprocess.Popen([RLS, "serve"] + self.args, env=self.env, stdout=self.log,
                                   stderr=self.log)
         self.client = rls.Client(self.sock)
+        # A test that dies half-way takes its server with it.
+        atexit.register(lambda p=self.p: p.poll() is None and (p.kill(), p.wait()))
         if wait:
             self.wait_up()
 
