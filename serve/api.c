@@ -408,6 +408,22 @@ static int exec_argv(json_t *o, const char *cwd, char ***out, serve_fail *f)
 	return 0;
 }
 
+/* The kernel takes no argument or environment string past 128 KiB
+ * (MAX_ARG_STRLEN): say so here rather than fail in the sandbox. */
+#define ARG_MAX_ONE (128u << 10)
+
+static int check_arg_sizes(char *const *argv, char *const *env, serve_fail *f)
+{
+	for (char *const *a = argv; a && *a; a++)
+		if (strlen(*a) >= ARG_MAX_ONE)
+			return serve_failf(f, 400, "command", "an argument or command is longer than 128 KiB: "
+				"write it to a file (PUT .../files) and run that");
+	for (char *const *e = env; e && *e; e++)
+		if (strlen(*e) >= ARG_MAX_ONE)
+			return serve_failf(f, 400, "env", "an environment variable is longer than 128 KiB");
+	return 0;
+}
+
 typedef struct exec_stream {
 	sandbox *sb;
 	serve_exec x;
@@ -482,7 +498,7 @@ static int h_exec(const serve_request *rq, serve_reply *rp, serve_fail *f)
 	if (only_fields(o, fields, f) < 0 || get_str(o, "cwd", &cwd_in, f) < 0 ||
 	    (cwd_in && tree_path(cwd_in, "cwd", &cwd, f) < 0) || get_seconds(o, "timeout", &timeout, f) < 0 ||
 	    get_max_output(o, &max, f) < 0 || get_bool(o, "stream", &stream, f) < 0 || get_env(o, &env, f) < 0 ||
-	    exec_argv(o, cwd, &argv, f) < 0)
+	    exec_argv(o, cwd, &argv, f) < 0 || check_arg_sizes(argv, env, f) < 0)
 		goto out;
 	{
 		WITH_SANDBOX(rq, f);
@@ -586,6 +602,8 @@ static int h_session_exec(const serve_request *rq, serve_reply *rp, serve_fail *
 		serve_failf(f, 400, "command", "command is missing: the shell line to run");
 		goto out;
 	}
+	if (check_arg_sizes((char *[]){ (char *)line, NULL }, NULL, f) < 0)
+		goto out;
 	{
 		WITH_SANDBOX(rq, f);
 		if (sandbox_acquire(sb, f) == 0) {
@@ -956,7 +974,7 @@ static int events_next(void *ctx, rls_buf *b)
 	pthread_mutex_lock(&serve_lock);
 	for (;;) {
 		s->next = sandbox_events_since(s->sb, s->next, b);
-		if (b->len || !s->follow || s->sb->closing)
+		if (b->len || !s->follow || s->sb->closed)
 			break;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 5;
@@ -966,7 +984,7 @@ static int events_next(void *ctx, rls_buf *b)
 			break;
 		}
 	}
-	if (!s->follow || (s->sb->closing && !b->len))
+	if (!s->follow || (s->sb->closed && !b->len))
 		s->ended = true;
 	pthread_mutex_unlock(&serve_lock);
 	return b->len ? 0 : -1;
@@ -974,10 +992,7 @@ static int events_next(void *ctx, rls_buf *b)
 
 static void events_done(void *ctx)
 {
-	event_stream *s = ctx;
-
-	sandbox_put(s->sb);
-	free(s);
+	free(ctx);
 }
 
 static int h_events(const serve_request *rq, serve_reply *rp, serve_fail *f)
@@ -994,7 +1009,11 @@ static int h_events(const serve_request *rq, serve_reply *rp, serve_fail *f)
 		WITH_SANDBOX(rq, f);
 		event_stream *s = rls_xcalloc(1, sizeof *s);
 
+		/* No reference held: a follower must not keep the sandbox
+		 * from closing, and a closed one stays in memory until the
+		 * server ends (sandbox_close). */
 		s->sb = sb;
+		sandbox_put(sb);
 		s->next = n;
 		s->follow = follow && (!strcmp(follow, "true") || !strcmp(follow, "1"));
 		rp->status = 200;

@@ -395,6 +395,7 @@ int sandbox_close(sandbox *sb, int keep, char **kept, serve_fail *f)
 	 * the server ends. */
 	pthread_mutex_lock(&serve_lock);
 	sb->refs--;
+	sb->closed = true;
 	sb->next_closed = closed;
 	closed = sb;
 	pthread_cond_broadcast(&serve_events);

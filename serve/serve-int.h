@@ -122,6 +122,7 @@ struct sandbox {
 	int refs;			/* requests holding it */
 	bool busy;			/* a command holds the delta (one rlsfs a delta) */
 	bool closing;			/* out of the registry, being closed */
+	bool closed;			/* closed: its last event is written */
 	pid_t child;			/* the `rls run` holding the delta, or 0 */
 	double last_used;		/* a command, file or delta operation ended */
 	off_t audit_seen;		/* how far the audit file was turned into events */

@@ -7,4 +7,4 @@ need_bwrap
 command -v python3 >/dev/null || skip_all "python3 is not installed"
 export T TMPDIR=$T/tmp
 mkdir -p "$TMPDIR"
-PYTHONPATH=$RLS_SRC/t/serve python3 -B "$RLS_SRC/t/serve/test_sdk.py"
+PYTHONPATH=$RLS_SRC/t/serve timeout 600 python3 -B "$RLS_SRC/t/serve/test_sdk.py"

@@ -108,7 +108,7 @@ class Server:
         self.log = open(os.path.join(T, "serve.log"), "ab")
         self.p = subprocess.Popen([RLS, "serve"] + self.args, env=self.env, stdout=self.log,
                                   stderr=self.log)
-        self.client = rls.Client(self.sock)
+        self.client = rls.Client(self.sock, timeout=120)
         # A test that dies half-way takes its server with it.
         atexit.register(lambda p=self.p: p.poll() is None and (p.kill(), p.wait()))
         if wait:

@@ -90,11 +90,26 @@ with Sandbox.from_local(S, client=c) as sb:
     ok(any(e["audit"]["path"] == "/src/main.py" for e in den), "events carry the policy's denials", den)
     ok(all(ev[i]["seq"] == i for i in range(len(ev))), "events are numbered in order")
     is_([e["seq"] for e in sb.events(since=len(ev) - 1)], [len(ev) - 1], "events since N start at N")
+    raises(lambda: sb.run("echo " + "x" * 200000), 400, "command",
+           "a command past the kernel's 128 KiB an argument is refused, saying so")
     sid = sb.id
 
 raises(lambda: c.request("GET", "/v1/sandboxes/" + sid), 404, "id", "a closed sandbox is gone")
 is_(os.listdir(os.path.join(T, "state", "rls", "deltas")) if os.path.isdir(os.path.join(T, "state", "rls", "deltas")) else [],
     [], "closing drops the delta by default")
+
+# Events as they come.
+import threading  # noqa: E402
+
+fol = Sandbox.from_local(S, client=c)
+seen = []
+reader = threading.Thread(target=lambda: seen.extend(e["type"] for e in fol.events(follow=True)))
+reader.start()
+fol.run("true")
+fol.close()
+reader.join(30)
+ok(not reader.is_alive() and seen[:1] == ["created"] and "exec" in seen and seen[-1] == "closed",
+   "events(follow=True) gives events as they happen, and ends when the sandbox closes", seen)
 
 # Two sandboxes over one folder, each with its own policy.
 ro = Sandbox.from_local(S, preset="read-only", client=c)
