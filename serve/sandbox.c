@@ -23,9 +23,6 @@
 #include "../delta/delta.h"
 #include "serve-int.h"
 
-pthread_mutex_t serve_lock = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t serve_events = PTHREAD_COND_INITIALIZER;
-
 static sandbox **all;		/* the registry, under serve_lock */
 static size_t n_all;
 static bool stopping;
@@ -37,18 +34,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-int serve_failf(serve_fail *f, int status, const char *field, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->status = status;
-	f->field = field;
-	va_start(ap, fmt);
-	vsnprintf(f->msg, sizeof f->msg, fmt, ap);
-	va_end(ap);
-	return -1;
 }
 
 static void random_id(const char *prefix, char *out, size_t size)

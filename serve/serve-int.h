@@ -1,6 +1,7 @@
 /* serve-int.h - the pieces of `rls serve`, shared by the files of serve/
  * (internal: no other module includes this).
  *
+ *   base.c      the configuration, the lock, failures (every file uses it)
  *   serve.c     options, the listening socket, start-up, shutdown
  *   http.c      libmicrohttpd: peers, tokens, bodies, replies, routing
  *   api.c       the routes: JSON in, JSON out
@@ -38,7 +39,7 @@ typedef struct serve_fail {
 /* Fill *f; returns -1. */
 int serve_failf(serve_fail *f, int status, const char *field, const char *fmt, ...) RLS_PRINTF(4, 5);
 
-/* ---- serve.c ---- */
+/* ---- base.c ---- */
 
 typedef struct serve_config {
 	char *rls;			/* this program, to run `rls run` */
@@ -49,6 +50,10 @@ typedef struct serve_config {
 } serve_config;
 
 extern serve_config serve_cfg;
+/* Over the registry, every sandbox's state and its sessions. */
+extern pthread_mutex_t serve_lock;
+/* Broadcast when an event is added or a sandbox closed. */
+extern pthread_cond_t serve_events;
 
 /* ---- exec.c ---- */
 
@@ -135,9 +140,6 @@ struct sandbox {
 
 #define SANDBOX_EVENTS 1024
 
-extern pthread_mutex_t serve_lock;
-/* Broadcast when an event is added or a sandbox closed. */
-extern pthread_cond_t serve_events;
 
 /* Finish what a killed server left (state files of its sandboxes) and
  * start the reaper. */

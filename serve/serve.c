@@ -18,8 +18,6 @@
 #include "serve.h"
 #include "serve-int.h"
 
-serve_config serve_cfg;
-
 static void usage(FILE *out)
 {
 	fputs("usage: rls serve [--socket PATH | --listen 127.0.0.1:PORT --token-file FILE]\n"
