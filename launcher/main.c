@@ -1,5 +1,6 @@
 /* main.c - `rls`: the launcher's command line, and `rls serve` (the serve
- * module, built on the launcher: the library below it does not know it). */
+ * module; it runs its commands through `rls run`, and the launcher does not
+ * know it). */
 #include <string.h>
 
 #include "launcher.h"
