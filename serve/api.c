@@ -150,16 +150,6 @@ static int get_limit(json_t *o, const char *name, char **out, serve_fail *f)
 	return 0;
 }
 
-static bool env_name_ok(const char *s)
-{
-	if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z')))
-		return false;
-	for (s++; *s; s++)
-		if (!(*s == '_' || (*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
-			return false;
-	return true;
-}
-
 /* env: {"NAME": "value"} as NAME=VALUE strings. */
 static int get_env(json_t *o, char ***out, serve_fail *f)
 {
@@ -176,7 +166,7 @@ static int get_env(json_t *o, char ***out, serve_fail *f)
 	json_object_foreach(env, k, v) {
 		const char *s = json_string_value(v);
 
-		if (!env_name_ok(k) || !s || strlen(s) != json_string_length(v)) {
+		if (!serve_env_name_ok(k, strlen(k)) || !s || strlen(s) != json_string_length(v)) {
 			for (size_t i = 0; i < n; i++)
 				free((*out)[i]);
 			free(*out);
@@ -186,13 +176,6 @@ static int get_env(json_t *o, char ***out, serve_fail *f)
 		(*out)[n++] = rls_xasprintf("%s=%s", k, s);
 	}
 	return 0;
-}
-
-static void free_strv(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
 }
 
 /* A path inside the tree, relative to its root: "a/b", "/a/b" and "" (the
@@ -398,7 +381,7 @@ static int exec_argv(json_t *o, const char *cwd, char ***out, serve_fail *f)
 			json_t *a = json_array_get(argv, i);
 
 			if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a)) {
-				free_strv(v);
+				serve_strv_free(v);
 				return serve_failf(f, 400, "argv", "argv[%zu] must be a string (without NUL)", i);
 			}
 			v[n++] = rls_xstrdup(json_string_value(a));
@@ -537,8 +520,8 @@ static int h_exec(const serve_request *rq, serve_reply *rp, serve_fail *f)
 	serve_reply_json(rp, 200, res);
 	r = 0;
 out:
-	free_strv(argv);
-	free_strv(env);
+	serve_strv_free(argv);
+	serve_strv_free(env);
 	json_decref(o);
 	return r;
 }

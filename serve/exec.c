@@ -73,13 +73,6 @@ static char **run_argv(const sandbox *sb, const exec_spec *spec)
 	return v;
 }
 
-static void free_strv(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
 int exec_start(sandbox *sb, const exec_spec *spec, serve_exec *x, serve_fail *f)
 {
 	int p[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
@@ -97,7 +90,7 @@ int exec_start(sandbox *sb, const exec_spec *spec, serve_exec *x, serve_fail *f)
 				close(p[j][0]);
 				close(p[j][1]);
 			}
-			free_strv(argv);
+			serve_strv_free(argv);
 			return serve_failf(f, 503, NULL, "pipe: %s", strerror(errno));
 		}
 	}
@@ -122,7 +115,7 @@ int exec_start(sandbox *sb, const exec_spec *spec, serve_exec *x, serve_fail *f)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	free_strv(argv);
+	serve_strv_free(argv);
 	for (int i = 0; i < 3; i++) {
 		close(p[i][1]);
 		x->fds[i] = p[i][0];

@@ -122,9 +122,7 @@ static void sandbox_free(sandbox *sb)
 	for (serve_session *s = sb->sessions, *next; s; s = next) {
 		next = s->next;
 		free(s->cwd);
-		for (char **e = s->env; e && *e; e++)
-			free(*e);
-		free(s->env);
+		serve_strv_free(s->env);
 		free(s);
 	}
 	for (size_t i = 0; i < SANDBOX_EVENTS; i++)
@@ -436,17 +434,6 @@ static serve_session *session_find(sandbox *sb, const char *id)
 	return NULL;
 }
 
-static bool env_name_ok(const char *s, size_t n)
-{
-	if (!n || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
 #define SESSION_MAX_ENV 256
 
 int session_create(sandbox *sb, json_t *env, const char *cwd, char *id_out, serve_fail *f)
@@ -462,7 +449,7 @@ int session_create(sandbox *sb, json_t *env, const char *cwd, char *id_out, serv
 	}
 	s->env = rls_xcalloc(json_object_size(env) + 1, sizeof *s->env);
 	json_object_foreach(env, k, v) {
-		if (!env_name_ok(k, strlen(k)) || !json_is_string(v)) {
+		if (!serve_env_name_ok(k, strlen(k)) || !json_is_string(v)) {
 			for (size_t i = 0; i < n; i++)
 				free(s->env[i]);
 			free(s->env);
@@ -497,9 +484,7 @@ int session_delete(sandbox *sb, const char *id, serve_fail *f)
 	if (!s)
 		return serve_failf(f, 404, "sid", "no session %.64s in sandbox %s", id, sb->id);
 	free(s->cwd);
-	for (char **e = s->env; *e; e++)
-		free(*e);
-	free(s->env);
+	serve_strv_free(s->env);
 	free(s);
 	sandbox_event(sb, "session-ended", json_pack("{s:s}", "session", id));
 	return 0;
@@ -542,7 +527,7 @@ static void session_update(sandbox *sb, const char *id, rls_buf *out, const char
 		char *z = memchr(e, '\0', (size_t)(end - e));
 		size_t len = z ? (size_t)(z - e) : (size_t)(end - e);
 		char *eq = memchr(e, '=', len);
-		bool skip = !eq || !env_name_ok(e, (size_t)(eq - e)) || len > 65536;
+		bool skip = !eq || !serve_env_name_ok(e, (size_t)(eq - e)) || len > 65536;
 
 		for (const char *const *k = session_env_skip; *k && !skip; k++)
 			skip = !strncmp(e, *k, strlen(*k));
@@ -557,17 +542,13 @@ static void session_update(sandbox *sb, const char *id, rls_buf *out, const char
 		if (s) {
 			free(s->cwd);
 			s->cwd = rls_xstrdup(cwd);
-			for (char **e = s->env; *e; e++)
-				free(*e);
-			free(s->env);
+			serve_strv_free(s->env);
 			s->env = env;
 			env = NULL;
 		}
 	}
 	pthread_mutex_unlock(&serve_lock);
-	for (char **e = env; e && *e; e++)
-		free(*e);
-	free(env);
+	serve_strv_free(env);
 	/* The marker begins with the trailer's own newline. */
 	out->len = (size_t)(at - out->data);
 	out->data[out->len] = '\0';
@@ -623,9 +604,7 @@ json_t *session_exec(sandbox *sb, const char *id, const char *line, double timeo
 	}
 	exec_free(&x);
 out:
-	for (char **e = env; e && *e; e++)
-		free(*e);
-	free(env);
+	serve_strv_free(env);
 	return o;
 }
 

@@ -38,6 +38,10 @@ typedef struct serve_fail {
 
 /* Fill *f; returns -1. */
 int serve_failf(serve_fail *f, int status, const char *field, const char *fmt, ...) RLS_PRINTF(4, 5);
+/* An environment variable's name: letters, digits and _, not a digit first. */
+bool serve_env_name_ok(const char *s, size_t n);
+/* Free a NULL-terminated array of strings and the strings (NULL is fine). */
+void serve_strv_free(char **v);
 
 /* ---- base.c ---- */
 
