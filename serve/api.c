@@ -407,6 +407,33 @@ static int check_arg_sizes(char *const *argv, char *const *env, serve_fail *f)
 	return 0;
 }
 
+/* pty: the command runs under script(1) inside the sandbox, on a
+ * terminal of its own; its stdout and stderr both reach stdout, with a
+ * terminal's line ends. */
+static char **pty_argv(char **argv)
+{
+	rls_buf line = { 0 };
+	char **v = rls_xcalloc(5, sizeof *v);
+
+	for (char **a = argv; *a; a++) {
+		if (a != argv)
+			rls_buf_addc(&line, ' ');
+		rls_buf_addc(&line, '\'');
+		for (const char *c = *a; *c; c++)
+			if (*c == '\'')
+				rls_buf_adds(&line, "'\\''");
+			else
+				rls_buf_addc(&line, *c);
+		rls_buf_addc(&line, '\'');
+	}
+	v[0] = rls_xstrdup("script");
+	v[1] = rls_xstrdup("-qec");
+	v[2] = line.data ? line.data : rls_xstrdup("");
+	v[3] = rls_xstrdup("/dev/null");
+	serve_strv_free(argv);
+	return v;
+}
+
 typedef struct exec_stream {
 	sandbox *sb;
 	serve_exec x;
@@ -466,14 +493,15 @@ static void stream_done(void *ctx)
 
 static int h_exec(const serve_request *rq, serve_reply *rp, serve_fail *f)
 {
-	static const char *const fields[] = { "argv", "command", "env", "cwd", "timeout", "max_output", "stream", NULL };
+	static const char *const fields[] = { "argv", "command", "env", "cwd", "timeout", "max_output", "stream",
+					      "pty", NULL };
 	json_t *o = body_json(rq, f), *res;
 	_cleanup_free_ char *cwd = NULL;
 	const char *cwd_in;
 	char **argv = NULL, **env = NULL;
 	double timeout = 0;
 	size_t max;
-	bool stream = false;
+	bool stream = false, pty = false;
 	int r = -1;
 
 	if (!o)
@@ -481,7 +509,11 @@ static int h_exec(const serve_request *rq, serve_reply *rp, serve_fail *f)
 	if (only_fields(o, fields, f) < 0 || get_str(o, "cwd", &cwd_in, f) < 0 ||
 	    (cwd_in && tree_path(cwd_in, "cwd", &cwd, f) < 0) || get_seconds(o, "timeout", &timeout, f) < 0 ||
 	    get_max_output(o, &max, f) < 0 || get_bool(o, "stream", &stream, f) < 0 || get_env(o, &env, f) < 0 ||
-	    exec_argv(o, cwd, &argv, f) < 0 || check_arg_sizes(argv, env, f) < 0)
+	    get_bool(o, "pty", &pty, f) < 0 || exec_argv(o, cwd, &argv, f) < 0)
+		goto out;
+	if (pty)
+		argv = pty_argv(argv);
+	if (check_arg_sizes(argv, env, f) < 0)
 		goto out;
 	{
 		WITH_SANDBOX(rq, f);

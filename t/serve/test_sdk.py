@@ -23,6 +23,9 @@ with Sandbox.from_local(S, client=c) as sb:
        r)
     r = sb.run("head -c 100000 /dev/zero | tr '\\0' x", max_output=1000)
     ok(r.stdout_truncated and len(r.stdout) == 1000, "output beyond max_output is cut and said so", len(r.stdout))
+    is_(sb.run("test -t 1 && echo tty || echo none", pty=True).stdout, "tty\r\n",
+        "pty runs the command on a terminal of its own")
+    is_(sb.run("test -t 1 && echo tty || echo none").stdout, "none\n", "without pty it has none")
     lines = list(sb.run_stream("echo one; echo two >&2; exit 5"))
     ok([l for l in lines if l["stream"] == "stdout"] == [{"stream": "stdout", "data": "one\n"}] and
        lines[-1]["stream"] == "exit" and lines[-1]["exit_status"] == 5,

@@ -222,9 +222,13 @@ class Sandbox:
 
     def run(self, command: Union[str, Sequence[str]], env: Optional[Mapping[str, str]] = None,
             cwd: Optional[str] = None, timeout: Optional[float] = None,
-            max_output: Optional[int] = None) -> ExecResult:
-        """Run a shell line (str) or an argv (list) in the sandbox."""
+            max_output: Optional[int] = None, pty: bool = False) -> ExecResult:
+        """Run a shell line (str) or an argv (list) in the sandbox.  With pty
+        it runs on a terminal of its own: stdout and stderr both arrive in
+        stdout, with a terminal's line ends (\\r\\n)."""
         body = self._exec_body(command, env, cwd, timeout, max_output)
+        if pty:
+            body["pty"] = True
         return ExecResult.from_json(self.client.request("POST", self._path("/exec"), body))
 
     def run_stream(self, command: Union[str, Sequence[str]], env: Optional[Mapping[str, str]] = None,
