@@ -206,6 +206,8 @@ static int tree_path(const char *p, const char *field, char **out, serve_fail *f
 
 /* ---- handlers ---- */
 
+/* The sandbox of the path, or return the 404: only where nothing else
+ * is owned yet. */
 #define WITH_SANDBOX(rq, f)                                        \
 	sandbox *sb = sandbox_get((rq)->params[0], (f));           \
 	if (!sb)                                                    \
@@ -516,9 +518,11 @@ static int h_exec(const serve_request *rq, serve_reply *rp, serve_fail *f)
 	if (check_arg_sizes(argv, env, f) < 0)
 		goto out;
 	{
-		WITH_SANDBOX(rq, f);
+		sandbox *sb = sandbox_get(rq->params[0], f);
 		exec_spec spec = { .argv = argv, .env = env, .timeout = timeout };
 
+		if (!sb)
+			goto out;
 		if (sandbox_acquire(sb, f) < 0) {
 			sandbox_put(sb);
 			goto out;
@@ -578,7 +582,10 @@ static int h_session_create(const serve_request *rq, serve_reply *rp, serve_fail
 		goto out;
 	}
 	{
-		WITH_SANDBOX(rq, f);
+		sandbox *sb = sandbox_get(rq->params[0], f);
+
+		if (!sb)
+			goto out;
 		r = session_create(sb, json_is_object(env) ? env : NULL, cwd, id, f);
 		sandbox_put(sb);
 	}
@@ -620,7 +627,10 @@ static int h_session_exec(const serve_request *rq, serve_reply *rp, serve_fail *
 	if (check_arg_sizes((char *[]){ (char *)line, NULL }, NULL, f) < 0)
 		goto out;
 	{
-		WITH_SANDBOX(rq, f);
+		sandbox *sb = sandbox_get(rq->params[0], f);
+
+		if (!sb)
+			goto out;
 		if (sandbox_acquire(sb, f) == 0) {
 			res = session_exec(sb, rq->params[1], line, timeout, max, f);
 			sandbox_release(sb);

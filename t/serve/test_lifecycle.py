@@ -91,6 +91,10 @@ for _ in range(200):
     time.sleep(0.1)
 ok(gone is not None and gone.status == 404, "one idle past --idle-timeout is closed (looking at it is no use)",
    gone)
+for _ in range(200):  # closing may still be settling the delta
+    if not listing(states, ".json"):
+        break
+    time.sleep(0.1)
 is_(listing(states, ".json"), [], "and its state file removed")
 ok("serve-" + c.id not in listing(deltas), "its delta dropped as it asked")
 is_(srv.stop(), 0, "the server stops")
