@@ -787,7 +787,7 @@ static int h_file_stat(const serve_request *rq, serve_reply *rp, serve_fail *f)
 	if (!e)
 		return serve_failf(f, 500, NULL, "could not read the file's attributes");
 	json_object_del(e, "name");
-	json_object_set_new(e, "path", json_string(rq->query(rq->conn, "path")));
+	json_object_set_new(e, "path", rls_json_name(rq->query(rq->conn, "path")));
 	serve_reply_json(rp, 200, e);
 	return 0;
 }
