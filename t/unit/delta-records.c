@@ -59,6 +59,12 @@ static void raw_del(delta *d, MDB_dbi dbi, const void *k, size_t klen)
 	}
 }
 
+/* The key of a name in the root folder. */
+static size_t root_key(const char *path, uint8_t kb[DELTA_KEY_MAX])
+{
+	return delta_pack_key(DELTA_ROOT_DIR, path + 1, strlen(path + 1), kb);
+}
+
 /* Replace the value at `path` by buf[0..len) and read it back: 0 and a
  * sane node, or -1 with EIO (returned as -2 when the error is another). */
 static int node_read(delta *d, const char *path, const uint8_t *buf, size_t len)
@@ -68,7 +74,9 @@ static int node_read(delta *d, const char *path, const uint8_t *buf, size_t len)
 	rls_error err;
 	int r;
 
-	raw_put(d, d->nodes, path, strlen(path), buf, len);
+	uint8_t kb[DELTA_KEY_MAX];
+
+	raw_put(d, d->nodes, kb, root_key(path, kb), buf, len);
 	delta_begin(d, false, &txn, &err);
 	r = delta_get(txn, path, &n, &err);
 	delta_abort(txn);
@@ -144,7 +152,13 @@ int main(void)
 	delta_put_inode(txn, 7, &ino, &err);
 	delta_commit_txn(txn, &err);
 
-	raw_get(d, d->nodes, "/link", 5, good, &len);
+	{
+		uint8_t kb[DELTA_KEY_MAX];
+
+		len = 0;
+		tap_is_int(raw_get(d, d->nodes, kb, root_key("/link", kb), good, &len), 0,
+			   "the node is found under its (folder, name) key");
+	}
 	all = true;
 	for (size_t cut = 0; cut < len; cut++)
 		all &= node_read(d, "/link", good, cut) == -1;
@@ -172,7 +186,9 @@ int main(void)
 
 		memcpy(buf, good, len);
 		buf[len - 3] = '\0';	/* a NUL inside the target */
-		raw_put(d, d->nodes, "/link", 5, buf, len);
+		uint8_t kb[DELTA_KEY_MAX];
+
+		raw_put(d, d->nodes, kb, root_key("/link", kb), buf, len);
 		delta_begin(d, false, &t2, &err);
 		g = delta_get(t2, "/link", &n, &err);
 		delta_abort(t2);
@@ -206,16 +222,28 @@ int main(void)
 	raw_put(d, d->meta, "next_id", 7, "\x10\0\0\0\0\0\0\0", 8);
 
 	/* keys that are not paths as the index writes them */
-	raw_del(d, d->nodes, "/link", 5);
 	{
-		static const char *const bad[] = { "rel", "/a//b", "/a/./b", "/a/../b", "/a/", "/..", "/a/b/." };
-		static const char nul[] = "/a\0b";
+		uint8_t kb[DELTA_KEY_MAX];
+
+		raw_del(d, d->nodes, kb, root_key("/link", kb));
+	}
+	{
+		/* names in the root folder */
+		static const char *const bad[] = { "", ".", "..", "a/b", "/a" };
+		static const char nul[] = "a\0b";
 
 		all = true;
-		for (size_t i = 0; i < RLS_ARRAY_SIZE(bad) + 1; i++) {
-			const char *k = i < RLS_ARRAY_SIZE(bad) ? bad[i] : nul;
-			size_t kl = i < RLS_ARRAY_SIZE(bad) ? strlen(k) : sizeof nul - 1;
+		for (size_t i = 0; i < RLS_ARRAY_SIZE(bad) + 2; i++) {
+			uint8_t k[DELTA_KEY_MAX + 8];
+			size_t kl;
 			int c = 0;
+
+			if (i < RLS_ARRAY_SIZE(bad))
+				kl = delta_pack_key(DELTA_ROOT_DIR, bad[i], strlen(bad[i]), k);
+			else if (i == RLS_ARRAY_SIZE(bad))
+				kl = delta_pack_key(DELTA_ROOT_DIR, nul, sizeof nul - 1, k);
+			else
+				kl = 8 + 256, memset(k, 0, 8), memset(k + 8, 'n', 256);
 
 			raw_put(d, d->nodes, k, kl, "\1\3\0\0\0\0\0\0\0\0\0\0\0", 13);
 			delta_begin(d, false, &txn, &err);
@@ -227,7 +255,7 @@ int main(void)
 			}
 			raw_del(d, d->nodes, k, kl);
 		}
-		tap_ok(all, "a walk refuses keys with empty, '.' or '..' names, a NUL, or no leading '/'");
+		tap_ok(all, "a walk refuses keys with empty, '.' or '..' names, a '/' or a NUL in them, or too long");
 	}
 	delta_begin(d, true, &txn, &err);
 	tap_ok(delta_get(txn, "/a/../b", &n, &err) < 0 && err.code == EINVAL, "such a path is refused when asked for, too");
