@@ -175,7 +175,7 @@ typedef struct delta_entry {
 	delta_base base;
 } delta_entry;
 
-/* Every node of the index, in path order.  Regular files' data files are
+/* Every node of the index, in byte order of path.  Regular files' data files are
  * stat'ed: a missing one is an error (a damaged delta). */
 int delta_load_entries(delta *d, delta_entry **out, size_t *n, rls_error *err);
 void delta_free_entries(delta_entry *e, size_t n);
