@@ -38,7 +38,7 @@ static inline void path_list_free(struct path_list *l)
 		free(l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof *l);
-
+}
 
 /* The state of one execution (a commit or a recovery). */
 struct run {
@@ -108,7 +108,10 @@ int delta_run_finish(struct run *r, rls_error *err);
 /* Remove temporary names a crash left in the source. */
 void delta_run_sweep(struct run *r);
 
-/* plan.c: fill r->ops from the index (and stats with what conflicts and is
+/* plan.c */
+/* Fill buf from the kernel's random pool. */
+int delta_random_bytes(void *buf, size_t n, rls_error *err);
+/* Fill r->ops from the index (and stats with what conflicts and is
  * held back); 1 when `mode` is DELTA_CONFLICT_FAIL and something conflicts. */
 int delta_plan(struct run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err);
 

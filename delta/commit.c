@@ -33,19 +33,6 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
-/* Fill buf from the kernel's random pool. */
-static int random_bytes(void *buf, size_t n, rls_error *err)
-{
-	for (size_t got = 0; got < n;) {
-		ssize_t r = getrandom((char *)buf + got, n - got, 0);
-
-		if (r < 0 && errno != EINTR)
-			return rls_error_set(err, errno, "getrandom");
-		if (r > 0)
-			got += (size_t)r;
-	}
-	return 0;
-}
 
 /* ---- locks ------------------------------------------------------------ */
 
@@ -159,7 +146,7 @@ int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commi
 	rc = delta_plan(&r, mode, flags, stats, err);
 	if (rc != 0 || (flags & DELTA_COMMIT_DRY_RUN))
 		goto out;
-	if (random_bytes(&r.j.nonce, sizeof r.j.nonce, err) < 0) {
+	if (delta_random_bytes(&r.j.nonce, sizeof r.j.nonce, err) < 0) {
 		rc = -1;
 		goto out;
 	}

@@ -10,22 +10,6 @@
 #include <time.h>
 
 
-int delta_mdb_error(rls_error *err, int rc, const char *what)
-{
-	if (rc > 0)
-		return rls_error_set(err, rc, "%s", what);
-	switch (rc) {
-	case MDB_MAP_FULL:
-		return rls_error_set(err, ENOSPC, "%s: index full", what);
-	case MDB_INVALID:
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_VERSION_MISMATCH:
-		return rls_error_set(err, EIO, "%s: index is damaged (%s)", what, mdb_strerror(rc));
-	default:
-		return rls_error_set(err, EIO, "%s: %s", what, mdb_strerror(rc));
-	}
-}
 
 /* ---- meta ------------------------------------------------------------- */
 

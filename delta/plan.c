@@ -13,6 +13,20 @@
 #include <sys/sysmacros.h>
 #include <time.h>
 
+/* Fill buf from the kernel's random pool. */
+int delta_random_bytes(void *buf, size_t n, rls_error *err)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = getrandom((char *)buf + got, n - got, 0);
+
+		if (r < 0 && errno != EINTR)
+			return rls_error_set(err, errno, "getrandom");
+		if (r > 0)
+			got += (size_t)r;
+	}
+	return 0;
+}
+
 /* ---- planning --------------------------------------------------------- */
 
 struct plan {
@@ -445,7 +459,7 @@ int delta_plan(struct run *r, delta_conflict_mode mode, unsigned flags, delta_co
 	{
 		_cleanup_free_ uint64_t *rnd = rls_xcalloc(n ? n : 1, sizeof *rnd);
 
-		if (random_bytes(rnd, n * sizeof *rnd, err) < 0)
+		if (delta_random_bytes(rnd, n * sizeof *rnd, err) < 0)
 			goto out;
 		for (size_t i = 0; i < n; i++)
 			r->ops[i].tmp = rnd[i] | 1;	/* never 0: an older journal's */

@@ -14,6 +14,25 @@
 #define NODE_V 1
 #define INODE_V 1
 
+/* What an LMDB (negative) or errno (positive) result means, in *err: a
+ * damaged index is EIO, a full one ENOSPC. */
+int delta_mdb_error(rls_error *err, int rc, const char *what)
+{
+	if (rc > 0)
+		return rls_error_set(err, rc, "%s", what);
+	switch (rc) {
+	case MDB_MAP_FULL:
+		return rls_error_set(err, ENOSPC, "%s: index full", what);
+	case MDB_INVALID:
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_VERSION_MISMATCH:
+		return rls_error_set(err, EIO, "%s: index is damaged (%s)", what, mdb_strerror(rc));
+	default:
+		return rls_error_set(err, EIO, "%s: %s", what, mdb_strerror(rc));
+	}
+}
+
 /* ---- little-endian fields -------------------------------------------- */
 
 static uint8_t *put8(uint8_t *p, uint8_t v) { *p = v; return p + 1; }
