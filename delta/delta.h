@@ -125,6 +125,12 @@ enum {
 int delta_open(const char *dir, const char *source, unsigned flags, delta **out, rls_error *err);
 void delta_close(delta *d);
 
+/* Make every change committed so far durable: the names of the data files,
+ * then the index.  A delta opened with DELTA_MOUNT writes its index without
+ * syncs; this is the sync fsync(2) in the mount asks for.  (A data file's
+ * own content is synced through its descriptor.) */
+int delta_flush(delta *d, rls_error *err);
+
 /* Absolute path of the delta directory / of the recorded source tree. */
 const char *delta_path(const delta *d);
 const char *delta_source(const delta *d);

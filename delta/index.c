@@ -57,6 +57,15 @@ int delta_sync(delta *d, rls_error *err)
 	return rc ? delta_mdb_error(err, rc, "sync index") : 0;
 }
 
+int delta_flush(delta *d, rls_error *err)
+{
+	/* The names in DELTA/data first (a copy-up links its file in there),
+	 * then the index that points at them. */
+	if (fsync(d->data_sync_fd) < 0)
+		return rls_error_set(err, errno, "sync %s/data", d->path);
+	return delta_sync(d, err);
+}
+
 void delta_close(delta *d)
 {
 	if (!d)

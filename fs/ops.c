@@ -1993,12 +1993,20 @@ static void rls_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
+/* fsync of a file: its data, then the delta's index (where its name, its
+ * attributes and every other change made so far are), so that after a
+ * crash the file is there with what was written before the fsync.  Other
+ * writes do not sync the index (see rls-delta(7), DURABILITY). */
 static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	int fd = fh_of(fi)->fd;
-	int r = datasync ? fdatasync(fd) : fsync(fd);
+	rls_error err;
 
-	fuse_reply_err(req, r < 0 ? errno : 0);
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -2109,9 +2117,12 @@ static void rls_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	fuse_reply_err(req, 0);
 }
 
+/* fsync of a folder: its entries are in the index. */
 static void rls_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	rls_error err;
+
+	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
 static void rls_statfs(fuse_req_t req, fuse_ino_t ino)
