@@ -55,8 +55,8 @@ static int migrate_paths(delta *d, delta_txn *txn, rls_error *err)
 
 		if (!delta_path_ok(k.mv_data, k.mv_size) || delta_unpack_node(v.mv_data, v.mv_size, &node) < 0) {
 			mdb_cursor_close(c);
-			return rls_error_set(err, EIO, "%s: damaged index entry; the delta cannot be brought "
-					     "up to date", d->path);
+			return rls_error_set(err, EIO, "%s: damaged index entry, so the delta cannot be brought "
+					     "up to date; commit or discard it with the rls that made it", d->path);
 		}
 		path = rls_xstrndup(k.mv_data, k.mv_size);
 		if (delta_put(txn, path, &node, err) < 0) {
