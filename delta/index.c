@@ -844,6 +844,33 @@ static int delete_collected(delta_txn *txn, const struct collect *c, rls_error *
 	return 0;
 }
 
+static int longest_one(const char *path, const MDB_val *k, const MDB_val *v, bool is_dir, void *opaque)
+{
+	size_t *longest = opaque, n = strlen(path);
+
+	if (n > *longest)
+		*longest = n;
+	return 0;
+}
+
+/* Would a path below `from` (the folder `id`) be DELTA_PATH_MAX bytes or
+ * longer below `to`?  Only a longer name can make one so; then every path
+ * below is read (reads only: the move still writes one record). */
+static int check_lengths(delta_txn *txn, const char *from, uint64_t id, const char *to, rls_error *err)
+{
+	size_t flen = strlen(from), tlen = strlen(to), longest = 0;
+	int r;
+
+	if (tlen <= flen)
+		return 0;
+	if ((r = walk_below(txn, from, id, longest_one, &longest, err)) != 0)
+		return -1;
+	if (longest - flen + tlen >= DELTA_PATH_MAX)
+		return rls_error_set(err, ENAMETOOLONG, "%s: a path below would be %zu bytes long below %s", from,
+				     longest - flen + tlen, to);
+	return 0;
+}
+
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err)
 {
 	_cleanup_chain_ struct chain chain = { 0 };
@@ -860,6 +887,8 @@ int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error
 		return r < 0 ? -1 : 0;
 	if (!strcmp(from, "/") || !strcmp(to, "/") || (!strncmp(to, from, flen) && (to[flen] == '/' || !to[flen])))
 		return rls_error_set(err, EINVAL, "delta: cannot move what is below %s to %s", from, to);
+	if (check_lengths(txn, from, id, to, err) < 0)
+		return -1;
 	r = dir_id(txn, to, &dest, NULL, NULL, err);
 	if (r < 0)
 		return -1;

@@ -279,6 +279,17 @@ int main(void)
 			       "and listed in its folder");
 			rls_buf_free(&b);
 		}
+		{
+			char far[600];
+
+			memset(far, 'z', 513);
+			far[0] = far[256] = '/';
+			far[513] = '\0';
+			snprintf(name, sizeof name, "%.200s", longp);
+			tap_ok(delta_move_below(txn, name, far, &err) < 0 && err.code == ENAMETOOLONG &&
+			       delta_get(txn, longp, &n, &err) == 0,
+			       "a move that would make a path below it 4,096 bytes long is ENAMETOOLONG, and moves nothing");
+		}
 		snprintf(moved, sizeof moved, "/m%s", longp + 200);
 		snprintf(name, sizeof name, "%.200s", longp);
 		tap_ok(delta_move_below(txn, name, "/m", &err) == 0 &&
