@@ -4,12 +4,8 @@
 
 #include <endian.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
-
-
 
 /* ---- meta ------------------------------------------------------------- */
 

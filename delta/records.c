@@ -5,8 +5,8 @@
  * What is on disk may have been damaged (a crash of the disk, a person with
  * an editor, a sandbox that once wrote its own delta): every decoder checks
  * every length and every field it hands on, and answers -1 for anything
- * that is not a record as the encoders write them.  t/fuzz/fuzz-records.c
- * feeds them arbitrary bytes. */
+ * that is not a record as the encoders write them.  t/fuzz/fuzz-index.c and
+ * t/fuzz/fuzz-journal.c feed them arbitrary bytes. */
 #include "delta-int.h"
 
 #include <endian.h>
