@@ -22,17 +22,9 @@
  */
 #include "commit-int.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/file.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <time.h>
-
 
 /* ---- locks ------------------------------------------------------------ */
 
@@ -108,7 +100,6 @@ static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
 		return rls_error_set(err, EBUSY, "%s: delta is mounted", d->path);
 	return lock_file(d, "mount.lock", LOCK_EX | LOCK_NB, lock_fd, err);
 }
-
 
 int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err)
 {

@@ -19,7 +19,6 @@ static void op_key(char buf[24], size_t i)
 	snprintf(buf, 24, "journal/%08zx", i);
 }
 
-
 /* Write the journal header in its own durable transaction. */
 int delta_journal_mark(struct run *r, rls_error *err)
 {

@@ -2,16 +2,10 @@
  * against the source (conflicts, set-id bits, symlinks held back, room). */
 #include "commit-int.h"
 
-#include <dirent.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
-#include <time.h>
 
 /* Fill buf from the kernel's random pool. */
 int delta_random_bytes(void *buf, size_t n, rls_error *err)
