@@ -2,6 +2,7 @@
  * against the source (conflicts, set-id bits, symlinks held back, room). */
 #include "commit-int.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
