@@ -2,7 +2,8 @@
 # Paths of any length a filesystem allows: the index keys an entry by its
 # parent folder and name, so a file 4,000 bytes deep is written, listed,
 # renamed (with its folder), diffed and committed like any other, and the
-# delta keeps it across a remount.
+# delta keeps it across a remount; an entry at such a path that a policy
+# hides leaves its folder's listing as if it were not there.
 . "$(dirname "$0")/lib.sh"
 need_fuse
 
@@ -35,4 +36,22 @@ like "$out" "A ${q#/}" "and lists the file by its whole path"
 "$RLS" commit "$T/delta" > /dev/null 2>&1; is $? 0 "rls commit applies it"
 is "$(cat "$S$q" 2>&1)" content "the source has the file at its 4,002-byte path"
 test -d "$S/top"; is $? 1 "and not the old folder"
+
+# an entry of the delta at a long path that a later policy hides: its
+# folder lists as if it were not there
+mount_rlsfs "$S" "$M" -p full-access || { echo "Bail out! mount failed"; exit 1; }
+dir=$(dirname "$q")
+hidden=.env-$(printf 's%.0s' $(seq 1 100))
+echo secret > "$M$dir/$hidden"; is $? 0 "a file is written beside it at a ${#dir}-byte path"
+umount_rlsfs "$M"
+cat > "$T/hide.yml" <<'YAML'
+rules:
+  - { pattern: "**", permission: write }
+  - { pattern: "**/.env*", permission: none }
+YAML
+mount_rlsfs "$S" "$M" -p "$T/hide.yml" || { echo "Bail out! mount failed"; exit 1; }
+is "$(ls -A "$M$dir" 2>&1)" "$(basename "$q")" "under a policy hiding it, its folder lists the rest"
+is "$($FSOP stat "$M$dir/$hidden")" ENOENT "and the hidden name is not there"
+umount_rlsfs "$M"
+
 done_testing
