@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
-void delta_run_step(struct run *r)
+void delta_run_step(struct delta_run *r)
 {
 	r->steps++;
 	if (r->crash_after > 0 && r->steps == r->crash_after)
@@ -34,7 +34,7 @@ static int open_beneath(int root, const char *dir)
 	return fd;
 }
 
-static void cache_drop(struct run *r)
+static void cache_drop(struct delta_run *r)
 {
 	free(r->cache_dir);
 	r->cache_dir = NULL;
@@ -47,7 +47,7 @@ static void cache_drop(struct run *r)
 
 /* The batch uses directory fd `dirfd`: keep the cached one open until the
  * batch is flushed, whatever the cache does meanwhile. */
-static void cache_pin(struct run *r, int dirfd)
+static void cache_pin(struct delta_run *r, int dirfd)
 {
 	if (dirfd != r->cache_fd || r->cache_pinned)
 		return;
@@ -60,7 +60,7 @@ static void cache_pin(struct run *r, int dirfd)
 }
 
 /* Close the batch's directories; the cached one goes back to the cache. */
-static void release_dirs(struct run *r)
+static void release_dirs(struct delta_run *r)
 {
 	for (size_t i = 0; i < r->n_dirs; i++)
 		if (r->dirs[i] != r->cache_fd)
@@ -72,7 +72,7 @@ static void release_dirs(struct run *r)
 /* The parent directory of merged path `path` (borrowed fd) and the last
  * component.  With `make`, missing parents are created: the source lost a
  * directory the delta writes into, and the delta wins. */
-static int parent_of(struct run *r, const char *path, bool make, const char **name, rls_error *err)
+static int parent_of(struct delta_run *r, const char *path, bool make, const char **name, rls_error *err)
 {
 	const char *slash = strrchr(path, '/');
 	_cleanup_free_ char *dir = NULL;
@@ -99,7 +99,7 @@ static int parent_of(struct run *r, const char *path, bool make, const char **na
 			}
 		}
 		r->late_conflicts++;
-		path_list_add(&r->conflicts, path);
+		delta_path_list_add(&r->conflicts, path);
 		fd = open_beneath(r->src_fd, dir);
 	}
 	if (fd < 0)
@@ -111,7 +111,7 @@ static int parent_of(struct run *r, const char *path, bool make, const char **na
 }
 
 /* st_dev of a directory parent_of returned. */
-static int dir_dev(struct run *r, int dirfd, uint64_t *dev, rls_error *err)
+static int dir_dev(struct delta_run *r, int dirfd, uint64_t *dev, rls_error *err)
 {
 	struct stat st;
 
@@ -140,7 +140,7 @@ static int dir_dev(struct run *r, int dirfd, uint64_t *dev, rls_error *err)
  * follow or open what is already there (O_CREAT|O_EXCL|O_NOFOLLOW, mknod,
  * symlink, link).  Journals written before version 3 named the file after
  * the commit's nonce and the op's index. */
-static void tmp_name(const struct run *r, size_t i, char buf[48])
+static void tmp_name(const struct delta_run *r, size_t i, char buf[48])
 {
 	if (r->ops[i].tmp)
 		snprintf(buf, 48, ".rls-commit.%016llx", (unsigned long long)r->ops[i].tmp);
@@ -164,7 +164,7 @@ static int create_tmp(int dirfd, const char *name)
 }
 
 /* Give the file open as fd op o's owner, mode and times. */
-static void set_attrs_fd(struct run *r, int fd, const struct delta_op *o)
+static void set_attrs_fd(struct delta_run *r, int fd, const struct delta_op *o)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
@@ -179,7 +179,7 @@ static void set_attrs_fd(struct run *r, int fd, const struct delta_op *o)
  * is really there, so that nothing put in its place since (a symlink, or a
  * hard link to a file elsewhere) is changed.  1 when the entry is not of
  * that type (nothing is changed), 0 when done, -1 when it is gone. */
-static int set_attrs_at(struct run *r, int dirfd, const char *name, const struct delta_op *o, mode_t type)
+static int set_attrs_at(struct delta_run *r, int dirfd, const char *name, const struct delta_op *o, mode_t type)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 	_cleanup_close_ int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -202,7 +202,7 @@ static int set_attrs_at(struct run *r, int dirfd, const char *name, const struct
 
 /* Make room at dirfd/name for a non-directory: an empty directory there
  * goes (its deletions already ran); a non-empty one is kept, a conflict. */
-static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *path, bool *kept, rls_error *err)
+static int clear_dir_at(struct delta_run *r, int dirfd, const char *name, const char *path, bool *kept, rls_error *err)
 {
 	struct stat st;
 
@@ -214,7 +214,7 @@ static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *
 	if (errno == ENOTEMPTY || errno == EEXIST) {
 		*kept = true;
 		r->late_conflicts++;
-		path_list_add(&r->conflicts, path);
+		delta_path_list_add(&r->conflicts, path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "rmdir %s%s", r->d->source, path);
@@ -223,7 +223,7 @@ static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *
 /* Rename the non-directory from_fd/from over dirfd/name.  The rename is
  * tried first: only when a directory is in the way does clear_dir_at look
  * at it.  *kept: that directory stays, and `from` is still the caller's. */
-static int rename_over(struct run *r, int from_fd, const char *from, int dirfd, const char *name, const char *path,
+static int rename_over(struct delta_run *r, int from_fd, const char *from, int dirfd, const char *name, const char *path,
 		       bool *kept, rls_error *err)
 {
 	*kept = false;
@@ -239,7 +239,7 @@ static int rename_over(struct run *r, int from_fd, const char *from, int dirfd, 
 }
 
 /* Rename a temporary file into place; it is gone afterwards either way. */
-static int rename_into_place(struct run *r, int dirfd, const char *tmp, const char *name, const char *path, rls_error *err)
+static int rename_into_place(struct delta_run *r, int dirfd, const char *tmp, const char *name, const char *path, rls_error *err)
 {
 	bool kept;
 	int rc = rename_over(r, dirfd, tmp, dirfd, name, path, &kept, err);
@@ -249,7 +249,7 @@ static int rename_into_place(struct run *r, int dirfd, const char *tmp, const ch
 	return rc;
 }
 
-static int sync_source(struct run *r, rls_error *err)
+static int sync_source(struct delta_run *r, rls_error *err)
 {
 	if (syncfs(r->src_fd) < 0)
 		return rls_error_set(err, errno, "sync %s", r->d->source);
@@ -258,7 +258,7 @@ static int sync_source(struct run *r, rls_error *err)
 
 /* Write a copy of op i's data file to `tmp` in dirfd with the op's
  * attributes; returns its fd (the caller closes it). */
-static int copy_to_tmp(struct run *r, size_t i, int dirfd, const char *tmp, rls_error *err)
+static int copy_to_tmp(struct delta_run *r, size_t i, int dirfd, const char *tmp, rls_error *err)
 {
 	const struct delta_op *o = &r->ops[i];
 	_cleanup_close_ int data = -1, fd = -1;
@@ -280,7 +280,7 @@ static int copy_to_tmp(struct run *r, size_t i, int dirfd, const char *tmp, rls_
 /* The data file of a move is gone: an earlier run renamed it into place.
  * The target is normally still that file (the identity the journal holds);
  * if it is not, someone replaced it since, and their version stays. */
-static void moved_before(struct run *r, const struct delta_op *o, int dirfd, const char *name)
+static void moved_before(struct delta_run *r, const struct delta_op *o, int dirfd, const char *name)
 {
 	struct stat st;
 
@@ -288,10 +288,10 @@ static void moved_before(struct run *r, const struct delta_op *o, int dirfd, con
 	    (uint64_t)st.st_ino == o->data_ino)
 		return;
 	r->late_conflicts++;
-	path_list_add(&r->conflicts, o->path);
+	delta_path_list_add(&r->conflicts, o->path);
 }
 
-static bool data_gone(struct run *r, const struct delta_op *o)
+static bool data_gone(struct delta_run *r, const struct delta_op *o)
 {
 	char dname[17];
 	struct stat st;
@@ -304,7 +304,7 @@ static bool data_gone(struct run *r, const struct delta_op *o)
  * file's owner, mode and times.  *move is false when the target directory
  * is on another filesystem (the file is copied instead).  Returns 1 when
  * an earlier run already moved it. */
-static int prepare_move(struct run *r, const struct delta_op *o, int dirfd, const char *name, bool *move, rls_error *err)
+static int prepare_move(struct delta_run *r, const struct delta_op *o, int dirfd, const char *name, bool *move, rls_error *err)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 	int data_fd = r->d->data_fd;
@@ -329,7 +329,7 @@ static int prepare_move(struct run *r, const struct delta_op *o, int dirfd, cons
 	return 0;
 }
 
-static int stage_file(struct run *r, size_t i, rls_error *err)
+static int stage_file(struct delta_run *r, size_t i, rls_error *err)
 {
 	const struct delta_op *o = &r->ops[i];
 	const char *name;
@@ -392,7 +392,7 @@ static int stage_file(struct run *r, size_t i, rls_error *err)
 
 /* A move the kernel refused (EXDEV: another mount of the filesystem):
  * copy now, durably, since the batch's sync has already run. */
-static int copy_now(struct run *r, const struct staged *s, rls_error *err)
+static int copy_now(struct delta_run *r, const struct staged *s, rls_error *err)
 {
 	const struct delta_op *o = &r->ops[s->op];
 	_cleanup_close_ int fd = -1;
@@ -414,7 +414,7 @@ static int copy_now(struct run *r, const struct staged *s, rls_error *err)
 }
 
 /* Rename one staged file into place: a data file (move) or a copy. */
-static int place(struct run *r, const struct staged *s, rls_error *err)
+static int place(struct delta_run *r, const struct staged *s, rls_error *err)
 {
 	const struct delta_op *o = &r->ops[s->op];
 	char from[48];
@@ -434,7 +434,7 @@ static int place(struct run *r, const struct staged *s, rls_error *err)
 
 /* Make the staged files durable, rename them into place, make the renames
  * durable and record the progress. */
-static int flush(struct run *r, size_t next_op, rls_error *err)
+static int flush(struct delta_run *r, size_t next_op, rls_error *err)
 {
 	int ret = 0;
 
@@ -470,7 +470,7 @@ static int flush(struct run *r, size_t next_op, rls_error *err)
 	return 0;
 }
 
-static int do_del(struct run *r, const struct delta_op *o, rls_error *err)
+static int do_del(struct delta_run *r, const struct delta_op *o, rls_error *err)
 {
 	const char *name;
 	struct stat st;
@@ -485,13 +485,13 @@ static int do_del(struct run *r, const struct delta_op *o, rls_error *err)
 	if (S_ISDIR(st.st_mode) && (errno == ENOTEMPTY || errno == EEXIST)) {
 		/* Content the delta does not name appeared: keep it. */
 		r->late_conflicts++;
-		path_list_add(&r->conflicts, o->path);
+		delta_path_list_add(&r->conflicts, o->path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "remove %s%s", r->d->source, o->path);
 }
 
-static int do_mkdir(struct run *r, const struct delta_op *o, rls_error *err)
+static int do_mkdir(struct delta_run *r, const struct delta_op *o, rls_error *err)
 {
 	const char *name;
 	struct stat st;
@@ -511,7 +511,7 @@ static int do_mkdir(struct run *r, const struct delta_op *o, rls_error *err)
 	return 0;
 }
 
-static int do_special(struct run *r, size_t i, rls_error *err)
+static int do_special(struct delta_run *r, size_t i, rls_error *err)
 {
 	const struct delta_op *o = &r->ops[i];
 	const char *name;
@@ -534,7 +534,7 @@ static int do_special(struct run *r, size_t i, rls_error *err)
 	return rename_into_place(r, dirfd, tmp, name, o->path, err);
 }
 
-static int do_dirattr(struct run *r, const struct delta_op *o, rls_error *err)
+static int do_dirattr(struct delta_run *r, const struct delta_op *o, rls_error *err)
 {
 	const char *name;
 	int dirfd = parent_of(r, o->path, false, &name, err);
@@ -546,7 +546,7 @@ static int do_dirattr(struct run *r, const struct delta_op *o, rls_error *err)
 	return 0;
 }
 
-static int delta_run_execute(struct run *r, rls_error *err)
+static int delta_run_execute(struct delta_run *r, rls_error *err)
 {
 	for (size_t i = r->j.done; i < r->n_ops; i++) {
 		const struct delta_op *o = &r->ops[i];
@@ -585,7 +585,7 @@ static int delta_run_execute(struct run *r, rls_error *err)
 }
 
 /* Remove staged files a crash left behind (named by the journal). */
-void delta_run_sweep(struct run *r)
+void delta_run_sweep(struct delta_run *r)
 {
 	for (size_t i = 0; i < r->n_ops; i++) {
 		const struct delta_op *o = &r->ops[i];
@@ -605,7 +605,7 @@ void delta_run_sweep(struct run *r)
 	cache_drop(r);
 }
 
-void delta_run_init(struct run *r, delta *d, int src_fd)
+void delta_run_init(struct delta_run *r, delta *d, int src_fd)
 {
 	const char *crash = getenv("RLS_COMMIT_CRASH_AFTER");
 	struct stat src, data;
@@ -630,20 +630,20 @@ void delta_run_init(struct run *r, delta *d, int src_fd)
 		r->batch_files = BATCH_FILES;
 }
 
-void delta_run_free(struct run *r)
+void delta_run_free(struct delta_run *r)
 {
 	cache_drop(r);
 	release_dirs(r);
 	free(r->dirs);
 	free(r->batch);
 	delta_free_ops(r->ops, r->n_ops);
-	path_list_free(&r->conflicts);
-	path_list_free(&r->setid);
+	delta_path_list_free(&r->conflicts);
+	delta_path_list_free(&r->setid);
 }
 
 /* Apply the ops from the journal's progress mark on, then empty the delta
  * and drop the journal. */
-int delta_run_finish(struct run *r, rls_error *err)
+int delta_run_finish(struct delta_run *r, rls_error *err)
 {
 	if (r->j.phase == 1) {
 		if (delta_run_execute(r, err) < 0)

@@ -17,12 +17,12 @@
 
 /* Paths that conflicted, one string each and NULL after the last: a name
  * may hold any byte but NUL, so no separator could keep two apart. */
-struct path_list {
+struct delta_path_list {
 	char **v;
 	size_t n, cap;
 };
 
-static inline void path_list_add(struct path_list *l, const char *path)
+static inline void delta_path_list_add(struct delta_path_list *l, const char *path)
 {
 	if (l->n + 2 > l->cap) {
 		l->cap = l->cap ? 2 * l->cap : 8;
@@ -32,7 +32,7 @@ static inline void path_list_add(struct path_list *l, const char *path)
 	l->v[l->n] = NULL;
 }
 
-static inline void path_list_free(struct path_list *l)
+static inline void delta_path_list_free(struct delta_path_list *l)
 {
 	for (size_t i = 0; l->v && i < l->n; i++)	/* v may have been handed on */
 		free(l->v[i]);
@@ -41,7 +41,7 @@ static inline void path_list_free(struct path_list *l)
 }
 
 /* The state of one execution (a commit or a recovery). */
-struct run {
+struct delta_run {
 	delta *d;
 	int src_fd;
 	struct delta_journal j;
@@ -79,18 +79,18 @@ struct run {
 	uint64_t batch_bytes;
 	int *dirs;		/* directory fds the batch holds */
 	size_t n_dirs, cap_dirs;
-	struct path_list conflicts;
+	struct delta_path_list conflicts;
 	unsigned late_conflicts;
-	struct path_list setid;	/* paths whose set-id bits were dropped */
+	struct delta_path_list setid;	/* paths whose set-id bits were dropped */
 };
 
 
 /* journal.c */
 void delta_free_ops(struct delta_op *ops, size_t n);
 /* Write the journal header in its own durable transaction. */
-int delta_journal_mark(struct run *r, rls_error *err);
+int delta_journal_mark(struct delta_run *r, rls_error *err);
 /* Write the ops and the header, durably. */
-int delta_journal_write(struct run *r, rls_error *err);
+int delta_journal_write(struct delta_run *r, rls_error *err);
 /* Read the header (and with `ops` the ops): 0, 1 when there is no journal. */
 int delta_journal_read(delta *d, struct delta_journal *j, struct delta_op **ops, rls_error *err);
 /* Remove the journal; with `clear_index` clear the index but the symlinks
@@ -99,20 +99,20 @@ int delta_journal_finish(delta *d, bool clear_index, struct delta_journal *j, co
 			 size_t n_ops, rls_error *err);
 
 /* apply.c */
-void delta_run_init(struct run *r, delta *d, int src_fd);
-void delta_run_free(struct run *r);
+void delta_run_init(struct delta_run *r, delta *d, int src_fd);
+void delta_run_free(struct delta_run *r);
 /* Test hook: exit at the step RLS_COMMIT_CRASH_AFTER names. */
-void delta_run_step(struct run *r);
+void delta_run_step(struct delta_run *r);
 /* Do the journal's ops from where it says, then empty the delta. */
-int delta_run_finish(struct run *r, rls_error *err);
+int delta_run_finish(struct delta_run *r, rls_error *err);
 /* Remove temporary names a crash left in the source. */
-void delta_run_sweep(struct run *r);
+void delta_run_sweep(struct delta_run *r);
 
 /* plan.c */
 /* Fill buf from the kernel's random pool. */
 int delta_random_bytes(void *buf, size_t n, rls_error *err);
 /* Fill r->ops from the index (and stats with what conflicts and is
  * held back); 1 when `mode` is DELTA_CONFLICT_FAIL and something conflicts. */
-int delta_plan(struct run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err);
+int delta_plan(struct delta_run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err);
 
 #endif

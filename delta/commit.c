@@ -67,7 +67,7 @@ int delta_recover(delta *d, rls_error *err)
 {
 	_cleanup_close_ int commit_fd = -1, src_fd = -1;
 	struct delta_journal j;
-	struct run r;
+	struct delta_run r;
 	int rc;
 
 	rc = delta_journal_read(d, &j, NULL, err);
@@ -104,7 +104,7 @@ static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
 int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err)
 {
 	_cleanup_close_ int mount_fd = -1, commit_fd = -1, src_fd = -1;
-	struct run r;
+	struct delta_run r;
 	int rc;
 
 	memset(stats, 0, sizeof *stats);

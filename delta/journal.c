@@ -20,7 +20,7 @@ static void op_key(char buf[24], size_t i)
 }
 
 /* Write the journal header in its own durable transaction. */
-int delta_journal_mark(struct run *r, rls_error *err)
+int delta_journal_mark(struct delta_run *r, rls_error *err)
 {
 	delta_txn *txn;
 	uint8_t buf[24];
@@ -37,7 +37,7 @@ int delta_journal_mark(struct run *r, rls_error *err)
 	return 0;
 }
 
-int delta_journal_write(struct run *r, rls_error *err)
+int delta_journal_write(struct delta_run *r, rls_error *err)
 {
 	_cleanup_buf_ rls_buf b = { 0 };
 	delta_txn *txn;

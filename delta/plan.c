@@ -221,10 +221,10 @@ static bool below(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
-static void report_path(struct path_list *l, unsigned *count, const char *path)
+static void report_path(struct delta_path_list *l, unsigned *count, const char *path)
 {
 	(*count)++;
-	path_list_add(l, path);
+	delta_path_list_add(l, path);
 }
 
 static int check_space(struct plan *p, int src_fd, rls_error *err)
@@ -314,7 +314,7 @@ static int hold_symlinks(struct plan *p, delta_commit_stats *stats, rls_error *e
 	return 0;
 }
 
-int delta_plan(struct run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats,
+int delta_plan(struct delta_run *r, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats,
 		rls_error *err)
 {
 	struct plan p = { .d = r->d, .mode = mode };
