@@ -471,7 +471,7 @@ static int cmd_mount(int argc, char **argv)
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
-	rls_error err;
+	rls_error err = { 0 };
 	int c, pipefd[2];
 	pid_t child;
 
@@ -549,9 +549,8 @@ static int cmd_mount(int argc, char **argv)
 	spec = policy_resolve_spec(mo.policy, source);
 	mo.policy_spec = spec;
 	if (mo.delta) {
-		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
-			if (!delta_dir && !err.msg[0])
-				rls_error_set(&err, errno, "delta %s", mo.delta);
+		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 ||
+		    (!(delta_dir = realpath(mo.delta, NULL)) && rls_error_set(&err, errno, "delta %s", mo.delta) < 0)) {
 			fprintf(stderr, "rlsfs: %s\n", err.msg);
 			policy_free(pol);
 			return 1;
