@@ -112,7 +112,11 @@ static void entry_attr(rlsfs *fs, entry *e)
 				st->st_blocks = ds.st_blocks;
 				st->st_atim = ds.st_atim;
 				st->st_mtim = ds.st_mtim;
-				st->st_ctim = ds.st_ctim;
+				/* A write changes the data file's ctime, a
+				 * change of mode, owner or links only the
+				 * record's: the later of the two is the file's. */
+				if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
+					st->st_ctim = ds.st_ctim;
 			}
 		} else if (e->node.kind == DELTA_SYMLINK) {
 			st->st_size = (off_t)strlen(e->node.target);
@@ -340,12 +344,13 @@ static int op_end(op *o, int status)
 	return r;
 }
 
-/* Each name of a hard-linked file is its own node (nodes are keyed by
- * name), so the kernel cannot see that a write, link or unlink through one
- * name changed the others: their attributes are not cached. */
+/* Each name of a hard-linked inode is its own node (nodes are keyed by
+ * name), so the kernel cannot see that a write, chmod, link or unlink
+ * through one name changed the others: their attributes are not cached,
+ * whatever the inode's type (a fifo or a device node has names too). */
 static double attr_timeout(rlsfs *fs, const entry *e)
 {
-	return e->upper && e->node.kind == DELTA_FILE && e->di.nlink > 1 ? 0 : fs->timeout;
+	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1 ? 0 : fs->timeout;
 }
 
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
@@ -512,6 +517,13 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 	}
 	e.di.mtime_ns = e.di.ctime_ns = now;
 	return put_inode(o, e.node.id, &e.di);
+}
+
+/* The upper inode of e has changed its metadata now. */
+static int touch_ctime(op *o, entry *e)
+{
+	e->di.ctime_ns = now_ns();
+	return put_inode(o, e->node.id, &e->di);
 }
 
 /* Drop one name of the upper inode `id`. */
@@ -1767,6 +1779,12 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = copy_up(&o, oldpath, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE))
 		r = copy_up(&o, o.path, &b);
+	/* A renamed inode's ctime changes, as on Linux's filesystems (POSIX
+	 * leaves it open; tar and backup tools look at it). */
+	if (r == 0)
+		r = touch_ctime(&o, &a);
+	if (r == 0 && (flags & RENAME_EXCHANGE))
+		r = touch_ctime(&o, &b);
 	if (r < 0) {
 		op_end(&o, r);
 		fuse_reply_err(req, -r);
