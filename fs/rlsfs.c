@@ -35,6 +35,7 @@ typedef struct mount_opts {
 	const char *fuse_opts;
 	pid_t watch_pid;
 	bool map_owner;
+	bool ignore_caller_caps;
 	uid_t sandbox_uid, owner_uid;
 	gid_t sandbox_gid, owner_gid;
 	bool foreground;
@@ -52,7 +53,8 @@ typedef struct mount_opts {
 static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
-	      "                   [--map-owner UID:GID=UID:GID] [--max-delta-size SIZE] [--max-delta-files N]\n"
+	      "                   [--map-owner UID:GID=UID:GID] [--ignore-caller-caps]\n"
+	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
 	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
@@ -325,6 +327,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		fs.idmap.owner_uid = mo->owner_uid;
 		fs.idmap.owner_gid = mo->owner_gid;
 	}
+	fs.caller_caps = !mo->ignore_caller_caps && caller_init(&fs);
 	fs.audit_max = mo->audit_max_size;
 	fs.audit_rate = mo->audit_rate;
 	fs.audit_burst = mo->audit_burst;
@@ -452,6 +455,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "audit", required_argument, NULL, 'A' },
 		{ "watch-pid", required_argument, NULL, 'W' },
 		{ "map-owner", required_argument, NULL, 'O' },
+		{ "ignore-caller-caps", no_argument, NULL, 'I' },
 		{ "max-delta-size", required_argument, NULL, 'S' },
 		{ "max-delta-files", required_argument, NULL, 'N' },
 		{ "max-dir-memory", required_argument, NULL, 'M' },
@@ -502,6 +506,9 @@ static int cmd_mount(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'I':
+			mo.ignore_caller_caps = true;
 			break;
 		case 'S':
 			if (parse_limit("--max-delta-size", optarg, true, &mo.delta_size))

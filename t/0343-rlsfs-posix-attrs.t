@@ -84,5 +84,49 @@ same_text "$(cd "$M/tree" && find . -type f | LC_ALL=C sort)" "$(cd "$N/tree" &&
 	"find walks every folder of the mount"
 same_text "$(stat -c %h "$M/tree" "$M/tree/a/b/c")" "1
 1" "folders report one link, as btrfs does: the count tells nothing"
+
+# 4. ownership and set-id: a caller holding CAP_CHOWN and CAP_FSETID (root
+#    here) gets what ext4 gives; one without them is judged as a sandbox
+NOCAPS="setpriv --bounding-set=-all --inh-caps=-all --"
+export NOCAPS
+same "a caller with CAP_CHOWN gives files away, to any owner and group" \
+	': > own; chown 65534:65534 own; mkfifo ownp; chown 7:8 ownp; chown 9 chown; stat -c "%n %u:%g" own ownp chown'
+same "a caller with CAP_FSETID makes set-id files, which keep their bits when it writes" \
+	': > sid; chmod 6755 sid; stat -c %a sid; echo x >> sid; truncate -s 1 sid; stat -c %a sid'
+same "a write by a caller without CAP_FSETID drops the bits" \
+	': > sid2; chmod 6755 sid2; $NOCAPS sh -c "echo y >> sid2"; stat -c %a sid2'
+same "chown drops the bits, whoever asks" \
+	': > sid3; chmod 6755 sid3; chown 1 sid3; stat -c "%a %u" sid3'
+same "a file made with set-id bits keeps them for a caller with CAP_FSETID" \
+	'python3 -c "import os; os.close(os.open(\"sid4\", os.O_CREAT | os.O_WRONLY, 0o4755))"; stat -c %a sid4'
+same "files made in a set-group-id folder take its group; folders made there inherit the bit" \
+	'mkdir sg; chown :100 sg; chmod 2775 sg; mkdir sg/sub; : > sg/f; mkfifo sg/p; ln -s f sg/l
+	 $NOCAPS mkdir sg/sub2; stat -c "%n %a %g" sg sg/sub sg/sub2 sg/f sg/p; stat -c "%n %g" sg/l'
+same "a caller outside the folder's group without CAP_FSETID gets no set-group-id file there" \
+	'mkdir -p sg; chown :100 sg; chmod 2777 sg; $NOCAPS python3 -c "import os; os.close(os.open(\"sg/x\", os.O_CREAT | os.O_WRONLY, 0o2755))"; stat -c "%a %g" sg/x'
+# What only a sandbox meets is refused by rlsfs where ext4 would let an
+# owner set the set-user-id bit of its own file: see rlsfs(1).
+: > "$M/mine"
+is "$($NOCAPS $FSOP chmod "$M/mine" 4755)" EPERM "without CAP_FSETID a file cannot be made set-user-id, even one's own"
+is "$($NOCAPS $FSOP chown "$M/mine" 12345 -1)" EPERM "without CAP_CHOWN a file cannot be given away"
+is "$(unshare -Ur $FSOP chmod "$M/mine" 4755)" EPERM "capabilities held in a user namespace of one's own count for nothing"
+is "$(unshare -Ur $FSOP chmod "$M/mine" 2755)" EPERM "nor make a set-group-id file"
+mount_rlsfs "$S" "$T/m2" -p full-access --delta "$T/delta2" --ignore-caller-caps || { echo "Bail out! mount failed"; exit 1; }
+: > "$T/m2/f"
+is "$($FSOP chmod "$T/m2/f" 4755)" EPERM "with --ignore-caller-caps (as rls run mounts) even root makes no set-id file"
+is "$($FSOP chown "$T/m2/f" 12345 -1)" EPERM "nor gives a file away"
+umount_rlsfs "$T/m2"
+
 same_text "$(source_sum)" "$SOURCE_BEFORE" "the source tree is not modified"
+# the commit keeps what an entitled caller did, and drops set-id bits
+# from what no entitled caller vouched for
+umount_rlsfs "$M"
+"$RLS" commit "$T/delta" >/dev/null 2>&1
+is "$?" 0 "the delta commits"
+is "$(stat -c '%n %a %u:%g' "$S/own" "$S/sid" "$S/sid2" "$S/sid4" "$S/sg" "$S/sg/sub" | sed "s|$S/||")" "own 644 65534:65534
+sid 6755 0:0
+sid2 755 0:0
+sid4 4755 0:0
+sg 2777 0:100
+sg/sub 2755 0:100" "with owners, set-id bits and set-group-id folders as shown in the mount"
 done_testing
