@@ -981,40 +981,51 @@ static bool has_setid(mode_t mode)
 	return drop_setid(&di);
 }
 
+/* The data of the inode changes at the request of req's caller: its
+ * set-id bits go (drop_setid), unless the caller holds CAP_FSETID, which
+ * keeps them, as on Linux, and vouches for the new content (mark_setid).
+ * True when the record changed. */
+static bool setid_on_write(fuse_req_t req, delta_inode *di)
+{
+	uint32_t flags = di->flags;
+
+	if (!has_setid(di->mode))
+		return false;
+	if (!caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
+		return drop_setid(di);
+	mark_setid(di);
+	return di->flags != flags;
+}
+
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
  * tell the kernel, which has the old mode cached. */
 static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 {
 	rlsfs *fs = fs_of(req);
-	bool changed = false, capable;
-	delta_inode di;
+	bool changed = false;
+	delta_inode di = { 0 };
 	rls_error err;
 	op o;
 	int r;
 
 	if (!atomic_load(&fh->setid))
 		return 0;
-	/* A caller with CAP_FSETID keeps the bits, as on Linux, and vouches
-	 * for the new content (mark_setid); the next writer is judged anew. */
-	capable = caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
 	r = op_begin(&o, fs, true);
 	if (r == 0) {
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
-		if (r < 0) {
+		if (r < 0)
 			r = -err_code(&err);
-		} else if (r == 0 && capable) {
-			mark_setid(&di);
+		else if (r == 0 && (changed = setid_on_write(req, &di)))
 			r = put_inode(&o, fh->id, &di);
-		} else if (r == 0 && (changed = drop_setid(&di))) {
-			r = put_inode(&o, fh->id, &di);
-		} else {
+		else
 			r = 0;
-		}
 	}
 	r = op_end(&o, r) ?: r;
-	if (r < 0 || capable)
+	if (r < 0)
 		return r;
+	if (has_setid(di.mode))
+		return 0;	/* kept by a caller with CAP_FSETID: the next writer is judged anew */
 	atomic_store(&fh->setid, false);
 	if (changed) {
 		pthread_mutex_lock(&fs->nodes_lock);
@@ -1234,12 +1245,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
-	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		if (caller_capable(fs, fuse_req_ctx(req), CAP_FSETID))
-			mark_setid(&e.di);	/* as fh_drop_setid() */
-		else
-			drop_setid(&e.di);
-	}
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		setid_on_write(req, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1976,7 +1983,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
-		if (r == 0 && (fi->flags & O_TRUNC) && drop_setid(&e.di)) {
+		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
 			dropped = true;

@@ -92,9 +92,9 @@ export NOCAPS
 same "a caller with CAP_CHOWN gives files away, to any owner and group" \
 	': > own; chown 65534:65534 own; mkfifo ownp; chown 7:8 ownp; chown 9 chown; stat -c "%n %u:%g" own ownp chown'
 same "a caller with CAP_FSETID makes set-id files, which keep their bits when it writes" \
-	': > sid; chmod 6755 sid; stat -c %a sid; echo x >> sid; truncate -s 1 sid; stat -c %a sid'
+	': > sid; chmod 6755 sid; stat -c %a sid; echo x >> sid; truncate -s 1 sid; echo y > sid; stat -c %a sid'
 same "a write by a caller without CAP_FSETID drops the bits" \
-	': > sid2; chmod 6755 sid2; $NOCAPS sh -c "echo y >> sid2"; stat -c %a sid2'
+	': > sid2; chmod 6755 sid2; $NOCAPS sh -c "echo y >> sid2"; stat -c %a sid2; : > sid5; chmod 6755 sid5; $NOCAPS sh -c "echo y > sid5"; stat -c %a sid5'
 same "chown drops the bits, whoever asks" \
 	': > sid3; chmod 6755 sid3; chown 1 sid3; stat -c "%a %u" sid3'
 same "a file made with set-id bits keeps them for a caller with CAP_FSETID" \
