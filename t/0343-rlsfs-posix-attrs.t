@@ -36,7 +36,10 @@ later_mv() {
 	mv "$1" "$2" || return
 	if [ "$(stat -c %.9Z "$2")" = "$before" ]; then echo "$2: ctime kept"; else echo "$2: ctime later"; fi
 }
-export -f later later_mv
+# setx FILE, getx FILE: an extended attribute set and read
+setx() { python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.k", b"v")' "$1"; }
+getx() { python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.k"))' "$1"; }
+export -f later later_mv setx getx
 
 # 1. ctime after changes of metadata, for a file from the source and for a
 #    new one, and a fifo, a symlink and a folder where rename applies
@@ -56,6 +59,10 @@ same "renaming over one name of a linked file moves its other name's ctime on" \
 	'ln renover renover.2; later "mv linked renover.2" renover; stat -c "%n %h" renover'
 same "a write and a truncate move the ctime on" \
 	': > new5; later "echo more >> chmod; truncate -s 1 new5" chmod new5'
+same "utimes and an extended attribute move the ctime on" \
+	': > new6; later "touch -d @1000000000 chown new6; setx new6" chown new6; getx new6'
+same "making, renaming and removing entries moves the folder's ctime on" \
+	'mkdir -p d1 d2; later ": > d1/x" d1; later "mv d1/x d2/x" d1 d2; later "rm d2/x" d2; later "mkdir dir/new" dir'
 ctimes=$(cd "$M" && stat -c '%n %.9Z' chmod chown link unlink ren.2 renover new1 new2 new3 new4 2>&1)
 umount_rlsfs "$M"
 mount_rlsfs "$S" "$M" -p full-access --delta "$T/delta" || { echo "Bail out! mount failed"; exit 1; }
