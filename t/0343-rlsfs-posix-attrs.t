@@ -12,6 +12,7 @@ mkdir -p "$S0/dir/sub" "$S0/tree/a/b/c" "$S0/tree/d"
 for f in chmod chown link unlink ren renover linked; do printf '%s\n' "$f" > "$S0/$f"; done
 ln -s chmod "$S0/sym"
 mkfifo "$S0/fifo"
+mkdir "$S0/sgsrc" && chown :100 "$S0/sgsrc" && chmod 2775 "$S0/sgsrc"
 for f in tree/f tree/a/f tree/a/b/f tree/a/b/c/f tree/d/f; do : > "$S0/$f"; done
 posix_setup --delta "$T/delta" || { echo "Bail out! mount failed"; exit 1; }
 
@@ -109,6 +110,8 @@ same "a file made with set-id bits keeps them for a caller with CAP_FSETID" \
 same "files made in a set-group-id folder take its group; folders made there inherit the bit" \
 	'mkdir sg; chown :100 sg; chmod 2775 sg; mkdir sg/sub; : > sg/f; mkfifo sg/p; ln -s f sg/l
 	 $NOCAPS mkdir sg/sub2; stat -c "%n %a %g" sg sg/sub sg/sub2 sg/f sg/p; stat -c "%n %g" sg/l'
+same "so do those made in a set-group-id folder of the source" \
+	'mkdir sgsrc/sub; : > sgsrc/f; stat -c "%n %a %g" sgsrc/sub sgsrc/f'
 same "a caller outside the folder's group without CAP_FSETID gets no set-group-id file there" \
 	'mkdir -p sg; chown :100 sg; chmod 2777 sg; $NOCAPS python3 -c "import os; os.close(os.open(\"sg/x\", os.O_CREAT | os.O_WRONLY, 0o2755))"; stat -c "%a %g" sg/x'
 # What only a sandbox meets is refused by rlsfs where ext4 would let an
