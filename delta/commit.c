@@ -152,14 +152,6 @@ struct run {
 	struct path_list setid;	/* paths whose set-id bits were dropped */
 };
 
-/* Something found at commit time that the plan could not foresee is kept,
- * and named as a conflict. */
-static void late_conflict(struct run *r, const char *path)
-{
-	r->late_conflicts++;
-	path_list_add(&r->conflicts, path);
-}
-
 /* Fill buf from the kernel's random pool. */
 static int random_bytes(void *buf, size_t n, rls_error *err)
 {
@@ -470,7 +462,8 @@ static int journal_finish(delta *d, bool clear_index, struct journal *j, const s
 			  rls_error *err)
 {
 	delta_txn *txn;
-	char key[24];
+	char key[24], epoch[32];
+	struct timespec now;
 
 	if (delta_begin(d, true, &txn, err) < 0)
 		return -1;
@@ -492,7 +485,9 @@ static int journal_finish(delta *d, bool clear_index, struct journal *j, const s
 			goto fail;
 		/* Conflict checks of nodes without a base compare against the
 		 * time the (now empty) delta starts over. */
-		if (delta_meta_put_epoch(txn, err) < 0)
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
+		if (delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0)
 			goto fail;
 		j->phase = 2;
 		pack_journal(j, hdr);
@@ -633,7 +628,8 @@ static int parent_of(struct run *r, const char *path, bool make, const char **na
 					break;
 			}
 		}
-		late_conflict(r, path);
+		r->late_conflicts++;
+		path_list_add(&r->conflicts, path);
 		fd = open_beneath(r->src_fd, dir);
 	}
 	if (fd < 0)
@@ -747,7 +743,8 @@ static int clear_dir_at(struct run *r, int dirfd, const char *name, const char *
 		return 0;
 	if (errno == ENOTEMPTY || errno == EEXIST) {
 		*kept = true;
-		late_conflict(r, path);
+		r->late_conflicts++;
+		path_list_add(&r->conflicts, path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "rmdir %s%s", r->d->source, path);
@@ -820,7 +817,8 @@ static void moved_before(struct run *r, const struct op *o, int dirfd, const cha
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (uint64_t)st.st_dev == o->data_dev &&
 	    (uint64_t)st.st_ino == o->data_ino)
 		return;
-	late_conflict(r, o->path);
+	r->late_conflicts++;
+	path_list_add(&r->conflicts, o->path);
 }
 
 static bool data_gone(struct run *r, const struct op *o)
@@ -1016,7 +1014,8 @@ static int do_del(struct run *r, const struct op *o, rls_error *err)
 		return 0;
 	if (S_ISDIR(st.st_mode) && (errno == ENOTEMPTY || errno == EEXIST)) {
 		/* Content the delta does not name appeared: keep it. */
-		late_conflict(r, o->path);
+		r->late_conflicts++;
+		path_list_add(&r->conflicts, o->path);
 		return 0;
 	}
 	return rls_error_set(err, errno, "remove %s%s", r->d->source, o->path);
@@ -1742,6 +1741,8 @@ int delta_discard(delta *d, rls_error *err)
 	_cleanup_close_ int mount_fd = -1, commit_fd = -1;
 	delta_txn *txn;
 	struct journal j;
+	char epoch[32];
+	struct timespec now;
 	int rc;
 
 	if (check_not_mounted(d, &mount_fd, err) < 0 ||
@@ -1754,7 +1755,9 @@ int delta_discard(delta *d, rls_error *err)
 		return rls_error_set(err, EBUSY, "%s: an interrupted commit must finish first", d->path);
 	if (delta_begin(d, true, &txn, err) < 0)
 		return -1;
-	if (delta_clear_index(txn, err) < 0 || delta_meta_put_epoch(txn, err) < 0 ||
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
+	if (delta_clear_index(txn, err) < 0 || delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0 ||
 	    delta_forget_policies(txn, err) < 0) {
 		delta_abort(txn);
 		return -1;

@@ -56,9 +56,6 @@ int delta_mdb_error(rls_error *err, int rc, const char *what);
 /* Meta values: 0 and *out (malloc'ed, NUL-terminated) filled, 1 when absent. */
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err);
 int delta_meta_put(delta_txn *txn, const char *key, const void *val, size_t len, rls_error *err);
-/* "epoch": now, in nanoseconds, as text.  Conflict checks of entries
- * without a base compare the source's ctimes with it. */
-int delta_meta_put_epoch(delta_txn *txn, rls_error *err);
 int delta_meta_del(delta_txn *txn, const char *key, rls_error *err);
 
 /* Empty "nodes" and "inodes" (data files are the caller's business). */

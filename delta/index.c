@@ -237,16 +237,6 @@ int delta_meta_put(delta_txn *txn, const char *key, const void *val, size_t len,
 	return rc ? delta_mdb_error(err, rc, key) : 0;
 }
 
-int delta_meta_put_epoch(delta_txn *txn, rls_error *err)
-{
-	struct timespec now;
-	char epoch[32];
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
-	return delta_meta_put(txn, "epoch", epoch, strlen(epoch), err);
-}
-
 int delta_meta_del(delta_txn *txn, const char *key, rls_error *err)
 {
 	MDB_val k = { strlen(key), (void *)key };
@@ -330,13 +320,18 @@ static int check_meta(delta *d, const char *source, rls_error *err)
 		return -1;
 	if (r == 1) {
 		/* Made just now (or a crash between mkdir and this): record. */
+		char epoch[32];
+		struct timespec now;
+
 		if (!want)
 			return rls_error_set(err, EINVAL, "%s: not a delta (no source recorded)", d->path);
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
 		if (delta_begin(d, true, &txn, err) < 0)
 			return -1;
 		if (delta_meta_put(txn, "format", DELTA_FORMAT, strlen(DELTA_FORMAT), err) < 0 ||
 		    delta_meta_put(txn, "source", want, strlen(want), err) < 0 ||
-		    delta_meta_put_epoch(txn, err) < 0) {
+		    delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0) {
 			delta_abort(txn);
 			return -1;
 		}
