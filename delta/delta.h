@@ -96,6 +96,10 @@ typedef struct delta_base {
 
 enum {
 	DELTA_HAS_BASE = 1u << 0,	/* base and origin are set */
+	/* Its set-user-id or set-group-id bits were given by a caller
+	 * entitled to them (CAP_FSETID, on a mount that honours it): a
+	 * commit keeps them.  Any change of the data drops bits and flag. */
+	DELTA_SETID_OK = 1u << 1,
 };
 
 typedef struct delta_inode {

@@ -112,7 +112,7 @@ static int keep_setid(struct plan *p, const delta_entry *e, struct delta_op *o, 
 
 	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
 		mode &= ~(uint32_t)S_ISGID;
-	if (mode == o->mode)
+	if (mode == o->mode || (e->iflags & DELTA_SETID_OK))
 		return 0;
 	if ((e->iflags & DELTA_HAS_BASE) && e->base.has_hash && e->size == e->base.size) {
 		_cleanup_close_ int fd = delta_data_open(p->d, e->id, O_RDONLY, err);
