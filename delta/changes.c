@@ -91,6 +91,11 @@ static int load_one(const char *path, const delta_node *node, void *opaque)
 	return 0;
 }
 
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(((const delta_entry *)a)->path, ((const delta_entry *)b)->path);
+}
+
 int delta_load_entries(delta *d, delta_entry **out, size_t *n, rls_error *err)
 {
 	struct load l = { .d = d, .err = err };
@@ -104,6 +109,10 @@ int delta_load_entries(delta *d, delta_entry **out, size_t *n, rls_error *err)
 		delta_free_entries(l.v, l.n);
 		return -1;
 	}
+	/* the walk goes folder by folder ("/a/b" before "/a-b"); diff and
+	 * commit look entries up by path (bsearch) */
+	if (l.n)
+		qsort(l.v, l.n, sizeof *l.v, by_path);
 	*out = l.v;
 	*n = l.n;
 	return 0;

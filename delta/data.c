@@ -350,10 +350,10 @@ int delta_clear_data(delta *d, rls_error *err)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT) {
-			int e = errno;
-
+			/* The message is made before closedir, which frees de. */
+			rls_error_set(err, errno, "%s/data/%s", d->path, de->d_name);
 			closedir(dir);
-			return rls_error_set(err, e, "%s/data/%s", d->path, de->d_name);
+			return -1;
 		}
 	}
 	closedir(dir);

@@ -8,19 +8,21 @@
 
 #include "delta.h"
 
-#define DELTA_FORMAT "1"
+/* Format 1 keyed "nodes" by whole path; format 2 keys "entries" and
+ * "dirs" by (parent folder, name).  A format 1 delta is migrated on open. */
+#define DELTA_FORMAT "2"
+#define DELTA_FORMAT_PATHS "1"
 
 struct delta {
 	char *path;		/* absolute path of the delta directory */
 	char *source;		/* realpath of the source tree */
 	MDB_env *env;
-	MDB_dbi meta, nodes, inodes;
+	MDB_dbi meta, nodes, dirs, inodes;	/* nodes: the "entries" table */
 	int dir_fd;		/* DELTA, O_RDONLY: locks and syncs */
 	int data_fd;		/* DELTA/data, O_PATH */
 	int data_sync_fd;	/* DELTA/data, O_RDONLY: fsync / syncfs */
 	int mount_fd;		/* mount.lock held LOCK_EX, or -1 */
 	bool live;		/* opened with DELTA_MOUNT: relaxed durability */
-	size_t max_key;
 	size_t page_size;	/* of the index */
 	struct delta_quota *quota;	/* quota.c; NULL without one */
 };
@@ -34,9 +36,94 @@ struct delta_txn {
 	size_t n_unlink, cap_unlink;
 };
 
+/* ---- records (records.c): the one place that encodes and decodes what
+ * the delta keeps on disk.  Decoders return 0, or -1 for anything that is
+ * not a record as the encoders write it. */
+
 /* Is p[0..n) a path as the index writes them: "/" or "/a/b", no empty, "."
- * or ".." name, no NUL?  Paths read back from disk are checked with it. */
+ * or ".." name, no name longer than DELTA_NAME_MAX, no NUL?  Paths read
+ * back from disk are checked with it. */
 bool delta_path_ok(const char *p, size_t n);
+/* Is name[0..n) one name: 1 to DELTA_NAME_MAX bytes, no '/', no NUL, not
+ * "." or ".."? */
+bool delta_name_ok(const char *name, size_t n);
+
+#define DELTA_NAME_MAX 255
+/* Keys of "entries" and "dirs": the parent folder's id, 8 bytes big-endian
+ * (so a folder's names sort together, in byte order), then the name.  The
+ * root folder's id is 0; the root's own node has the key DELTA_ROOT_KEY
+ * with no name. */
+#define DELTA_KEY_MAX (8 + DELTA_NAME_MAX)
+#define DELTA_ROOT_DIR ((uint64_t)0)
+#define DELTA_ROOT_KEY UINT64_MAX
+#define DELTA_NODE_MAX (16 + DELTA_PATH_MAX)
+#define DELTA_INODE_MAX (128 + DELTA_PATH_MAX)
+
+size_t delta_pack_key(uint64_t parent, const char *name, size_t len, uint8_t buf[static DELTA_KEY_MAX]);
+int delta_unpack_key(const void *data, size_t size, uint64_t *parent, const char **name, size_t *len);
+/* A "dirs" value: the id under which a folder's own entries are keyed. */
+void delta_pack_dir(uint64_t id, uint8_t buf[static 8]);
+int delta_unpack_dir(const void *data, size_t size, uint64_t *id);
+size_t delta_pack_node(const delta_node *n, uint8_t buf[static DELTA_NODE_MAX]);
+int delta_unpack_node(const void *data, size_t size, delta_node *n);
+size_t delta_pack_inode(const delta_inode *i, uint8_t buf[static DELTA_INODE_MAX]);
+int delta_unpack_inode(const void *data, size_t size, delta_inode *i);
+
+/* The commit journal: a header ("journal" in "meta") and its ops
+ * ("journal/%08x"). */
+enum delta_op_kind {
+	DELTA_OP_DEL = 1,	/* remove the source entry (a directory only if empty) */
+	DELTA_OP_MKDIR,		/* make a directory (replacing a non-directory) */
+	DELTA_OP_FILE,		/* regular file from the data file of `id` */
+	DELTA_OP_LINK,		/* hard link to `target` (the merged path of the first name) */
+	DELTA_OP_SYMLINK,
+	DELTA_OP_NODE,		/* fifo, socket, device */
+	DELTA_OP_DIRATTR,	/* mode, owner, times of a directory */
+	DELTA_OP_HOLD,		/* a symlink held back: nothing is done, and its
+				 * entry stays in the delta when the rest is cleared */
+};
+
+enum {
+	DELTA_OPF_CONFLICT = 1u << 0,
+	DELTA_OPF_SKIP = 1u << 1,	/* planned but not applied (theirs, or kept) */
+	DELTA_OPF_EXISTS = 1u << 2,	/* the source had an entry at the path */
+	DELTA_OPF_COUNT = 1u << 3,	/* counts in the summary */
+	DELTA_OPF_MOVE = 1u << 4,	/* OP_FILE: rename the data file into place */
+	DELTA_OPF_TIMES = 1u << 5,	/* OPF_MOVE: the data file has the times already */
+	DELTA_OPF_SETID = 1u << 6,	/* OP_FILE: set-id bits dropped */
+};
+
+struct delta_op {
+	uint8_t kind, flags;
+	uint64_t id;
+	uint32_t mode, uid, gid;
+	uint64_t rdev;
+	int64_t atime_ns, mtime_ns;
+	uint64_t size;
+	uint64_t data_dev, data_ino;	/* OPF_MOVE: the data file's identity */
+	uint64_t tmp;		/* random part of the temporary name; 0 in an
+				 * older journal */
+	char *path;
+	char *target;
+};
+
+/* Version 2 added data_dev and data_ino at the end of each op, version 3
+ * tmp; a version 1 or 2 journal still reads. */
+#define DELTA_JOURNAL_V 3
+#define DELTA_JOURNAL_SIZE 24
+
+struct delta_journal {
+	uint64_t nonce;
+	uint32_t n_ops;
+	uint32_t done;		/* ops [0, done) are applied and durable */
+	uint8_t phase;		/* 1 applying, 2 cleaning up */
+};
+
+void delta_pack_op(rls_buf *b, const struct delta_op *o);
+/* On success o->path (and o->target) are the caller's to free. */
+int delta_unpack_op(const void *buf, size_t len, struct delta_op *o);
+void delta_pack_journal(const struct delta_journal *j, uint8_t buf[static DELTA_JOURNAL_SIZE]);
+int delta_unpack_journal(const void *buf, size_t len, struct delta_journal *j);
 
 /* quota.c: may the index take one more path, now that it has `entries`?
  * 0, or -1 with EDQUOT in *err. */
@@ -88,7 +175,7 @@ typedef struct delta_entry {
 	delta_base base;
 } delta_entry;
 
-/* Every node of the index, in path order.  Regular files' data files are
+/* Every node of the index, in byte order of path.  Regular files' data files are
  * stat'ed: a missing one is an error (a damaged delta). */
 int delta_load_entries(delta *d, delta_entry **out, size_t *n, rls_error *err);
 void delta_free_entries(delta_entry *e, size_t n);

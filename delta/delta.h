@@ -9,16 +9,21 @@
  *   DELTA/mount.lock   flock()ed by the one rlsfs that serves the delta
  *   DELTA/commit.lock  flock()ed during commit / discard
  *
- * The index holds three databases:
+ * The index holds four databases:
  *
- *   "meta"    key/value settings: "format", "source" (absolute path of the
- *             source tree the delta belongs to), "next_id", the commit
- *             journal
- *   "nodes"   merged path -> delta_node: what the upper layer says about
- *             that path (a file, directory, symlink, device, fifo, socket,
- *             or a whiteout that hides the source's entry).  Paths are
- *             written as in the policy module: "/" is the root, "/a/b" a
- *             path below it, no trailing slash.
+ *   "meta"    key/value settings: "format" ("2"), "source" (absolute path
+ *             of the source tree the delta belongs to), "next_id", the
+ *             commit journal
+ *   "entries" (parent folder id, name) -> delta_node: what the upper layer
+ *             says about that path (a file, directory, symlink, device,
+ *             fifo, socket, or a whiteout that hides the source's entry)
+ *   "dirs"    (parent folder id, name) -> folder id: the id under which the
+ *             entries of a folder are keyed, there while anything is below
+ *             it (with or without a node of its own)
+ *
+ * The API speaks of merged paths, written as in the policy module: "/" is
+ * the root, "/a/b" a path below it, no trailing slash; the index looks
+ * them up one name at a time, as a filesystem does.
  *   "inodes"  id -> delta_inode: attributes shared by every path that names
  *             the same delta inode (hard links), and the "base": the
  *             identity and xxh3 hash of the source file it was copied up
@@ -91,6 +96,10 @@ typedef struct delta_base {
 
 enum {
 	DELTA_HAS_BASE = 1u << 0,	/* base and origin are set */
+	/* Its set-user-id or set-group-id bits were given by a caller
+	 * entitled to them (CAP_FSETID, on a mount that honours it): a
+	 * commit keeps them.  Any change of the data drops bits and flag. */
+	DELTA_SETID_OK = 1u << 1,
 };
 
 typedef struct delta_inode {
@@ -120,6 +129,12 @@ enum {
 int delta_open(const char *dir, const char *source, unsigned flags, delta **out, rls_error *err);
 void delta_close(delta *d);
 
+/* Make every change committed so far durable: the names of the data files,
+ * then the index.  A delta opened with DELTA_MOUNT writes its index without
+ * syncs; this is the sync fsync(2) in the mount asks for.  (A data file's
+ * own content is synced through its descriptor.) */
+int delta_flush(delta *d, rls_error *err);
+
 /* Absolute path of the delta directory / of the recorded source tree. */
 const char *delta_path(const delta *d);
 const char *delta_source(const delta *d);
@@ -135,10 +150,10 @@ int delta_commit_txn(delta_txn *txn, rls_error *err);
 void delta_abort(delta_txn *txn);
 
 /* Node at `path`: 0 and *node filled, 1 when the index has no entry.
- * Lookups and listings answer for a path longer than the index's key limit
- * (511 bytes) as for any path without entries: nothing is there, nothing
- * below.  Only writes (delta_put, delta_move_below) fail with
- * ENAMETOOLONG. */
+ * Any path a filesystem allows can be written (names of up to 255 bytes,
+ * paths shorter than DELTA_PATH_MAX); lookups and listings answer for one
+ * beyond that as for any path without entries: nothing is there, nothing
+ * below.  Only writes fail with ENAMETOOLONG. */
 int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err);
 /* A new path fails with EDQUOT when the quota is reached (see below). */
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err);
@@ -159,18 +174,20 @@ int delta_new_id(delta_txn *txn, uint64_t *id, rls_error *err);
  * value is returned). */
 typedef int (*delta_each_fn)(const char *name, const delta_node *node, void *opaque);
 int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err);
-/* Every entry of the index, parents before children. `path` is passed as
- * the name. */
+/* Every entry of the index, parents before children, each folder's
+ * entries in byte order of name. `path` is passed as the name. */
 int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err);
-/* Call fn for every entry strictly below `dir`, at any depth, in byte
- * order of path (parents before children); `path` is passed as the name.
- * One cursor, no recursion: a tree of any depth costs no stack.  fn must
- * not change the index. */
+/* Call fn for every entry strictly below `dir`, at any depth, parents
+ * before children, each folder's entries in byte order of name; `path` is
+ * passed as the name.  No recursion: a tree of any depth costs no stack.
+ * fn must not change the index. */
 int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err);
 /* Does the index have any entry strictly below `dir`? */
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
-/* Rename every entry strictly below `from` to the same place below `to`.
- * EXDEV when there are too many to move at once (tens of MiB of entries). */
+/* Rename every entry strictly below `from` to the same place below `to`:
+ * one record, whatever lies below.  When entries are below `to` already,
+ * those from `from` are put among them one by one (EXDEV when there are
+ * too many to move at once, tens of MiB of entries). */
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err);
 /* Remove every entry strictly below `dir` (inodes whose last name goes are
  * forgotten too). */

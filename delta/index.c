@@ -1,214 +1,13 @@
-/* index.c - the delta's LMDB index: environment, transactions, nodes,
- * inodes, listings and subtree moves. */
+/* index.c - the delta's LMDB index: transactions, nodes, inodes, listings
+ * and subtree moves (opening it is open.c's). */
 #include "delta-int.h"
 
 #include <endian.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 
-/* One sparse map is enough for any tree: LMDB only touches what it uses. */
-#define DELTA_MAPSIZE ((size_t)1 << 36)
-#define DELTA_MAXREADERS 1024
-
-int delta_mdb_error(rls_error *err, int rc, const char *what)
-{
-	if (rc > 0)
-		return rls_error_set(err, rc, "%s", what);
-	switch (rc) {
-	case MDB_MAP_FULL:
-		return rls_error_set(err, ENOSPC, "%s: index full", what);
-	case MDB_INVALID:
-	case MDB_CORRUPTED:
-	case MDB_PAGE_NOTFOUND:
-	case MDB_VERSION_MISMATCH:
-		return rls_error_set(err, EIO, "%s: index is damaged (%s)", what, mdb_strerror(rc));
-	default:
-		return rls_error_set(err, EIO, "%s: %s", what, mdb_strerror(rc));
-	}
-}
-
-/* ---- packing ---------------------------------------------------------
- * Little-endian fixed fields followed by a length-prefixed string; a leading
- * version byte lets the encoding grow without a format bump. */
-
-#define NODE_V 1
-#define INODE_V 1
-
-static uint8_t *put8(uint8_t *p, uint8_t v) { *p = v; return p + 1; }
-static uint8_t *put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); return p + 2; }
-static uint8_t *put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); return p + 4; }
-static uint8_t *put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); return p + 8; }
-
-struct reader {
-	const uint8_t *p, *end;
-	bool bad;
-};
-
-static uint64_t getn(struct reader *r, size_t n)
-{
-	uint64_t v = 0;
-
-	if ((size_t)(r->end - r->p) < n) {
-		r->bad = true;
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++)
-		v |= (uint64_t)r->p[i] << (8 * i);
-	r->p += n;
-	return v;
-}
-
-static void getstr(struct reader *r, char *dst, size_t cap)
-{
-	size_t n = getn(r, 2);
-
-	/* a path or target holds no NUL: one would cut it short */
-	if (r->bad || n >= cap || (size_t)(r->end - r->p) < n || memchr(r->p, '\0', n)) {
-		r->bad = true;
-		dst[0] = '\0';
-		return;
-	}
-	memcpy(dst, r->p, n);
-	dst[n] = '\0';
-	r->p += n;
-}
-
-static size_t pack_node(const delta_node *n, uint8_t *buf)
-{
-	size_t tl = n->kind == DELTA_SYMLINK ? strnlen(n->target, DELTA_PATH_MAX - 1) : 0;
-	uint8_t *p = buf;
-
-	p = put8(p, NODE_V);
-	p = put8(p, n->kind);
-	p = put8(p, n->flags);
-	p = put64(p, n->id);
-	p = put16(p, (uint16_t)tl);
-	memcpy(p, n->target, tl);
-	return (size_t)(p - buf) + tl;
-}
-
-static int unpack_node(const MDB_val *v, delta_node *n)
-{
-	struct reader r = { v->mv_data, (const uint8_t *)v->mv_data + v->mv_size, false };
-
-	if (getn(&r, 1) != NODE_V)
-		return -1;
-	n->kind = (uint8_t)getn(&r, 1);
-	n->flags = (uint8_t)getn(&r, 1);
-	n->id = getn(&r, 8);
-	getstr(&r, n->target, sizeof n->target);
-	if (n->kind < DELTA_WHITEOUT || n->kind > DELTA_BLK || (n->flags & ~DELTA_OPAQUE))
-		return -1;
-	return r.bad ? -1 : 0;
-}
-
-static size_t pack_inode(const delta_inode *i, uint8_t *buf)
-{
-	size_t ol = i->flags & DELTA_HAS_BASE ? strnlen(i->origin, DELTA_PATH_MAX - 1) : 0;
-	uint8_t *p = buf;
-
-	p = put8(p, INODE_V);
-	p = put32(p, i->mode);
-	p = put32(p, i->uid);
-	p = put32(p, i->gid);
-	p = put32(p, i->nlink);
-	p = put32(p, i->flags);
-	p = put64(p, i->rdev);
-	p = put64(p, (uint64_t)i->atime_ns);
-	p = put64(p, (uint64_t)i->mtime_ns);
-	p = put64(p, (uint64_t)i->ctime_ns);
-	p = put64(p, i->size);
-	p = put64(p, i->base.dev);
-	p = put64(p, i->base.ino);
-	p = put64(p, i->base.size);
-	p = put64(p, (uint64_t)i->base.mtime_ns);
-	p = put64(p, (uint64_t)i->base.ctime_ns);
-	p = put64(p, i->base.xxh3);
-	p = put8(p, i->base.has_hash);
-	p = put16(p, (uint16_t)ol);
-	memcpy(p, i->origin, ol);
-	return (size_t)(p - buf) + ol;
-}
-
-static int unpack_inode(const MDB_val *v, delta_inode *i)
-{
-	struct reader r = { v->mv_data, (const uint8_t *)v->mv_data + v->mv_size, false };
-
-	if (getn(&r, 1) != INODE_V)
-		return -1;
-	i->mode = (uint32_t)getn(&r, 4);
-	i->uid = (uint32_t)getn(&r, 4);
-	i->gid = (uint32_t)getn(&r, 4);
-	i->nlink = (uint32_t)getn(&r, 4);
-	i->flags = (uint32_t)getn(&r, 4);
-	i->rdev = getn(&r, 8);
-	i->atime_ns = (int64_t)getn(&r, 8);
-	i->mtime_ns = (int64_t)getn(&r, 8);
-	i->ctime_ns = (int64_t)getn(&r, 8);
-	i->size = getn(&r, 8);
-	i->base.dev = getn(&r, 8);
-	i->base.ino = getn(&r, 8);
-	i->base.size = getn(&r, 8);
-	i->base.mtime_ns = (int64_t)getn(&r, 8);
-	i->base.ctime_ns = (int64_t)getn(&r, 8);
-	i->base.xxh3 = getn(&r, 8);
-	i->base.has_hash = (uint8_t)getn(&r, 1);
-	getstr(&r, i->origin, sizeof i->origin);
-	return r.bad ? -1 : 0;
-}
-
-bool delta_path_ok(const char *p, size_t n)
-{
-	if (n == 0 || p[0] != '/' || memchr(p, '\0', n))
-		return false;
-	if (n == 1)
-		return true;
-	if (p[n - 1] == '/')
-		return false;
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1, len;
-
-		while (j < n && p[j] != '/')
-			j++;
-		len = j - i - 1;
-		if (len == 0 || (len == 1 && p[i + 1] == '.') || (len == 2 && p[i + 1] == '.' && p[i + 2] == '.'))
-			return false;
-		i = j;
-	}
-	return true;
-}
-
-/* ---- environment ----------------------------------------------------- */
-
-/* The key of `path`: 0, or -1 with ENAMETOOLONG past the key limit. */
-static int path_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
-{
-	size_t n = strlen(path);
-
-	if (!delta_path_ok(path, n))
-		return rls_error_set(err, EINVAL, "delta: bad path '%s'", path);
-	if (n > d->max_key)
-		return rls_error_set(err, ENAMETOOLONG, "delta: path longer than %zu bytes: %.60s...",
-				     d->max_key, path);
-	key->mv_data = (void *)path;
-	key->mv_size = n;
-	return 0;
-}
-
-/* The key of `path` for a lookup: 0, 1 when the path is longer than any
- * key (so the index cannot hold it or anything below it), -1 when it is
- * not a path.  A lookup never fails for length: rlsfs looks up the source's
- * names, hidden ones included, and a hidden name must not make a visible
- * operation fail. */
-static int lookup_key(const delta *d, const char *path, MDB_val *key, rls_error *err)
-{
-	if (path[0] == '/' && strlen(path) > d->max_key)
-		return 1;
-	return path_key(d, path, key, err);
-}
+/* ---- meta ------------------------------------------------------------- */
 
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err)
 {
@@ -247,190 +46,20 @@ int delta_meta_del(delta_txn *txn, const char *key, rls_error *err)
 	return rc ? delta_mdb_error(err, rc, key) : 0;
 }
 
-static int source_realpath(const char *source, char **out, rls_error *err)
-{
-	char *rp = realpath(source, NULL);
-	struct stat st;
-
-	if (!rp)
-		return rls_error_set(err, errno, "source %s", source);
-	if (stat(rp, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		free(rp);
-		return rls_error_set(err, ENOTDIR, "source %s", source);
-	}
-	*out = rp;
-	return 0;
-}
-
-static int open_env(delta *d, bool create, rls_error *err)
-{
-	_cleanup_free_ char *index = rls_xasprintf("%s/index", d->path);
-	unsigned flags = MDB_NOTLS;
-	delta_txn *txn = NULL;
-	int rc, maxkey;
-
-	if (d->live)
-		flags |= MDB_NOSYNC | MDB_NOMETASYNC;
-	if ((rc = mdb_env_create(&d->env)))
-		return delta_mdb_error(err, rc, "lmdb");
-	mdb_env_set_maxdbs(d->env, 4);
-	mdb_env_set_mapsize(d->env, DELTA_MAPSIZE);
-	mdb_env_set_maxreaders(d->env, DELTA_MAXREADERS);
-	if ((rc = mdb_env_open(d->env, index, flags, 0600)))
-		return delta_mdb_error(err, rc, index);
-	maxkey = mdb_env_get_maxkeysize(d->env);
-	d->max_key = maxkey > 0 ? (size_t)maxkey : 511;
-	{
-		MDB_stat est;
-
-		d->page_size = mdb_env_stat(d->env, &est) == 0 ? est.ms_psize : 4096;
-	}
-
-	if (delta_begin(d, create, &txn, err) < 0)
-		return -1;
-	unsigned dflags = create ? MDB_CREATE : 0;
-	if ((rc = mdb_dbi_open(txn->t, "meta", dflags, &d->meta)) ||
-	    (rc = mdb_dbi_open(txn->t, "nodes", dflags, &d->nodes)) ||
-	    (rc = mdb_dbi_open(txn->t, "inodes", dflags, &d->inodes))) {
-		delta_abort(txn);
-		if (rc == MDB_NOTFOUND)
-			return rls_error_set(err, EINVAL, "%s: not a delta (index has no tables)", d->path);
-		return delta_mdb_error(err, rc, index);
-	}
-	return delta_commit_txn(txn, err);
-}
-
-/* Record format, source and epoch in a new delta, or check them in an old
- * one. */
-static int check_meta(delta *d, const char *source, rls_error *err)
-{
-	delta_txn *txn = NULL;
-	_cleanup_free_ char *fmt = NULL, *src = NULL, *want = NULL;
-	int r;
-
-	if (source && source_realpath(source, &want, err) < 0)
-		return -1;
-	if (delta_begin(d, false, &txn, err) < 0)
-		return -1;
-	r = delta_meta_get(txn, "format", &fmt, NULL, err);
-	if (r == 0)
-		r = delta_meta_get(txn, "source", &src, NULL, err);
-	delta_abort(txn);
-	if (r < 0)
-		return -1;
-	if (r == 1) {
-		/* Made just now (or a crash between mkdir and this): record. */
-		char epoch[32];
-		struct timespec now;
-
-		if (!want)
-			return rls_error_set(err, EINVAL, "%s: not a delta (no source recorded)", d->path);
-		clock_gettime(CLOCK_REALTIME, &now);
-		snprintf(epoch, sizeof epoch, "%lld", (long long)delta_ts_ns(&now));
-		if (delta_begin(d, true, &txn, err) < 0)
-			return -1;
-		if (delta_meta_put(txn, "format", DELTA_FORMAT, strlen(DELTA_FORMAT), err) < 0 ||
-		    delta_meta_put(txn, "source", want, strlen(want), err) < 0 ||
-		    delta_meta_put(txn, "epoch", epoch, strlen(epoch), err) < 0) {
-			delta_abort(txn);
-			return -1;
-		}
-		if (delta_commit_txn(txn, err) < 0 || delta_sync(d, err) < 0)
-			return -1;
-		d->source = steal_pointer(&want);
-		return 0;
-	}
-	if (strcmp(fmt, DELTA_FORMAT) != 0)
-		return rls_error_set(err, EINVAL, "%s: unknown delta format '%s'", d->path, fmt);
-	if (want && strcmp(want, src) != 0)
-		return rls_error_set(err, EINVAL, "%s: delta belongs to source %s, not %s", d->path, src, want);
-	d->source = steal_pointer(&src);
-	return 0;
-}
-
-int delta_open(const char *dir, const char *source, unsigned flags, delta **out, rls_error *err)
-{
-	delta *d = rls_xcalloc(1, sizeof *d);
-	_cleanup_free_ char *abs = NULL;
-	struct stat st;
-	bool create = false;
-
-	d->dir_fd = d->data_fd = d->data_sync_fd = d->mount_fd = -1;
-	d->live = flags & DELTA_MOUNT;
-	if (stat(dir, &st) < 0) {
-		if (errno != ENOENT || !(flags & DELTA_CREATE)) {
-			rls_error_set(err, errno, "delta %s", dir);
-			goto fail;
-		}
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			rls_error_set(err, errno, "mkdir %s", dir);
-			goto fail;
-		}
-	} else if (!S_ISDIR(st.st_mode)) {
-		rls_error_set(err, ENOTDIR, "delta %s", dir);
-		goto fail;
-	}
-	abs = realpath(dir, NULL);
-	if (!abs) {
-		rls_error_set(err, errno, "delta %s", dir);
-		goto fail;
-	}
-	d->path = steal_pointer(&abs);
-	d->dir_fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->dir_fd < 0) {
-		rls_error_set(err, errno, "delta %s", d->path);
-		goto fail;
-	}
-	if (faccessat(d->dir_fd, "index/data.mdb", F_OK, 0) < 0) {
-		if (!(flags & DELTA_CREATE)) {
-			rls_error_set(err, EINVAL, "%s: not a delta (no index)", d->path);
-			goto fail;
-		}
-		create = true;
-		if ((mkdirat(d->dir_fd, "index", 0700) < 0 && errno != EEXIST) ||
-		    (mkdirat(d->dir_fd, "data", 0700) < 0 && errno != EEXIST)) {
-			rls_error_set(err, errno, "%s: cannot make delta", d->path);
-			goto fail;
-		}
-	}
-	d->data_fd = openat(d->dir_fd, "data", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	d->data_sync_fd = openat(d->dir_fd, "data", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->data_fd < 0 || d->data_sync_fd < 0) {
-		rls_error_set(err, errno, "%s/data", d->path);
-		goto fail;
-	}
-	if (flags & DELTA_MOUNT) {
-		d->mount_fd = openat(d->dir_fd, "mount.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (d->mount_fd < 0) {
-			rls_error_set(err, errno, "%s/mount.lock", d->path);
-			goto fail;
-		}
-		if (flock(d->mount_fd, LOCK_EX | LOCK_NB) < 0) {
-			if (errno == EWOULDBLOCK)
-				rls_error_set(err, EBUSY, "%s: delta is mounted by another rlsfs", d->path);
-			else
-				rls_error_set(err, errno, "%s/mount.lock", d->path);
-			goto fail;
-		}
-	}
-	if (open_env(d, create, err) < 0)
-		goto fail;
-	if (check_meta(d, source, err) < 0)
-		goto fail;
-	if (delta_recover(d, err) < 0)
-		goto fail;
-	*out = d;
-	return 0;
-fail:
-	delta_close(d);
-	return -1;
-}
-
 int delta_sync(delta *d, rls_error *err)
 {
 	int rc = mdb_env_sync(d->env, 1);
 
 	return rc ? delta_mdb_error(err, rc, "sync index") : 0;
+}
+
+int delta_flush(delta *d, rls_error *err)
+{
+	/* The names in DELTA/data first (a copy-up links its file in there),
+	 * then the index that points at them. */
+	if (fsync(d->data_sync_fd) < 0)
+		return rls_error_set(err, errno, "sync %s/data", d->path);
+	return delta_sync(d, err);
 }
 
 void delta_close(delta *d)
@@ -541,21 +170,258 @@ static int need_write(delta_txn *txn, rls_error *err)
 	return 0;
 }
 
+/* ---- names -------------------------------------------------------------
+ * A path is looked up one name at a time, as a filesystem does: "dirs"
+ * maps (parent folder, name) to the id under which that folder's own
+ * entries are keyed, "entries" maps (parent folder, name) to the node.  A
+ * folder has a "dirs" record while anything is below it, whether or not it
+ * has a node of its own (a whiteout can stand below a source folder the
+ * delta has no node for), and loses it with its last entry.  So no key is
+ * longer than a name, whatever the path's length, and a folder moves by one
+ * record whatever lies below it. */
+
+/* One folder on the way down a path: its parent's id, its name, its id. */
+struct step {
+	uint64_t parent, id;
+	const char *name;
+	size_t len;
+};
+
+/* The folders of a path, root first (for pruning those a removal leaves
+ * empty). */
+struct chain {
+	struct step *v;
+	size_t n, cap;
+};
+
+static void chain_free(struct chain *c)
+{
+	free(c->v);
+}
+#define _cleanup_chain_ __attribute__((cleanup(chain_free)))
+
+static int dir_get(delta_txn *txn, uint64_t parent, const char *name, size_t len, uint64_t *id, rls_error *err)
+{
+	uint8_t kb[DELTA_KEY_MAX];
+	MDB_val k = { delta_pack_key(parent, name, len, kb), kb }, v;
+	int rc = mdb_get(txn->t, txn->d->dirs, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc)
+		return delta_mdb_error(err, rc, "folder record");
+	if (delta_unpack_dir(v.mv_data, v.mv_size, id) < 0)
+		return rls_error_set(err, EIO, "damaged folder record '%.*s'", (int)len, name);
+	return 0;
+}
+
+static int dir_put(delta_txn *txn, uint64_t parent, const char *name, size_t len, uint64_t id, rls_error *err)
+{
+	uint8_t kb[DELTA_KEY_MAX], vb[8];
+	MDB_val k = { delta_pack_key(parent, name, len, kb), kb }, v = { sizeof vb, vb };
+	int rc;
+
+	delta_pack_dir(id, vb);
+	rc = mdb_put(txn->t, txn->d->dirs, &k, &v, 0);
+	return rc ? delta_mdb_error(err, rc, "folder record") : 0;
+}
+
+static int dir_del(delta_txn *txn, uint64_t parent, const char *name, size_t len, rls_error *err)
+{
+	uint8_t kb[DELTA_KEY_MAX];
+	MDB_val k = { delta_pack_key(parent, name, len, kb), kb };
+	int rc = mdb_del(txn->t, txn->d->dirs, &k, NULL);
+
+	return rc && rc != MDB_NOTFOUND ? delta_mdb_error(err, rc, "folder record") : 0;
+}
+
+enum resolve_mode {
+	RESOLVE_LOOKUP,		/* 1 when a folder on the way has nothing below it */
+	RESOLVE_CREATE,		/* make the folder records missing on the way */
+};
+
+/* Walk `path` down to its last name: *parent is the id of the folder that
+ * holds it, name/len the last name (NULL for "/" itself).  With `chain`,
+ * the folders passed are recorded.  0, 1 (RESOLVE_LOOKUP: not there), or
+ * -1: EINVAL for what is not a path, ENAMETOOLONG for a name longer than
+ * DELTA_NAME_MAX or a path of DELTA_PATH_MAX bytes or more (lookups answer
+ * 1 for those: nothing can be there). */
+static int resolve(delta_txn *txn, const char *path, enum resolve_mode mode, uint64_t *parent, const char **name,
+		   size_t *len, struct chain *chain, rls_error *err)
+{
+	size_t n = strlen(path);
+	uint64_t at = DELTA_ROOT_DIR;
+	const char *p = path + 1;
+
+	if (path[0] != '/')
+		return rls_error_set(err, EINVAL, "delta: bad path '%s'", path);
+	if (n >= DELTA_PATH_MAX) {
+		if (mode == RESOLVE_LOOKUP)
+			return 1;
+		return rls_error_set(err, ENAMETOOLONG, "delta: path of %zu bytes: %.60s...", n, path);
+	}
+	if (!delta_path_ok(path, n)) {
+		/* a name too long for any filesystem is not there, nor can be */
+		for (const char *s = p, *e; *s; s = *e ? e + 1 : e) {
+			e = strchrnul(s, '/');
+			if (e - s > DELTA_NAME_MAX)
+				return mode == RESOLVE_LOOKUP ? 1 :
+					rls_error_set(err, ENAMETOOLONG, "delta: name longer than %d bytes in %.60s...",
+						      DELTA_NAME_MAX, path);
+		}
+		return rls_error_set(err, EINVAL, "delta: bad path '%s'", path);
+	}
+	*parent = DELTA_ROOT_DIR;
+	*name = NULL;
+	*len = 0;
+	if (n == 1)
+		return 0;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t l = slash ? (size_t)(slash - p) : strlen(p);
+		uint64_t id;
+		int r;
+
+		if (!slash) {
+			*parent = at;
+			*name = p;
+			*len = l;
+			return 0;
+		}
+		r = dir_get(txn, at, p, l, &id, err);
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			if (mode == RESOLVE_LOOKUP)
+				return 1;
+			if (delta_new_id(txn, &id, err) < 0 || dir_put(txn, at, p, l, id, err) < 0)
+				return -1;
+		}
+		if (chain) {
+			if (chain->n == chain->cap) {
+				chain->cap = chain->cap ? 2 * chain->cap : 16;
+				chain->v = rls_xrealloc(chain->v, chain->cap * sizeof *chain->v);
+			}
+			chain->v[chain->n++] = (struct step){ at, id, p, l };
+		}
+		at = id;
+		p = slash + 1;
+	}
+}
+
+/* The id under which the entries below folder `path` are keyed: 0, or 1
+ * when nothing is below it.  With `step`, where its folder record is. */
+static int dir_id(delta_txn *txn, const char *path, uint64_t *id, struct chain *chain, struct step *step,
+		  rls_error *err)
+{
+	uint64_t parent;
+	const char *name;
+	size_t len;
+	int r = resolve(txn, path, RESOLVE_LOOKUP, &parent, &name, &len, chain, err);
+
+	if (r != 0)
+		return r;
+	if (!name) {
+		*id = DELTA_ROOT_DIR;
+		return 0;
+	}
+	r = dir_get(txn, parent, name, len, id, err);
+	if (r == 0 && step)
+		*step = (struct step){ parent, *id, name, len };
+	return r;
+}
+
+struct cursor {
+	MDB_cursor *c;
+};
+
+static void cursor_closep(struct cursor *c)
+{
+	if (c->c)
+		mdb_cursor_close(c->c);
+}
+#define _cleanup_cursor_ __attribute__((cleanup(cursor_closep)))
+
+/* Does table `dbi` hold a key of folder `id` (a name after `after`, when
+ * given)?  0 and *k (the key) filled, 1 when not. */
+static int first_in(delta_txn *txn, MDB_cursor *c, uint64_t id, const char *after, size_t alen, MDB_val *k,
+		    MDB_val *v, rls_error *err)
+{
+	uint8_t kb[DELTA_KEY_MAX];
+	int rc;
+
+	k->mv_data = kb;
+	k->mv_size = delta_pack_key(id, after ? after : "", after ? alen : 0, kb);
+	rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+	if (rc == 0 && after && k->mv_size == 8 + alen && !memcmp((uint8_t *)k->mv_data + 8, after, alen))
+		rc = mdb_cursor_get(c, k, v, MDB_NEXT);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc)
+		return delta_mdb_error(err, rc, "index");
+	return k->mv_size >= 8 && !memcmp(k->mv_data, kb, 8) ? 0 : 1;
+}
+
+static int dir_empty(delta_txn *txn, uint64_t id, bool *out, rls_error *err)
+{
+	_cleanup_cursor_ struct cursor a = { NULL }, b = { NULL };
+	MDB_val k, v;
+	int rc, r;
+
+	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &a.c)) || (rc = mdb_cursor_open(txn->t, txn->d->dirs, &b.c)))
+		return delta_mdb_error(err, rc, "index");
+	if ((r = first_in(txn, a.c, id, NULL, 0, &k, &v, err)) == 1)
+		r = first_in(txn, b.c, id, NULL, 0, &k, &v, err);
+	if (r < 0)
+		return -1;
+	*out = r == 1;
+	return 0;
+}
+
+/* Drop the folder records of the chain's folders, deepest first, while
+ * nothing is below them any more. */
+static int prune(delta_txn *txn, const struct chain *chain, rls_error *err)
+{
+	for (size_t i = chain->n; i-- > 0;) {
+		const struct step *s = &chain->v[i];
+		bool empty;
+
+		if (dir_empty(txn, s->id, &empty, err) < 0)
+			return -1;
+		if (!empty)
+			break;
+		if (dir_del(txn, s->parent, s->name, s->len, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* ---- nodes ------------------------------------------------------------ */
+
+static size_t node_key(uint64_t parent, const char *name, size_t len, uint8_t kb[static DELTA_KEY_MAX])
+{
+	return name ? delta_pack_key(parent, name, len, kb) : delta_pack_key(DELTA_ROOT_KEY, "", 0, kb);
+}
 
 int delta_get(delta_txn *txn, const char *path, delta_node *node, rls_error *err)
 {
+	uint8_t kb[DELTA_KEY_MAX];
+	uint64_t parent;
+	const char *name;
+	size_t len;
 	MDB_val k, v;
 	int rc;
 
-	if ((rc = lookup_key(txn->d, path, &k, err)) != 0)
+	if ((rc = resolve(txn, path, RESOLVE_LOOKUP, &parent, &name, &len, NULL, err)) != 0)
 		return rc;
+	k.mv_data = kb;
+	k.mv_size = node_key(parent, name, len, kb);
 	rc = mdb_get(txn->t, txn->d->nodes, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 1;
 	if (rc)
 		return delta_mdb_error(err, rc, path);
-	if (unpack_node(&v, node) < 0)
+	if (delta_unpack_node(v.mv_data, v.mv_size, node) < 0)
 		return rls_error_set(err, EIO, "%s: damaged index entry", path);
 	return 0;
 }
@@ -579,35 +445,59 @@ static int put_counted(delta_txn *txn, const char *path, MDB_val *k, MDB_val *v,
 
 int delta_put(delta_txn *txn, const char *path, const delta_node *node, rls_error *err)
 {
-	uint8_t buf[16 + DELTA_PATH_MAX];
+	_cleanup_chain_ struct chain chain = { 0 };
+	uint8_t buf[DELTA_NODE_MAX], kb[DELTA_KEY_MAX];
+	uint64_t parent;
+	const char *name;
+	size_t len;
 	MDB_val k, v;
 	int rc;
 
-	if (need_write(txn, err) < 0 || path_key(txn->d, path, &k, err) < 0)
+	if (need_write(txn, err) < 0)
 		return -1;
 	if (node->kind < DELTA_WHITEOUT || node->kind > DELTA_BLK)
 		return rls_error_set(err, EINVAL, "%s: bad node kind %d", path, node->kind);
+	if (resolve(txn, path, RESOLVE_CREATE, &parent, &name, &len, &chain, err) < 0)
+		return -1;
+	k.mv_data = kb;
+	k.mv_size = node_key(parent, name, len, kb);
 	v.mv_data = buf;
-	v.mv_size = pack_node(node, buf);
+	v.mv_size = delta_pack_node(node, buf);
 	if (txn->d->quota)
-		return put_counted(txn, path, &k, &v, err);
-	rc = mdb_put(txn->t, txn->d->nodes, &k, &v, 0);
-	return rc ? delta_mdb_error(err, rc, path) : 0;
+		rc = put_counted(txn, path, &k, &v, err);
+	else if ((rc = mdb_put(txn->t, txn->d->nodes, &k, &v, 0)))
+		rc = delta_mdb_error(err, rc, path);
+	if (rc < 0) {
+		/* no folder record made on the way stays empty */
+		rls_error e2;
+
+		prune(txn, &chain, &e2);
+	}
+	return rc;
 }
 
 int delta_del(delta_txn *txn, const char *path, rls_error *err)
 {
+	_cleanup_chain_ struct chain chain = { 0 };
+	uint8_t kb[DELTA_KEY_MAX];
+	uint64_t parent;
+	const char *name;
+	size_t len;
 	MDB_val k;
 	int rc;
 
-	if (need_write(txn, err) < 0 || (rc = lookup_key(txn->d, path, &k, err)) < 0)
+	if (need_write(txn, err) < 0)
 		return -1;
-	if (rc)
-		return 1;
+	if ((rc = resolve(txn, path, RESOLVE_LOOKUP, &parent, &name, &len, &chain, err)) != 0)
+		return rc;
+	k.mv_data = kb;
+	k.mv_size = node_key(parent, name, len, kb);
 	rc = mdb_del(txn->t, txn->d->nodes, &k, NULL);
 	if (rc == MDB_NOTFOUND)
 		return 1;
-	return rc ? delta_mdb_error(err, rc, path) : 0;
+	if (rc)
+		return delta_mdb_error(err, rc, path);
+	return prune(txn, &chain, err);
 }
 
 /* ---- inodes ----------------------------------------------------------- */
@@ -622,14 +512,14 @@ int delta_get_inode(delta_txn *txn, uint64_t id, delta_inode *ino, rls_error *er
 		return 1;
 	if (rc)
 		return delta_mdb_error(err, rc, "inode");
-	if (unpack_inode(&v, ino) < 0)
+	if (delta_unpack_inode(v.mv_data, v.mv_size, ino) < 0)
 		return rls_error_set(err, EIO, "inode %llu: damaged index entry", (unsigned long long)id);
 	return 0;
 }
 
 int delta_put_inode(delta_txn *txn, uint64_t id, const delta_inode *ino, rls_error *err)
 {
-	uint8_t buf[128 + DELTA_PATH_MAX];
+	uint8_t buf[DELTA_INODE_MAX];
 	uint64_t be = htobe64(id);
 	MDB_val k = { sizeof be, &be }, v;
 	int rc;
@@ -639,7 +529,7 @@ int delta_put_inode(delta_txn *txn, uint64_t id, const delta_inode *ino, rls_err
 	if (id == 0)
 		return rls_error_set(err, EINVAL, "delta: inode id 0");
 	v.mv_data = buf;
-	v.mv_size = pack_inode(ino, buf);
+	v.mv_size = delta_pack_inode(ino, buf);
 	rc = mdb_put(txn->t, txn->d->inodes, &k, &v, 0);
 	return rc ? delta_mdb_error(err, rc, "inode") : 0;
 }
@@ -695,338 +585,377 @@ int delta_new_id(delta_txn *txn, uint64_t *id, rls_error *err)
 
 /* ---- listings --------------------------------------------------------- */
 
-/* "dir/" for a directory; "/" for the root. */
-static size_t dir_prefix(const char *dir, char *buf)
-{
-	size_t n = strlen(dir);
-
-	memcpy(buf, dir, n);
-	if (n == 0 || buf[n - 1] != '/')
-		buf[n++] = '/';
-	buf[n] = '\0';
-	return n;
-}
-
-struct cursor {
-	MDB_cursor *c;
-};
-
-static void cursor_closep(struct cursor *c)
-{
-	if (c->c)
-		mdb_cursor_close(c->c);
-}
-#define _cleanup_cursor_ __attribute__((cleanup(cursor_closep)))
-
 int delta_list(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err)
 {
 	_cleanup_cursor_ struct cursor cur = { NULL };
-	char prefix[DELTA_PATH_MAX + 2], seek[DELTA_PATH_MAX + 2], name[DELTA_PATH_MAX];
-	size_t plen;
+	char name[DELTA_NAME_MAX + 1];
+	uint64_t id, parent;
+	const char *nm;
+	size_t len;
 	MDB_val k, v;
 	delta_node node;
-	int rc;
+	int rc, r;
 
-	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
-		return rc < 0 ? -1 : 0;
-	plen = dir_prefix(dir, prefix);
+	if ((r = dir_id(txn, dir, &id, NULL, NULL, err)) != 0)
+		return r < 0 ? -1 : 0;
 	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
 		return delta_mdb_error(err, rc, dir);
-	k.mv_data = prefix;
-	k.mv_size = plen;
-	rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
-	while (rc == 0) {
-		const char *key = k.mv_data, *slash;
-		size_t rest;
-
-		if (k.mv_size < plen || memcmp(key, prefix, plen) != 0)
-			break;
-		rest = k.mv_size - plen;
-		if (rest == 0) {	/* the root itself */
-			rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT);
-			continue;
-		}
-		slash = memchr(key + plen, '/', rest);
-		if (slash) {
-			/* Deeper entry: jump past the whole subtree "dir/name/"; the
-			 * next possible key is "dir/name0" since '0' is '/' + 1. */
-			size_t n = (size_t)(slash - key);
-
-			memcpy(seek, key, n);
-			seek[n] = '0';
-			k.mv_data = seek;
-			k.mv_size = n + 1;
-			rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
-			continue;
-		}
-		if (rest >= sizeof name || !delta_path_ok(key, k.mv_size))
+	for (r = first_in(txn, cur.c, id, NULL, 0, &k, &v, err); r == 0;
+	     r = first_in(txn, cur.c, id, name, len, &k, &v, err)) {
+		if (delta_unpack_key(k.mv_data, k.mv_size, &parent, &nm, &len) < 0 || len == 0)
 			return rls_error_set(err, EIO, "%s: damaged index key", dir);
-		memcpy(name, key + plen, rest);
-		name[rest] = '\0';
-		if (unpack_node(&v, &node) < 0)
+		memcpy(name, nm, len);
+		name[len] = '\0';
+		if (delta_unpack_node(v.mv_data, v.mv_size, &node) < 0)
 			return rls_error_set(err, EIO, "%s/%s: damaged index entry", dir, name);
-		int r = fn(name, &node, opaque);
-		if (r)
+		if ((r = fn(name, &node, opaque)))
 			return r;
-		rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT);
 	}
-	if (rc && rc != MDB_NOTFOUND)
+	return r < 0 ? -1 : 0;
+}
+
+/* A depth-first walk below one folder, without recursion: each level
+ * remembers the last name it passed, and the next is found by seeking past
+ * it in both tables ("entries" and "dirs" hold the same names in the same
+ * order).  The path built on the way bounds the depth: a damaged index
+ * whose folder records make a loop ends at DELTA_PATH_MAX with EIO. */
+struct level {
+	uint64_t id;
+	size_t plen;		/* of the folder's path in walk.path */
+	size_t last_len;
+	bool started;
+	char last[DELTA_NAME_MAX];
+};
+
+typedef int (*visit_fn)(const char *path, const MDB_val *k, const MDB_val *v, bool is_dir, void *opaque);
+
+static int walk_below(delta_txn *txn, const char *dir, uint64_t id, visit_fn visit, void *opaque, rls_error *err)
+{
+	_cleanup_cursor_ struct cursor ce = { NULL }, cd = { NULL };
+	_cleanup_free_ struct level *lv = NULL;
+	_cleanup_free_ char *path = rls_xmalloc(DELTA_PATH_MAX + DELTA_NAME_MAX + 2);
+	size_t depth = 0, cap = 16;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &ce.c)) || (rc = mdb_cursor_open(txn->t, txn->d->dirs, &cd.c)))
 		return delta_mdb_error(err, rc, dir);
+	lv = rls_xmalloc(cap * sizeof *lv);
+	lv[0] = (struct level){ .id = id, .plen = strcmp(dir, "/") ? strlen(dir) : 0 };
+	memcpy(path, dir, lv[0].plen);
+	depth = 1;
+	while (depth) {
+		struct level *l = &lv[depth - 1];
+		const char *after = l->started ? l->last : NULL;
+		MDB_val ke, ve, kd, vd;
+		int re = first_in(txn, ce.c, l->id, after, l->last_len, &ke, &ve, err);
+		int rd = re < 0 ? -1 : first_in(txn, cd.c, l->id, after, l->last_len, &kd, &vd, err);
+		const MDB_val *kn;
+		uint64_t parent, child;
+		const char *name;
+		size_t len;
+		int cmp, r;
+
+		if (re < 0 || rd < 0)
+			return -1;
+		if (re == 1 && rd == 1) {
+			depth--;
+			continue;
+		}
+		/* the smaller name of the two tables comes first */
+		if (re == 0 && rd == 0) {
+			size_t m = ke.mv_size < kd.mv_size ? ke.mv_size : kd.mv_size;
+
+			cmp = memcmp(ke.mv_data, kd.mv_data, m);
+			if (cmp == 0)
+				cmp = ke.mv_size < kd.mv_size ? -1 : ke.mv_size > kd.mv_size;
+		} else {
+			cmp = re == 0 ? -1 : 1;
+		}
+		kn = cmp <= 0 ? &ke : &kd;
+		if (delta_unpack_key(kn->mv_data, kn->mv_size, &parent, &name, &len) < 0 || len == 0)
+			return rls_error_set(err, EIO, "%s: damaged index key", dir);
+		if (l->plen + 1 + len >= DELTA_PATH_MAX)
+			return rls_error_set(err, EIO, "%s: damaged index (a path longer than %d bytes)", dir,
+					     DELTA_PATH_MAX);
+		l->started = true;
+		memcpy(l->last, name, len);
+		l->last_len = len;
+		path[l->plen] = '/';
+		memcpy(path + l->plen + 1, name, len);
+		path[l->plen + 1 + len] = '\0';
+		if (cmp <= 0 && (r = visit(path, &ke, &ve, false, opaque)))
+			return r;
+		if (cmp < 0)
+			continue;
+		if (delta_unpack_dir(vd.mv_data, vd.mv_size, &child) < 0)
+			return rls_error_set(err, EIO, "%s: damaged folder record", path);
+		if ((r = visit(path, &kd, &vd, true, opaque)))
+			return r;
+		if (depth == cap) {
+			cap *= 2;
+			lv = rls_xrealloc(lv, cap * sizeof *lv);
+			l = &lv[depth - 1];
+		}
+		lv[depth++] = (struct level){ .id = child, .plen = l->plen + 1 + len };
+	}
 	return 0;
+}
+
+struct each {
+	delta_each_fn fn;
+	void *opaque;
+};
+
+static int each_node(const char *path, const MDB_val *k, const MDB_val *v, bool is_dir, void *opaque)
+{
+	struct each *e = opaque;
+	delta_node node;
+
+	if (is_dir)
+		return 0;
+	if (delta_unpack_node(v->mv_data, v->mv_size, &node) < 0)
+		return -EIO;
+	return e->fn(path, &node, e->opaque);
+}
+
+/* Walk's and each_node's answer: a damaged node is EIO, anything else the
+ * callback's. */
+static int each_result(int r, const char *dir, rls_error *err)
+{
+	return r == -EIO ? rls_error_set(err, EIO, "%s: damaged index entry", dir) : r;
 }
 
 int delta_walk(delta_txn *txn, delta_each_fn fn, void *opaque, rls_error *err)
 {
-	_cleanup_cursor_ struct cursor cur = { NULL };
-	char path[DELTA_PATH_MAX];
-	MDB_val k, v;
 	delta_node node;
-	int rc;
+	int r = delta_get(txn, "/", &node, err);
 
-	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
-		return delta_mdb_error(err, rc, "walk");
-	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
-			return rls_error_set(err, EIO, "walk: damaged index key");
-		memcpy(path, k.mv_data, k.mv_size);
-		path[k.mv_size] = '\0';
-		if (unpack_node(&v, &node) < 0)
-			return rls_error_set(err, EIO, "%s: damaged index entry", path);
-		int r = fn(path, &node, opaque);
-		if (r)
-			return r;
-	}
-	if (rc != MDB_NOTFOUND)
-		return delta_mdb_error(err, rc, "walk");
-	return 0;
+	if (r < 0)
+		return -1;
+	if (r == 0 && (r = fn("/", &node, opaque)))
+		return r;
+	return delta_each_below(txn, "/", fn, opaque, err);
 }
 
 int delta_each_below(delta_txn *txn, const char *dir, delta_each_fn fn, void *opaque, rls_error *err)
 {
-	_cleanup_cursor_ struct cursor cur = { NULL };
-	char prefix[DELTA_PATH_MAX + 2], path[DELTA_PATH_MAX];
-	size_t plen;
-	MDB_val k, v;
-	delta_node node;
-	int rc;
+	struct each e = { fn, opaque };
+	uint64_t id;
+	int r;
 
-	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
-		return rc < 0 ? -1 : 0;
-	plen = dir_prefix(dir, prefix);
-	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
-		return delta_mdb_error(err, rc, dir);
-	k.mv_data = prefix;
-	k.mv_size = plen;
-	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-			break;
-		if (k.mv_size == plen)
-			continue;	/* "/" itself */
-		if (k.mv_size >= sizeof path || !delta_path_ok(k.mv_data, k.mv_size))
-			return rls_error_set(err, EIO, "%s: damaged index key", dir);
-		memcpy(path, k.mv_data, k.mv_size);
-		path[k.mv_size] = '\0';
-		if (unpack_node(&v, &node) < 0)
-			return rls_error_set(err, EIO, "%s: damaged index entry", path);
-		int r = fn(path, &node, opaque);
-		if (r)
-			return r;
-	}
-	if (rc && rc != MDB_NOTFOUND)
-		return delta_mdb_error(err, rc, dir);
-	return 0;
+	if ((r = dir_id(txn, dir, &id, NULL, NULL, err)) != 0)
+		return r < 0 ? -1 : 0;
+	return each_result(walk_below(txn, dir, id, each_node, &e, err), dir, err);
 }
 
 int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err)
 {
-	_cleanup_cursor_ struct cursor cur = { NULL };
-	char prefix[DELTA_PATH_MAX + 2];
-	size_t plen;
-	MDB_val k, v;
-	int rc;
+	uint64_t id;
+	bool empty;
+	int r;
 
 	*out = false;
-	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
-		return rc < 0 ? -1 : 0;
-	plen = dir_prefix(dir, prefix);
-	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
-		return delta_mdb_error(err, rc, dir);
-	k.mv_data = prefix;
-	k.mv_size = plen;
-	rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE);
-	if (rc == 0 && k.mv_size == plen && memcmp(k.mv_data, prefix, plen) == 0)
-		rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT);	/* "/" itself */
-	if (rc && rc != MDB_NOTFOUND)
-		return delta_mdb_error(err, rc, dir);
-	*out = rc == 0 && k.mv_size > plen && memcmp(k.mv_data, prefix, plen) == 0;
+	if ((r = dir_id(txn, dir, &id, NULL, NULL, err)) != 0)
+		return r < 0 ? -1 : 0;
+	if (dir_empty(txn, id, &empty, err) < 0)
+		return -1;
+	*out = !empty;
 	return 0;
 }
 
+/* What lies below a folder, copied out: callers change the tree, which
+ * must not happen under a live cursor. */
 struct entry {
-	char *key;
+	char *path;
+	uint8_t *key;
 	size_t klen;
 	void *val;
 	size_t vlen;
+	bool is_dir;
 };
 
-/* How much of a subtree a move may copy into memory.  The sandbox makes the
- * subtree (up to the entry quota, each entry up to a few KiB), and rlsfs's
- * memory is not the sandbox's to spend: a larger folder does not move in
- * one step (EXDEV, which mv(1) answers by moving entry by entry). */
+struct collect {
+	struct entry *v;
+	size_t n, cap, used, budget;
+};
+
+/* How much of a subtree a move into an occupied folder may copy into
+ * memory: rlsfs's memory is not the sandbox's to spend (EXDEV, which mv(1)
+ * answers by moving entry by entry). */
 #define MOVE_MAX_BYTES ((size_t)64 << 20)
 
-/* Copy out every (key, value) strictly below `dir`: callers change the
- * tree, which must not happen under a live cursor.  With `budget`, EXDEV
- * when the copy would take more bytes than that. */
-static int collect_below(delta_txn *txn, const char *dir, size_t budget, struct entry **out, size_t *n_out,
-			 rls_error *err)
+static int collect_one(const char *path, const MDB_val *k, const MDB_val *v, bool is_dir, void *opaque)
 {
-	_cleanup_cursor_ struct cursor cur = { NULL };
-	char prefix[DELTA_PATH_MAX + 2];
-	struct entry *v_ = NULL;
-	size_t n = 0, cap = 0, plen, used = 0;
-	MDB_val k, v;
-	int rc;
+	struct collect *c = opaque;
+	size_t pl = strlen(path);
+	struct entry *e;
 
-	*out = NULL;
-	*n_out = 0;
-	if ((rc = lookup_key(txn->d, dir, &k, err)) != 0)
-		return rc < 0 ? -1 : 0;
-	plen = dir_prefix(dir, prefix);
-	if ((rc = mdb_cursor_open(txn->t, txn->d->nodes, &cur.c)))
-		return delta_mdb_error(err, rc, dir);
-	k.mv_data = prefix;
-	k.mv_size = plen;
-	for (rc = mdb_cursor_get(cur.c, &k, &v, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur.c, &k, &v, MDB_NEXT)) {
-		if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
-			break;
-		if (k.mv_size == plen)
-			continue;
-		used += sizeof *v_ + k.mv_size + v.mv_size + 32;
-		if (budget && used > budget) {
-			rc = EXDEV;
-			break;
-		}
-		if (n == cap) {
-			cap = cap ? 2 * cap : 16;
-			v_ = rls_xrealloc(v_, cap * sizeof *v_);
-		}
-		v_[n].key = rls_xmalloc(k.mv_size + v.mv_size + 1);
-		memcpy(v_[n].key, k.mv_data, k.mv_size);
-		v_[n].key[k.mv_size] = '\0';
-		v_[n].klen = k.mv_size;
-		v_[n].val = v_[n].key + k.mv_size + 1;
-		memcpy(v_[n].val, v.mv_data, v.mv_size);
-		v_[n].vlen = v.mv_size;
-		n++;
+	c->used += sizeof *e + pl + k->mv_size + v->mv_size + 32;
+	if (c->budget && c->used > c->budget)
+		return -EXDEV;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 16;
+		c->v = rls_xrealloc(c->v, c->cap * sizeof *c->v);
 	}
-	if (rc && rc != MDB_NOTFOUND) {
-		for (size_t i = 0; i < n; i++)
-			free(v_[i].key);
-		free(v_);
-		if (rc == EXDEV)
-			return rls_error_set(err, EXDEV, "%s: too many entries below to move at once", dir);
-		return delta_mdb_error(err, rc, dir);
-	}
-	*out = v_;
-	*n_out = n;
+	e = &c->v[c->n++];
+	e->path = rls_xmalloc(pl + 1 + k->mv_size + v->mv_size);
+	memcpy(e->path, path, pl + 1);
+	e->key = (uint8_t *)e->path + pl + 1;
+	memcpy(e->key, k->mv_data, k->mv_size);
+	e->klen = k->mv_size;
+	e->val = e->key + k->mv_size;
+	memcpy(e->val, v->mv_data, v->mv_size);
+	e->vlen = v->mv_size;
+	e->is_dir = is_dir;
 	return 0;
 }
 
-static void free_entries(struct entry *e, size_t n)
+static void collect_free(struct collect *c)
 {
-	for (size_t i = 0; i < n; i++)
-		free(e[i].key);
-	free(e);
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].path);
+	free(c->v);
+}
+#define _cleanup_collect_ __attribute__((cleanup(collect_free)))
+
+static int collect_below(delta_txn *txn, const char *dir, uint64_t id, struct collect *c, rls_error *err)
+{
+	int r = walk_below(txn, dir, id, collect_one, c, err);
+
+	if (r == -EXDEV)
+		return rls_error_set(err, EXDEV, "%s: too many entries below to move at once", dir);
+	return r ? -1 : 0;
+}
+
+/* Take every entry of `c` out of the index (folder records too). */
+static int delete_collected(delta_txn *txn, const struct collect *c, rls_error *err)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		MDB_val k = { c->v[i].klen, c->v[i].key };
+		int rc = mdb_del(txn->t, c->v[i].is_dir ? txn->d->dirs : txn->d->nodes, &k, NULL);
+
+		if (rc && rc != MDB_NOTFOUND)
+			return delta_mdb_error(err, rc, c->v[i].path);
+	}
+	return 0;
+}
+
+static int longest_one(const char *path, const MDB_val *k, const MDB_val *v, bool is_dir, void *opaque)
+{
+	size_t *longest = opaque, n = strlen(path);
+
+	if (n > *longest)
+		*longest = n;
+	return 0;
+}
+
+/* Would a path below `from` (the folder `id`) be DELTA_PATH_MAX bytes or
+ * longer below `to`?  Only a longer name can make one so; then every path
+ * below is read (reads only: the move still writes one record). */
+static int check_lengths(delta_txn *txn, const char *from, uint64_t id, const char *to, rls_error *err)
+{
+	size_t flen = strlen(from), tlen = strlen(to), longest = 0;
+	int r;
+
+	if (tlen <= flen)
+		return 0;
+	if ((r = walk_below(txn, from, id, longest_one, &longest, err)) != 0)
+		return -1;
+	if (longest - flen + tlen >= DELTA_PATH_MAX)
+		return rls_error_set(err, ENAMETOOLONG, "%s: a path below would be %zu bytes long below %s", from,
+				     longest - flen + tlen, to);
+	return 0;
 }
 
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err)
 {
-	struct entry *e = NULL;
-	size_t n = 0, flen = strlen(from), tlen = strlen(to);
-	char path[DELTA_PATH_MAX + 2];
-	int ret = -1, rc;
+	_cleanup_chain_ struct chain chain = { 0 };
+	_cleanup_collect_ struct collect c = { .budget = MOVE_MAX_BYTES };
+	struct step src;
+	uint64_t id, parent, dest;
+	const char *name;
+	size_t len, flen = strlen(from);
+	int r;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, from, MOVE_MAX_BYTES, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0)
 		return -1;
-	if (strcmp(from, "/") == 0)
-		flen = 0;
-	if (strcmp(to, "/") == 0)
-		tlen = 0;
-	for (size_t i = 0; i < n; i++) {
-		MDB_val k = { e[i].klen, e[i].key };
-
-		if ((rc = mdb_del(txn->t, txn->d->nodes, &k, NULL))) {
-			delta_mdb_error(err, rc, e[i].key);
-			goto out;
-		}
+	if ((r = dir_id(txn, from, &id, &chain, &src, err)) != 0)
+		return r < 0 ? -1 : 0;
+	if (!strcmp(from, "/") || !strcmp(to, "/") || (!strncmp(to, from, flen) && (to[flen] == '/' || !to[flen])))
+		return rls_error_set(err, EINVAL, "delta: cannot move what is below %s to %s", from, to);
+	if (check_lengths(txn, from, id, to, err) < 0)
+		return -1;
+	r = dir_id(txn, to, &dest, NULL, NULL, err);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		/* The common case, whatever the size of the folder: its one
+		 * record changes place. */
+		if (dir_del(txn, src.parent, src.name, src.len, err) < 0 || prune(txn, &chain, err) < 0 ||
+		    resolve(txn, to, RESOLVE_CREATE, &parent, &name, &len, NULL, err) < 0)
+			return -1;
+		return dir_put(txn, parent, name, len, id, err);
 	}
-	for (size_t i = 0; i < n; i++) {
-		size_t rest = e[i].klen - flen;
-		MDB_val k, v = { e[i].vlen, e[i].val };
+	/* Something is below `to` already: what comes from `from` is put in
+	 * place entry by entry, over what is there at the same path. */
+	if (collect_below(txn, from, id, &c, err) < 0 || delete_collected(txn, &c, err) < 0 ||
+	    dir_del(txn, src.parent, src.name, src.len, err) < 0 || prune(txn, &chain, err) < 0)
+		return -1;
+	for (size_t i = 0; i < c.n; i++) {
+		_cleanup_free_ char *path = NULL;
+		delta_node node;
 
-		if (tlen + rest >= sizeof path) {
-			rls_error_set(err, ENAMETOOLONG, "%s%s", to, e[i].key + flen);
-			goto out;
-		}
-		memcpy(path, to, tlen);
-		memcpy(path + tlen, e[i].key + flen, rest + 1);
-		if (path_key(txn->d, path, &k, err) < 0)
-			goto out;
-		if ((rc = mdb_put(txn->t, txn->d->nodes, &k, &v, 0))) {
-			delta_mdb_error(err, rc, path);
-			goto out;
-		}
+		if (c.v[i].is_dir)
+			continue;
+		path = rls_xasprintf("%s%s", to, c.v[i].path + flen);
+		if (delta_unpack_node(c.v[i].val, c.v[i].vlen, &node) < 0)
+			return rls_error_set(err, EIO, "%s: damaged index entry", c.v[i].path);
+		if (delta_put(txn, path, &node, err) < 0)
+			return -1;
 	}
-	ret = 0;
-out:
-	free_entries(e, n);
-	return ret;
+	return 0;
 }
 
 int delta_del_below(delta_txn *txn, const char *dir, rls_error *err)
 {
-	struct entry *e = NULL;
-	size_t n = 0;
-	int ret = -1, rc;
+	_cleanup_chain_ struct chain chain = { 0 };
+	_cleanup_collect_ struct collect c = { 0 };
+	struct step at;
+	uint64_t id;
+	int r;
 
-	if (need_write(txn, err) < 0 || collect_below(txn, dir, 0, &e, &n, err) < 0)
+	if (need_write(txn, err) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		MDB_val k = { e[i].klen, e[i].key }, v = { e[i].vlen, e[i].val };
+	if ((r = dir_id(txn, dir, &id, &chain, &at, err)) != 0)
+		return r < 0 ? -1 : 0;
+	if (collect_below(txn, dir, id, &c, err) < 0 || delete_collected(txn, &c, err) < 0)
+		return -1;
+	for (size_t i = 0; i < c.n; i++) {
 		delta_node node;
 		delta_inode ino;
 
-		if (unpack_node(&v, &node) < 0) {
-			rls_error_set(err, EIO, "%s: damaged index entry", e[i].key);
-			goto out;
-		}
-		if ((rc = mdb_del(txn->t, txn->d->nodes, &k, NULL))) {
-			delta_mdb_error(err, rc, e[i].key);
-			goto out;
-		}
+		if (c.v[i].is_dir)
+			continue;
+		if (delta_unpack_node(c.v[i].val, c.v[i].vlen, &node) < 0)
+			return rls_error_set(err, EIO, "%s: damaged index entry", c.v[i].path);
 		if (node.id == 0)
 			continue;
-		rc = delta_get_inode(txn, node.id, &ino, err);
-		if (rc < 0)
-			goto out;
-		if (rc == 1)
+		r = delta_get_inode(txn, node.id, &ino, err);
+		if (r < 0)
+			return -1;
+		if (r == 1)
 			continue;
 		if (ino.nlink > 1) {
 			ino.nlink--;
 			if (delta_put_inode(txn, node.id, &ino, err) < 0)
-				goto out;
+				return -1;
 		} else if (delta_del_inode(txn, node.id, err) < 0) {
-			goto out;
+			return -1;
 		}
 	}
-	ret = 0;
-out:
-	free_entries(e, n);
-	return ret;
+	if (strcmp(dir, "/") && dir_del(txn, at.parent, at.name, at.len, err) < 0)
+		return -1;
+	return prune(txn, &chain, err);
 }
 
 int delta_clear_index(delta_txn *txn, rls_error *err)
@@ -1035,7 +964,8 @@ int delta_clear_index(delta_txn *txn, rls_error *err)
 
 	if (need_write(txn, err) < 0)
 		return -1;
-	if ((rc = mdb_drop(txn->t, txn->d->nodes, 0)) || (rc = mdb_drop(txn->t, txn->d->inodes, 0)))
+	if ((rc = mdb_drop(txn->t, txn->d->nodes, 0)) || (rc = mdb_drop(txn->t, txn->d->dirs, 0)) ||
+	    (rc = mdb_drop(txn->t, txn->d->inodes, 0)))
 		return delta_mdb_error(err, rc, "clear index");
 	return 0;
 }

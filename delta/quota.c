@@ -139,17 +139,19 @@ int delta_set_quota(delta *d, uint64_t max_bytes, uint64_t max_entries, rls_erro
 
 int delta_get_usage(delta *d, delta_usage *u, rls_error *err)
 {
-	delta_txn *txn;
+	MDB_txn *txn;
 	MDB_stat st;
 	int rc;
 
 	memset(u, 0, sizeof *u);
 	if (!d->quota && delta_set_quota(d, 0, 0, err) < 0)
 		return -1;
-	if (delta_begin(d, false, &txn, err) < 0)
-		return -1;
-	rc = mdb_stat(txn->t, d->nodes, &st);
-	delta_abort(txn);
+	/* LMDB directly: the index (index.c) calls on the quota, not the
+	 * other way round */
+	if ((rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn)))
+		return delta_mdb_error(err, rc, "index statistics");
+	rc = mdb_stat(txn, d->nodes, &st);
+	mdb_txn_abort(txn);
 	if (rc)
 		return delta_mdb_error(err, rc, "index statistics");
 	u->entries = st.ms_entries;

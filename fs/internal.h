@@ -104,6 +104,13 @@ typedef struct rlsfs {
 		gid_t sandbox_gid, owner_gid;
 	} idmap;
 
+	/* caller.c: callers holding CAP_CHOWN or CAP_FSETID in this user
+	 * namespace (dev, ino of its /proc entry) may use them, unless
+	 * mounted with --ignore-caller-caps */
+	bool caller_caps;
+	dev_t userns_dev;
+	ino_t userns_ino;
+
 	double timeout;			/* entry and attribute cache, seconds */
 	struct fuse_session *se;
 	pid_t watch_pid;		/* --watch-pid, or 0 */
@@ -157,6 +164,12 @@ static inline gid_t idmap_gid(const rlsfs *fs, gid_t g)
 	return g == fs->idmap.owner_gid ? fs->idmap.sandbox_gid :
 	       g == fs->idmap.sandbox_gid ? fs->idmap.owner_gid : g;
 }
+
+/* caller.c */
+bool caller_init(rlsfs *fs);
+/* Does the caller of a request hold capability `cap` (CAP_CHOWN,
+ * CAP_FSETID) where it counts, and does the mount honour it? */
+bool caller_capable(rlsfs *fs, const struct fuse_ctx *ctx, int cap);
 
 /* audit.c */
 int audit_open(rlsfs *fs, const char *path, rls_error *err);

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
@@ -112,7 +113,11 @@ static void entry_attr(rlsfs *fs, entry *e)
 				st->st_blocks = ds.st_blocks;
 				st->st_atim = ds.st_atim;
 				st->st_mtim = ds.st_mtim;
-				st->st_ctim = ds.st_ctim;
+				/* A write changes the data file's ctime, a
+				 * change of mode, owner or links only the
+				 * record's: the later of the two is the file's. */
+				if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
+					st->st_ctim = ds.st_ctim;
 			}
 		} else if (e->node.kind == DELTA_SYMLINK) {
 			st->st_size = (off_t)strlen(e->node.target);
@@ -340,12 +345,13 @@ static int op_end(op *o, int status)
 	return r;
 }
 
-/* Each name of a hard-linked file is its own node (nodes are keyed by
- * name), so the kernel cannot see that a write, link or unlink through one
- * name changed the others: their attributes are not cached. */
+/* Each name of a hard-linked inode is its own node (nodes are keyed by
+ * name), so the kernel cannot see that a write, chmod, link or unlink
+ * through one name changed the others: their attributes are not cached,
+ * whatever the inode's type (a fifo or a device node has names too). */
 static double attr_timeout(rlsfs *fs, const entry *e)
 {
-	return e->upper && e->node.kind == DELTA_FILE && e->di.nlink > 1 ? 0 : fs->timeout;
+	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1 ? 0 : fs->timeout;
 }
 
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
@@ -512,6 +518,13 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 	}
 	e.di.mtime_ns = e.di.ctime_ns = now;
 	return put_inode(o, e.node.id, &e.di);
+}
+
+/* The upper inode of e has changed its metadata now. */
+static int touch_ctime(op *o, entry *e)
+{
+	e->di.ctime_ns = now_ns();
+	return put_inode(o, e->node.id, &e->di);
 }
 
 /* Drop one name of the upper inode `id`. */
@@ -945,8 +958,20 @@ static bool drop_setid(delta_inode *di)
 	if (mode == di->mode)
 		return false;
 	di->mode = mode;
+	di->flags &= ~(uint32_t)DELTA_SETID_OK;
 	di->ctime_ns = now_ns();
 	return true;
+}
+
+/* Record whether the set-id bits of a file that is not a folder were given
+ * by a caller entitled to them: setattr_allowed() and make_node() let
+ * them through only then, so any bit here was. */
+static void mark_setid(delta_inode *di)
+{
+	if (S_ISDIR(di->mode) || !(di->mode & (S_ISUID | S_ISGID)))
+		di->flags &= ~(uint32_t)DELTA_SETID_OK;
+	else
+		di->flags |= DELTA_SETID_OK;
 }
 
 static bool has_setid(mode_t mode)
@@ -956,6 +981,22 @@ static bool has_setid(mode_t mode)
 	return drop_setid(&di);
 }
 
+/* The data of the inode changes at the request of req's caller: its
+ * set-id bits go (drop_setid), unless the caller holds CAP_FSETID, which
+ * keeps them, as on Linux, and vouches for the new content (mark_setid).
+ * True when the record changed. */
+static bool setid_on_write(fuse_req_t req, delta_inode *di)
+{
+	uint32_t flags = di->flags;
+
+	if (!has_setid(di->mode))
+		return false;
+	if (!caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
+		return drop_setid(di);
+	mark_setid(di);
+	return di->flags != flags;
+}
+
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
  * tell the kernel, which has the old mode cached. */
@@ -963,7 +1004,7 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 {
 	rlsfs *fs = fs_of(req);
 	bool changed = false;
-	delta_inode di;
+	delta_inode di = { 0 };
 	rls_error err;
 	op o;
 	int r;
@@ -975,7 +1016,7 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
 		if (r < 0)
 			r = -err_code(&err);
-		else if (r == 0 && (changed = drop_setid(&di)))
+		else if (r == 0 && (changed = setid_on_write(req, &di)))
 			r = put_inode(&o, fh->id, &di);
 		else
 			r = 0;
@@ -983,6 +1024,8 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 	r = op_end(&o, r) ?: r;
 	if (r < 0)
 		return r;
+	if (has_setid(di.mode))
+		return 0;	/* kept by a caller with CAP_FSETID: the next writer is judged anew */
 	atomic_store(&fh->setid, false);
 	if (changed) {
 		pthread_mutex_lock(&fs->nodes_lock);
@@ -1136,10 +1179,12 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		fuse_reply_attr(req, &st, 0);
 }
 
-/* What the sandbox writes may be committed by root.  So it may not give a
- * file away (owner and group only to its own, or left as they are) nor
- * make a set-user-id or set-group-id file: either would let a command
- * without privileges leave a privileged program in the tree. */
+/* What the sandbox writes may be committed by root.  So a caller may not
+ * give a file away (owner and group only to its own, or left as they are)
+ * nor make a set-user-id or set-group-id file: either would let a command
+ * without privileges leave a privileged program in the tree.  Only a
+ * caller holding CAP_CHOWN, or CAP_FSETID, on a mount that honours them
+ * (caller.c; never under rls run) may, as on ext4. */
 static bool caller_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t groups[64];
@@ -1153,14 +1198,17 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
 
 static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *attr, int to_set)
 {
+	rlsfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
-	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != e->st.st_uid && attr->st_uid != ctx->uid)
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != e->st.st_uid && attr->st_uid != ctx->uid &&
+	    !caller_capable(fs, ctx, CAP_CHOWN))
 		return -EPERM;
 	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != e->st.st_gid && attr->st_gid != ctx->gid &&
-	    !caller_in_group(req, attr->st_gid))
+	    !caller_in_group(req, attr->st_gid) && !caller_capable(fs, ctx, CAP_CHOWN))
 		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(e->st.st_mode) && (attr->st_mode & (S_ISUID | S_ISGID)))
+	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(e->st.st_mode) && (attr->st_mode & (S_ISUID | S_ISGID)) &&
+	    !caller_capable(fs, ctx, CAP_FSETID))
 		return -EPERM;
 	return 0;
 }
@@ -1189,14 +1237,16 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	r = setattr_allowed(req, &e, attr, to_set);
 	if (r == 0)
 		r = copy_up(&o, o.path, &e);
-	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE))
+	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		e.di.mode = (e.di.mode & S_IFMT) | (attr->st_mode & 07777);
+		mark_setid(&e.di);
+	}
 	if (r == 0 && (to_set & FUSE_SET_ATTR_UID))
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		drop_setid(&e.di);
+		setid_on_write(req, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1367,17 +1417,46 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	}
 }
 
-static int make_node(op *o, fuse_req_t req, mode_t mode, dev_t rdev, uint8_t flags, const char *target,
-		     uint64_t *idp)
+/* The group a new entry in the folder `parent` takes, as stored: the
+ * caller's, or the folder's when it is set-group-id (then a new folder is
+ * set-group-id too), as on Linux. */
+static int new_group(op *o, fuse_req_t req, fuse_ino_t parent, mode_t *mode, gid_t *gid)
+{
+	rnode *p = node_of(o->fs, parent);
+	char dirpath[PATH_MAX];
+	entry pe;
+	int r = node_path(o->fs, p, dirpath, sizeof dirpath);
+
+	if (r == 0)
+		r = entry_load(o->fs, o->txn, p->parent, dirpath, &pe, false);
+	if (r < 0)
+		return r;
+	if (pe.exists && (pe.st.st_mode & S_ISGID)) {
+		*gid = idmap_gid(o->fs, pe.st.st_gid);
+		if (S_ISDIR(*mode))
+			*mode |= S_ISGID;
+	} else {
+		*gid = idmap_gid(o->fs, fuse_req_ctx(req)->gid);
+	}
+	return 0;
+}
+
+static int make_node(op *o, fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_t rdev, uint8_t flags,
+		     const char *target, uint64_t *idp)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	delta_inode di;
 	uint64_t id;
-	int r;
+	gid_t gid;
+	int r = new_group(o, req, parent, &mode, &gid);
 
-	if (!S_ISDIR(mode))
-		mode &= ~(mode_t)(S_ISUID | S_ISGID);	/* see setattr_allowed() */
-	inode_init(&di, mode, idmap_uid(o->fs, ctx->uid), idmap_gid(o->fs, ctx->gid));
+	if (r < 0)
+		return r;
+	/* see setattr_allowed() */
+	if (!S_ISDIR(mode) && (mode & (S_ISUID | S_ISGID)) && !caller_capable(o->fs, ctx, CAP_FSETID))
+		mode &= ~(mode_t)(S_ISUID | S_ISGID);
+	inode_init(&di, mode, idmap_uid(o->fs, ctx->uid), gid);
+	mark_setid(&di);
 	di.rdev = rdev;
 	if (target)
 		di.size = strlen(target);
@@ -1406,7 +1485,7 @@ static void rls_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		uint64_t id;
 		rls_error err;
 
-		r = make_node(&o, req, mode, 0, 0, NULL, &id);
+		r = make_node(&o, req, parent, mode, 0, 0, NULL, &id);
 		if (r == 0) {
 			int fd = delta_data_create(fs->d, id, &err);
 
@@ -1416,7 +1495,7 @@ static void rls_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 				close(fd);
 		}
 	} else {
-		r = make_node(&o, req, mode, rdev, 0, NULL, NULL);
+		r = make_node(&o, req, parent, mode, rdev, 0, NULL, NULL);
 	}
 	end_create(req, &o, parent, name, r, NULL, NULL);
 }
@@ -1431,7 +1510,7 @@ static void rls_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	/* Made where the source's entry was deleted: hide what the source
 	 * still has there. */
-	r = make_node(&o, req, S_IFDIR | (mode & 07777), 0, e.whiteout ? DELTA_OPAQUE : 0, NULL, NULL);
+	r = make_node(&o, req, parent, S_IFDIR | (mode & 07777), 0, e.whiteout ? DELTA_OPAQUE : 0, NULL, NULL);
 	end_create(req, &o, parent, name, r, NULL, NULL);
 }
 
@@ -1447,7 +1526,7 @@ static void rls_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 	}
 	if (begin_create(req, &o, parent, name, false, "symlink", &e) < 0)
 		return;
-	r = make_node(&o, req, S_IFLNK | 0777, 0, 0, link, NULL);
+	r = make_node(&o, req, parent, S_IFLNK | 0777, 0, 0, link, NULL);
 	end_create(req, &o, parent, name, r, NULL, NULL);
 }
 
@@ -1464,7 +1543,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 
 	if (begin_create(req, &o, parent, name, false, "create", &e) < 0)
 		return;
-	r = make_node(&o, req, S_IFREG | (mode & 07777), 0, 0, NULL, &id);
+	r = make_node(&o, req, parent, S_IFREG | (mode & 07777), 0, 0, NULL, &id);
 	if (r == 0) {
 		int fd = delta_data_create(fs->d, id, &err);
 
@@ -1767,6 +1846,12 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		r = copy_up(&o, oldpath, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE))
 		r = copy_up(&o, o.path, &b);
+	/* A renamed inode's ctime changes, as on Linux's filesystems (POSIX
+	 * leaves it open; tar and backup tools look at it). */
+	if (r == 0)
+		r = touch_ctime(&o, &a);
+	if (r == 0 && (flags & RENAME_EXCHANGE))
+		r = touch_ctime(&o, &b);
 	if (r < 0) {
 		op_end(&o, r);
 		fuse_reply_err(req, -r);
@@ -1898,7 +1983,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
-		if (r == 0 && (fi->flags & O_TRUNC) && drop_setid(&e.di)) {
+		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
 			dropped = true;
@@ -1993,12 +2078,20 @@ static void rls_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_err(req, 0);
 }
 
+/* fsync of a file: its data, then the delta's index (where its name, its
+ * attributes and every other change made so far are), so that after a
+ * crash the file is there with what was written before the fsync.  Other
+ * writes do not sync the index (see rls-delta(7), DURABILITY). */
 static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	int fd = fh_of(fi)->fd;
-	int r = datasync ? fdatasync(fd) : fsync(fd);
+	rls_error err;
 
-	fuse_reply_err(req, r < 0 ? errno : 0);
+	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -2109,9 +2202,12 @@ static void rls_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	fuse_reply_err(req, 0);
 }
 
+/* fsync of a folder: its entries are in the index. */
 static void rls_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	rls_error err;
+
+	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
 static void rls_statfs(fuse_req_t req, fuse_ino_t ino)

@@ -35,6 +35,7 @@ typedef struct mount_opts {
 	const char *fuse_opts;
 	pid_t watch_pid;
 	bool map_owner;
+	bool ignore_caller_caps;
 	uid_t sandbox_uid, owner_uid;
 	gid_t sandbox_gid, owner_gid;
 	bool foreground;
@@ -52,7 +53,8 @@ typedef struct mount_opts {
 static void usage(FILE *out)
 {
 	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
-	      "                   [--map-owner UID:GID=UID:GID] [--max-delta-size SIZE] [--max-delta-files N]\n"
+	      "                   [--map-owner UID:GID=UID:GID] [--ignore-caller-caps]\n"
+	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
 	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
@@ -325,6 +327,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		fs.idmap.owner_uid = mo->owner_uid;
 		fs.idmap.owner_gid = mo->owner_gid;
 	}
+	fs.caller_caps = !mo->ignore_caller_caps && caller_init(&fs);
 	fs.audit_max = mo->audit_max_size;
 	fs.audit_rate = mo->audit_rate;
 	fs.audit_burst = mo->audit_burst;
@@ -452,6 +455,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "audit", required_argument, NULL, 'A' },
 		{ "watch-pid", required_argument, NULL, 'W' },
 		{ "map-owner", required_argument, NULL, 'O' },
+		{ "ignore-caller-caps", no_argument, NULL, 'I' },
 		{ "max-delta-size", required_argument, NULL, 'S' },
 		{ "max-delta-files", required_argument, NULL, 'N' },
 		{ "max-dir-memory", required_argument, NULL, 'M' },
@@ -471,7 +475,7 @@ static int cmd_mount(int argc, char **argv)
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
-	rls_error err;
+	rls_error err = { 0 };
 	int c, pipefd[2];
 	pid_t child;
 
@@ -502,6 +506,9 @@ static int cmd_mount(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case 'I':
+			mo.ignore_caller_caps = true;
 			break;
 		case 'S':
 			if (parse_limit("--max-delta-size", optarg, true, &mo.delta_size))
@@ -549,9 +556,8 @@ static int cmd_mount(int argc, char **argv)
 	spec = policy_resolve_spec(mo.policy, source);
 	mo.policy_spec = spec;
 	if (mo.delta) {
-		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 || !(delta_dir = realpath(mo.delta, NULL))) {
-			if (!delta_dir && !err.msg[0])
-				rls_error_set(&err, errno, "delta %s", mo.delta);
+		if (rls_mkdir_p(mo.delta, 0700, &err) < 0 ||
+		    (!(delta_dir = realpath(mo.delta, NULL)) && rls_error_set(&err, errno, "delta %s", mo.delta) < 0)) {
 			fprintf(stderr, "rlsfs: %s\n", err.msg);
 			policy_free(pol);
 			return 1;

@@ -24,6 +24,7 @@ static void usage(FILE *out)
 	      "       rls deltas [--json] | --remove-older-than AGE [--dry-run]\n"
 	      "       rls policy check FILE | explain POLICY PATH... | show NAME\n"
 	      "       rls doctor\n"
+	      "       rls serve [--socket PATH | --listen ADDR:PORT --token-file FILE]  (see rls-serve(1))\n"
 	      "See rls(1).\n", out);
 }
 

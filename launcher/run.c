@@ -868,6 +868,10 @@ int cmd_run(int argc, char **argv)
 		size_t n = 10;
 		int ws;
 
+		/* No capability of a caller counts inside the sandbox: it never
+		 * gives files away nor makes set-id files (rlsfs(1)). */
+		margv[n++] = "--ignore-caller-caps";
+
 		/* The sandbox's identity is not rlsfs's own when rls is root. */
 		if (id.change) {
 			margv[n++] = "-o";

@@ -35,6 +35,17 @@ err_line "an unknown preset is one error line" "$RLSFS" mount -p no-such-preset 
 err_line "a mountpoint inside the source is refused" "$RLSFS" mount --delta "$T/d0" "$S" "$S/d"
 err_line "a delta inside the source is refused" "$RLSFS" mount --delta "$S/delta" "$S" "$M"
 err_line "an unknown flag is refused" "$RLSFS" mount --frobnicate "$S" "$M"
+# a delta that exists but has no path (the working folder was removed):
+# the message is the delta's, not whatever the stack held
+mkdir "$T/gone"
+out=$(cd "$T/gone" && rmdir "$T/gone" && "$RLSFS" mount --delta . "$S" "$M" 2>&1)
+is "$out" "rlsfs: delta .: No such file or directory" "a delta whose path cannot be resolved is named in one line"
+if command -v valgrind >/dev/null && ! nm -u "$RLSFS" 2>/dev/null | grep -q __asan; then
+	out=$(cd "$T" && mkdir gone && cd gone && rmdir "$T/gone" &&
+		valgrind -q --error-exitcode=99 "$RLSFS" mount --delta . "$S" "$M" 2>&1)
+	is "$?" 1 "and no uninitialised memory is read on the way (valgrind)"
+	diag "$out"
+fi
 if command -v unshare >/dev/null && [ "$(id -u)" = 0 ]; then
 	out=$(unshare -m sh -c "mount -t tmpfs none /dev && '$RLSFS' mount --delta '$T/d0' '$S' '$M'" 2>&1)
 	like "$out" "/dev/fuse" "without /dev/fuse the error names it"

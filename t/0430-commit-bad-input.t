@@ -38,6 +38,15 @@ like "$(cat "$T/e")" "s2" "the error names the source"
 mv "$T/s2.moved" "$T/s2"
 is "$("$RLS" diff "$T/d2")" "M x" "the delta is intact"
 
+# a stray folder in DELTA/data: discard stops at it and names it (the
+# name is read before the listing is closed)
+printf 'write /x y\\n\n' | "$FX" "$T/d5" "$T/s2"
+mkdir "$T/d5/data/stray"
+one_line_error "rls discard with a stray folder in the delta's data" "$RLS" discard "$T/d5"
+like "$(cat "$T/e")" "d5/data/stray" "the error names the stray folder"
+rmdir "$T/d5/data/stray"
+ok "once it is gone, discard works" "$RLS" discard "$T/d5"
+
 # no space in the source: refused before anything is written
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=4m tmpfs "$T/small" 2>/dev/null; then
 	at_exit "umount -l '$T/small'"

@@ -57,9 +57,18 @@ for mode in ours theirs; do
 	rmdir "$S/d" && ln -s "$O/file" "$S/d"
 	rm -rf "$S/e" && ln -s "$O/b" "$S/e"
 	before=$(outside_state)
-	"$RLS" commit --on-conflict=$mode "$T/delta" >/dev/null 2>&1
+	"$RLS" commit --on-conflict=$mode "$T/delta" >"$T/out" 2>&1
+	is "$?" 3 "--on-conflict=$mode: the commit finishes and reports its conflicts (exit 3)"
+	is "$(grep -c '^conflict: [de] ' "$T/out")" 2 "--on-conflict=$mode: both folders are named as conflicts"
 	is "$(outside_state)" "$before" "--on-conflict=$mode: a folder's mode is not set through a symlink that replaced it"
 	is "$(stat -c %a "$O/file")" 600 "--on-conflict=$mode: the file outside keeps its mode"
+	if [ $mode = ours ]; then
+		is "$(stat -c '%F %a' "$S/d" "$S/e" | tr '\n' ' ')" "directory 777 directory 700 " \
+			"--on-conflict=ours: the sandbox's folders, with their modes, replace the symlinks"
+		is "$(cat "$S/e/new")" x "--on-conflict=ours: with the file written into one"
+	else
+		is "$(readlink "$S/d") $(readlink "$S/e")" "$O/file $O/b" "--on-conflict=theirs: the source's symlinks stay"
+	fi
 	"$RLS" discard "$T/delta" >/dev/null 2>&1 || rm -rf "$T/delta"
 done
 

@@ -1,8 +1,9 @@
 #!/bin/bash
-# An existence oracle: the delta's index holds paths of at most 511 bytes,
-# and rlsfs asks it about every name of a source folder it lists, hidden
-# ones included.  A hidden entry whose path is longer made its parent's
-# listing fail (ENAMETOOLONG), telling the sandbox that it was there.  No
+# An existence oracle: the delta's index once held paths of at most 511
+# bytes, and rlsfs asks it about every name of a source folder it lists,
+# hidden ones included.  A hidden entry whose path was longer made its
+# parent's listing fail (ENAMETOOLONG), telling the sandbox that it was
+# there.  No
 # listing, stat or lookup may fail or differ because of a hidden entry; and
 # a folder holding only hidden entries answers rmdir as a folder with
 # visible ones does.

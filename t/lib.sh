@@ -135,10 +135,11 @@ mount_rlsfs() {
 	at_exit "umount_rlsfs '$mnt'"
 }
 
-# umount_rlsfs MOUNTPOINT: unmount and wait for the daemon to let go.
+# umount_rlsfs MOUNTPOINT: unmount and wait (up to 15 s: a loaded machine,
+# a sanitizer build) for the daemon to let go.
 umount_rlsfs() {
 	mountpoint -q "$1" || return 0
 	"$RLSFS" umount "$1" 2>/dev/null || umount -l "$1" 2>/dev/null || fusermount3 -u -z "$1" 2>/dev/null
 	local i=0
-	while [ $i -lt 100 ] && pgrep -f "rlsfs mount.* $1\$" >/dev/null; do sleep 0.05; i=$((i + 1)); done
+	while [ $i -lt 300 ] && pgrep -f "rlsfs mount.* $1\$" >/dev/null; do sleep 0.05; i=$((i + 1)); done
 }

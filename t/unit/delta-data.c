@@ -22,21 +22,21 @@ int main(void)
 		return 1;
 	snprintf(src, sizeof src, "%s/src", tmp);
 	snprintf(dir, sizeof dir, "%s/delta", tmp);
-	mkdir(src, 0755);
+	TAP_MUST(mkdir(src, 0755));
 	if (delta_open(dir, src, DELTA_CREATE, &d, &err) < 0) {
 		tap_diag("%s", err.msg);
 		return 1;
 	}
 
 	snprintf(file, sizeof file, "%s/hello.txt", src);
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-	(void)!write(fd, "hello, world\n", 13);
+	fd = TAP_MUST(open(file, O_WRONLY | O_CREAT | O_TRUNC, 0640));
+	TAP_MUST(write(fd, "hello, world\n", 13));
 	close(fd);
 	struct timespec old[2] = { { 1000000000, 5 }, { 1100000000, 123456789 } };
-	utimensat(AT_FDCWD, file, old, 0);
-	stat(file, &st);
+	TAP_MUST(utimensat(AT_FDCWD, file, old, 0));
+	TAP_MUST(stat(file, &st));
 
-	sfd = open(file, O_RDONLY);
+	sfd = TAP_MUST(open(file, O_RDONLY));
 	fd = delta_copy_up(d, 7, sfd, &base, &err);
 	if (!tap_ok(fd >= 0, "a file is copied up"))
 		tap_diag("%s", err.msg);
@@ -55,7 +55,7 @@ int main(void)
 	snprintf(path, sizeof path, "%s/data/%s", dir, name);
 	tap_ok(stat(path, &dst) == 0 && dst.st_size == 13, "the data file is named by the id");
 	memset(buf, 0, sizeof buf);
-	fd = open(file, O_RDONLY);
+	fd = TAP_MUST(open(file, O_RDONLY));
 	tap_ok(read(fd, buf, sizeof buf) == 13 && buf[0] == 'h', "the source is untouched");
 	close(fd);
 
@@ -64,7 +64,7 @@ int main(void)
 	close(sfd);
 
 	/* copying up again over a leftover replaces it */
-	sfd = open(file, O_RDONLY);
+	sfd = TAP_MUST(open(file, O_RDONLY));
 	fd = delta_copy_up(d, 7, sfd, &base, &err);
 	tap_ok(fd >= 0, "copy-up over a leftover data file works");
 	memset(buf, 0, sizeof buf);
@@ -76,10 +76,10 @@ int main(void)
 	for (size_t i = 0; i < sizeof big; i++)
 		big[i] = (char)(i * 2654435761u >> 13);
 	snprintf(file, sizeof file, "%s/big.bin", src);
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	(void)!write(fd, big, sizeof big);
+	fd = TAP_MUST(open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644));
+	TAP_MUST(write(fd, big, sizeof big));
 	close(fd);
-	sfd = open(file, O_RDONLY);
+	sfd = TAP_MUST(open(file, O_RDONLY));
 	fd = delta_copy_up(d, 8, sfd, &base, &err);
 	tap_ok(fd >= 0 && base.xxh3 == XXH3_64bits(big, sizeof big) && base.size == sizeof big,
 	       "a multi-megabyte file hashes right");

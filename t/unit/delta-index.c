@@ -85,8 +85,8 @@ int main(void)
 	snprintf(src, sizeof src, "%s/src", tmp);
 	snprintf(dir, sizeof dir, "%s/delta", tmp);
 	snprintf(other, sizeof other, "%s/other", tmp);
-	mkdir(src, 0755);
-	mkdir(other, 0755);
+	TAP_MUST(mkdir(src, 0755));
+	TAP_MUST(mkdir(other, 0755));
 
 	tap_ok(delta_open(dir, src, 0, &d, &err) < 0 && err.code == ENOENT,
 	       "opening a missing delta without DELTA_CREATE fails with ENOENT");
@@ -96,32 +96,32 @@ int main(void)
 	tap_ok(delta_data_fd(d) >= 0, "the data directory has a descriptor");
 
 	/* ids */
-	delta_begin(d, true, &txn, &err);
-	delta_new_id(txn, &id1, &err);
-	delta_new_id(txn, &id2, &err);
+	TAP_MUST(delta_begin(d, true, &txn, &err));
+	TAP_MUST(delta_new_id(txn, &id1, &err));
+	TAP_MUST(delta_new_id(txn, &id2, &err));
 	tap_ok(id1 > 0 && id2 > id1, "new ids are fresh and increasing (%llu, %llu)",
 	       (unsigned long long)id1, (unsigned long long)id2);
 
 	/* nodes */
 	n = mknode(DELTA_DIR, 0, NULL);
-	delta_put(txn, "/", &n, &err);
-	delta_put(txn, "/a", &n, &err);
-	delta_put(txn, "/a/b", &n, &err);
+	TAP_MUST(delta_put(txn, "/", &n, &err));
+	TAP_MUST(delta_put(txn, "/a", &n, &err));
+	TAP_MUST(delta_put(txn, "/a/b", &n, &err));
 	n = mknode(DELTA_FILE, id1, NULL);
-	delta_put(txn, "/a/b/deep", &n, &err);
-	delta_put(txn, "/a/file", &n, &err);
+	TAP_MUST(delta_put(txn, "/a/b/deep", &n, &err));
+	TAP_MUST(delta_put(txn, "/a/file", &n, &err));
 	n = mknode(DELTA_SYMLINK, id2, "../target/with/a/long/path");
-	delta_put(txn, "/a/link", &n, &err);
+	TAP_MUST(delta_put(txn, "/a/link", &n, &err));
 	n = mknode(DELTA_WHITEOUT, 0, NULL);
-	delta_put(txn, "/a-b", &n, &err);
-	delta_put(txn, "/a0", &n, &err);
-	delta_put(txn, "/z", &n, &err);
+	TAP_MUST(delta_put(txn, "/a-b", &n, &err));
+	TAP_MUST(delta_put(txn, "/a0", &n, &err));
+	TAP_MUST(delta_put(txn, "/z", &n, &err));
 	n = mknode(DELTA_DIR, 0, NULL);
 	n.flags = DELTA_OPAQUE;
-	delta_put(txn, "/a/b/c", &n, &err);
+	TAP_MUST(delta_put(txn, "/a/b/c", &n, &err));
 	n = mknode(DELTA_WHITEOUT, 0, NULL);
-	delta_put(txn, "/a/b/c/gone", &n, &err);
-	delta_put(txn, "/a/.wh.x", &n, &err);
+	TAP_MUST(delta_put(txn, "/a/b/c/gone", &n, &err));
+	TAP_MUST(delta_put(txn, "/a/.wh.x", &n, &err));
 
 	memset(&ino, 0, sizeof ino);
 	ino.mode = S_IFREG | 0644;
@@ -139,10 +139,10 @@ int main(void)
 	ino.nlink = 1;
 	ino.flags = 0;
 	ino.mode = S_IFLNK | 0777;
-	delta_put_inode(txn, id2, &ino, &err);
+	TAP_MUST(delta_put_inode(txn, id2, &ino, &err));
 	tap_ok(delta_commit_txn(txn, &err) == 0, "the write transaction commits");
 
-	delta_begin(d, false, &txn, &err);
+	TAP_MUST(delta_begin(d, false, &txn, &err));
 	tap_is_int(delta_get(txn, "/a/link", &n, &err), 0, "a stored node is found");
 	tap_ok(n.kind == DELTA_SYMLINK && n.id == id2 && !strcmp(n.target, "../target/with/a/long/path"),
 	       "a symlink node keeps kind, id and target");
@@ -172,24 +172,24 @@ int main(void)
 	tap_is_str(s, "", "listing a directory without entries is empty");
 	free(s);
 	s = walk(d);
-	tap_is_str(s, "/ /a /a-b /a/.wh.x /a/b /a/b/c /a/b/c/gone /a/b/deep /a/file /a/link /a0 /z",
+	tap_is_str(s, "/ /a /a/.wh.x /a/b /a/b/c /a/b/c/gone /a/b/deep /a/file /a/link /a-b /a0 /z",
 		   "the walk visits every entry, parents before children");
 	free(s);
 	{
 		int count = 0;
 
-		delta_begin(d, false, &txn, &err);
+		TAP_MUST(delta_begin(d, false, &txn, &err));
 		tap_is_int(delta_walk(txn, stop_at_second, &count, &err), 42,
 			   "a callback's non-zero result stops the walk and is returned");
 		delta_abort(txn);
 	}
 
-	delta_begin(d, false, &txn, &err);
-	delta_has_below(txn, "/a/b", &below, &err);
+	TAP_MUST(delta_begin(d, false, &txn, &err));
+	TAP_MUST(delta_has_below(txn, "/a/b", &below, &err));
 	tap_ok(below, "/a/b has entries below it");
-	delta_has_below(txn, "/a/link", &below, &err);
+	TAP_MUST(delta_has_below(txn, "/a/link", &below, &err));
 	tap_ok(!below, "a leaf has none");
-	delta_has_below(txn, "/a-", &below, &err);
+	TAP_MUST(delta_has_below(txn, "/a-", &below, &err));
 	tap_ok(!below, "a name that is only a prefix of siblings has none");
 	{
 		rls_buf b = { 0 };
@@ -203,33 +203,33 @@ int main(void)
 	delta_abort(txn);
 
 	/* move_below */
-	delta_begin(d, true, &txn, &err);
+	TAP_MUST(delta_begin(d, true, &txn, &err));
 	tap_ok(delta_move_below(txn, "/a/b", "/q", &err) == 0, "moving a subtree works");
 	n = mknode(DELTA_DIR, 0, NULL);
-	delta_del(txn, "/a/b", &err);
-	delta_put(txn, "/q", &n, &err);
-	delta_commit_txn(txn, &err);
+	TAP_MUST(delta_del(txn, "/a/b", &err));
+	TAP_MUST(delta_put(txn, "/q", &n, &err));
+	TAP_MUST(delta_commit_txn(txn, &err));
 	s = walk(d);
-	tap_is_str(s, "/ /a /a-b /a/.wh.x /a/file /a/link /a0 /q /q/c /q/c/gone /q/deep /z",
+	tap_is_str(s, "/ /a /a/.wh.x /a/file /a/link /a-b /a0 /q /q/c /q/c/gone /q/deep /z",
 		   "every entry below the old name is now below the new one");
 	free(s);
 
 	/* del_below and nlink */
-	delta_begin(d, true, &txn, &err);
+	TAP_MUST(delta_begin(d, true, &txn, &err));
 	tap_ok(delta_del_below(txn, "/q", &err) == 0, "deleting a subtree works");
-	delta_get_inode(txn, id1, &got, &err);
+	TAP_MUST(delta_get_inode(txn, id1, &got, &err));
 	tap_is_int(got.nlink, 1, "an inode losing one of its names has its count lowered");
 	tap_is_int(delta_del(txn, "/a/link", &err), 0, "deleting a node works");
 	tap_is_int(delta_del(txn, "/a/link", &err), 1, "deleting a missing node gives 1");
-	delta_commit_txn(txn, &err);
+	TAP_MUST(delta_commit_txn(txn, &err));
 	s = walk(d);
-	tap_is_str(s, "/ /a /a-b /a/.wh.x /a/file /a0 /q /z", "only the subtree went");
+	tap_is_str(s, "/ /a /a/.wh.x /a/file /a-b /a0 /q /z", "only the subtree went");
 	free(s);
 
 	/* data files and del_inode */
 	{
 		char path[400], name[17];
-		int fd = delta_data_create(d, id1, &err);
+		int fd = TAP_MUST(delta_data_create(d, id1, &err));
 		struct stat st;
 
 		tap_ok(fd >= 0 && write(fd, "hello", 5) == 5, "a data file is created and written");
@@ -237,48 +237,83 @@ int main(void)
 		delta_data_name(id1, name);
 		tap_is_int(strlen(name), 16, "data names are 16 hex digits");
 		snprintf(path, sizeof path, "%s/data/%s", dir, name);
-		delta_begin(d, true, &txn, &err);
-		delta_del(txn, "/a/file", &err);
-		delta_del_inode(txn, id1, &err);
+		TAP_MUST(delta_begin(d, true, &txn, &err));
+		TAP_MUST(delta_del(txn, "/a/file", &err));
+		TAP_MUST(delta_del_inode(txn, id1, &err));
 		tap_ok(stat(path, &st) == 0, "the data file stays until the transaction commits");
-		delta_commit_txn(txn, &err);
+		TAP_MUST(delta_commit_txn(txn, &err));
 		tap_ok(stat(path, &st) < 0 && errno == ENOENT, "then it is unlinked");
-		delta_begin(d, true, &txn, &err);
+		TAP_MUST(delta_begin(d, true, &txn, &err));
 		tap_is_int(delta_get_inode(txn, id1, &got, &err), 1, "and the inode is forgotten");
-		fd = delta_data_create(d, id2, &err);
+		fd = TAP_MUST(delta_data_create(d, id2, &err));
 		close(fd);
-		delta_del_inode(txn, id2, &err);
+		TAP_MUST(delta_del_inode(txn, id2, &err));
 		delta_abort(txn);
 		delta_data_name(id2, name);
 		snprintf(path, sizeof path, "%s/data/%s", dir, name);
 		tap_ok(stat(path, &st) == 0, "an aborted transaction unlinks nothing");
 	}
 
-	/* long paths */
+	/* long paths: no key holds more than a name, so any legal path fits */
 	{
-		char longp[1024];
+		char longp[DELTA_PATH_MAX], moved[DELTA_PATH_MAX], name[300];
+		size_t at = 0;
 
-		memset(longp, 'x', sizeof longp - 1);
-		longp[0] = '/';
-		longp[sizeof longp - 1] = '\0';
-		delta_begin(d, true, &txn, &err);
-		n = mknode(DELTA_WHITEOUT, 0, NULL);
-		tap_ok(delta_put(txn, longp, &n, &err) < 0 && err.code == ENAMETOOLONG,
-		       "a path longer than the index's key limit is refused with ENAMETOOLONG");
-		tap_is_int(delta_get(txn, longp, &n, &err), 1, "but looking it up finds nothing, without an error");
-		tap_is_int(delta_del(txn, longp, &err), 1, "deleting it finds nothing either");
+		while (at < 4000 - 200) {
+			longp[at++] = '/';
+			memset(longp + at, 'x', 199);
+			at += 199;
+		}
+		memcpy(longp + at, "/f", 3);	/* 3,802 bytes, 20 folders deep */
+		TAP_MUST(delta_begin(d, true, &txn, &err));
+		n = mknode(DELTA_FILE, 77, NULL);
+		tap_is_int(delta_put(txn, longp, &n, &err), 0, "a path of %zu bytes is written", strlen(longp));
+		memset(&n, 0, sizeof n);
+		tap_ok(delta_get(txn, longp, &n, &err) == 0 && n.kind == DELTA_FILE && n.id == 77, "and read back");
+		{
+			rls_buf b = { 0 };
+			char folder[DELTA_PATH_MAX];
+
+			snprintf(folder, sizeof folder, "%.*s", (int)(strlen(longp) - 2), longp);
+			tap_ok(delta_list(txn, folder, collect, &b, &err) == 0 && !strcmp(b.data ? b.data : "", "f"),
+			       "and listed in its folder");
+			rls_buf_free(&b);
+		}
+		{
+			char far[600];
+
+			memset(far, 'z', 513);
+			far[0] = far[256] = '/';
+			far[513] = '\0';
+			snprintf(name, sizeof name, "%.200s", longp);
+			tap_ok(delta_move_below(txn, name, far, &err) < 0 && err.code == ENAMETOOLONG &&
+			       delta_get(txn, longp, &n, &err) == 0,
+			       "a move that would make a path below it 4,096 bytes long is ENAMETOOLONG, and moves nothing");
+		}
+		snprintf(moved, sizeof moved, "/m%s", longp + 200);
+		snprintf(name, sizeof name, "%.200s", longp);
+		tap_ok(delta_move_below(txn, name, "/m", &err) == 0 &&
+		       delta_get(txn, moved, &n, &err) == 0 && delta_get(txn, longp, &n, &err) == 1,
+		       "its top folder moves, and it with it");
+		tap_ok(delta_del(txn, moved, &err) == 0 && delta_get(txn, moved, &n, &err) == 1, "and it is deleted");
+		below = true;
+		tap_ok(delta_has_below(txn, "/m", &below, &err) == 0 && !below,
+		       "leaving no folder record behind");
+		memset(name, 'y', 257);
+		name[0] = '/';
+		name[257] = '\0';
+		tap_ok(delta_put(txn, name, &n, &err) < 0 && err.code == ENAMETOOLONG,
+		       "a name longer than 255 bytes is ENAMETOOLONG");
+		tap_is_int(delta_get(txn, name, &n, &err), 1, "but looking it up finds nothing, without an error");
+		tap_is_int(delta_del(txn, name, &err), 1, "deleting it finds nothing either");
 		{
 			rls_buf b = { 0 };
 
-			tap_ok(delta_list(txn, longp, collect, &b, &err) == 0 && b.len == 0 &&
-			       delta_each_below(txn, longp, collect, &b, &err) == 0 && b.len == 0,
+			tap_ok(delta_list(txn, name, collect, &b, &err) == 0 && b.len == 0 &&
+			       delta_each_below(txn, name, collect, &b, &err) == 0 && b.len == 0,
 			       "listing below it finds nothing, without an error");
 			rls_buf_free(&b);
 		}
-		below = true;
-		tap_ok(delta_has_below(txn, longp, &below, &err) == 0 && !below, "and nothing is below it");
-		tap_ok(delta_move_below(txn, "/a", longp, &err) < 0 && err.code == ENAMETOOLONG,
-		       "moving entries below it is refused");
 		delta_abort(txn);
 	}
 
@@ -287,11 +322,11 @@ int main(void)
 	d = NULL;
 	tap_ok(delta_open(dir, NULL, 0, &d, &err) == 0, "the delta reopens");
 	s = walk(d);
-	tap_is_str(s, "/ /a /a-b /a/.wh.x /a0 /q /z", "its entries survived close and reopen");
+	tap_is_str(s, "/ /a /a/.wh.x /a-b /a0 /q /z", "its entries survived close and reopen");
 	free(s);
-	delta_begin(d, true, &txn, &err);
+	TAP_MUST(delta_begin(d, true, &txn, &err));
 	uint64_t id3 = 0;
-	delta_new_id(txn, &id3, &err);
+	TAP_MUST(delta_new_id(txn, &id3, &err));
 	delta_abort(txn);
 	tap_ok(id3 > id2, "ids are not reused after reopening");
 	tap_ok(!delta_is_mounted(d), "a delta opened without DELTA_MOUNT is not mounted");

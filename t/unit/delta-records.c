@@ -19,16 +19,37 @@ static uint32_t rnd(void)
 	return rnd_state >> 8;
 }
 
-static int raw_put(delta *d, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen)
+/* Write one record straight through LMDB; a failure ends the test. */
+static void raw_put(delta *d, MDB_dbi dbi, const void *k, size_t klen, const void *v, size_t vlen)
 {
 	MDB_txn *t;
 	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
 	int rc = mdb_txn_begin(d->env, NULL, 0, &t);
 
-	if (rc)
-		return rc;
-	rc = mdb_put(t, dbi, &key, &val, 0);
-	return rc ? (mdb_txn_abort(t), rc) : mdb_txn_commit(t);
+	if (rc == 0 && (rc = mdb_put(t, dbi, &key, &val, 0)) != 0)
+		mdb_txn_abort(t);
+	else if (rc == 0)
+		rc = mdb_txn_commit(t);
+	tap_must(rc == 0, mdb_strerror(rc), __FILE__, __LINE__);
+}
+
+/* Open DIR's index through LMDB alone, with its meta table in d->meta:
+ * delta_open would run the journal. */
+static void raw_open_meta(delta *d, const char *dir)
+{
+	char index[400];
+	MDB_txn *t;
+	int rc;
+
+	snprintf(index, sizeof index, "%s/index", dir);
+	rc = mdb_env_create(&d->env);
+	rc = rc ? rc : mdb_env_set_maxdbs(d->env, 4);
+	rc = rc ? rc : mdb_env_set_mapsize(d->env, (size_t)1 << 36);
+	rc = rc ? rc : mdb_env_open(d->env, index, 0, 0600);
+	rc = rc ? rc : mdb_txn_begin(d->env, NULL, 0, &t);
+	rc = rc ? rc : mdb_dbi_open(t, "meta", 0, &d->meta);
+	rc = rc ? rc : mdb_txn_commit(t);
+	tap_must(rc == 0, mdb_strerror(rc), __FILE__, __LINE__);
 }
 
 static int raw_get(delta *d, MDB_dbi dbi, const void *k, size_t klen, uint8_t *out, size_t *len)
@@ -59,6 +80,12 @@ static void raw_del(delta *d, MDB_dbi dbi, const void *k, size_t klen)
 	}
 }
 
+/* The key of a name in the root folder. */
+static size_t root_key(const char *path, uint8_t kb[DELTA_KEY_MAX])
+{
+	return delta_pack_key(DELTA_ROOT_DIR, path + 1, strlen(path + 1), kb);
+}
+
 /* Replace the value at `path` by buf[0..len) and read it back: 0 and a
  * sane node, or -1 with EIO (returned as -2 when the error is another). */
 static int node_read(delta *d, const char *path, const uint8_t *buf, size_t len)
@@ -68,8 +95,10 @@ static int node_read(delta *d, const char *path, const uint8_t *buf, size_t len)
 	rls_error err;
 	int r;
 
-	raw_put(d, d->nodes, path, strlen(path), buf, len);
-	delta_begin(d, false, &txn, &err);
+	uint8_t kb[DELTA_KEY_MAX];
+
+	raw_put(d, d->nodes, kb, root_key(path, kb), buf, len);
+	TAP_MUST(delta_begin(d, false, &txn, &err));
 	r = delta_get(txn, path, &n, &err);
 	delta_abort(txn);
 	if (r == 0)
@@ -91,7 +120,7 @@ static bool inode_reads(delta *d, uint64_t id, const uint8_t *buf, size_t len, b
 	int r;
 
 	raw_put(d, d->inodes, &be, sizeof be, buf, len);
-	delta_begin(d, false, &txn, &err);
+	TAP_MUST(delta_begin(d, false, &txn, &err));
 	r = delta_get_inode(txn, id, &ino, &err);
 	delta_abort(txn);
 	if (want_damaged)
@@ -123,7 +152,7 @@ int main(void)
 		return 1;
 	snprintf(src, sizeof src, "%s/src", tmp);
 	snprintf(dir, sizeof dir, "%s/delta", tmp);
-	mkdir(src, 0755);
+	TAP_MUST(mkdir(src, 0755));
 	/* DELTA_MOUNT: the live index does not sync each write */
 	if (!tap_ok(delta_open(dir, src, DELTA_CREATE | DELTA_MOUNT, &d, &err) == 0, "a delta is made"))
 		return tap_done();
@@ -139,12 +168,18 @@ int main(void)
 	ino.flags = DELTA_HAS_BASE;
 	ino.base.has_hash = 1;
 	snprintf(ino.origin, sizeof ino.origin, "/the/origin");
-	delta_begin(d, true, &txn, &err);
-	delta_put(txn, "/link", &n, &err);
-	delta_put_inode(txn, 7, &ino, &err);
-	delta_commit_txn(txn, &err);
+	TAP_MUST(delta_begin(d, true, &txn, &err));
+	TAP_MUST(delta_put(txn, "/link", &n, &err));
+	TAP_MUST(delta_put_inode(txn, 7, &ino, &err));
+	TAP_MUST(delta_commit_txn(txn, &err));
 
-	raw_get(d, d->nodes, "/link", 5, good, &len);
+	{
+		uint8_t kb[DELTA_KEY_MAX];
+
+		len = 0;
+		tap_is_int(raw_get(d, d->nodes, kb, root_key("/link", kb), good, &len), 0,
+			   "the node is found under its (folder, name) key");
+	}
 	all = true;
 	for (size_t cut = 0; cut < len; cut++)
 		all &= node_read(d, "/link", good, cut) == -1;
@@ -172,8 +207,10 @@ int main(void)
 
 		memcpy(buf, good, len);
 		buf[len - 3] = '\0';	/* a NUL inside the target */
-		raw_put(d, d->nodes, "/link", 5, buf, len);
-		delta_begin(d, false, &t2, &err);
+		uint8_t kb[DELTA_KEY_MAX];
+
+		raw_put(d, d->nodes, kb, root_key("/link", kb), buf, len);
+		TAP_MUST(delta_begin(d, false, &t2, &err));
 		g = delta_get(t2, "/link", &n, &err);
 		delta_abort(t2);
 		tap_ok(g < 0 && err.code == EIO, "a target with a NUL in it is damaged, not cut short");
@@ -198,7 +235,7 @@ int main(void)
 	{
 		uint64_t id;
 
-		delta_begin(d, true, &txn, &err);
+		TAP_MUST(delta_begin(d, true, &txn, &err));
 		r = delta_new_id(txn, &id, &err);
 		delta_abort(txn);
 		tap_ok(r < 0 && err.code == EIO, "a damaged next_id gives an error, not ids from 1 again");
@@ -206,19 +243,31 @@ int main(void)
 	raw_put(d, d->meta, "next_id", 7, "\x10\0\0\0\0\0\0\0", 8);
 
 	/* keys that are not paths as the index writes them */
-	raw_del(d, d->nodes, "/link", 5);
 	{
-		static const char *const bad[] = { "rel", "/a//b", "/a/./b", "/a/../b", "/a/", "/..", "/a/b/." };
-		static const char nul[] = "/a\0b";
+		uint8_t kb[DELTA_KEY_MAX];
+
+		raw_del(d, d->nodes, kb, root_key("/link", kb));
+	}
+	{
+		/* names in the root folder */
+		static const char *const bad[] = { "", ".", "..", "a/b", "/a" };
+		static const char nul[] = "a\0b";
 
 		all = true;
-		for (size_t i = 0; i < RLS_ARRAY_SIZE(bad) + 1; i++) {
-			const char *k = i < RLS_ARRAY_SIZE(bad) ? bad[i] : nul;
-			size_t kl = i < RLS_ARRAY_SIZE(bad) ? strlen(k) : sizeof nul - 1;
+		for (size_t i = 0; i < RLS_ARRAY_SIZE(bad) + 2; i++) {
+			uint8_t k[DELTA_KEY_MAX + 8];
+			size_t kl;
 			int c = 0;
 
+			if (i < RLS_ARRAY_SIZE(bad))
+				kl = delta_pack_key(DELTA_ROOT_DIR, bad[i], strlen(bad[i]), k);
+			else if (i == RLS_ARRAY_SIZE(bad))
+				kl = delta_pack_key(DELTA_ROOT_DIR, nul, sizeof nul - 1, k);
+			else
+				kl = 8 + 256, memset(k, 0, 8), memset(k + 8, 'n', 256);
+
 			raw_put(d, d->nodes, k, kl, "\1\3\0\0\0\0\0\0\0\0\0\0\0", 13);
-			delta_begin(d, false, &txn, &err);
+			TAP_MUST(delta_begin(d, false, &txn, &err));
 			r = delta_walk(txn, count, &c, &err);
 			delta_abort(txn);
 			if (!(r < 0 && err.code == EIO)) {
@@ -227,9 +276,9 @@ int main(void)
 			}
 			raw_del(d, d->nodes, k, kl);
 		}
-		tap_ok(all, "a walk refuses keys with empty, '.' or '..' names, a NUL, or no leading '/'");
+		tap_ok(all, "a walk refuses keys with empty, '.' or '..' names, a '/' or a NUL in them, or too long");
 	}
-	delta_begin(d, true, &txn, &err);
+	TAP_MUST(delta_begin(d, true, &txn, &err));
 	tap_ok(delta_get(txn, "/a/../b", &n, &err) < 0 && err.code == EINVAL, "such a path is refused when asked for, too");
 	delta_abort(txn);
 
@@ -255,19 +304,7 @@ int main(void)
 
 		/* through LMDB directly again: delta_open would run the journal */
 		d = rls_xcalloc(1, sizeof *d);
-		mdb_env_create(&d->env);
-		mdb_env_set_maxdbs(d->env, 4);
-		mdb_env_set_mapsize(d->env, (size_t)1 << 36);
-		{
-			char index[400];
-			MDB_txn *t;
-
-			snprintf(index, sizeof index, "%s/index", dir);
-			mdb_env_open(d->env, index, 0, 0600);
-			mdb_txn_begin(d->env, NULL, 0, &t);
-			mdb_dbi_open(t, "meta", 0, &d->meta);
-			mdb_txn_commit(t);
-		}
+		raw_open_meta(d, dir);
 		raw_put(d, d->meta, "journal", 7, done_past, sizeof done_past);
 		mdb_env_close(d->env);
 		r = delta_open(dir, src, 0, &d2, &err);
@@ -276,19 +313,7 @@ int main(void)
 			delta_close(d2);
 
 		/* one op whose path climbs out: kind OP_FILE, path "/../x" */
-		mdb_env_create(&d->env);
-		mdb_env_set_maxdbs(d->env, 4);
-		mdb_env_set_mapsize(d->env, (size_t)1 << 36);
-		{
-			char index[400];
-			MDB_txn *t;
-
-			snprintf(index, sizeof index, "%s/index", dir);
-			mdb_env_open(d->env, index, 0, 0600);
-			mdb_txn_begin(d->env, NULL, 0, &t);
-			mdb_dbi_open(t, "meta", 0, &d->meta);
-			mdb_txn_commit(t);
-		}
+		raw_open_meta(d, dir);
 		op[0] = 3;	/* OP_FILE */
 		op[54] = 5;	/* path length */
 		memcpy(op + 56, "/../x", 5);

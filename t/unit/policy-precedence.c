@@ -216,9 +216,8 @@ static void test_extends(const char *dir)
 
 	snprintf(base, sizeof base, "%s/sub/base.yml", dir);
 	snprintf(child, sizeof child, "%s/child.yml", dir);
-	mkdir(dir, 0755);
 	snprintf(a, sizeof a, "%s/sub", dir);
-	mkdir(a, 0755);
+	TAP_MUST(mkdir(a, 0755));
 	write_file(base, "rules:\n  - { pattern: '**', permission: write }\n"
 			 "  - { pattern: '/keep/**', permission: read }\n");
 	write_file(child, "extends: sub/base.yml\nrules:\n  - { pattern: '/keep/**', permission: none }\n");

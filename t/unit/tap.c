@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int planned = -1, run, failed;
@@ -22,6 +23,15 @@ static void vline(bool ok, const char *fmt, va_list ap)
 	vprintf(fmt, ap);
 	putchar('\n');
 	fflush(stdout);
+}
+
+void tap_must(bool ok, const char *what, const char *file, int line)
+{
+	if (ok)
+		return;
+	printf("Bail out! %s:%d: %s failed\n", file, line, what);
+	fflush(stdout);
+	exit(1);
 }
 
 bool tap_ok(bool ok, const char *fmt, ...)
