@@ -33,14 +33,14 @@ sandbox_state() {
 	case $? in 0) echo running ;; 1) echo gone ;; *) echo "pgrep failed" ;; esac
 }
 wait_gone() { local i; for i in $(seq 50); do [ "$(sandbox_state)" = running ] || break; sleep 0.1; done; sandbox_state; }
-# gVisor runs the command in its own kernel: no host process to look for
-# (no_leftovers looks for its container).
-no_host_process="gVisor runs the command in its own kernel, not as a host process"
-skip_on oci-runsc -- "$no_host_process" || is "$(sandbox_state)" running "and the sandbox's command is seen running"
+# gVisor and the VM run the command in a kernel of their own: no host
+# process to look for (no_leftovers looks for the container or qemu).
+no_host_process="the command runs in a kernel of its own, not as a host process"
+skip_on oci-runsc vm -- "$no_host_process" || is "$(sandbox_state)" running "and the sandbox's command is seen running"
 kill -KILL $pid
 wait $pid 2>/dev/null
 ok "after SIGKILL of rls: no mount, rlsfs process, temp dir or cgroup is left" no_leftovers
-skip_on oci-runsc -- "$no_host_process" || is "$(wait_gone)" gone "and the sandbox is gone"
+skip_on oci-runsc vm -- "$no_host_process" || is "$(wait_gone)" gone "and the sandbox is gone"
 ok "the guard says where the delta is" sh -c "for i in \$(seq 100); do grep -q 'delta is kept' '$T/err' && exit 0; sleep 0.05; done; exit 1"
 cd "$T" || exit 1
 done_testing
