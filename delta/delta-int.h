@@ -23,6 +23,7 @@ struct delta {
 	int data_sync_fd;	/* DELTA/data, O_RDONLY: fsync / syncfs */
 	int mount_fd;		/* mount.lock held LOCK_EX, or -1 */
 	bool live;		/* opened with DELTA_MOUNT: relaxed durability */
+	bool wrote;		/* a write transaction committed: the close syncs */
 	size_t page_size;	/* of the index */
 	struct delta_quota *quota;	/* quota.c; NULL without one */
 };

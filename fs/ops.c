@@ -509,6 +509,9 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 	int64_t now = now_ns();
 	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, false);
 
+	/* whatever the outcome: a listing the kernel keeps is dropped at the
+	 * next open, never shown stale (see rls_opendir) */
+	atomic_fetch_add(&dir->changes, 1);
 	if (r < 0 || !e.exists)
 		return r;
 	if (!e.upper) {
@@ -605,6 +608,11 @@ typedef struct dir_handle {
 	rlsfs *fs;
 	size_t bytes;		/* charged to fs->dir_bytes */
 	bool full;		/* the bound was reached: the listing is cut short */
+	/* The listing is taken at the first readdir, not at opendir: a
+	 * directory whose listing the kernel keeps is opened without being
+	 * read. */
+	pthread_mutex_t lock;
+	bool taken;
 } dir_handle;
 
 /* Charge bytes of a listing to the mount: the sandbox can hold as many
@@ -648,6 +656,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 
 static void dh_free(dir_handle *dh)
 {
+	pthread_mutex_destroy(&dh->lock);
 	atomic_fetch_sub(&dh->fs->dir_bytes, dh->bytes);
 	for (size_t i = 0; i < dh->n; i++)
 		free(dh->ents[i].name);
@@ -1408,6 +1417,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
+		fi->noflush = 1;	/* see rls_flush */
 		if (fuse_reply_create(req, &fe, fi) == -ENOENT) {
 			fh_free(fs, fh);
 			node_forget(fs, n, 1);
@@ -2019,6 +2029,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
 	fi->keep_cache = attr_timeout(fs, &e) > 0;
+	fi->noflush = 1;	/* see rls_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
 	/* the kernel still has the mode with the bits */
@@ -2067,6 +2078,9 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 		fuse_reply_write(req, (size_t)n);
 }
 
+/* Writes go straight to the delta's file and POSIX locks are the kernel's:
+ * close(2) has nothing to do here, and the files are opened with noflush so
+ * that it does not ask (one request fewer for each file closed). */
 static void rls_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, 0);
@@ -2094,53 +2108,119 @@ static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
+/* What a directory's listing depends on, folded into one number: its own
+ * times and inode (the source's too, for a merged directory: another
+ * sandbox's commit changes them), the changes the mount made to it, and
+ * the rename generation (a rename above it changes the policy's verdict
+ * on its entries).  Never 0, which means "no listing kept". */
+static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
+{
+	uint64_t v[] = {
+		(uint64_t)ts_ns(&e->st.st_mtim), (uint64_t)ts_ns(&e->st.st_ctim), e->st.st_ino,
+		e->merged ? (uint64_t)ts_ns(&e->lst.st_mtim) : 0,
+		e->merged ? (uint64_t)ts_ns(&e->lst.st_ctim) : 0,
+		e->merged ? e->lst.st_ino : 0,
+		atomic_load(&n->changes), atomic_load(&fs->rename_gen),
+	};
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		h = (h ^ v[i]) * 0x100000001b3ull ^ (h >> 31);
+	return h ? h : 1;
+}
+
+/* Opening a directory checks its level, every time, and decides whether
+ * the kernel may answer readdir from the listing it keeps (FOPEN_CACHE_DIR):
+ * only when nothing the listing depends on changed since the kernel was
+ * last told to start afresh (see listing_stamp).  The kernel's own rule
+ * adds that a change made through the mount, or a new mtime seen in a
+ * getattr, drops the kept listing at once.  Hidden names never enter a
+ * listing, so none can be kept. */
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
-	list_ctx c = { 0 };
 	dir_handle *dh;
+	uint64_t stamp;
 	entry e;
 	op o;
-	int r;
 
 	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
+	op_end(&o, 0);
 	if (!S_ISDIR(e.st.st_mode)) {
-		op_end(&o, 0);
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	/* A listing is taken whole when the directory is opened: readdir
-	 * while the directory changes sees each entry once. */
 	dh = rls_xcalloc(1, sizeof *dh);
 	dh->fs = fs;
+	pthread_mutex_init(&dh->lock, NULL);
 	dh_charge(dh, sizeof *dh);
-	dh_add(dh, ".", e.st.st_ino, S_IFDIR);
-	dh_add(dh, "..", 1, S_IFDIR);
-	c.dh = dh;
-	r = scan_dir(&o, o.path, e.merged, &c);
+	stamp = listing_stamp(fs, n, &e);
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	fi->cache_readdir = 1;
+	fi->keep_cache = atomic_exchange(&n->listing, stamp) == stamp;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dh_free(dh);
+}
+
+/* Take the listing of directory node n into dh, whole: readdir while the
+ * directory changes sees each entry once.  The level is asked again: a
+ * rename since opendir may have moved the directory somewhere hidden. */
+static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
+{
+	list_ctx c = { .dh = dh };
+	entry e;
+	op o;
+	int r = op_begin(&o, fs, false);
+
+	if (r == 0)
+		r = node_path(fs, n, o.path, sizeof o.path);
+	if (r == 0)
+		r = entry_load(fs, o.txn, n->parent, o.path, &e, false);
+	if (r == 0 && (!e.exists || level_of(fs, n, o.path) == POLICY_NONE))
+		r = -ENOENT;
+	if (r == 0 && !S_ISDIR(e.st.st_mode))
+		r = -ENOTDIR;
+	if (r == 0) {
+		dh_add(dh, ".", e.st.st_ino, S_IFDIR);
+		dh_add(dh, "..", 1, S_IFDIR);
+		r = scan_dir(&o, o.path, e.merged, &c);
+	}
 	op_end(&o, 0);
 	/* past the bound: refused whole, never a listing cut short */
 	if (r == 0 && dh->full)
 		r = -ENOMEM;
-	if (r < 0) {
-		dh_free(dh);
-		fuse_reply_err(req, -r);
-		return;
+	return r;
+}
+
+/* The handle's listing, taken at the first call; locked on return. */
+static int dh_lock_taken(rlsfs *fs, fuse_ino_t ino, dir_handle *dh)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&dh->lock);
+	if (!dh->taken) {
+		r = dh_take(fs, node_of(fs, ino), dh);
+		dh->taken = r == 0;
 	}
-	fi->fh = (uint64_t)(uintptr_t)dh;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		dh_free(dh);
+	if (r < 0)
+		pthread_mutex_unlock(&dh->lock);
+	return r;
 }
 
 static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
-	char *buf = rls_xmalloc(size);
+	int r = dh_lock_taken(fs_of(req), ino, dh);
+	char *buf;
 	size_t used = 0;
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	buf = rls_xmalloc(size);
 	for (size_t i = (size_t)off; i < dh->n; i++) {
 		struct stat st = { .st_ino = dh->ents[i].ino, .st_mode = dh->ents[i].type };
 		size_t len = fuse_add_direntry(req, buf + used, size - used, dh->ents[i].name, &st, (off_t)i + 1);
@@ -2149,6 +2229,7 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 			break;
 		used += len;
 	}
+	pthread_mutex_unlock(&dh->lock);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -2160,11 +2241,17 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, ino);
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
-	char *buf = rls_xmalloc(size);
+	char *buf;
 	size_t used = 0;
 	op o;
-	int r = op_begin(&o, fs, false);
+	int r = dh_lock_taken(fs, ino, dh);
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	buf = rls_xmalloc(size);
+	r = op_begin(&o, fs, false);
 	if (r == 0)
 		r = node_path(fs, p, o.path, sizeof o.path);
 	for (size_t i = (size_t)off; r == 0 && i < dh->n; i++) {
@@ -2189,6 +2276,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		used += len;
 	}
 	op_end(&o, 0);
+	pthread_mutex_unlock(&dh->lock);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
