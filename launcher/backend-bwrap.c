@@ -114,8 +114,9 @@ typedef struct spawn_ctx {
  * root, the identity is dropped before anything the sandbox could touch
  * is made, and bwrap is exec'd with the sandbox's environment only, so
  * that even its pid 1 carries nothing of the caller's. */
-static RLS_NORETURN void spawn_child(spawn_ctx *c, int report_fd)
+static RLS_NORETURN void spawn_child(void *arg, int report_fd)
 {
+	spawn_ctx *c = arg;
 	rls_error e = { 0 };
 	char **args;
 	int args_fd;
@@ -161,32 +162,6 @@ static RLS_NORETURN void spawn_child(spawn_ctx *c, int report_fd)
 fail:
 	(void)rls_write_all(report_fd, e.msg, strlen(e.msg));
 	_exit(125);	/* rls's own failure; the message says why */
-}
-
-/* Fork the sandbox; a failure before exec comes back as *err. */
-static pid_t spawn_sandbox(spawn_ctx *c, rls_error *err)
-{
-	int ep[2];
-	pid_t pid;
-
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		return rls_error_set(err, errno, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(ep[0]);
-		close(ep[1]);
-		return rls_error_set(err, errno, "fork");
-	}
-	if (pid == 0) {
-		close(ep[0]);
-		spawn_child(c, ep[1]);
-	}
-	close(ep[1]);
-	/* Either side may win the race; both set it. */
-	setpgid(pid, pid);
-	if (c->take_tty)
-		run_terminal_to(pid);
-	return run_child_started(pid, ep[0], err);
 }
 
 static char *find_bwrap(void)
@@ -245,7 +220,7 @@ static int bwrap_run(const backend_ctx *ctx, backend_result *res, rls_error *err
 			},
 		};
 
-		pid = spawn_sandbox(&sc, err);
+		pid = run_spawn(spawn_child, &sc, true, sc.take_tty, err);
 	}
 	close(status_pipe[1]);
 	close(verdict_pipe[1]);

@@ -53,6 +53,7 @@ typedef struct oci_run {
 	 * which rls copies on.  [0] for fd 1, [1] for fd 2; -1 when none. */
 	int relay_rd[2], relay_wr[2];
 	char *init_at;		/* TMPDIR/init, rls-init staged */
+	int verdict_w;		/* rls-init's verdict pipe, write end, or -1 (runsc: a file) */
 	oci_bundle_spec bs;
 } oci_run;
 
@@ -240,9 +241,7 @@ static char **delete_argv(const oci_run *r)
 
 static void run_quietly(char **argv)
 {
-	_cleanup_free_ char *out = NULL;
-
-	(void)oci_run_captured(argv, DELETE_TIMEOUT_MS, &out);
+	(void)oci_run_quietly(argv, DELETE_TIMEOUT_MS);
 	oci_argv_free(argv);
 }
 
@@ -334,8 +333,10 @@ static bool shares_rls_group(const oci_run *r)
 }
 
 /* The child, from fork to exec of the runtime. */
-static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report_fd)
+static RLS_NORETURN void spawn_child(void *arg, int report_fd)
 {
+	const oci_run *r = arg;
+	int verdict_w = r->verdict_w;
 	rls_error e = { 0 };
 	pid_t parent = getppid();
 	char **argv;
@@ -408,32 +409,6 @@ static RLS_NORETURN void spawn_child(const oci_run *r, int verdict_w, int report
 fail:
 	(void)rls_write_all(report_fd, e.msg, strlen(e.msg));
 	_exit(125);
-}
-
-static pid_t spawn_runtime(const oci_run *r, int verdict_w, rls_error *err)
-{
-	int ep[2];
-	pid_t pid;
-
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		return rls_error_set(err, errno, "pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(ep[0]);
-		close(ep[1]);
-		return rls_error_set(err, errno, "fork");
-	}
-	if (pid == 0) {
-		close(ep[0]);
-		spawn_child(r, verdict_w, ep[1]);
-	}
-	close(ep[1]);
-	if (!shares_rls_group(r)) {
-		setpgid(pid, pid);
-		if (r->ctx->tty_fg)
-			run_terminal_to(pid);
-	}
-	return run_child_started(pid, ep[0], err);
 }
 
 /* ---- supervising ---- */
@@ -705,7 +680,7 @@ static bool read_verdict(const oci_run *r, int verdict_rd)
 
 static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_error *err)
 {
-	oci_run r = { .ctx = ctx, .relay_rd = { -1, -1 }, .relay_wr = { -1, -1 } };
+	oci_run r = { .ctx = ctx, .relay_rd = { -1, -1 }, .relay_wr = { -1, -1 }, .verdict_w = -1 };
 	int vp[2] = { -1, -1 };
 	oci_wait w;
 	pid_t pid;
@@ -732,7 +707,8 @@ static int oci_backend_run(const backend_ctx *ctx, backend_result *res, rls_erro
 			r.relay_wr[i] = p[1];
 		}
 	}
-	pid = spawn_runtime(&r, vp[1], err);
+	r.verdict_w = vp[1];
+	pid = run_spawn(spawn_child, &r, !shares_rls_group(&r), r.ctx->tty_fg, err);
 	if (vp[1] >= 0)
 		close(vp[1]);
 	for (int i = 0; i < 2; i++)

@@ -37,79 +37,20 @@ static void line(const char *what, bool ok, const char *fmt, ...)
 	fputc('\n', stdout);
 }
 
+/* `name` in PATH, then the system's sbin folders (doctor may be run by a
+ * user whose PATH lacks them). */
 static char *find_in_path(const char *name)
 {
 	const char *path = getenv("PATH");
 	_cleanup_free_ char *all = rls_xasprintf("%s:/usr/local/sbin:/usr/sbin:/sbin", path ? path : "/usr/bin:/bin");
 
-	for (char *save = NULL, *dir = strtok_r(all, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char *cand = rls_xasprintf("%s/%s", dir, name);
-
-		if (*dir && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-	}
-	return NULL;
+	return run_search_path(name, all);
 }
 
-/* Run argv with a timeout; its combined output (first line kept) in *out.
- * Returns the wait status, or -1 (timeout or failure to start). */
+/* A probe's combined output, its wait status or -1 (timed out). */
 static int probe(char *const argv[], char **out)
 {
-	int p[2];
-	pid_t pid;
-	rls_buf b = { 0 };
-	struct timespec t0, t;
-	int ws = -1;
-
-	*out = NULL;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY);
-
-		run_child_reset_signals();
-		dup2(null, STDIN_FILENO);
-		dup2(p[1], STDOUT_FILENO);
-		dup2(p[1], STDERR_FILENO);
-		setpgid(0, 0);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
-		long left;
-		char chunk[512];
-		ssize_t n;
-
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = PROBE_TIMEOUT_MS - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			rls_buf_adds(&b, "timed out");
-			ws = -1;
-			goto done;
-		}
-		n = read(p[0], chunk, sizeof chunk);
-		if (n <= 0)
-			break;
-		if (b.len < 4096)
-			rls_buf_add(&b, chunk, (size_t)n);
-	}
-	waitpid(pid, &ws, 0);
-done:
-	close(p[0]);
-	if (!b.data)
-		rls_buf_adds(&b, "");
-	*out = b.data;
-	return ws;
+	return run_captured(argv, NULL, PROBE_TIMEOUT_MS, out);
 }
 
 static char *first_line(char *s)

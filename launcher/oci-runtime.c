@@ -114,74 +114,14 @@ void oci_argv_free(char **argv)
 	sandbox_argv_free(argv);
 }
 
-/* Run argv, output to a pipe, with a time limit: the wait status or -1;
- * the first line of its output in *out. */
-int oci_run_captured(char *const argv[], int timeout_ms, char **out)
+/* A runtime's environment: PATH alone. */
+static char *const runtime_env[] = { "PATH=" RUN_SANDBOX_PATH, NULL };
+
+int oci_run_quietly(char *const argv[], int timeout_ms)
 {
-	int p[2];
-	pid_t pid;
-	rls_buf b = { 0 };
-	struct timespec t0, t;
-	int ws = -1;
+	_cleanup_free_ char *out = NULL;
 
-	*out = NULL;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		char *env[] = { "PATH=" RUN_SANDBOX_PATH, NULL };
-
-		run_child_reset_signals();
-		dup2(null, STDIN_FILENO);
-		dup2(p[1], STDOUT_FILENO);
-		dup2(p[1], STDERR_FILENO);
-		setpgid(0, 0);
-		execve(argv[0], argv, env);
-		_exit(127);
-	}
-	close(p[1]);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct pollfd pf = { p[0], POLLIN, 0 };
-		long spent;
-		char chunk[512];
-		ssize_t n;
-
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-		if (spent >= timeout_ms) {
-			kill(-pid, SIGKILL);
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&pf, 1, (int)(timeout_ms - spent)) <= 0)
-			continue;
-		n = read(p[0], chunk, sizeof chunk);
-		if (n <= 0)
-			break;
-		if (b.len < 4096)
-			rls_buf_add(&b, chunk, (size_t)n);
-	}
-	close(p[0]);
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	if (b.data) {
-		/* The last line says why, for the runtimes that log. */
-		char *s = b.data;
-
-		while (b.len && (s[b.len - 1] == '\n' || s[b.len - 1] == ' '))
-			s[--b.len] = '\0';
-		if (strrchr(s, '\n'))
-			memmove(s, strrchr(s, '\n') + 1, strlen(strrchr(s, '\n') + 1) + 1);
-		*out = s;
-	}
-	return ws;
+	return run_captured(argv, runtime_env, timeout_ms, &out);
 }
 
 /* The uid and gid maps a probe and a real run use (see oci-bundle.c). */
@@ -231,7 +171,7 @@ int oci_runtime_probe(const oci_runtime *rt, rls_error *err)
 		const char *gargs[] = { "-bundle", dir, id, NULL };
 		char **argv = oci_runtime_argv(rt, state, "run", rt->gvisor ? gargs : args);
 
-		ws = oci_run_captured(argv, PROBE_TIMEOUT_MS, &out);
+		ws = run_captured(argv, runtime_env, PROBE_TIMEOUT_MS, &out);
 		oci_argv_free(argv);
 	}
 	if (ws == 0) {
@@ -239,12 +179,12 @@ int oci_runtime_probe(const oci_runtime *rt, rls_error *err)
 	} else {
 		const char *del[] = { "--force", id, NULL };
 		char **argv = oci_runtime_argv(rt, state, "delete", del);
-		_cleanup_free_ char *ignored = NULL;
+		/* The last line says why, for the runtimes that log. */
+		const char *why = out && strrchr(out, '\n') ? strrchr(out, '\n') + 1 : out;
 
-		(void)oci_run_captured(argv, PROBE_TIMEOUT_MS, &ignored);
+		(void)oci_run_quietly(argv, PROBE_TIMEOUT_MS);
 		oci_argv_free(argv);
-		rls_error_set(err, 0, "%s", out && *out ? out : ws < 0 ? "did not answer in time" :
-			      "a minimal bundle did not run");
+		rls_error_set(err, 0, "%s", why && *why ? why : "a minimal bundle did not run");
 	}
 out:
 	(void)rls_rm_rf_at(AT_FDCWD, dir, NULL);

@@ -30,14 +30,6 @@
 #include <termios.h>
 #include <time.h>
 
-/* Exit statuses of rls itself (the command's own otherwise). */
-enum {
-	RUN_EXIT_USAGE = 2,
-	RUN_EXIT_UNCLEAN = 123,	/* the command succeeded; its commit met conflicts or held symlinks back */
-	RUN_EXIT_TIMEOUT = 124,
-	RUN_EXIT_FAILED = 125,	/* rls could not run the command, or could not commit */
-	RUN_EXIT_NOT_FOUND = 127,
-};
 
 #define SANDBOX_HOME "/home/sandbox"
 #define TIMEOUT_GRACE_S 2.0
@@ -433,60 +425,6 @@ static int parse_opts(int argc, char **argv, run_opts *o)
 	return 0;
 }
 
-void run_child_reset_signals(void)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE, SIGTSTP,
-				    SIGTTIN, SIGTTOU };
-	sigset_t none;
-
-	for (size_t i = 0; i < RLS_ARRAY_SIZE(sigs); i++)
-		signal(sigs[i], SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-}
-
-int run_program(char *const argv[])
-{
-	pid_t pid = fork();
-	int ws;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		run_child_reset_signals();
-		if (null >= 0) {
-			dup2(null, STDIN_FILENO);
-			dup2(null, STDOUT_FILENO);
-		}
-		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-		execv(argv[0], argv);
-		fprintf(stderr, "rls: %s: %s\n", argv[0], strerror(errno));
-		_exit(RUN_EXIT_FAILED);
-	}
-	while (waitpid(pid, &ws, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return ws;
-}
-
-char *run_search_path(const char *name, const char *path)
-{
-	for (const char *p = path; p && *p;) {
-		size_t n = strcspn(p, ":");
-		char *cand = rls_xasprintf("%.*s/%s", (int)n, p, name);
-
-		if (n && access(cand, X_OK) == 0)
-			return cand;
-		free(cand);
-		p += n;
-		if (*p)
-			p++;
-	}
-	return NULL;
-}
-
 /* A program of rls's own: next to our own binary first (a build tree or
  * an installed bin/), then `dir` when given, then PATH. */
 static char *find_companion(const char *name, const char *dir)
@@ -515,38 +453,6 @@ static char *find_companion(const char *name, const char *dir)
 		free(cand);
 	}
 	return run_search_path(name, getenv("PATH"));
-}
-
-void run_terminal_to(pid_t pgid)
-{
-	signal(SIGTTOU, SIG_IGN);
-	tcsetpgrp(STDIN_FILENO, pgid);
-	signal(SIGTTOU, SIG_DFL);
-}
-
-pid_t run_child_started(pid_t pid, int report_fd, rls_error *err)
-{
-	char msg[sizeof err->msg];
-	ssize_t n;
-
-	do
-		n = read(report_fd, msg, sizeof msg - 1);
-	while (n < 0 && errno == EINTR);
-	close(report_fd);
-	if (n <= 0)
-		return pid;
-	msg[n] = '\0';
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	return rls_error_set(err, 0, "%s", msg);
-}
-
-double run_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */

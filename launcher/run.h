@@ -2,6 +2,7 @@
  * up (internal to launcher/: no other module includes this).
  *
  *   run.c            options, orchestration, commit, exit status
+ *   proc.c           child processes: signals, start-up word, PATH, captured output
  *   backend.c        the backends, looked up by name
  *   backend-bwrap.c  the bubblewrap backend: spawning and supervising it
  *   identity.c       who the command runs as, and becoming that identity
@@ -400,9 +401,9 @@ void oci_runtime_free(oci_runtime *rt);
 /* RUNTIME --root ROOT [its flags] VERB ARGS...; free with oci_argv_free. */
 char **oci_runtime_argv(const oci_runtime *rt, const char *root, const char *verb, const char *const *args);
 void oci_argv_free(char **argv);
-/* Run argv with output captured and a time limit: its wait status (-1 on
- * timeout), the last line of its output in *out (to free). */
-int oci_run_captured(char *const argv[], int timeout_ms, char **out);
+/* Run a runtime's argv (run_captured, its output dropped): its wait
+ * status, or -1. */
+int oci_run_quietly(char *const argv[], int timeout_ms);
 /* Remove the cgroup `name` (a relative path) beside ours in every
  * hierarchy, should the runtime have left it (it makes one in each, and
  * a runtime killed half-way forgets them), but those `keep` holds (may
@@ -464,7 +465,16 @@ void sha256_update(sha256_ctx *c, const void *data, size_t len);
 /* 64 lowercase hex digits and a NUL. */
 void sha256_final_hex(sha256_ctx *c, char out[65]);
 
-/* ---- run.c helpers used elsewhere ---- */
+/* ---- proc.c ---- */
+
+/* Exit statuses of rls itself (the command's own otherwise). */
+enum {
+	RUN_EXIT_USAGE = 2,
+	RUN_EXIT_UNCLEAN = 123,	/* the command succeeded; its commit met conflicts or held symlinks back */
+	RUN_EXIT_TIMEOUT = 124,
+	RUN_EXIT_FAILED = 125,	/* rls could not run the command, or could not commit */
+	RUN_EXIT_NOT_FOUND = 127,
+};
 
 #define RUN_SANDBOX_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -481,10 +491,27 @@ void run_terminal_to(pid_t pgid);
  * failed: it is reaped and -1 returned with the message in *err. */
 pid_t run_child_started(pid_t pid, int report_fd, rls_error *err);
 
+/* What a forked child runs: it execs, or writes why it could not to
+ * report_fd (close-on-exec) and exits. */
+typedef void (*run_child_fn)(void *arg, int report_fd);
+/* Fork child(arg), in a process group of its own when own_group (then
+ * given the terminal's foreground when take_tty), and wait for its word
+ * as run_child_started does. */
+pid_t run_spawn(run_child_fn child, void *arg, bool own_group, bool take_tty, rls_error *err);
+
 /* Reset signal mask and handlers in a freshly forked child. */
 void run_child_reset_signals(void);
 /* Run argv (absolute path in argv[0]) with stdin and stdout on /dev/null,
  * wait for it; returns its wait status or -1. */
 int run_program(char *const argv[]);
+
+/* What run_captured keeps of a program's output. */
+#define RUN_CAPTURED_MAX 4096
+/* Run argv (absolute path in argv[0]; environment envp, or NULL for
+ * ours) in a process group of its own, stdin on /dev/null, stdout and
+ * stderr into *out (to free: the first RUN_CAPTURED_MAX bytes or so,
+ * trailing blanks cut), killed past timeout_ms.  Its wait status; -1
+ * when it could not start or did not end in time ("timed out" in *out). */
+int run_captured(char *const argv[], char *const envp[], int timeout_ms, char **out);
 
 #endif

@@ -16,6 +16,25 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+static const char *const level_names[] = { "none", "view", "read", "write" };
+
+const char *policy_level_name(policy_level level)
+{
+	if ((unsigned)level < RLS_ARRAY_SIZE(level_names))
+		return level_names[level];
+	return "?";
+}
+
+int policy_level_parse(const char *name, policy_level *out)
+{
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(level_names); i++)
+		if (name && !strcmp(name, level_names[i])) {
+			*out = (policy_level)i;
+			return 0;
+		}
+	return -1;
+}
+
 #define MAX_POLICY_BYTES (4u << 20)
 #define MAX_EXTENDS_DEPTH 16
 #define MAX_RULES 100000

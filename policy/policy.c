@@ -16,25 +16,6 @@
  * MAXSYMLINKS. */
 #define MAX_SYMLINKS 40
 
-static const char *const level_names[] = { "none", "view", "read", "write" };
-
-const char *policy_level_name(policy_level level)
-{
-	if ((unsigned)level < RLS_ARRAY_SIZE(level_names))
-		return level_names[level];
-	return "?";
-}
-
-int policy_level_parse(const char *name, policy_level *out)
-{
-	for (size_t i = 0; i < RLS_ARRAY_SIZE(level_names); i++)
-		if (name && !strcmp(name, level_names[i])) {
-			*out = (policy_level)i;
-			return 0;
-		}
-	return -1;
-}
-
 static int compile_traversal(policy *pol, rls_error *err)
 {
 	_cleanup_free_ struct policy_fragment *f = rls_xcalloc(pol->rules.n + 1, sizeof *f);
@@ -143,12 +124,6 @@ char *policy_resolve_spec(const char *spec, const char *source)
 	if (spec[0] == '/' || !getcwd(cwd, sizeof cwd))
 		return rls_xstrdup(spec);
 	return rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
-}
-
-void policy_preset_list(rls_buf *b)
-{
-	for (const char *const *n = policy_preset_names(); *n; n++)
-		rls_buf_printf(b, "%s%s", n == policy_preset_names() ? "" : ", ", *n);
 }
 
 int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)

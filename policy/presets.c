@@ -45,3 +45,9 @@ const char *policy_preset_text(const char *name)
 			return texts[i];
 	return NULL;
 }
+
+void policy_preset_list(rls_buf *b)
+{
+	for (const char *const *n = policy_preset_names(); *n; n++)
+		rls_buf_printf(b, "%s%s", n == policy_preset_names() ? "" : ", ", *n);
+}
