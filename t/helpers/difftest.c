@@ -148,7 +148,7 @@ struct dt_run {
 	struct dt_side a, b;
 	ino_t explicit_ino[DT_EXPLICIT];
 	bool explicit_dir[DT_EXPLICIT];
-	char **start_dirs;
+	char **start_dirs;	/* with -k: the starting tree's paths */
 	size_t n_start_dirs;
 	unsigned n_explicit;
 	char why[1024];
@@ -834,6 +834,19 @@ static void dt_side_close(struct dt_side *side)
 /* With -k: the starting tree's paths.  rlsfs does not rename in place a
  * folder that sits where the source has an entry, even one made again in
  * the mount over a removed file or folder (it is opaque). */
+static void dt_note_start_path(struct dt_run *run, const char *rel)
+{
+	char **v;
+
+	if (run->n_start_dirs >= DT_MAX_ENTRIES)
+		return;
+	v = realloc(run->start_dirs, (run->n_start_dirs + 1) * sizeof(*v));
+	if (v) {
+		v[run->n_start_dirs++] = strdup(rel);
+		run->start_dirs = v;
+	}
+}
+
 static void dt_note_start_dirs(struct dt_run *run, const char *rel, unsigned depth)
 {
 	char p[PATH_MAX];
@@ -844,13 +857,7 @@ static void dt_note_start_dirs(struct dt_run *run, const char *rel, unsigned dep
 	d = opendir(p);
 	if (!d)
 		return;
-	if (run->n_start_dirs < DT_MAX_ENTRIES) {
-		char **v = realloc(run->start_dirs, (run->n_start_dirs + 1) * sizeof(*v));
-		if (v) {
-			v[run->n_start_dirs++] = strdup(rel);
-			run->start_dirs = v;
-		}
-	}
+	dt_note_start_path(run, rel);
 	while ((e = readdir(d)) && depth < DT_MAX_DEPTH) {
 		char sub[PATH_MAX];
 
@@ -859,12 +866,8 @@ static void dt_note_start_dirs(struct dt_run *run, const char *rel, unsigned dep
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
 		if (e->d_type == DT_DIR) {
 			dt_note_start_dirs(run, sub, depth + 1);
-		} else if (run->n_start_dirs < DT_MAX_ENTRIES) {
-			char **v = realloc(run->start_dirs, (run->n_start_dirs + 1) * sizeof(*v));
-			if (v) {
-				v[run->n_start_dirs++] = strdup(sub);
-				run->start_dirs = v;
-			}
+		} else {
+			dt_note_start_path(run, sub);
 		}
 	}
 	closedir(d);
