@@ -148,8 +148,8 @@ struct dt_run {
 	struct dt_side a, b;
 	ino_t explicit_ino[DT_EXPLICIT];
 	bool explicit_dir[DT_EXPLICIT];
-	char **start_dirs;	/* with -k: the starting tree's paths */
-	size_t n_start_dirs;
+	char **start_paths;	/* with -k: the starting tree's paths */
+	size_t n_start_paths;
 	unsigned n_explicit;
 	char why[1024];
 };
@@ -838,16 +838,16 @@ static void dt_note_start_path(struct dt_run *run, const char *rel)
 {
 	char **v;
 
-	if (run->n_start_dirs >= DT_MAX_ENTRIES)
+	if (run->n_start_paths >= DT_MAX_ENTRIES)
 		return;
-	v = realloc(run->start_dirs, (run->n_start_dirs + 1) * sizeof(*v));
+	v = realloc(run->start_paths, (run->n_start_paths + 1) * sizeof(*v));
 	if (v) {
-		v[run->n_start_dirs++] = strdup(rel);
-		run->start_dirs = v;
+		v[run->n_start_paths++] = strdup(rel);
+		run->start_paths = v;
 	}
 }
 
-static void dt_note_start_dirs(struct dt_run *run, const char *rel, unsigned depth)
+static void dt_note_start_paths(struct dt_run *run, const char *rel, unsigned depth)
 {
 	char p[PATH_MAX];
 	DIR *d;
@@ -865,7 +865,7 @@ static void dt_note_start_dirs(struct dt_run *run, const char *rel, unsigned dep
 			continue;
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
 		if (e->d_type == DT_DIR) {
-			dt_note_start_dirs(run, sub, depth + 1);
+			dt_note_start_paths(run, sub, depth + 1);
 		} else {
 			dt_note_start_path(run, sub);
 		}
@@ -881,8 +881,8 @@ static bool dt_is_start_dir(const struct dt_run *run, const char *rel)
 	dt_full(&run->b, rel, p);
 	if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode))
 		return false;
-	for (size_t i = 0; i < run->n_start_dirs; i++)
-		if (run->start_dirs[i] && !strcmp(run->start_dirs[i], rel))
+	for (size_t i = 0; i < run->n_start_paths; i++)
+		if (run->start_paths[i] && !strcmp(run->start_paths[i], rel))
 			return true;
 	return false;
 }
@@ -988,7 +988,7 @@ static size_t dt_replay(uint64_t seed, const uint64_t *list, size_t n, unsigned 
 	if (dt_side_init(&run->a, ra, name) < 0 || dt_side_init(&run->b, rb, name) < 0)
 		exit(2);
 	if (dt_keep && (dt_mask & DT_MASK_SRCDIRS))
-		dt_note_start_dirs(run, "", 0);
+		dt_note_start_paths(run, "", 0);
 	for (i = 0; i < n; i++) {
 		struct dt_op op;
 		bool full = every <= 1 || (i + 1) % every == 0 || i + 1 == n;
