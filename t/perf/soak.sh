@@ -98,10 +98,14 @@ grep -q '^sandbox [0-9]*$' "$S/shared/common" || { echo "soak: shared/common los
 
 echo "soak: $ops tester operations without a difference in $N sandboxes, $SECS s"
 echo "soak: commits $commits/$N, conflicts $conflicts"
+# RSS at the first sample, after a minute (warm), at the end, and its
+# highest; descriptors at the first sample and the end
 awk -v n="$N" '
-	{ if (!($2 in r0)) { r0[$2] = $3; f0[$2] = $4 } r1[$2] = $3; f1[$2] = $4; if ($3 > rm[$2]) rm[$2] = $3 }
+	{ if (!($2 in r0)) { r0[$2] = $3; f0[$2] = $4 } if ($1 >= 60 && !($2 in rw)) rw[$2] = $3
+	  r1[$2] = $3; f1[$2] = $4; if ($3 > rm[$2]) rm[$2] = $3 }
 	END { for (i = 1; i <= n; i++) if (i in r0)
-		printf "soak: rlsfs %d: RSS %d -> %d kB (max %d), fds %d -> %d\n", i, r0[i], r1[i], rm[i], f0[i], f1[i] }' "$W/samples"
+		printf "soak: rlsfs %d: RSS %d, %d at 60 s, %d at the end (max %d) kB; fds %d -> %d\n",
+			i, r0[i], rw[i], r1[i], rm[i], f0[i], f1[i] }' "$W/samples"
 if [ $fail = 0 ]; then
 	echo "soak: ok"
 	rm -rf "$W"
