@@ -831,6 +831,15 @@ static void dt_side_close(struct dt_side *side)
 			close(side->slot[i]);
 }
 
+static void dt_run_free(struct dt_run *run)
+{
+	for (size_t i = 0; i < run->n_start_paths; i++)
+		free(run->start_paths[i]);
+	free(run->start_paths);
+	run->start_paths = NULL;
+	run->n_start_paths = 0;
+}
+
 /* With -k: the starting tree's paths.  rlsfs does not rename in place a
  * folder that sits where the source has an entry, even one made again in
  * the mount over a removed file or folder (it is opaque). */
@@ -864,11 +873,10 @@ static void dt_note_start_paths(struct dt_run *run, const char *rel, unsigned de
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
-		if (e->d_type == DT_DIR) {
+		if (e->d_type == DT_DIR)
 			dt_note_start_paths(run, sub, depth + 1);
-		} else {
+		else
 			dt_note_start_path(run, sub);
-		}
 	}
 	closedir(d);
 }
@@ -984,6 +992,7 @@ static size_t dt_replay(uint64_t seed, const uint64_t *list, size_t n, unsigned 
 {
 	size_t i;
 
+	dt_run_free(run);
 	memset(run, 0, sizeof(*run));
 	if (dt_side_init(&run->a, ra, name) < 0 || dt_side_init(&run->b, rb, name) < 0)
 		exit(2);
@@ -1076,8 +1085,9 @@ int main(int argc, char **argv)
 	const char *name = NULL;
 	char dflt[64];
 	struct dt_run *run;
-	uint64_t *list;
+	uint64_t *list = NULL;
 	size_t done;
+	int rc;
 	int c;
 
 	while ((c = getopt(argc, argv, "s:n:t:c:x:d:kqvC")) != -1) {
@@ -1118,17 +1128,21 @@ int main(int argc, char **argv)
 		snprintf(run->b.root, sizeof(run->b.root), "%s", argv[optind + 1]);
 		if (dt_cmp_tree(run, "", 0, true, false)) {
 			printf("difference: %s\n", run->why);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		printf("ok: the trees are equal\n");
-		return 0;
+		rc = 0;
+		goto out;
 	}
 
 	if (seconds > 0)
 		deadline = dt_now() + seconds;
 	list = malloc((size_t)(seconds > 0 ? DT_MAX_TIMED : ops) * sizeof(*list));
-	if (!list)
-		return 2;
+	if (!list) {
+		rc = 2;
+		goto out;
+	}
 	if (seconds > 0)
 		ops = DT_MAX_TIMED;
 	for (uint64_t i = 0; i < ops; i++)
@@ -1140,7 +1154,8 @@ int main(int argc, char **argv)
 	done = dt_replay(seed, list, (size_t)ops, every, argv[optind], argv[optind + 1], name, run, deadline);
 	if (done == ops || (seconds > 0 && run->why[0] == '\0')) {
 		printf("ok seed %" PRIu64 ": %zu operations, no difference\n", seed, done);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	printf("not ok seed %" PRIu64 ": first difference after op %zu of %" PRIu64 "\n", seed, done,
 	       seconds > 0 ? (uint64_t)done + 1 : ops);
@@ -1150,7 +1165,8 @@ int main(int argc, char **argv)
 		size_t from = done > 30 ? done - 30 : 0;
 		printf("#   the operations before it:\n");
 		dt_print_trace(seed, list + from, done + 1 - from);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	/* The difference showed at op DONE (perhaps later than it arose,
 	 * when contents are compared every EVERY ops): replay with a full
@@ -1158,7 +1174,8 @@ int main(int argc, char **argv)
 	done = dt_replay(seed, list, done + 1, 1, argv[optind], argv[optind + 1], "dt-shrink", run, 0);
 	if (run->why[0] == '\0') {
 		printf("#   the difference does not come back when replayed\n");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	printf("#   first differing op %zu: %s\n", done, run->why);
 	{
@@ -1169,5 +1186,10 @@ int main(int argc, char **argv)
 		dt_print_trace(seed, list, n);
 		printf("#   then: %s\n", run->why);
 	}
-	return 1;
+	rc = 1;
+out:
+	dt_run_free(run);
+	free(run);
+	free(list);
+	return rc;
 }
