@@ -1088,15 +1088,47 @@ static int truncate_data(rlsfs *fs, int fd, off_t size)
 	return r;
 }
 
+/* A detached node's file may still have other names (one name of a hard
+ * link removed, the file open): its link count, mode and owner are then
+ * the delta inode's, which the other names change.  With mode (not
+ * (mode_t)-1), a chmod through the handle sets the inode's permission
+ * bits first (never set-id bits: no name checked them). */
+static int detached_inode(rlsfs *fs, uint64_t id, mode_t mode, struct stat *st)
+{
+	delta_inode di;
+	rls_error err;
+	op o;
+	int r = op_begin(&o, fs, mode != (mode_t)-1);
+
+	if (r < 0)
+		return r;
+	r = delta_get_inode(o.txn, id, &di, &err);
+	if (r < 0)
+		r = -err_code(&err);
+	if (r == 0 && di.nlink > 0) {
+		if (mode != (mode_t)-1) {
+			di.mode = (di.mode & ~(mode_t)07777) | (mode & 01777);
+			di.ctime_ns = now_ns();
+			r = put_inode(&o, id, &di);
+		}
+		st->st_nlink = di.nlink;
+		st->st_mode = (st->st_mode & S_IFMT) | (di.mode & 07777);
+		st->st_uid = idmap_uid(fs, di.uid);
+		st->st_gid = idmap_gid(fs, di.gid);
+	}
+	return op_end(&o, r < 0 ? r : 0) ?: (r < 0 ? r : 0);
+}
+
 /* The attributes of an unlinked node that is still open, from one of its
  * handles (fstat of an unlinked file comes without one); with fd_out, a
  * duplicate of that handle's descriptor for the caller to change it
  * through, or -1 when the handle reads the source (which is never written
  * while mounted).  -ENOENT when nothing has it open. */
-static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct stat *st, int *fd_out)
+static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t mode, struct stat *st, int *fd_out)
 {
 	open_file *fh;
 	struct stat now;
+	uint64_t id = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&fs->nodes_lock);
@@ -1115,6 +1147,7 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct 
 		st->st_nlink = 0;
 		st->st_uid = idmap_uid(fs, st->st_uid);
 		st->st_gid = idmap_gid(fs, st->st_gid);
+		id = fh->upper ? fh->id : 0;
 	}
 	if (r == 0 && fd_out && fh->upper) {
 		*fd_out = fcntl(fh->fd, F_DUPFD_CLOEXEC, 0);
@@ -1122,6 +1155,9 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct 
 			r = -errno;
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
+	/* after nodes_lock: an operation takes the tree lock first */
+	if (r == 0 && id)
+		r = detached_inode(fs, id, mode, st);
 	return r;
 }
 
@@ -1135,7 +1171,7 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (n->detached) {
 		/* unlinked but open: the handles still have the file */
 		struct stat st;
-		int r = detached_attr(fs, n, fi, &st, NULL);
+		int r = detached_attr(fs, n, fi, (mode_t)-1, &st, NULL);
 
 		if (r < 0)
 			fuse_reply_err(req, -r);
@@ -1156,7 +1192,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	int r = detached_attr(fs, n, fi, &st, &fd);
+	int r = detached_attr(fs, n, fi, (mode_t)-1, &st, &fd);
 
 	if (to_set & FUSE_SET_ATTR_ATIME)
 		times[0] = to_set & FUSE_SET_ATTR_ATIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_atim;
@@ -1181,7 +1217,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		pthread_mutex_unlock(&fs->nodes_lock);
 	}
 	if (r == 0)
-		r = detached_attr(fs, n, fi, &st, NULL);
+		r = detached_attr(fs, n, fi, to_set & FUSE_SET_ATTR_MODE ? attr->st_mode : (mode_t)-1, &st, NULL);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -1840,10 +1876,8 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			return;
 		}
 	}
-	if (r == 0 && S_ISDIR(a.st.st_mode))
-		r = subtree_movable(&o, oldpath, o.path, &a);
-	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
-		r = subtree_movable(&o, o.path, oldpath, &b);
+	/* A folder in the way that is not empty is ENOTEMPTY before any
+	 * EXDEV: on EXDEV mv(1) would copy into it, merging the two. */
 	if (r == 0 && !(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(b.st.st_mode)) {
 		r = dir_removable(&o, o.path, &b, &below);
 		if (r == -EACCES) {
@@ -1852,6 +1886,10 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			return;
 		}
 	}
+	if (r == 0 && S_ISDIR(a.st.st_mode))
+		r = subtree_movable(&o, oldpath, o.path, &a);
+	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
+		r = subtree_movable(&o, o.path, oldpath, &b);
 	if (r == 0)
 		r = copy_up(&o, oldpath, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE))
