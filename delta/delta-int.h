@@ -92,6 +92,9 @@ enum {
 	DELTA_OPF_MOVE = 1u << 4,	/* OP_FILE: rename the data file into place */
 	DELTA_OPF_TIMES = 1u << 5,	/* OPF_MOVE: the data file has the times already */
 	DELTA_OPF_SETID = 1u << 6,	/* OP_FILE: set-id bits dropped */
+	/* Planning only (kind 0): a file copied up and never changed, as the
+	 * source has it now: its inode's other names link to it there. */
+	DELTA_OPF_IN_PLACE = 1u << 7,
 };
 
 struct delta_op {
