@@ -23,6 +23,7 @@ struct delta {
 	int data_sync_fd;	/* DELTA/data, O_RDONLY: fsync / syncfs */
 	int mount_fd;		/* mount.lock held LOCK_EX, or -1 */
 	bool live;		/* opened with DELTA_MOUNT: relaxed durability */
+	bool wrote;		/* a write transaction committed: the close syncs */
 	size_t page_size;	/* of the index */
 	struct delta_quota *quota;	/* quota.c; NULL without one */
 };
@@ -91,6 +92,9 @@ enum {
 	DELTA_OPF_MOVE = 1u << 4,	/* OP_FILE: rename the data file into place */
 	DELTA_OPF_TIMES = 1u << 5,	/* OPF_MOVE: the data file has the times already */
 	DELTA_OPF_SETID = 1u << 6,	/* OP_FILE: set-id bits dropped */
+	/* Planning only (kind 0): a file copied up and never changed, as the
+	 * source has it now: its inode's other names link to it there. */
+	DELTA_OPF_IN_PLACE = 1u << 7,
 };
 
 struct delta_op {

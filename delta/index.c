@@ -68,10 +68,15 @@ void delta_close(delta *d)
 		return;
 	if (d->env) {
 		/* The live environment skips syncs; make the index durable now, and
-		 * the data files it points at before it. */
-		if (d->live && d->data_sync_fd >= 0)
-			syncfs(d->data_sync_fd);
-		mdb_env_sync(d->env, 1);
+		 * the data files it points at before it.  Data is written only
+		 * through descriptors opened in a write transaction: with none
+		 * committed there is nothing to sync (a mount that only read
+		 * ends without waiting on the disk). */
+		if (!d->live || d->wrote) {
+			if (d->live && d->data_sync_fd >= 0)
+				syncfs(d->data_sync_fd);
+			mdb_env_sync(d->env, 1);
+		}
 		mdb_env_close(d->env);
 	}
 	if (d->mount_fd >= 0)
@@ -142,6 +147,7 @@ int delta_commit_txn(delta_txn *txn, rls_error *err)
 	int rc = mdb_txn_commit(txn->t);
 
 	if (rc == 0) {
+		txn->d->wrote |= txn->write;
 		for (size_t i = 0; i < txn->n_unlink; i++) {
 			char name[17];
 

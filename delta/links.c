@@ -32,6 +32,7 @@ int delta_note_policy(delta *d, const char *spec, rls_error *err)
 	_cleanup_buf_ rls_buf v = { 0 };
 	size_t len = 0, slen = strlen(spec);
 	delta_txn *txn;
+	bool wrote;
 	int r;
 
 	if (!slen)
@@ -52,7 +53,12 @@ int delta_note_policy(delta *d, const char *spec, rls_error *err)
 	rls_buf_add(&v, spec, slen + 1);
 	if (delta_meta_put(txn, "policies", v.data, v.len, err) < 0)
 		goto fail;
-	return delta_commit_txn(txn, err);
+	/* The note alone does not make the close sync: it matters only
+	 * beside changes, and their sync carries it. */
+	wrote = d->wrote;
+	r = delta_commit_txn(txn, err);
+	d->wrote = wrote;
+	return r;
 fail:
 	delta_abort(txn);
 	return -1;

@@ -246,6 +246,9 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 		goto fail;
 	if (delta_recover(d, err) < 0)
 		goto fail;
+	/* What opening wrote is synced already (the record of a new delta,
+	 * a finished commit) or changed nothing (the tables opened). */
+	d->wrote = false;
 	*out = d;
 	return 0;
 fail:

@@ -189,6 +189,8 @@ static int plan_entry(struct plan *p, size_t i, rls_error *err)
 			return -1;
 		if (exists && !differs) {
 			o->kind = 0;	/* copied up, never changed */
+			if (e->kind == DELTA_FILE && S_ISREG(st.st_mode))
+				o->flags |= DELTA_OPF_IN_PLACE;
 			return 0;
 		}
 		if (e->kind == DELTA_FILE) {
@@ -272,6 +274,7 @@ static int read_epoch(delta *d, int64_t *out, rls_error *err)
 struct by_id {
 	uint64_t id;
 	size_t i;
+	bool in_place;	/* sorts first among its inode's names */
 };
 
 static int by_id_cmp(const void *a, const void *b)
@@ -280,6 +283,8 @@ static int by_id_cmp(const void *a, const void *b)
 
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
+	if (x->in_place != y->in_place)
+		return x->in_place ? -1 : 1;
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
@@ -369,17 +374,19 @@ int delta_plan(struct delta_run *r, delta_conflict_mode mode, unsigned flags, de
 		goto out;
 
 	/* Hard links: the first applied name of an inode carries the data,
-	 * the others link to it.  A data file with one name is moved into
-	 * place when the delta shares the source's filesystem (and, it turns
-	 * out, the target directory's); the first of several names is
-	 * copied, since a link may need the data file again.  The data file's
-	 * identity goes to the journal. */
+	 * the others link to it.  A name the source has already, unchanged,
+	 * comes first: the others link to it in place.  A data file with one
+	 * name is moved into place when the delta shares the source's
+	 * filesystem (and, it turns out, the target directory's); the first
+	 * of several names is copied, since a link may need the data file
+	 * again.  The data file's identity goes to the journal. */
 	struct by_id *files = rls_xcalloc(p.n ? p.n : 1, sizeof *files);
 	size_t n_files = 0;
 
 	for (size_t i = 0; i < p.n; i++)
-		if (p.ops[i].kind == DELTA_OP_FILE && !(p.ops[i].flags & DELTA_OPF_SKIP) && p.e[i].has_inode)
-			files[n_files++] = (struct by_id){ p.ops[i].id, i };
+		if (p.e[i].has_inode && ((p.ops[i].kind == DELTA_OP_FILE && !(p.ops[i].flags & DELTA_OPF_SKIP)) ||
+					 (!p.ops[i].kind && (p.ops[i].flags & DELTA_OPF_IN_PLACE))))
+			files[n_files++] = (struct by_id){ p.ops[i].id, i, !p.ops[i].kind };
 	qsort(files, n_files, sizeof *files, by_id_cmp);
 	for (size_t f = 0; f < n_files; f++) {
 		struct delta_op *o = &p.ops[files[f].i];
@@ -387,6 +394,8 @@ int delta_plan(struct delta_run *r, delta_conflict_mode mode, unsigned flags, de
 		char dname[17];
 		struct stat st;
 
+		if (!o->kind && (f + 1 == n_files || files[f + 1].id != o->id))
+			continue;	/* in place, and no other name */
 		while (f + 1 < n_files && files[f + 1].id == o->id) {
 			struct delta_op *l = &p.ops[files[++f].i];
 

@@ -39,6 +39,11 @@ typedef struct rnode {
 	/* Open handles of the node (under nodes_lock): an unlinked file
 	 * still answers fstat and fchmod through them. */
 	struct open_file *files;
+	/* Directories: bumped by each change the mount makes to the entries
+	 * (touch_dir in ops.c), and the stamp of the listing the kernel was
+	 * last allowed to keep (see rls_opendir). */
+	atomic_uint changes;
+	_Atomic uint64_t listing;
 } rnode;
 
 /* How many directory descriptors rlsfs keeps at most: a quarter of the

@@ -509,6 +509,9 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 	int64_t now = now_ns();
 	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, false);
 
+	/* whatever the outcome: a listing the kernel keeps is dropped at the
+	 * next open, never shown stale (see rls_opendir) */
+	atomic_fetch_add(&dir->changes, 1);
 	if (r < 0 || !e.exists)
 		return r;
 	if (!e.upper) {
@@ -605,6 +608,11 @@ typedef struct dir_handle {
 	rlsfs *fs;
 	size_t bytes;		/* charged to fs->dir_bytes */
 	bool full;		/* the bound was reached: the listing is cut short */
+	/* The listing is taken at the first readdir, not at opendir: a
+	 * directory whose listing the kernel keeps is opened without being
+	 * read. */
+	pthread_mutex_t lock;
+	bool taken;
 } dir_handle;
 
 /* Charge bytes of a listing to the mount: the sandbox can hold as many
@@ -648,6 +656,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 
 static void dh_free(dir_handle *dh)
 {
+	pthread_mutex_destroy(&dh->lock);
 	atomic_fetch_sub(&dh->fs->dir_bytes, dh->bytes);
 	for (size_t i = 0; i < dh->n; i++)
 		free(dh->ents[i].name);
@@ -1079,15 +1088,47 @@ static int truncate_data(rlsfs *fs, int fd, off_t size)
 	return r;
 }
 
+/* A detached node's file may still have other names (one name of a hard
+ * link removed, the file open): its link count, mode and owner are then
+ * the delta inode's, which the other names change.  With mode (not
+ * (mode_t)-1), a chmod through the handle sets the inode's permission
+ * bits first (never set-id bits: no name checked them). */
+static int detached_inode(rlsfs *fs, uint64_t id, mode_t mode, struct stat *st)
+{
+	delta_inode di;
+	rls_error err;
+	op o;
+	int r = op_begin(&o, fs, mode != (mode_t)-1);
+
+	if (r < 0)
+		return r;
+	r = delta_get_inode(o.txn, id, &di, &err);
+	if (r < 0)
+		r = -err_code(&err);
+	if (r == 0 && di.nlink > 0) {
+		if (mode != (mode_t)-1) {
+			di.mode = (di.mode & ~(mode_t)07777) | (mode & 01777);
+			di.ctime_ns = now_ns();
+			r = put_inode(&o, id, &di);
+		}
+		st->st_nlink = di.nlink;
+		st->st_mode = (st->st_mode & S_IFMT) | (di.mode & 07777);
+		st->st_uid = idmap_uid(fs, di.uid);
+		st->st_gid = idmap_gid(fs, di.gid);
+	}
+	return op_end(&o, r < 0 ? r : 0) ?: (r < 0 ? r : 0);
+}
+
 /* The attributes of an unlinked node that is still open, from one of its
  * handles (fstat of an unlinked file comes without one); with fd_out, a
  * duplicate of that handle's descriptor for the caller to change it
  * through, or -1 when the handle reads the source (which is never written
  * while mounted).  -ENOENT when nothing has it open. */
-static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct stat *st, int *fd_out)
+static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t mode, struct stat *st, int *fd_out)
 {
 	open_file *fh;
 	struct stat now;
+	uint64_t id = 0;
 	int r = 0;
 
 	pthread_mutex_lock(&fs->nodes_lock);
@@ -1106,6 +1147,7 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct 
 		st->st_nlink = 0;
 		st->st_uid = idmap_uid(fs, st->st_uid);
 		st->st_gid = idmap_gid(fs, st->st_gid);
+		id = fh->upper ? fh->id : 0;
 	}
 	if (r == 0 && fd_out && fh->upper) {
 		*fd_out = fcntl(fh->fd, F_DUPFD_CLOEXEC, 0);
@@ -1113,6 +1155,9 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, struct 
 			r = -errno;
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
+	/* after nodes_lock: an operation takes the tree lock first */
+	if (r == 0 && id)
+		r = detached_inode(fs, id, mode, st);
 	return r;
 }
 
@@ -1126,7 +1171,7 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (n->detached) {
 		/* unlinked but open: the handles still have the file */
 		struct stat st;
-		int r = detached_attr(fs, n, fi, &st, NULL);
+		int r = detached_attr(fs, n, fi, (mode_t)-1, &st, NULL);
 
 		if (r < 0)
 			fuse_reply_err(req, -r);
@@ -1147,7 +1192,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 	_cleanup_close_ int fd = -1;
 	struct stat st;
-	int r = detached_attr(fs, n, fi, &st, &fd);
+	int r = detached_attr(fs, n, fi, (mode_t)-1, &st, &fd);
 
 	if (to_set & FUSE_SET_ATTR_ATIME)
 		times[0] = to_set & FUSE_SET_ATTR_ATIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_atim;
@@ -1172,7 +1217,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		pthread_mutex_unlock(&fs->nodes_lock);
 	}
 	if (r == 0)
-		r = detached_attr(fs, n, fi, &st, NULL);
+		r = detached_attr(fs, n, fi, to_set & FUSE_SET_ATTR_MODE ? attr->st_mode : (mode_t)-1, &st, NULL);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -1408,6 +1453,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
+		fi->noflush = 1;	/* see rls_flush */
 		if (fuse_reply_create(req, &fe, fi) == -ENOENT) {
 			fh_free(fs, fh);
 			node_forget(fs, n, 1);
@@ -1830,10 +1876,8 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			return;
 		}
 	}
-	if (r == 0 && S_ISDIR(a.st.st_mode))
-		r = subtree_movable(&o, oldpath, o.path, &a);
-	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
-		r = subtree_movable(&o, o.path, oldpath, &b);
+	/* A folder in the way that is not empty is ENOTEMPTY before any
+	 * EXDEV: on EXDEV mv(1) would copy into it, merging the two. */
 	if (r == 0 && !(flags & RENAME_EXCHANGE) && b.exists && S_ISDIR(b.st.st_mode)) {
 		r = dir_removable(&o, o.path, &b, &below);
 		if (r == -EACCES) {
@@ -1842,6 +1886,10 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			return;
 		}
 	}
+	if (r == 0 && S_ISDIR(a.st.st_mode))
+		r = subtree_movable(&o, oldpath, o.path, &a);
+	if (r == 0 && (flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))
+		r = subtree_movable(&o, o.path, oldpath, &b);
 	if (r == 0)
 		r = copy_up(&o, oldpath, &a);
 	if (r == 0 && (flags & RENAME_EXCHANGE))
@@ -2019,6 +2067,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
 	fi->keep_cache = attr_timeout(fs, &e) > 0;
+	fi->noflush = 1;	/* see rls_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
 	/* the kernel still has the mode with the bits */
@@ -2067,6 +2116,9 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 		fuse_reply_write(req, (size_t)n);
 }
 
+/* Writes go straight to the delta's file and POSIX locks are the kernel's:
+ * close(2) has nothing to do here, and the files are opened with noflush so
+ * that it does not ask (one request fewer for each file closed). */
 static void rls_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, 0);
@@ -2094,53 +2146,119 @@ static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
+/* What a directory's listing depends on, folded into one number: its own
+ * times and inode (the source's too, for a merged directory: another
+ * sandbox's commit changes them), the changes the mount made to it, and
+ * the rename generation (a rename above it changes the policy's verdict
+ * on its entries).  Never 0, which means "no listing kept". */
+static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
+{
+	uint64_t v[] = {
+		(uint64_t)ts_ns(&e->st.st_mtim), (uint64_t)ts_ns(&e->st.st_ctim), e->st.st_ino,
+		e->merged ? (uint64_t)ts_ns(&e->lst.st_mtim) : 0,
+		e->merged ? (uint64_t)ts_ns(&e->lst.st_ctim) : 0,
+		e->merged ? e->lst.st_ino : 0,
+		atomic_load(&n->changes), atomic_load(&fs->rename_gen),
+	};
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+		h = (h ^ v[i]) * 0x100000001b3ull ^ (h >> 31);
+	return h ? h : 1;
+}
+
+/* Opening a directory checks its level, every time, and decides whether
+ * the kernel may answer readdir from the listing it keeps (FOPEN_CACHE_DIR):
+ * only when nothing the listing depends on changed since the kernel was
+ * last told to start afresh (see listing_stamp).  The kernel's own rule
+ * adds that a change made through the mount, or a new mtime seen in a
+ * getattr, drops the kept listing at once.  Hidden names never enter a
+ * listing, so none can be kept. */
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
-	list_ctx c = { 0 };
 	dir_handle *dh;
+	uint64_t stamp;
 	entry e;
 	op o;
-	int r;
 
 	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
+	op_end(&o, 0);
 	if (!S_ISDIR(e.st.st_mode)) {
-		op_end(&o, 0);
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	/* A listing is taken whole when the directory is opened: readdir
-	 * while the directory changes sees each entry once. */
 	dh = rls_xcalloc(1, sizeof *dh);
 	dh->fs = fs;
+	pthread_mutex_init(&dh->lock, NULL);
 	dh_charge(dh, sizeof *dh);
-	dh_add(dh, ".", e.st.st_ino, S_IFDIR);
-	dh_add(dh, "..", 1, S_IFDIR);
-	c.dh = dh;
-	r = scan_dir(&o, o.path, e.merged, &c);
+	stamp = listing_stamp(fs, n, &e);
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	fi->cache_readdir = 1;
+	fi->keep_cache = atomic_exchange(&n->listing, stamp) == stamp;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		dh_free(dh);
+}
+
+/* Take the listing of directory node n into dh, whole: readdir while the
+ * directory changes sees each entry once.  The level is asked again: a
+ * rename since opendir may have moved the directory somewhere hidden. */
+static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
+{
+	list_ctx c = { .dh = dh };
+	entry e;
+	op o;
+	int r = op_begin(&o, fs, false);
+
+	if (r == 0)
+		r = node_path(fs, n, o.path, sizeof o.path);
+	if (r == 0)
+		r = entry_load(fs, o.txn, n->parent, o.path, &e, false);
+	if (r == 0 && (!e.exists || level_of(fs, n, o.path) == POLICY_NONE))
+		r = -ENOENT;
+	if (r == 0 && !S_ISDIR(e.st.st_mode))
+		r = -ENOTDIR;
+	if (r == 0) {
+		dh_add(dh, ".", e.st.st_ino, S_IFDIR);
+		dh_add(dh, "..", 1, S_IFDIR);
+		r = scan_dir(&o, o.path, e.merged, &c);
+	}
 	op_end(&o, 0);
 	/* past the bound: refused whole, never a listing cut short */
 	if (r == 0 && dh->full)
 		r = -ENOMEM;
-	if (r < 0) {
-		dh_free(dh);
-		fuse_reply_err(req, -r);
-		return;
+	return r;
+}
+
+/* The handle's listing, taken at the first call; locked on return. */
+static int dh_lock_taken(rlsfs *fs, fuse_ino_t ino, dir_handle *dh)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&dh->lock);
+	if (!dh->taken) {
+		r = dh_take(fs, node_of(fs, ino), dh);
+		dh->taken = r == 0;
 	}
-	fi->fh = (uint64_t)(uintptr_t)dh;
-	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		dh_free(dh);
+	if (r < 0)
+		pthread_mutex_unlock(&dh->lock);
+	return r;
 }
 
 static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
-	char *buf = rls_xmalloc(size);
+	int r = dh_lock_taken(fs_of(req), ino, dh);
+	char *buf;
 	size_t used = 0;
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	buf = rls_xmalloc(size);
 	for (size_t i = (size_t)off; i < dh->n; i++) {
 		struct stat st = { .st_ino = dh->ents[i].ino, .st_mode = dh->ents[i].type };
 		size_t len = fuse_add_direntry(req, buf + used, size - used, dh->ents[i].name, &st, (off_t)i + 1);
@@ -2149,6 +2267,7 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 			break;
 		used += len;
 	}
+	pthread_mutex_unlock(&dh->lock);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -2160,11 +2279,17 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, ino);
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
-	char *buf = rls_xmalloc(size);
+	char *buf;
 	size_t used = 0;
 	op o;
-	int r = op_begin(&o, fs, false);
+	int r = dh_lock_taken(fs, ino, dh);
 
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	buf = rls_xmalloc(size);
+	r = op_begin(&o, fs, false);
 	if (r == 0)
 		r = node_path(fs, p, o.path, sizeof o.path);
 	for (size_t i = (size_t)off; r == 0 && i < dh->n; i++) {
@@ -2189,6 +2314,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		used += len;
 	}
 	op_end(&o, 0);
+	pthread_mutex_unlock(&dh->lock);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

@@ -149,4 +149,18 @@ fails "discard of a mounted delta fails" "$RLS" discard "$T/dl"
 exec 9>&-
 is "$(cat "$S/a")" one "nothing was written"
 ok "after unmount it commits" "$RLS" commit "$T/dl"
+
+# a source file given a second name in the mount, its content unchanged:
+# the commit links the new name to the file in place, as the mount showed
+if [ -c /dev/fuse ] && [ "$(id -u)" = 0 ]; then
+	mksrc; rm -rf "$T/dh"
+	mount_rlsfs "$S" "$T/mh" -p full-access --delta "$T/dh" || { echo "Bail out! mount failed"; exit 1; }
+	ln "$T/mh/a" "$T/mh/a2"
+	umount_rlsfs "$T/mh"
+	ok "a delta holding a link to an unchanged source file commits" "$RLS" commit "$T/dh"
+	is "$(stat -c %i "$S/a2")" "$(stat -c %i "$S/a")" "and the two names are one inode in the source"
+	is "$(stat -c %h "$S/a")" 2 "with two links"
+else
+	skip "linking in place needs root and /dev/fuse"
+fi
 done_testing
