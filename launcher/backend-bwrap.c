@@ -22,45 +22,27 @@
 #include <sys/wait.h>
 #include <termios.h>
 
-/* A root caller's sandbox starts as an unprivileged identity, which
- * cannot walk the private temp dir (0700, root's) to reach the rlsfs
- * mount and rls-init.  So, still root, the child takes a mount namespace
- * of its own and lays a small tmpfs over the temp dir holding just those
- * two, bound from descriptors opened before.  No host process sees that
- * tmpfs, and the temp dir stays closed to everyone else on the host. */
+/* The rlsfs mount, rls-init and the --bind sources, staged on a tmpfs
+ * over the private temp dir for an identity that could not walk to them
+ * (see identity_stage_tmpdir); then the tmpfs is made read-only. */
 static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *err)
 {
 	_cleanup_close_ int mnt_fd = -1, init_fd = -1;
 	_cleanup_free_ char *init_at = rls_xasprintf("%s/init", ctx->tmpdir);
 	const char *init = ctx->init;
-	char from[64];
-	int fd;
+	int fd = -1;
 
 	_cleanup_free_ run_bind *binds = NULL;
 
-	if (unshare(CLONE_NEWNS) < 0)
-		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return rls_error_set(err, errno, "make / private");
+	if (identity_private_mounts(err) < 0)
+		return -1;
 	/* Opened in the new namespace: a bind takes its source from there. */
 	mnt_fd = open(ctx->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	init_fd = open(init, O_PATH | O_CLOEXEC);
 	if (mnt_fd < 0 || init_fd < 0)
 		return rls_error_set(err, errno, "open %s", mnt_fd < 0 ? ctx->mountpoint : init);
-	if (mount("rls", ctx->tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
-		return rls_error_set(err, errno, "tmpfs on %s", ctx->tmpdir);
-	if (mkdir(ctx->mountpoint, 0755) < 0)
-		return rls_error_set(err, errno, "mkdir %s", ctx->mountpoint);
-	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
-	if (fd < 0)
-		return rls_error_set(err, errno, "%s", init_at);
-	close(fd);
-	snprintf(from, sizeof from, "/proc/self/fd/%d", mnt_fd);
-	if (mount(from, ctx->mountpoint, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind the rlsfs mount");
-	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
-	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind %s", init);
+	if (identity_stage_tmpdir(ctx->tmpdir, ctx->mountpoint, mnt_fd, init_at, init_fd, err) < 0)
+		return -1;
 	/* --bind sources, which the identity may not be able to walk to
 	 * either: opened here, in this namespace, as root. */
 	binds = rls_xcalloc(ctx->n_binds + 1, sizeof *binds);
@@ -77,8 +59,7 @@ static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *e
 			return rls_error_set(err, errno, "%s", at);
 		if (!S_ISDIR(st.st_mode))
 			close(fd);
-		snprintf(from, sizeof from, "/proc/self/fd/%d", bfd);
-		if (mount(from, at, NULL, MS_BIND | MS_REC, NULL) < 0)
+		if (identity_bind_fd(bfd, at, MS_REC) < 0)
 			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
 	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)

@@ -259,13 +259,9 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 	const backend_ctx *ctx = r->ctx;
 	_cleanup_close_ int mnt_fd = -1, init_fd = -1, oci_fd = -1, tree_fd = -1;
 	_cleanup_free_ char *init_at = rls_xasprintf("%s/init", ctx->tmpdir);
-	char from[64];
-	int fd;
 
-	if (unshare(CLONE_NEWNS) < 0)
-		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
-	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return rls_error_set(err, errno, "make / private");
+	if (identity_private_mounts(err) < 0)
+		return -1;
 	mnt_fd = open(ctx->mountpoint, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	init_fd = open(ctx->init, O_PATH | O_CLOEXEC);
 	oci_fd = open(r->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -277,26 +273,14 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 		if (tree_fd < 0)
 			return rls_error_set(err, errno, "open %s", r->tree);
 	}
-	if (mount("rls", ctx->tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
-		return rls_error_set(err, errno, "tmpfs on %s", ctx->tmpdir);
-	if (mkdir(ctx->mountpoint, 0755) < 0 || mkdir(r->dir, 0755) < 0)
-		return rls_error_set(err, errno, "mkdir in %s", ctx->tmpdir);
-	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
-	if (fd < 0)
-		return rls_error_set(err, errno, "%s", init_at);
-	close(fd);
-	snprintf(from, sizeof from, "/proc/self/fd/%d", mnt_fd);
-	if (mount(from, ctx->mountpoint, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind the rlsfs mount");
-	snprintf(from, sizeof from, "/proc/self/fd/%d", init_fd);
-	if (mount(from, init_at, NULL, MS_BIND, NULL) < 0)
-		return rls_error_set(err, errno, "bind %s", ctx->init);
-	snprintf(from, sizeof from, "/proc/self/fd/%d", oci_fd);
-	if (mount(from, r->dir, NULL, MS_BIND, NULL) < 0)
+	if (identity_stage_tmpdir(ctx->tmpdir, ctx->mountpoint, mnt_fd, init_at, init_fd, err) < 0)
+		return -1;
+	if (mkdir(r->dir, 0755) < 0)
+		return rls_error_set(err, errno, "mkdir %s", r->dir);
+	if (identity_bind_fd(oci_fd, r->dir, 0) < 0)
 		return rls_error_set(err, errno, "bind %s", r->dir);
 	if (r->tree) {
-		snprintf(from, sizeof from, "/proc/self/fd/%d", tree_fd);
-		if (mount(from, r->tree_at, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		if (identity_bind_fd(tree_fd, r->tree_at, MS_REC) < 0 ||
 		    mount(NULL, r->tree_at, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
 			  NULL) < 0)
 			return rls_error_set(err, errno, "bind %s read-only", r->tree);
@@ -306,8 +290,7 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 
 		if (bfd < 0)
 			return rls_error_set(err, errno, "--bind %s", ctx->binds[i].host);
-		snprintf(from, sizeof from, "/proc/self/fd/%d", bfd);
-		if (mount(from, r->bind_at[i], NULL, MS_BIND | MS_REC, NULL) < 0)
+		if (identity_bind_fd(bfd, r->bind_at[i], MS_REC) < 0)
 			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
 	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)

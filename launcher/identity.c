@@ -13,8 +13,11 @@
 #include "launcher.h"
 #include "run.h"
 
+#include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <pwd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #define NOBODY_ID 65534
@@ -149,4 +152,41 @@ char *identity_map_owner_arg(const run_identity *id)
 		return NULL;
 	return rls_xasprintf("%u:%u=%u:%u", (unsigned)id->uid, (unsigned)id->gid, (unsigned)id->owner_uid,
 			     (unsigned)id->owner_gid);
+}
+
+int identity_private_mounts(rls_error *err)
+{
+	if (unshare(CLONE_NEWNS) < 0)
+		return rls_error_set(err, errno, "unshare(CLONE_NEWNS)");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return rls_error_set(err, errno, "make / private");
+	return 0;
+}
+
+int identity_bind_fd(int fd, const char *at, unsigned long flags)
+{
+	char from[64];
+
+	snprintf(from, sizeof from, "/proc/self/fd/%d", fd);
+	return mount(from, at, NULL, MS_BIND | flags, NULL);
+}
+
+int identity_stage_tmpdir(const char *tmpdir, const char *mountpoint, int mnt_fd, const char *init_at,
+			  int init_fd, rls_error *err)
+{
+	int fd;
+
+	if (mount("rls", tmpdir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") < 0)
+		return rls_error_set(err, errno, "tmpfs on %s", tmpdir);
+	if (mkdir(mountpoint, 0755) < 0)
+		return rls_error_set(err, errno, "mkdir %s", mountpoint);
+	fd = open(init_at, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+	if (fd < 0)
+		return rls_error_set(err, errno, "%s", init_at);
+	close(fd);
+	if (identity_bind_fd(mnt_fd, mountpoint, 0) < 0)
+		return rls_error_set(err, errno, "bind the rlsfs mount");
+	if (identity_bind_fd(init_fd, init_at, 0) < 0)
+		return rls_error_set(err, errno, "bind rls-init");
+	return 0;
 }

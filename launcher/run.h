@@ -102,6 +102,19 @@ int identity_enter(const run_identity *id, rls_error *err);
 /* rlsfs's --map-owner argument, or NULL when none is needed. */
 char *identity_map_owner_arg(const run_identity *id);
 
+/* A root caller's sandbox starts as an unprivileged identity, which
+ * cannot walk the private temp dir (0700, root's).  So, still root, the
+ * child takes a mount namespace of its own (identity_private_mounts),
+ * opens what the sandbox needs there, and lays a small tmpfs over the
+ * temp dir holding the rlsfs mount at `mountpoint` and rls-init at
+ * `init_at`, bound from those descriptors (identity_stage_tmpdir).  No
+ * host process sees that tmpfs. */
+int identity_private_mounts(rls_error *err);
+int identity_stage_tmpdir(const char *tmpdir, const char *mountpoint, int mnt_fd, const char *init_at,
+			  int init_fd, rls_error *err);
+/* Bind what descriptor fd names at `at` (MS_BIND | flags); 0 or -1. */
+int identity_bind_fd(int fd, const char *at, unsigned long flags);
+
 /* ---- --bind ---- */
 
 /* A host path shown inside as it is, not through the policy. */
