@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <sys/stat.h>
+#include <time.h>
 
 
 int rls_write_all(int fd, const void *buf, size_t n)
@@ -147,6 +148,22 @@ char *rls_state_dir(const char *sub, const char *outside, rls_error *err)
 		return NULL;
 	}
 	return dir;
+}
+
+char *rls_delta_prefix(const char *source, rls_error *err)
+{
+	_cleanup_free_ char *dir = rls_state_dir("deltas", source, err);
+	const char *name = strrchr(source, '/');
+	char stamp[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (!dir)
+		return NULL;
+	localtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+	name = name && name[1] ? name + 1 : "root";
+	return rls_xasprintf("%s/%s-%s", dir, name, stamp);
 }
 
 /* mountinfo writes space, tab, newline and backslash as \ooo. */

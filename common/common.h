@@ -119,6 +119,10 @@ int rls_mkdir_p(const char *path, mode_t mode, rls_error *err);
  * source tree, as a real absolute path; NULL for none), /var/tmp/rls-UID/SUB
  * instead.  NULL and *err filled when neither can be had. */
 char *rls_state_dir(const char *sub, const char *outside, rls_error *err);
+/* Where a new delta of `source` goes unless told: STATE/deltas/NAME-STAMP
+ * (the tree's last name, or "root", and the local time), for the caller
+ * to make unique with a suffix.  NULL and why in *err. */
+char *rls_delta_prefix(const char *source, rls_error *err);
 /* Call fn for each line of /proc/self/mountinfo with its mount point
  * (unescaped), file system type, source and super-block options.  fn
  * returns 0 to go on, non-zero to stop (that value is returned); -1 when

@@ -170,20 +170,12 @@ static int parse_map_owner(const char *s, mount_opts *mo)
 /* A fresh delta under $XDG_STATE_HOME/rls/deltas. */
 static char *fresh_delta_dir(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *base = rls_state_dir("deltas", source, err);
-	const char *name = strrchr(source, '/');
-	char stamp[32];
-	time_t t = time(NULL);
-	struct tm tm;
+	_cleanup_free_ char *prefix = rls_delta_prefix(source, err);
 	char *dir;
 
-	if (!base)
+	if (!prefix)
 		return NULL;
-	/* Named as rls run names its deltas: the tree's name and the time. */
-	localtime_r(&t, &tm);
-	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-	name = name && name[1] ? name + 1 : "root";
-	dir = rls_xasprintf("%s/%s-%s-XXXXXX", base, name, stamp);
+	dir = rls_xasprintf("%s-XXXXXX", prefix);
 	if (!mkdtemp(dir)) {
 		rls_error_set(err, errno, "mkdtemp %s", dir);
 		free(dir);

@@ -471,21 +471,14 @@ static char *find_companion(const char *name, const char *dir)
 /* $XDG_STATE_HOME/rls/deltas/SOURCE-NAME-DATE-RANDOM (not created). */
 static char *default_delta_path(const char *source, rls_error *err)
 {
-	_cleanup_free_ char *dir = rls_state_dir("deltas", source, err);
-	const char *base = strrchr(source, '/');
-	char stamp[32];
+	_cleanup_free_ char *prefix = rls_delta_prefix(source, err);
 	unsigned char rnd[4] = { 0 };
-	time_t t = time(NULL);
-	struct tm tm;
 
-	if (!dir)
+	if (!prefix)
 		return NULL;
-	localtime_r(&t, &tm);
-	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
 	if (getrandom(rnd, sizeof rnd, 0) < 0)
 		rnd[0] = (unsigned char)getpid();
-	base = base && base[1] ? base + 1 : "root";
-	return rls_xasprintf("%s/%s-%s-%02x%02x%02x%02x", dir, base, stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
+	return rls_xasprintf("%s-%02x%02x%02x%02x", prefix, rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
 
