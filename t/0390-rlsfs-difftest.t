@@ -21,10 +21,20 @@ mkdir -p "$T/src" "$T/native"
 mount_rlsfs "$T/src" "$T/mnt" -p full-access || { echo "Bail out! mount failed"; exit 1; }
 
 # 1. the seeds, each in fresh folders on both sides
-while read -r seed ops; do
+# A seed whose line goes on with "todo WHY" shows a difference not fixed
+# yet: reported as TODO, so it turns into a plain test when it passes.
+while read -r seed ops todo why; do
 	case $seed in ''|'#'*) continue ;; esac
-	out=$("$DT" -q "${MASKS[@]}" -s "$seed" -n "$ops" "$T/mnt" "$T/native" 2>&1)
-	ok "seed $seed: $ops operations, rlsfs as native" test $? -eq 0 || printf '%s\n' "$out" | sed 's/^/# /' | head -40
+	# a known difference is bounded in time: its shrinking is not the point
+	out=$(${todo:+timeout 60} "$DT" -q "${MASKS[@]}" -s "$seed" -n "$ops" "$T/mnt" "$T/native" 2>&1)
+	rc=$?
+	if [ "$todo" = todo ]; then
+		_tap_n=$((_tap_n + 1))
+		[ $rc -eq 0 ] && echo "ok $_tap_n - seed $seed: $ops operations # TODO $why" ||
+			echo "not ok $_tap_n - seed $seed: $ops operations # TODO $why"
+		continue
+	fi
+	ok "seed $seed: $ops operations, rlsfs as native" test $rc -eq 0 || printf '%s\n' "$out" | sed 's/^/# /' | head -40
 done < "$RLS_SRC/t/difftest/seeds"
 
 # 2. the tester sees a difference, and says where: a folder link count,
