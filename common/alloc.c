@@ -134,3 +134,22 @@ void rls_buf_free(rls_buf *b)
 	b->data = NULL;
 	b->len = b->cap = 0;
 }
+
+void rls_strv_add(rls_strv *s, const char *str)
+{
+	if (s->n + 2 > s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = rls_xrealloc(s->v, s->cap * sizeof *s->v);
+	}
+	s->v[s->n++] = rls_xstrdup(str);
+	s->v[s->n] = NULL;
+}
+
+void rls_strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}

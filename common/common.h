@@ -108,6 +108,17 @@ struct json_t *rls_json_name(const char *name);
 void rls_buf_reset(rls_buf *b);
 void rls_buf_free(rls_buf *b);
 
+/* A NULL-terminated vector of strings (an argv), grown one copy at a
+ * time; v is NULL until the first add.  Free v with rls_strv_free. */
+typedef struct rls_strv {
+	char **v;
+	size_t n, cap;
+} rls_strv;
+
+void rls_strv_add(rls_strv *s, const char *str);
+/* Free a NULL-terminated vector and its strings; NULL is fine. */
+void rls_strv_free(char **v);
+
 /* Write all of buf, retrying on EINTR and short writes. */
 int rls_write_all(int fd, const void *buf, size_t n);
 /* Read a whole file (at most `max` bytes) into a NUL-terminated buffer. */

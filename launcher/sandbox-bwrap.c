@@ -42,35 +42,21 @@ const char *const sandbox_proc_masked[] = {
 	"/proc/timer_stats", NULL,
 };
 
-typedef struct argv_builder {
-	char **v;
-	size_t n, cap;
-} argv_builder;
 
-static void add(argv_builder *a, const char *s)
+static void add2(rls_strv *a, const char *x, const char *y)
 {
-	if (a->n + 2 > a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 64;
-		a->v = rls_xrealloc(a->v, a->cap * sizeof *a->v);
-	}
-	a->v[a->n++] = rls_xstrdup(s);
-	a->v[a->n] = NULL;
+	rls_strv_add(a, x);
+	rls_strv_add(a, y);
 }
 
-static void add2(argv_builder *a, const char *x, const char *y)
+static void add3(rls_strv *a, const char *x, const char *y, const char *z)
 {
-	add(a, x);
-	add(a, y);
+	rls_strv_add(a, x);
+	rls_strv_add(a, y);
+	rls_strv_add(a, z);
 }
 
-static void add3(argv_builder *a, const char *x, const char *y, const char *z)
-{
-	add(a, x);
-	add(a, y);
-	add(a, z);
-}
-
-static void add_fd(argv_builder *a, const char *opt, int fd)
+static void add_fd(rls_strv *a, const char *opt, int fd)
 {
 	char buf[16];
 
@@ -86,7 +72,7 @@ static bool path_is_under(const char *path, const char *dir)
 }
 
 /* A tmpfs of `size` bytes (0: the kernel's default) at `dest`. */
-static void add_tmpfs(argv_builder *a, uint64_t size, const char *dest)
+static void add_tmpfs(rls_strv *a, uint64_t size, const char *dest)
 {
 	if (size) {
 		char buf[32];
@@ -97,7 +83,7 @@ static void add_tmpfs(argv_builder *a, uint64_t size, const char *dest)
 	add2(a, "--tmpfs", dest);
 }
 
-static void add_proc(argv_builder *a)
+static void add_proc(rls_strv *a)
 {
 	struct stat st;
 
@@ -119,20 +105,20 @@ static void add_proc(argv_builder *a)
 
 char **sandbox_bwrap_args(const sandbox_spec *s)
 {
-	argv_builder a = { 0 };
+	rls_strv a = { 0 };
 
 	/* user, ipc, pid, net, uts and cgroup namespaces; mount always.
 	 * No user namespace can be made inside: they are where most of
 	 * the kernel's reachable attack surface lies. */
-	add(&a, "--unshare-all");
-	add(&a, "--unshare-user");
-	add(&a, "--disable-userns");
+	rls_strv_add(&a, "--unshare-all");
+	rls_strv_add(&a, "--unshare-user");
+	rls_strv_add(&a, "--disable-userns");
 	if (s->share_net)
-		add(&a, "--share-net");
-	add(&a, "--die-with-parent");
+		rls_strv_add(&a, "--share-net");
+	rls_strv_add(&a, "--die-with-parent");
 	add2(&a, "--cap-drop", "ALL");
 	if (s->new_session)
-		add(&a, "--new-session");
+		rls_strv_add(&a, "--new-session");
 	add2(&a, "--hostname", "rls");
 
 	for (const char *const *d = sandbox_system_dirs; *d; d++) {
@@ -198,16 +184,16 @@ char **sandbox_bwrap_args(const sandbox_spec *s)
 
 char **sandbox_bwrap_argv(const sandbox_spec *s, int args_fd)
 {
-	argv_builder a = { 0 };
+	rls_strv a = { 0 };
 
-	add(&a, "bwrap");
+	rls_strv_add(&a, "bwrap");
 	add_fd(&a, "--args", args_fd);
-	add(&a, "--");
-	add(&a, SANDBOX_INIT);
+	rls_strv_add(&a, "--");
+	rls_strv_add(&a, SANDBOX_INIT);
 	add_fd(&a, "--verdict-fd", s->verdict_fd);
-	add(&a, "--");
+	rls_strv_add(&a, "--");
 	for (char **p = s->argv; *p; p++)
-		add(&a, *p);
+		rls_strv_add(&a, *p);
 	return a.v;
 }
 
@@ -227,9 +213,5 @@ int sandbox_args_fd(char *const *args, rls_error *err)
 
 void sandbox_argv_free(char **argv)
 {
-	if (!argv)
-		return;
-	for (char **p = argv; *p; p++)
-		free(*p);
-	free(argv);
+	rls_strv_free(argv);
 }

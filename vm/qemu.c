@@ -17,23 +17,8 @@
 
 #include <inttypes.h>
 
-typedef struct argv_builder {
-	char **v;
-	size_t n, cap;
-} argv_builder;
-
-static void add(argv_builder *a, const char *s)
-{
-	if (a->n + 2 > a->cap) {
-		a->cap = a->cap ? a->cap * 2 : 64;
-		a->v = rls_xrealloc(a->v, a->cap * sizeof *a->v);
-	}
-	a->v[a->n++] = rls_xstrdup(s);
-	a->v[a->n] = NULL;
-}
-
-static void addf(argv_builder *a, const char *fmt, ...) RLS_PRINTF(2, 3);
-static void addf(argv_builder *a, const char *fmt, ...)
+static void addf(rls_strv *a, const char *fmt, ...) RLS_PRINTF(2, 3);
+static void addf(rls_strv *a, const char *fmt, ...)
 {
 	va_list ap;
 	char *s;
@@ -42,7 +27,7 @@ static void addf(argv_builder *a, const char *fmt, ...)
 	if (vasprintf(&s, fmt, ap) < 0)
 		rls_die_oom();
 	va_end(ap);
-	add(a, s);
+	rls_strv_add(a, s);
 	free(s);
 }
 
@@ -90,94 +75,92 @@ static char *kernel_cmdline(const qemu_spec *s, bool x86)
 
 char **qemu_argv(const qemu_spec *s)
 {
-	argv_builder a = { 0 };
+	rls_strv a = { 0 };
 	bool x86 = !strcmp(s->img->arch, "amd64");
 	_cleanup_free_ char *append = kernel_cmdline(s, x86);
 	uint64_t mib = s->memory >> 20;
 
-	add(&a, s->img->qemu);
+	rls_strv_add(&a, s->img->qemu);
 	if (s->name) {
 		_cleanup_free_ char *name = opt_escape(s->name);
 
 		/* which run a qemu belongs to, for whoever reads ps */
-		add(&a, "-name");
+		rls_strv_add(&a, "-name");
 		addf(&a, "rls-vm:%s", name);
 	}
-	add(&a, "-nodefaults");
-	add(&a, "-no-user-config");
-	add(&a, "-display");
-	add(&a, "none");
+	rls_strv_add(&a, "-nodefaults");
+	rls_strv_add(&a, "-no-user-config");
+	rls_strv_add(&a, "-display");
+	rls_strv_add(&a, "none");
 	/* a reboot (the guest's panic=-1 included) ends qemu */
-	add(&a, "-no-reboot");
+	rls_strv_add(&a, "-no-reboot");
 	/* Should the guest break into qemu, qemu cannot spawn, setuid or
 	 * use the obsolete system calls. */
-	add(&a, "-sandbox");
-	add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+	rls_strv_add(&a, "-sandbox");
+	rls_strv_add(&a, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	/* modern virtio-mmio: vhost-user (virtiofsd) refuses legacy devices */
-	add(&a, "-global");
-	add(&a, "virtio-mmio.force-legacy=false");
-	add(&a, "-machine");
+	rls_strv_add(&a, "-global");
+	rls_strv_add(&a, "virtio-mmio.force-legacy=false");
+	rls_strv_add(&a, "-machine");
 	addf(&a, "%s,accel=%s,memory-backend=mem", x86 ? "microvm" : "virt", s->kvm ? "kvm" : "tcg");
 	if (s->kvm || !x86) {
-		add(&a, "-cpu");
-		add(&a, s->kvm ? "host" : "cortex-a57");
+		rls_strv_add(&a, "-cpu");
+		rls_strv_add(&a, s->kvm ? "host" : "cortex-a57");
 	}
 	/* virtiofsd maps the guest's memory: it must be a shared memfd */
-	add(&a, "-object");
+	rls_strv_add(&a, "-object");
 	addf(&a, "memory-backend-memfd,id=mem,size=%" PRIu64 "M,share=%s", mib, s->virtiofs ? "on" : "off");
-	add(&a, "-m");
+	rls_strv_add(&a, "-m");
 	addf(&a, "%" PRIu64 "M", mib);
-	add(&a, "-smp");
+	rls_strv_add(&a, "-smp");
 	addf(&a, "%u", s->cpus ? s->cpus : 1);
-	add(&a, "-kernel");
+	rls_strv_add(&a, "-kernel");
 	addf(&a, "/dev/fd/%d", s->kernel_fd);
-	add(&a, "-initrd");
+	rls_strv_add(&a, "-initrd");
 	addf(&a, "/dev/fd/%d", s->initrd_fd);
-	add(&a, "-append");
-	add(&a, append);
+	rls_strv_add(&a, "-append");
+	rls_strv_add(&a, append);
 
-	add(&a, "-chardev");
+	rls_strv_add(&a, "-chardev");
 	addf(&a, "socket,id=con,fd=%d", s->console_fd);
-	add(&a, "-serial");
-	add(&a, "chardev:con");
+	rls_strv_add(&a, "-serial");
+	rls_strv_add(&a, "chardev:con");
 
-	add(&a, "-device");
-	add(&a, "virtio-serial-device");
-	add(&a, "-chardev");
+	rls_strv_add(&a, "-device");
+	rls_strv_add(&a, "virtio-serial-device");
+	rls_strv_add(&a, "-chardev");
 	addf(&a, "socket,id=ctl,fd=%d", s->ctl_fd);
-	add(&a, "-device");
-	add(&a, "virtserialport,chardev=ctl,name=" "org.rls.guest.0");
+	rls_strv_add(&a, "-device");
+	rls_strv_add(&a, "virtserialport,chardev=ctl,name=" "org.rls.guest.0");
 
 	for (size_t i = 0; i < s->n_shares; i++) {
 		const qemu_share *sh = &s->shares[i];
 
 		if (s->virtiofs) {
-			add(&a, "-chardev");
+			rls_strv_add(&a, "-chardev");
 			addf(&a, "socket,id=fs%zu,fd=%d", i, sh->vhost_fd);
-			add(&a, "-device");
+			rls_strv_add(&a, "-device");
 			addf(&a, "vhost-user-fs-device,chardev=fs%zu,tag=%s", i, sh->tag);
 		} else {
 			_cleanup_free_ char *path = opt_escape(sh->path);
 
-			add(&a, "-fsdev");
+			rls_strv_add(&a, "-fsdev");
 			addf(&a, "local,id=fs%zu,path=%s,security_model=%s,multidevs=remap%s", i, path,
 			     s->ninep_passthrough ? "passthrough" : "none", sh->read_only ? ",readonly=on" : "");
-			add(&a, "-device");
+			rls_strv_add(&a, "-device");
 			addf(&a, "virtio-9p-device,fsdev=fs%zu,mount_tag=%s", i, sh->tag);
 		}
 	}
 	if (s->net) {
-		add(&a, "-netdev");
-		add(&a, "user,id=net0");
-		add(&a, "-device");
-		add(&a, "virtio-net-device,netdev=net0");
+		rls_strv_add(&a, "-netdev");
+		rls_strv_add(&a, "user,id=net0");
+		rls_strv_add(&a, "-device");
+		rls_strv_add(&a, "virtio-net-device,netdev=net0");
 	}
 	return a.v;
 }
 
 void qemu_argv_free(char **argv)
 {
-	for (char **p = argv; p && *p; p++)
-		free(*p);
-	free(argv);
+	rls_strv_free(argv);
 }
