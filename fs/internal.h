@@ -18,7 +18,12 @@
  * memory, never file descriptors.  The nodeid handed to the kernel is an
  * opaque number, never the node's address: the kernel passes nodeids to
  * the sandbox (name_to_handle_at(2) file handles), and rlsfs runs with
- * more privilege than the sandbox, so its heap layout must not show. */
+ * more privilege than the sandbox, so its heap layout must not show.
+ *
+ * Every name of a delta inode with several names (hard links) is one node
+ * for the kernel, so one kernel inode: one page cache, one pipe.  That
+ * node holds one of the names itself; the others are aliases, nodes in
+ * the (parent, name) table without a nodeid of their own (see node.c). */
 typedef struct rnode {
 	struct rnode *parent;
 	uint64_t nodeid;	/* slot | generation << 32; see node.c */
@@ -29,6 +34,15 @@ typedef struct rnode {
 	mode_t type;		/* S_IFMT bits */
 	bool merged;		/* directory: the source's entries show through */
 	bool detached;		/* unlinked or replaced: no longer has a path */
+	bool linked;		/* in the table of inodes by delta id */
+	uint64_t id;		/* the delta inode, when known; 0 otherwise */
+	struct rnode *shared;	/* an alias: the node the kernel knows */
+	struct rnode *aliases;	/* the node's other names, chained by anext */
+	struct rnode *anext;
+	struct rnode *inext;	/* chain in the table by delta id */
+	/* What the kernel was last told of a detached node: an open fifo or
+	 * socket answers fstat from it (they have no handle here). */
+	struct stat *gone;
 	/* The policy level of the node's path, valid while level_gen equals
 	 * the filesystem's rename generation. */
 	uint32_t level_gen;
@@ -93,6 +107,8 @@ typedef struct rlsfs {
 	rnode root;
 	rnode **table;
 	size_t table_size, table_used;
+	rnode **by_id;			/* linked nodes by delta id */
+	size_t by_id_size, by_id_used;
 	_Atomic(rnode_chunk *) *chunks;	/* RLSFS_CHUNKS of them, made as needed */
 	uint32_t slots_used;		/* slots ever handed out */
 	uint32_t *free_slots;		/* slots to reuse */
@@ -130,12 +146,25 @@ typedef struct rlsfs {
 void node_table_init(rlsfs *fs);
 void node_table_free(rlsfs *fs);
 rnode *node_of(rlsfs *fs, fuse_ino_t ino);
-/* The node for (parent, name), made if new; its nlookup is raised by one. */
-rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type);
+/* The node for (parent, name), made if new, its policy level set; its
+ * nlookup is raised by one.  `id` is the entry's delta inode (0 for none);
+ * with `linked` (the inode has several names) the node the kernel already
+ * knows for that inode is answered, when it is at the same level. */
+rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_t id, bool linked,
+		policy_level level);
+/* (parent, name) was made a new name of n's delta inode `id`: n is the
+ * node for it too; its nlookup is raised by one. */
+void node_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id);
+/* The node of the name (parent, name): the node the kernel knows, or an
+ * alias of it; NULL when the name has none.  For node_detach and
+ * node_move only. */
 rnode *node_find(rlsfs *fs, rnode *parent, const char *name);
 void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup);
-/* Take n out of the namespace (unlinked, or replaced by a rename). */
-void node_detach(rlsfs *fs, rnode *n);
+/* The name of node_find's n left the namespace (unlinked, or replaced by a
+ * rename; tree lock held for writing).  The kernel's node takes over one
+ * of its other names, if any; else it is detached and keeps `st` (what
+ * the name showed, or NULL) for fstat.  An alias is freed. */
+void node_detach(rlsfs *fs, rnode *n, const struct stat *st);
 void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname);
 /* Close every cached directory descriptor (tree lock held for writing). */
 void node_drop_fds(rlsfs *fs);

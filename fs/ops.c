@@ -345,13 +345,21 @@ static int op_end(op *o, int status)
 	return r;
 }
 
-/* Each name of a hard-linked inode is its own node (nodes are keyed by
- * name), so the kernel cannot see that a write, chmod, link or unlink
- * through one name changed the others: their attributes are not cached,
- * whatever the inode's type (a fifo or a device node has names too). */
-static double attr_timeout(rlsfs *fs, const entry *e)
+/* Does e name a delta inode with several names? */
+static bool entry_linked(const entry *e)
 {
-	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1 ? 0 : fs->timeout;
+	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1;
+}
+
+/* The names of a hard-linked inode are one node (node.c), so one kernel
+ * inode that sees every change made through any of them.  A name that got
+ * a node of its own (at another policy level than the others) does not:
+ * the kernel cannot see that a write, chmod, link or unlink through
+ * another name changed it, so its attributes are not cached, whatever the
+ * inode's type (a fifo or a device node has names too). */
+static double attr_timeout(rlsfs *fs, const rnode *n, const entry *e)
+{
+	return entry_linked(e) && !n->linked ? 0 : fs->timeout;
 }
 
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
@@ -359,8 +367,14 @@ static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const e
 	memset(fe, 0, sizeof *fe);
 	fe->ino = n->nodeid;
 	fe->attr = e->st;
-	fe->attr_timeout = attr_timeout(fs, e);
+	fe->attr_timeout = attr_timeout(fs, n, e);
 	fe->entry_timeout = fs->timeout;
+}
+
+/* The delta inode of e, for node_get: 0 for none and for folders. */
+static uint64_t entry_id(const entry *e)
+{
+	return e->upper && e->node.kind != DELTA_DIR ? e->node.id : 0;
 }
 
 /* ---- changing the delta ------------------------------------------------- */
@@ -848,10 +862,8 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		audit_denial(fs, req, "lookup", path, level, ENOENT);
 		return 0;
 	}
-	n = node_get(fs, p, name, e.st.st_mode);
+	n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), entry_linked(&e), level);
 	n->merged = e.merged;
-	n->level = level;
-	n->level_gen = atomic_load(&fs->rename_gen) + 1;
 	fill_entry(fs, fe, n, &e);
 	return 0;
 }
@@ -1123,7 +1135,9 @@ static int detached_inode(rlsfs *fs, uint64_t id, mode_t mode, struct stat *st)
  * handles (fstat of an unlinked file comes without one); with fd_out, a
  * duplicate of that handle's descriptor for the caller to change it
  * through, or -1 when the handle reads the source (which is never written
- * while mounted).  -ENOENT when nothing has it open. */
+ * while mounted).  A node without handles (a fifo or a socket: the kernel
+ * opens them without asking) answers what its name last showed.  -ENOENT
+ * when there is neither. */
 static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t mode, struct stat *st, int *fd_out)
 {
 	open_file *fh;
@@ -1133,11 +1147,19 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t 
 
 	pthread_mutex_lock(&fs->nodes_lock);
 	fh = fi ? fh_of(fi) : n->files;
-	if (!fh)
+	if (!fh && n->gone) {
+		if (mode != (mode_t)-1)
+			n->gone->st_mode = (n->gone->st_mode & S_IFMT) | (mode & 07777);
+		*st = *n->gone;
+		st->st_nlink = 0;
+		id = n->id;
+		fd_out = NULL;
+	} else if (!fh) {
 		r = -ENOENT;
-	else if (fstat(fh->fd, &now) < 0)
+	} else if (fstat(fh->fd, &now) < 0) {
 		r = -errno;
-	if (r == 0) {
+	}
+	if (r == 0 && fh) {
 		*st = fh->st;
 		st->st_size = now.st_size;
 		st->st_blocks = now.st_blocks;
@@ -1182,7 +1204,7 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
 	op_end(&o, 0);
-	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
+	fuse_reply_attr(req, &e.st, attr_timeout(fs, n, &e));
 }
 
 /* setattr of an unlinked, open file: through its descriptor. */
@@ -1330,7 +1352,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
+		fuse_reply_attr(req, &e.st, attr_timeout(fs, n, &e));
 }
 
 static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1409,9 +1431,11 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 	return 0;
 }
 
-/* Finish a creation: the parent's times, the commit, the reply. */
+/* Finish a creation: the parent's times, the commit, the reply.  For a
+ * link, `target` is the node of the inode linked, which the new name
+ * joins. */
 static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *name, int r,
-		       struct fuse_file_info *fi, open_file *fh)
+		       struct fuse_file_info *fi, open_file *fh, rnode *target)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
@@ -1430,14 +1454,25 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		r = entry_load(fs, o->txn, p, o->path, &e, false);
 	if (r == 0 && !e.exists)
 		r = -EIO;
-	if (r == 0) {
-		n = node_get(fs, p, name, e.st.st_mode);
+	if (r == 0 && target) {
+		n = target;
+		node_link(fs, n, p, name, e.node.id);
+	} else if (r == 0) {
+		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
-		n->level = POLICY_WRITE;
-		n->level_gen = atomic_load(&fs->rename_gen) + 1;
 	}
 	r = op_end(o, r) ?: r;
 	if (r < 0) {
+		if (target && n) {
+			/* under the tree lock: the name the link did not make */
+			rnode *a;
+
+			pthread_rwlock_wrlock(&fs->tree);
+			a = node_find(fs, p, name);
+			if (a)
+				node_detach(fs, a, NULL);
+			pthread_rwlock_unlock(&fs->tree);
+		}
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
@@ -1543,7 +1578,7 @@ static void rls_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	} else {
 		r = make_node(&o, req, parent, mode, rdev, 0, NULL, NULL);
 	}
-	end_create(req, &o, parent, name, r, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL, NULL);
 }
 
 static void rls_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -1557,7 +1592,7 @@ static void rls_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	/* Made where the source's entry was deleted: hide what the source
 	 * still has there. */
 	r = make_node(&o, req, parent, S_IFDIR | (mode & 07777), 0, e.whiteout ? DELTA_OPAQUE : 0, NULL, NULL);
-	end_create(req, &o, parent, name, r, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL, NULL);
 }
 
 static void rls_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -1573,7 +1608,7 @@ static void rls_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 	if (begin_create(req, &o, parent, name, false, "symlink", &e) < 0)
 		return;
 	r = make_node(&o, req, parent, S_IFLNK | 0777, 0, 0, link, NULL);
-	end_create(req, &o, parent, name, r, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL, NULL);
 }
 
 static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -1608,7 +1643,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh->held = delta_data_hold(fs->d, fd);
 		}
 	}
-	end_create(req, &o, parent, name, r, fi, fh);
+	end_create(req, &o, parent, name, r, fi, fh, NULL);
 }
 
 static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -1650,11 +1685,9 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	if (r == 0)
 		r = put_node(&o, o.path, old.node.kind, 0, old.node.id, old.node.target);
-	end_create(req, &o, newparent, newname, r, NULL, NULL);
-	/* the old name's node still has the link count cached; after the
-	 * reply, as the kernel holds the inode's lock during link */
-	if (r == 0)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	/* the new name joins the node of the old one: the kernel gets the
+	 * same nodeid, so one inode for both names */
+	end_create(req, &o, newparent, newname, r, NULL, NULL, n);
 }
 
 /* Start an operation that removes or renames the name (parent, name):
@@ -1758,7 +1791,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		rnode *n = node_find(fs, node_of(fs, parent), name);
 
 		if (n)
-			node_detach(fs, n);
+			node_detach(fs, n, &e.st);
 	}
 	op_end(&o, r);
 	fuse_reply_err(req, -r);
@@ -1976,8 +2009,8 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		rnode *pa = node_of(fs, parent), *pb = node_of(fs, newparent);
 		rnode *na = node_find(fs, pa, name), *nb = node_find(fs, pb, newname);
 
-		if (nb)
-			node_detach(fs, nb);
+		if (nb && !(flags & RENAME_EXCHANGE))
+			node_detach(fs, nb, &b.st);
 		if (na)
 			node_move(fs, na, pb, newname);
 		if (nb && (flags & RENAME_EXCHANGE))
@@ -2066,7 +2099,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
 	/* another name of a hard-linked file may have changed the data */
-	fi->keep_cache = attr_timeout(fs, &e) > 0;
+	fi->keep_cache = attr_timeout(fs, n, &e) > 0;
 	fi->noflush = 1;	/* see rls_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
