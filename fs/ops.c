@@ -2009,6 +2009,7 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		rnode *pa = node_of(fs, parent), *pb = node_of(fs, newparent);
 		rnode *na = node_find(fs, pa, name), *nb = node_find(fs, pb, newname);
 
+		/* (an alias of a linked node is freed here) */
 		if (nb && !(flags & RENAME_EXCHANGE))
 			node_detach(fs, nb, &b.st);
 		if (na)
@@ -2017,7 +2018,7 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			node_move(fs, nb, pa, name);
 		if (na && S_ISDIR(na->type))
 			na->merged = false;
-		if (nb && S_ISDIR(nb->type) && (flags & RENAME_EXCHANGE))
+		if ((flags & RENAME_EXCHANGE) && nb && S_ISDIR(nb->type))
 			nb->merged = false;
 		atomic_fetch_add(&fs->rename_gen, 1);
 	}
@@ -2098,7 +2099,8 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	/* another name of a hard-linked file may have changed the data */
+	/* a name of a hard-linked file with a node of its own: another name
+	 * may have changed the data */
 	fi->keep_cache = attr_timeout(fs, n, &e) > 0;
 	fi->noflush = 1;	/* see rls_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
