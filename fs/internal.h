@@ -24,25 +24,34 @@
  * for the kernel, so one kernel inode: one page cache, one pipe.  That
  * node holds one of the names itself; the others are aliases, nodes in
  * the (parent, name) table without a nodeid of their own (see node.c). */
+/* The hard-link side of a node (node.c). */
+typedef struct node_link {
+	uint64_t id;		/* the delta inode */
+	struct rnode *shared;	/* an alias: the node the kernel knows; else NULL */
+	struct rnode *aliases;	/* the node's other names, chained by anext */
+	struct rnode *anext;
+	struct rnode *inext;	/* chain in the table by delta id */
+	/* A name of the inode at another policy level has a node of its
+	 * own: the kernel has two inodes for it, neither may cache. */
+	bool split;
+} node_link;
+
 typedef struct rnode {
 	struct rnode *parent;
 	uint64_t nodeid;	/* slot | generation << 32; see node.c */
 	char *name;
 	struct rnode *hnext;	/* chain in the (parent, name) table */
+	/* Hard links: set for the node of a delta inode with several names
+	 * and for each of its aliases, NULL for every other node. */
+	struct node_link *link;
+	/* What the kernel was last told of a detached node: an open fifo or
+	 * socket answers fstat from it (they have no handle here). */
+	struct stat *gone;
 	uint64_t nlookup;	/* references the kernel holds */
 	uint32_t children;	/* live nodes whose parent this is */
 	mode_t type;		/* S_IFMT bits */
 	bool merged;		/* directory: the source's entries show through */
 	bool detached;		/* unlinked or replaced: no longer has a path */
-	bool linked;		/* in the table of inodes by delta id */
-	uint64_t id;		/* the delta inode, when known; 0 otherwise */
-	struct rnode *shared;	/* an alias: the node the kernel knows */
-	struct rnode *aliases;	/* the node's other names, chained by anext */
-	struct rnode *anext;
-	struct rnode *inext;	/* chain in the table by delta id */
-	/* What the kernel was last told of a detached node: an open fifo or
-	 * socket answers fstat from it (they have no handle here). */
-	struct stat *gone;
 	/* The policy level of the node's path, valid while level_gen equals
 	 * the filesystem's rename generation. */
 	uint32_t level_gen;
@@ -152,9 +161,21 @@ rnode *node_of(rlsfs *fs, fuse_ino_t ino);
  * knows for that inode is answered, when it is at the same level. */
 rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_t id, bool linked,
 		policy_level level);
-/* (parent, name) was made a new name of n's delta inode `id`: n is the
- * node for it too; its nlookup is raised by one. */
-void node_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id);
+/* (parent, name) was made a new name of n's delta inode `id`: the node
+ * for it, n unless another node is the inode's already (at another policy
+ * level); its nlookup is raised by one. */
+rnode *node_add_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id);
+/* Is n the one node of the names of a hard-linked inode? */
+static inline bool node_linked(const rnode *n)
+{
+	return n->link && !n->link->shared;
+}
+
+/* Is n the kernel's only inode for the names of its delta inode? */
+static inline bool node_whole(const rnode *n)
+{
+	return node_linked(n) && !n->link->split;
+}
 /* The node of the name (parent, name): the node the kernel knows, or an
  * alias of it; NULL when the name has none.  For node_detach and
  * node_move only. */

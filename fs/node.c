@@ -85,11 +85,13 @@ void node_table_free(rlsfs *fs)
 			rnode *n = atomic_load(&c->node[k]);
 
 			if (n) {
-				for (rnode *a = n->aliases, *next; a; a = next) {
-					next = a->anext;
+				for (rnode *a = n->link ? n->link->aliases : NULL, *next; a; a = next) {
+					next = a->link->anext;
+					free(a->link);
 					free(a->name);
 					free(a);
 				}
+				free(n->link);
 				drop_fd(fs, n);
 				free(n->gone);
 				free(n->name);
@@ -217,15 +219,22 @@ static rnode *by_id_find(rlsfs *fs, uint64_t id)
 {
 	rnode *n = fs->by_id_size ? fs->by_id[id_hash(id, fs->by_id_size)] : NULL;
 
-	while (n && n->id != id)
-		n = n->inext;
+	while (n && n->link->id != id)
+		n = n->link->inext;
 	return n;
 }
 
-static void by_id_insert(rlsfs *fs, rnode *n)
+static void by_id_chain(rlsfs *fs, rnode *n)
 {
-	size_t h;
+	size_t h = id_hash(n->link->id, fs->by_id_size);
 
+	n->link->inext = fs->by_id[h];
+	fs->by_id[h] = n;
+}
+
+/* n becomes the node of every name of delta inode id (nodes_lock held). */
+static void by_id_insert(rlsfs *fs, rnode *n, uint64_t id)
+{
 	if (fs->by_id_used >= fs->by_id_size) {
 		rnode **old = fs->by_id;
 		size_t old_size = fs->by_id_size;
@@ -234,34 +243,16 @@ static void by_id_insert(rlsfs *fs, rnode *n)
 		fs->by_id = rls_xcalloc(fs->by_id_size, sizeof *fs->by_id);
 		for (size_t i = 0; i < old_size; i++) {
 			for (rnode *m = old[i], *next; m; m = next) {
-				next = m->inext;
-				h = id_hash(m->id, fs->by_id_size);
-				m->inext = fs->by_id[h];
-				fs->by_id[h] = m;
+				next = m->link->inext;
+				by_id_chain(fs, m);
 			}
 		}
 		free(old);
 	}
-	h = id_hash(n->id, fs->by_id_size);
-	n->inext = fs->by_id[h];
-	fs->by_id[h] = n;
+	n->link = rls_xcalloc(1, sizeof *n->link);
+	n->link->id = id;
+	by_id_chain(fs, n);
 	fs->by_id_used++;
-	n->linked = true;
-}
-
-static void by_id_remove(rlsfs *fs, rnode *n)
-{
-	if (!n->linked)
-		return;
-	for (rnode **pp = &fs->by_id[id_hash(n->id, fs->by_id_size)]; *pp; pp = &(*pp)->inext) {
-		if (*pp == n) {
-			*pp = n->inext;
-			fs->by_id_used--;
-			break;
-		}
-	}
-	n->inext = NULL;
-	n->linked = false;
 }
 
 /* n takes the name (newparent, newname), leaving its old one (nodes_lock
@@ -300,10 +291,12 @@ static void alias_add(rlsfs *fs, rnode *n, rnode *parent, const char *name)
 	a->parent = parent;
 	a->name = rls_xstrdup(name);
 	a->type = n->type;
-	a->shared = n;
 	atomic_init(&a->srcfd, -1);
-	a->anext = n->aliases;
-	n->aliases = a;
+	a->link = rls_xcalloc(1, sizeof *a->link);
+	a->link->id = n->link->id;
+	a->link->shared = n;
+	a->link->anext = n->link->aliases;
+	n->link->aliases = a;
 	parent->children++;
 	if (fs->table_used >= fs->table_size)
 		table_grow(fs);
@@ -316,6 +309,7 @@ static void alias_free(rlsfs *fs, rnode *a)
 	rnode *parent = a->parent;
 
 	table_remove(fs, a);
+	free(a->link);
 	free(a->name);
 	free(a);
 	parent->children--;
@@ -324,42 +318,53 @@ static void alias_free(rlsfs *fs, rnode *a)
 
 static void alias_drop(rlsfs *fs, rnode *a)
 {
-	for (rnode **pp = &a->shared->aliases; *pp; pp = &(*pp)->anext) {
+	for (rnode **pp = &a->link->shared->link->aliases; *pp; pp = &(*pp)->link->anext) {
 		if (*pp == a) {
-			*pp = a->anext;
+			*pp = a->link->anext;
 			break;
 		}
 	}
 	alias_free(fs, a);
 }
 
-/* n (not an alias) loses every other name and its place by id. */
+/* Linked node n loses its other names and its place by id: it becomes a
+ * node like any other (nodes_lock held). */
 static void unlink_all(rlsfs *fs, rnode *n)
 {
-	while (n->aliases) {
-		rnode *a = n->aliases;
+	if (!node_linked(n))
+		return;
+	while (n->link->aliases) {
+		rnode *a = n->link->aliases;
 
-		n->aliases = a->anext;
+		n->link->aliases = a->link->anext;
 		alias_free(fs, a);
 	}
-	by_id_remove(fs, n);
+	for (rnode **pp = &fs->by_id[id_hash(n->link->id, fs->by_id_size)]; *pp; pp = &(*pp)->link->inext) {
+		if (*pp == n) {
+			*pp = n->link->inext;
+			fs->by_id_used--;
+			break;
+		}
+	}
+	free(n->link);
+	n->link = NULL;
 }
 
 /* The name n is gone (nodes_lock held; the tree lock too, for writing,
- * with `adopt`, which lets n take over another name; without it n loses
- * them all). */
+ * with `adopt`, which lets a linked n take over another of its names;
+ * without it n loses them all). */
 static void detach_locked(rlsfs *fs, rnode *n, const struct stat *st, bool adopt)
 {
-	if (n->shared) {
+	if (n->link && n->link->shared) {
 		alias_drop(fs, n);
 		return;
 	}
 	if (n->detached)
 		return;
-	if (adopt && n->aliases) {
-		rnode *a = n->aliases;
+	if (adopt && n->link && n->link->aliases) {
+		rnode *a = n->link->aliases;
 
-		n->aliases = a->anext;
+		n->link->aliases = a->link->anext;
 		move_locked(fs, n, a->parent, a->name);
 		alias_free(fs, a);
 		return;
@@ -382,8 +387,8 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 	pthread_mutex_lock(&fs->nodes_lock);
 	n = find_locked(fs, parent, name);
 	if (n) {
-		k = n->shared ? n->shared : n;
-		if ((k->type & S_IFMT) != (type & S_IFMT) || (id && k->id && k->id != id)) {
+		k = n->link && n->link->shared ? n->link->shared : n;
+		if ((k->type & S_IFMT) != (type & S_IFMT) || (k->link && k->link->id != id)) {
 			/* The name now holds something else: the old node
 			 * keeps its references but leaves the namespace. */
 			detach_locked(fs, n, NULL, false);
@@ -392,12 +397,14 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 			n = k;
 		}
 	}
-	if (!n && linked && (k = by_id_find(fs, id)) && k->level == level && k->type == (type & S_IFMT)) {
-		if (k->detached)
+	if (!n && linked && (k = by_id_find(fs, id))) {
+		if (k->level != level || k->type != (type & S_IFMT))
+			k->link->split = true;
+		else if (k->detached)
 			move_locked(fs, k, parent, name);
 		else
 			alias_add(fs, k, parent, name);
-		n = k;
+		n = k->link->split ? NULL : k;
 	}
 	if (!n) {
 		n = rls_xcalloc(1, sizeof *n);
@@ -411,10 +418,10 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 			table_grow(fs);
 		table_insert(fs, n);
 	}
-	if (id && !n->id)
-		n->id = id;
-	if (linked && !n->linked && n->id == id && !by_id_find(fs, id))
-		by_id_insert(fs, n);
+	/* a name met with one link may have more now; another node may be
+	 * the inode's already (a name at another level) */
+	if (linked && !n->link && !by_id_find(fs, id))
+		by_id_insert(fs, n, id);
 	n->level = level;
 	n->level_gen = atomic_load(&fs->rename_gen) + 1;
 	n->nlookup++;
@@ -422,26 +429,32 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 	return n;
 }
 
-void node_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id)
+rnode *node_add_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id)
 {
 	rnode *stale;
 
 	pthread_mutex_lock(&fs->nodes_lock);
+	if (!n->link && !by_id_find(fs, id))
+		by_id_insert(fs, n, id);
+	if (!node_linked(n)) {
+		/* another node is the inode's, at another level: the new
+		 * name, at write, gets a node of its own */
+		by_id_find(fs, id)->link->split = true;
+		pthread_mutex_unlock(&fs->nodes_lock);
+		return node_get(fs, parent, name, n->type, id, false, POLICY_WRITE);
+	}
 	/* a name the delta did not have (link checked) has no node but
 	 * one left over by a failed operation */
 	stale = find_locked(fs, parent, name);
 	if (stale)
 		detach_locked(fs, stale, NULL, false);
-	if (!n->id)
-		n->id = id;
-	if (!n->linked && n->id == id && !by_id_find(fs, id))
-		by_id_insert(fs, n);
 	if (n->detached)
 		move_locked(fs, n, parent, name);
 	else
 		alias_add(fs, n, parent, name);
 	n->nlookup++;
 	pthread_mutex_unlock(&fs->nodes_lock);
+	return n;
 }
 
 /* Free n if nothing refers to it, then its parents likewise.  Called with

@@ -351,15 +351,23 @@ static bool entry_linked(const entry *e)
 	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1;
 }
 
-/* The names of a hard-linked inode are one node (node.c), so one kernel
- * inode that sees every change made through any of them.  A name that got
- * a node of its own (at another policy level than the others) does not:
- * the kernel cannot see that a write, chmod, link or unlink through
- * another name changed it, so its attributes are not cached, whatever the
- * inode's type (a fifo or a device node has names too). */
-static double attr_timeout(rlsfs *fs, const rnode *n, const entry *e)
+/* The kernel cannot see that a write, chmod, link or unlink made through
+ * one name of a hard-linked inode changed what its other names show: the
+ * attributes of such an inode are not cached, whatever its type (a fifo or
+ * a device node has names too). */
+static double attr_timeout(rlsfs *fs, const entry *e)
 {
-	return entry_linked(e) && !n->linked ? 0 : fs->timeout;
+	return entry_linked(e) ? 0 : fs->timeout;
+}
+
+/* May an opening of node n keep the pages the kernel has?  Yes but where a
+ * name of a hard-linked inode has a node of its own (node.c: a name at
+ * another policy level than the others), so that the kernel has two
+ * inodes, two page caches, for one file: one does not see the other's
+ * writes. */
+static bool keep_pages(const rnode *n, const entry *e)
+{
+	return !entry_linked(e) || node_whole(n);
 }
 
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
@@ -367,7 +375,7 @@ static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const e
 	memset(fe, 0, sizeof *fe);
 	fe->ino = n->nodeid;
 	fe->attr = e->st;
-	fe->attr_timeout = attr_timeout(fs, n, e);
+	fe->attr_timeout = attr_timeout(fs, e);
 	fe->entry_timeout = fs->timeout;
 }
 
@@ -1152,7 +1160,7 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t 
 			n->gone->st_mode = (n->gone->st_mode & S_IFMT) | (mode & 07777);
 		*st = *n->gone;
 		st->st_nlink = 0;
-		id = n->id;
+		id = node_linked(n) ? n->link->id : 0;
 		fd_out = NULL;
 	} else if (!fh) {
 		r = -ENOENT;
@@ -1204,7 +1212,7 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	if (resolve_visible(req, &o, n, &e) < 0)
 		return;
 	op_end(&o, 0);
-	fuse_reply_attr(req, &e.st, attr_timeout(fs, n, &e));
+	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
 }
 
 /* setattr of an unlinked, open file: through its descriptor. */
@@ -1352,7 +1360,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &e.st, attr_timeout(fs, n, &e));
+		fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
 }
 
 static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1455,8 +1463,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	if (r == 0 && !e.exists)
 		r = -EIO;
 	if (r == 0 && target) {
-		n = target;
-		node_link(fs, n, p, name, e.node.id);
+		n = node_add_link(fs, target, p, name, e.node.id);
 	} else if (r == 0) {
 		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
@@ -2099,9 +2106,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	/* a name of a hard-linked file with a node of its own: another name
-	 * may have changed the data */
-	fi->keep_cache = attr_timeout(fs, n, &e) > 0;
+	fi->keep_cache = keep_pages(n, &e);
 	fi->noflush = 1;	/* see rls_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);

@@ -45,11 +45,13 @@ same "after a new mount, names of the delta met by lookups share the page cache"
 	'cat R2 > /dev/null; $FSOP mmap-linked R1 R2 200 kept'
 same "and the pipe" '$FSOP fifo-linked R4 R3 piped'
 
-# 4. policy: a file with names at write, at read and hidden, made under
+# 4. policy: files with names at write, at read and hidden, made under
 #    full-access, then mounted under a policy that tells them apart
 mkdir -p "$M/w" "$M/r" "$M/n"
 echo data > "$M/w/f"
 ln "$M/w/f" "$M/r/f" && ln "$M/w/f" "$M/n/f"
+echo other > "$M/w/e"
+ln "$M/w/e" "$M/r/e"
 umount_rlsfs "$M"
 cat > "$T/policy.yml" <<'YAML'
 rules:
@@ -60,10 +62,25 @@ YAML
 mount_rlsfs "$S" "$M" -p "$T/policy.yml" --delta "$T/delta" || { echo "Bail out! mount failed"; exit 1; }
 cat "$M/w/f" > /dev/null
 is "$($FSOP open "$M/r/f" w)" EACCES "a name at read stays read when another name of the inode is writable"
-is "$($FSOP open "$M/w/f" w)" OK "and the writable name stays writable"
 is "$($FSOP stat "$M/n/f")" ENOENT "a hidden name of the inode stays hidden"
-rm "$M/w/f"
-is "$(cat "$M/r/f")" data "with the writable name gone the read name still reads"
+ln "$M/w/f" "$M/w/g"
+echo more >> "$M/w/g"
+is "$(cat "$M/r/f")" "data
+more" "a name linked at write shows its writes through the name at read"
+is "$(stat -c %h "$M/r/f" "$M/w/g")" "4
+4" "and they agree on links"
+rm "$M/w/f" "$M/w/g"
+is "$(cat "$M/r/f")" "data
+more" "with the writable names gone the read name still reads"
 is "$($FSOP open "$M/r/f" w)" EACCES "and is still not writable"
 is "$($FSOP stat "$M/n/f")" ENOENT "nor does the hidden name come back"
+# the name at read met first
+cat "$M/r/e" > /dev/null
+is "$($FSOP open "$M/w/e" w)" OK "a name at write stays writable when another name of the inode is at read"
+ln "$M/w/e" "$M/w/e2"
+echo more >> "$M/w/e2"
+is "$(cat "$M/r/e")" "other
+more" "a name linked to it shows its writes through the name at read"
+is "$(stat -c %h "$M/r/e" "$M/w/e2")" "3
+3" "and they agree on links"
 done_testing
