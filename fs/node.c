@@ -164,6 +164,13 @@ static void table_grow(rlsfs *fs)
 	free(old);
 }
 
+static void table_add(rlsfs *fs, rnode *n)
+{
+	if (fs->table_used >= fs->table_size)
+		table_grow(fs);
+	table_insert(fs, n);
+}
+
 static void release_locked(rlsfs *fs, rnode *n);
 
 static rnode *find_locked(rlsfs *fs, rnode *parent, const char *name)
@@ -277,9 +284,7 @@ static void move_locked(rlsfs *fs, rnode *n, rnode *newparent, const char *newna
 	free(n->gone);
 	n->gone = NULL;
 	newparent->children++;
-	if (fs->table_used >= fs->table_size)
-		table_grow(fs);
-	table_insert(fs, n);
+	table_add(fs, n);
 	oldparent->children--;
 	release_locked(fs, oldparent);
 }
@@ -298,9 +303,7 @@ static void alias_add(rlsfs *fs, rnode *n, rnode *parent, const char *name)
 	a->link->anext = n->link->aliases;
 	n->link->aliases = a;
 	parent->children++;
-	if (fs->table_used >= fs->table_size)
-		table_grow(fs);
-	table_insert(fs, a);
+	table_add(fs, a);
 }
 
 /* Free alias a, already out of its node's list (nodes_lock held). */
@@ -398,13 +401,15 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 		}
 	}
 	if (!n && linked && (k = by_id_find(fs, id))) {
-		if (k->level != level || k->type != (type & S_IFMT))
+		if (k->level == level && k->type == (type & S_IFMT)) {
+			if (k->detached)
+				move_locked(fs, k, parent, name);
+			else
+				alias_add(fs, k, parent, name);
+			n = k;
+		} else {
 			k->link->split = true;
-		else if (k->detached)
-			move_locked(fs, k, parent, name);
-		else
-			alias_add(fs, k, parent, name);
-		n = k->link->split ? NULL : k;
+		}
 	}
 	if (!n) {
 		n = rls_xcalloc(1, sizeof *n);
@@ -414,9 +419,7 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 		atomic_init(&n->srcfd, -1);
 		slot_assign(fs, n);
 		parent->children++;
-		if (fs->table_used >= fs->table_size)
-			table_grow(fs);
-		table_insert(fs, n);
+		table_add(fs, n);
 	}
 	/* a name met with one link may have more now; another node may be
 	 * the inode's already (a name at another level) */

@@ -51,7 +51,7 @@ mkdir -p "$M/w" "$M/r" "$M/n"
 echo data > "$M/w/f"
 ln "$M/w/f" "$M/r/f" && ln "$M/w/f" "$M/n/f"
 echo other > "$M/w/e"
-ln "$M/w/e" "$M/r/e"
+ln "$M/w/e" "$M/r/e" && ln "$M/w/e" "$M/r/e3"
 umount_rlsfs "$M"
 cat > "$T/policy.yml" <<'YAML'
 rules:
@@ -81,6 +81,7 @@ ln "$M/w/e" "$M/w/e2"
 echo more >> "$M/w/e2"
 is "$(cat "$M/r/e")" "other
 more" "a name linked to it shows its writes through the name at read"
-is "$(stat -c %h "$M/r/e" "$M/w/e2")" "3
-3" "and they agree on links"
+is "$(stat -c %h "$M/r/e" "$M/w/e2")" "4
+4" "and they agree on links"
+is "$($FSOP handle "$M/r/e3")" "$($FSOP handle "$M/r/e")" "two names at read are still one inode for the kernel"
 done_testing
