@@ -13,6 +13,18 @@
 #include "../policy/policy.h"
 #include "fs.h"
 
+/* The hard-link side of a node (node.c). */
+typedef struct node_link {
+	uint64_t id;		/* the delta inode */
+	struct rnode *shared;	/* an alias: the node the kernel knows; else NULL */
+	struct rnode *aliases;	/* the node's other names, chained by anext */
+	struct rnode *anext;
+	struct rnode *inext;	/* chain in the table by delta id */
+	/* A name of the inode at another policy level has a node of its
+	 * own: the kernel has two inodes, two page caches, for the file. */
+	bool split;
+} node_link;
+
 /* One node the kernel knows (or a parent of one).  Nodes are keyed by
  * (parent, name), not by an open descriptor: a tree of any size costs
  * memory, never file descriptors.  The nodeid handed to the kernel is an
@@ -24,18 +36,6 @@
  * for the kernel, so one kernel inode: one page cache, one pipe.  That
  * node holds one of the names itself; the others are aliases, nodes in
  * the (parent, name) table without a nodeid of their own (see node.c). */
-/* The hard-link side of a node (node.c). */
-typedef struct node_link {
-	uint64_t id;		/* the delta inode */
-	struct rnode *shared;	/* an alias: the node the kernel knows; else NULL */
-	struct rnode *aliases;	/* the node's other names, chained by anext */
-	struct rnode *anext;
-	struct rnode *inext;	/* chain in the table by delta id */
-	/* A name of the inode at another policy level has a node of its
-	 * own: the kernel has two inodes for it, neither may cache. */
-	bool split;
-} node_link;
-
 typedef struct rnode {
 	struct rnode *parent;
 	uint64_t nodeid;	/* slot | generation << 32; see node.c */
@@ -176,6 +176,7 @@ static inline bool node_whole(const rnode *n)
 {
 	return node_linked(n) && !n->link->split;
 }
+
 /* The node of the name (parent, name): the node the kernel knows, or an
  * alias of it; NULL when the name has none.  For node_detach and
  * node_move only. */
