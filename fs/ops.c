@@ -933,6 +933,11 @@ typedef struct open_file {
 	/* Opened for writing while the file had a set-id bit: the first
 	 * write through it drops the bit (fh_drop_setid). */
 	atomic_bool setid;
+	/* Its opener held CAP_FSETID (caller_capable): the writer the
+	 * kernel's writeback of a shared mapping stands for, as the kernel
+	 * judges such a writer by the opener's credentials; the WRITE it
+	 * sends names no caller. */
+	bool opener_fsetid;
 	delta_hold *held;	/* for the delta's quota, or NULL */
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
@@ -948,8 +953,9 @@ static open_file *fh_of(struct fuse_file_info *fi)
  * set-group-id bit where group execute is set, as the kernel's
  * file_remove_privs() does, but whatever the caller's capabilities: commit
  * may write the result as root.  The kernel cannot be relied on for it (a
- * shared writable mapping's pages come as plain writes; a caller with
- * CAP_FSETID keeps the bits), so rlsfs drops them itself: at a truncation
+ * shared writable mapping's pages come as plain writes, which ext4 lets
+ * keep the bits; a caller with CAP_FSETID keeps them), so rlsfs drops them
+ * itself, unless the writer holds CAP_FSETID (setid_on_write): at a truncation
  * (setattr, O_TRUNC), and at the first write, fallocate or
  * copy_file_range through a handle opened for writing while the bits were
  * set.  Only writing can bring a file to that (a file that is not a folder
@@ -990,17 +996,18 @@ static bool has_setid(mode_t mode)
 	return drop_setid(&di);
 }
 
-/* The data of the inode changes at the request of req's caller: its
- * set-id bits go (drop_setid), unless the caller holds CAP_FSETID, which
- * keeps them, as on Linux, and vouches for the new content (mark_setid).
- * True when the record changed. */
-static bool setid_on_write(fuse_req_t req, delta_inode *di)
+/* The data of the inode changes at the request of req's caller, or for
+ * the kernel's writeback (fh given) of whoever opened fh: its set-id bits
+ * go (drop_setid), unless that writer holds CAP_FSETID, which keeps them,
+ * as on Linux, and vouches for the new content (mark_setid).  True when
+ * the record changed. */
+static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_inode *di)
 {
 	uint32_t flags = di->flags;
 
 	if (!has_setid(di->mode))
 		return false;
-	if (!caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
+	if (writeback ? !writeback->opener_fsetid : !caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
 		return drop_setid(di);
 	mark_setid(di);
 	return di->flags != flags;
@@ -1008,8 +1015,9 @@ static bool setid_on_write(fuse_req_t req, delta_inode *di)
 
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
- * tell the kernel, which has the old mode cached. */
-static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
+ * tell the kernel, which has the old mode cached.  writeback: the change
+ * is the kernel's writeback of cached pages, sent without a caller. */
+static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
 {
 	rlsfs *fs = fs_of(req);
 	bool changed = false;
@@ -1025,7 +1033,7 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
 		if (r < 0)
 			r = -err_code(&err);
-		else if (r == 0 && (changed = setid_on_write(req, &di)))
+		else if (r == 0 && (changed = setid_on_write(req, writeback ? fh : NULL, &di)))
 			r = put_inode(&o, fh->id, &di);
 		else
 			r = 0;
@@ -1205,7 +1213,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
-		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
+		r = fh_drop_setid(req, n->nodeid, fh_of(fi), false);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1291,7 +1299,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		setid_on_write(req, &e.di);
+		setid_on_write(req, NULL, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -2031,7 +2039,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
-		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, &e.di)) {
+		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, NULL, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
 			dropped = true;
@@ -2062,6 +2070,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
 	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
+	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
@@ -2092,7 +2101,7 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	delta_grow g;
 	rls_error err;
 	ssize_t n;
-	int r = fh_drop_setid(req, ino, fh_of(fi));
+	int r = fh_drop_setid(req, ino, fh_of(fi), fi->writepage);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -2553,7 +2562,7 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino, fh);
+	r = fh_drop_setid(req, ino, fh, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -2583,7 +2592,7 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino_out, out);
+	r = fh_drop_setid(req, ino_out, out, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
