@@ -163,13 +163,29 @@ static int create_tmp(int dirfd, const char *name)
 	}
 }
 
+/* Give dirfd/name (with AT_EMPTY_PATH in flags, dirfd itself) op o's
+ * owner, as root, when it has another: what an entry holds (the source's
+ * owner, a set-group-id folder's group, the ids of whoever made a data
+ * file) says nothing of the committer's own ids, so only what is there
+ * tells whether a chown is due. */
+static void set_owner_at(struct delta_run *r, int dirfd, const char *name, int flags, const struct delta_op *o)
+{
+	struct stat st;
+
+	if (!r->root)
+		return;
+	flags |= AT_SYMLINK_NOFOLLOW;
+	if (fstatat(dirfd, name, &st, flags) == 0 && st.st_uid == o->uid && st.st_gid == o->gid)
+		return;
+	(void)!fchownat(dirfd, name, o->uid, o->gid, flags);
+}
+
 /* Give the file open as fd op o's owner, mode and times. */
 static void set_attrs_fd(struct delta_run *r, int fd, const struct delta_op *o)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
-	if (r->root && (o->uid != r->euid || o->gid != r->egid))
-		(void)!fchown(fd, o->uid, o->gid);
+	set_owner_at(r, fd, "", AT_EMPTY_PATH, o);
 	(void)!fchmod(fd, o->mode & 07777);
 	futimens(fd, ts);
 }
@@ -190,7 +206,7 @@ static int set_attrs_at(struct delta_run *r, int dirfd, const char *name, const 
 		return -1;
 	if ((st.st_mode & S_IFMT) != type)
 		return 1;
-	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+	if (r->root && (st.st_uid != o->uid || st.st_gid != o->gid))
 		(void)!fchownat(pfd, "", o->uid, o->gid, AT_EMPTY_PATH);
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
 	if (!S_ISLNK(type))
@@ -317,8 +333,7 @@ static int prepare_move(struct delta_run *r, const struct delta_op *o, int dirfd
 	if (dev != o->data_dev || (r->have_exdev && dev == r->exdev_dev))
 		return 0;
 	delta_data_name(o->id, dname);
-	if (r->root && (o->uid != r->euid || o->gid != r->egid))
-		(void)!fchownat(data_fd, dname, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
+	set_owner_at(r, data_fd, dname, 0, o);
 	if (fchmodat(data_fd, dname, o->mode & 07777, 0) < 0 && errno == ENOENT) {
 		moved_before(r, o, dirfd, name);
 		return 1;
@@ -614,9 +629,7 @@ void delta_run_init(struct delta_run *r, delta *d, int src_fd)
 	r->d = d;
 	r->src_fd = src_fd;
 	r->cache_fd = -1;
-	r->euid = geteuid();
-	r->egid = getegid();
-	r->root = r->euid == 0;
+	r->root = geteuid() == 0;
 	if (fstat(src_fd, &src) == 0 && fstat(d->data_fd, &data) == 0) {
 		r->src_dev = src.st_dev;
 		r->data_other_fs = src.st_dev != data.st_dev;
