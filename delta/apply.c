@@ -344,6 +344,37 @@ static int prepare_move(struct delta_run *r, const struct delta_op *o, int dirfd
 	return 0;
 }
 
+/* Make dirfd/tmp a hard link to `first`, an inode's name applied before
+ * (a flush ran since, for a file): reached beneath the root without
+ * following symlinks (not through parent_of: its one cached descriptor is
+ * dirfd).  False when it cannot be. */
+static bool link_first(struct delta_run *r, const char *first, int dirfd, const char *tmp)
+{
+	const char *slash = strrchr(first, '/');
+	_cleanup_free_ char *tdir = slash != first ? rls_xstrndup(first + 1, (size_t)(slash - first - 1)) : NULL;
+	_cleanup_close_ int tfd = tdir ? open_beneath(r->src_fd, tdir) : -1;
+
+	unlinkat(dirfd, tmp, 0);
+	return (!tdir || tfd >= 0) && linkat(tdir ? tfd : r->src_fd, slash + 1, dirfd, tmp, 0) == 0;
+}
+
+/* Is dirfd/name what op o (a symlink or special file) would make? */
+static bool is_special_of(const struct delta_op *o, int dirfd, const char *name)
+{
+	struct stat st;
+	char buf[DELTA_PATH_MAX];
+	ssize_t n;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (o->kind == DELTA_OP_NODE)
+		return (st.st_mode & S_IFMT) == (o->mode & S_IFMT) &&
+		       (!(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) || (uint64_t)st.st_rdev == o->rdev);
+	if (!S_ISLNK(st.st_mode) || (n = readlinkat(dirfd, name, buf, sizeof buf)) < 0 || (size_t)n == sizeof buf)
+		return false;
+	return (size_t)n == strlen(o->target ? o->target : "") && !memcmp(buf, o->target ? o->target : "", (size_t)n);
+}
+
 static int stage_file(struct delta_run *r, size_t i, rls_error *err)
 {
 	const struct delta_op *o = &r->ops[i];
@@ -365,20 +396,8 @@ static int stage_file(struct delta_run *r, size_t i, rls_error *err)
 		int fd;
 
 		tmp_name(r, i, tmp);
-		if (o->kind == DELTA_OP_LINK) {
-			/* The first name is in place (a flush ran before this op).
-			 * Reach it beneath the root without following symlinks
-			 * (not through parent_of: its one cached descriptor is
-			 * dirfd). */
-			const char *slash = strrchr(o->target, '/');
-			_cleanup_free_ char *tdir = slash != o->target ?
-				rls_xstrndup(o->target + 1, (size_t)(slash - o->target - 1)) : NULL;
-			_cleanup_close_ int tfd = tdir ? open_beneath(r->src_fd, tdir) : -1;
-
-			unlinkat(dirfd, tmp, 0);
-			linked = (!tdir || tfd >= 0) &&
-				 linkat(tdir ? tfd : r->src_fd, slash + 1, dirfd, tmp, 0) == 0;
-		}
+		if (o->kind == DELTA_OP_LINK)
+			linked = link_first(r, o->target, dirfd, tmp);
 		if (!linked && (o->flags & DELTA_OPF_MOVE) && data_gone(r, o)) {
 			/* Moved by an earlier run into a directory since
 			 * replaced by one on another filesystem. */
@@ -536,12 +555,16 @@ static int do_special(struct delta_run *r, size_t i, rls_error *err)
 	if (dirfd < 0)
 		return -1;
 	tmp_name(r, i, tmp);
-	unlinkat(dirfd, tmp, 0);
-	if (o->kind == DELTA_OP_SYMLINK) {
-		if (symlinkat(o->target ? o->target : "", dirfd, tmp) < 0)
-			return rls_error_set(err, errno, "symlink %s%s", r->d->source, o->path);
-	} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
-		return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
+	/* Another name of the inode is in place: a link to it, unless what
+	 * is there now is not what this op would make. */
+	if (!o->link || !link_first(r, o->link, dirfd, tmp) || !is_special_of(o, dirfd, tmp)) {
+		unlinkat(dirfd, tmp, 0);
+		if (o->kind == DELTA_OP_SYMLINK) {
+			if (symlinkat(o->target ? o->target : "", dirfd, tmp) < 0)
+				return rls_error_set(err, errno, "symlink %s%s", r->d->source, o->path);
+		} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
+			return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
+		}
 	}
 	if (set_attrs_at(r, dirfd, tmp, o, o->kind == DELTA_OP_SYMLINK ? S_IFLNK : o->mode & S_IFMT) != 0)
 		return rls_error_set(err, EEXIST, "%s%s: its temporary name was replaced while the commit made it",

@@ -109,11 +109,15 @@ struct delta_op {
 				 * older journal */
 	char *path;
 	char *target;
+	/* OP_SYMLINK, OP_NODE: the merged path of another name of the same
+	 * inode, in place before this op runs; this name is a hard link to
+	 * it while it is still what this op would make.  NULL: none. */
+	char *link;
 };
 
 /* Version 2 added data_dev and data_ino at the end of each op, version 3
- * tmp; a version 1 or 2 journal still reads. */
-#define DELTA_JOURNAL_V 3
+ * tmp, version 4 link; an older journal still reads. */
+#define DELTA_JOURNAL_V 4
 #define DELTA_JOURNAL_SIZE 24
 
 struct delta_journal {
