@@ -26,12 +26,22 @@ struct delta {
 	bool wrote;		/* a write transaction committed: the close syncs */
 	size_t page_size;	/* of the index */
 	struct delta_quota *quota;	/* quota.c; NULL without one */
+	/* The index's reserve (index.c): allocated up to this offset of its
+	 * file; short when the filesystem could not make it good; off when
+	 * it cannot allocate ahead at all. */
+	_Atomic uint64_t reserved_end;
+	atomic_bool reserve_short;
+	bool reserve_off;
 };
 
 struct delta_txn {
 	delta *d;
 	MDB_txn *t;
 	bool write;
+	/* Begun while the reserve was short: may not add records, of which
+	 * the index held `records` then. */
+	bool guarded;
+	size_t records;
 	/* Data files to unlink once the transaction is durable in LMDB. */
 	uint64_t *unlink_ids;
 	size_t n_unlink, cap_unlink;
@@ -147,6 +157,8 @@ void delta_quota_free(delta *d);
 
 /* Map an LMDB (negative) or errno (positive) result into *err. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);
+/* Keep room allocated past the index's last page (index.c). */
+void delta_reserve_refill(delta *d);
 
 /* Meta values: 0 and *out (malloc'ed, NUL-terminated) filled, 1 when absent. */
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err);
