@@ -365,11 +365,18 @@ static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const e
 
 /* ---- changing the delta ------------------------------------------------- */
 
+/* All zero, but for the origin's 4 KiB: an empty string is enough. */
+static void inode_clear(delta_inode *di)
+{
+	memset(di, 0, offsetof(delta_inode, origin));
+	di->origin[0] = '\0';
+}
+
 static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
 {
 	int64_t now = now_ns();
 
-	memset(di, 0, sizeof *di);
+	inode_clear(di);
 	di->mode = mode;
 	di->uid = uid;
 	di->gid = gid;
@@ -379,7 +386,7 @@ static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
 
 static void inode_from_stat(delta_inode *di, const struct stat *st)
 {
-	memset(di, 0, sizeof *di);
+	inode_clear(di);
 	di->mode = st->st_mode;
 	di->uid = st->st_uid;
 	di->gid = st->st_gid;
@@ -443,8 +450,9 @@ static int copy_up(op *o, const char *path, entry *e)
 	rlsfs *fs = o->fs;
 	_cleanup_close_ int srcfd = -1;
 	_cleanup_close_ int datafd = -1;
-	char target[PATH_MAX] = "";
-	delta_inode di;
+	char target[PATH_MAX];
+	/* built in place: e->di counts only once e->upper says so */
+	delta_inode *di = &e->di;
 	rls_error err;
 	uint64_t id;
 	int r;
@@ -453,7 +461,8 @@ static int copy_up(op *o, const char *path, entry *e)
 		return 0;
 	if (!e->lower)
 		return -ENOENT;
-	inode_from_stat(&di, &e->lst);
+	target[0] = '\0';
+	inode_from_stat(di, &e->lst);
 	if (S_ISLNK(e->lst.st_mode)) {
 		_cleanup_close_ int lfd = src_open(fs, path, O_PATH);
 		ssize_t n;
@@ -478,17 +487,17 @@ static int copy_up(op *o, const char *path, entry *e)
 		srcfd = src_open(fs, path, O_RDONLY);
 		if (srcfd < 0)
 			return srcfd;
-		datafd = delta_copy_up(fs->d, id, srcfd, &di.base, &err);
+		datafd = delta_copy_up(fs->d, id, srcfd, &di->base, &err);
 		if (datafd < 0)
 			return -err_code(&err);
 		copy_xattrs(srcfd, datafd);
 		/* The copy keeps the source's times: make and git must not
 		 * see a file as changed because it was copied. */
 		(void)futimens(datafd, times);
-		di.flags |= DELTA_HAS_BASE;
-		snprintf(di.origin, sizeof di.origin, "%s", path);
+		di->flags |= DELTA_HAS_BASE;
+		snprintf(di->origin, sizeof di->origin, "%s", path);
 	}
-	r = put_inode(o, id, &di);
+	r = put_inode(o, id, di);
 	if (r < 0)
 		return r;
 	e->upper = true;
@@ -496,7 +505,6 @@ static int copy_up(op *o, const char *path, entry *e)
 	e->node.flags = 0;
 	e->node.id = id;
 	snprintf(e->node.target, sizeof e->node.target, "%s", target);
-	e->di = di;
 	entry_attr(fs, e);
 	return 0;
 }
@@ -567,7 +575,9 @@ static int remove_entry(op *o, const char *path, const entry *e, bool keep_below
 			delta_inode wdi;
 
 			if (e->upper && e->node.id && (e->di.flags & DELTA_HAS_BASE)) {
-				wdi = e->di;
+				/* its base: the origin's string, not its 4 KiB */
+				memcpy(&wdi, &e->di, offsetof(delta_inode, origin));
+				snprintf(wdi.origin, sizeof wdi.origin, "%s", e->di.origin);
 			} else {
 				inode_from_stat(&wdi, &e->lst);
 				wdi.base.dev = e->lst.st_dev;
@@ -991,9 +1001,7 @@ static void mark_setid(delta_inode *di)
 
 static bool has_setid(mode_t mode)
 {
-	delta_inode di = { .mode = mode };
-
-	return drop_setid(&di);
+	return S_ISREG(mode) && ((mode & S_ISUID) || (mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
 }
 
 /* The data of the inode changes at the request of req's caller, or for
@@ -1021,11 +1029,12 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool wri
 {
 	rlsfs *fs = fs_of(req);
 	bool changed = false;
-	delta_inode di = { 0 };
+	delta_inode di;
 	rls_error err;
 	op o;
 	int r;
 
+	di.mode = 0;
 	if (!atomic_load(&fh->setid))
 		return 0;
 	r = op_begin(&o, fs, true);
@@ -1961,10 +1970,11 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			r = -err_code(&err);
 		if (r == 0) {
 			/* The old name goes; the inode keeps its one name. */
-			entry gone = a;
+			bool upper = a.upper;
 
-			gone.upper = false;
-			r = remove_entry(&o, oldpath, &gone, false);
+			a.upper = false;
+			r = remove_entry(&o, oldpath, &a, false);
+			a.upper = upper;
 		}
 	}
 	if (r == 0) {
