@@ -31,7 +31,7 @@ struct delta {
 	 * it cannot allocate ahead at all. */
 	_Atomic uint64_t reserved_end;
 	atomic_bool reserve_short;
-	bool reserve_off;
+	atomic_bool reserve_off;
 };
 
 struct delta_txn {

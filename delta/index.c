@@ -146,7 +146,7 @@ void delta_reserve_refill(delta *d)
 	uint64_t end, want;
 	int fd;
 
-	if (d->reserve_off || mdb_env_info(d->env, &info) != 0 || mdb_env_get_fd(d->env, &fd) != 0)
+	if (atomic_load(&d->reserve_off) || mdb_env_info(d->env, &info) != 0 || mdb_env_get_fd(d->env, &fd) != 0)
 		return;
 	end = ((uint64_t)info.me_last_pgno + 1) * d->page_size;
 	want = end + DELTA_RESERVE_PAGES * d->page_size;
@@ -158,7 +158,7 @@ void delta_reserve_refill(delta *d)
 	} else if (errno == ENOSPC || errno == EDQUOT) {
 		atomic_store(&d->reserve_short, true);
 	} else {
-		d->reserve_off = true;	/* no allocating ahead here: nothing to keep */
+		atomic_store(&d->reserve_off, true);	/* no allocating ahead here: nothing to keep */
 	}
 }
 

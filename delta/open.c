@@ -248,7 +248,7 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 		goto fail;
 	/* Only a mounted delta records removals one by one as its
 	 * filesystem fills; the others need no reserve. */
-	d->reserve_off = !d->live;
+	atomic_store(&d->reserve_off, !d->live);
 	delta_reserve_refill(d);
 	/* What opening wrote is synced already (the record of a new delta,
 	 * a finished commit) or changed nothing (the tables opened). */

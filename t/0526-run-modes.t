@@ -25,7 +25,7 @@ like "$out" " create denied " "no file is made in a folder without write permiss
 like "$out" " search denied search allowed " "nor reached through one without search permission, until it has it"
 like "$out" " policy denied " "a file the policy makes read-only stays so, whatever its mode"
 like "$out" " hidden denied$" "and a hidden one hidden"
-is "$rc" 0 "the run ends and commits"
+is "$rc" 0 "the run ends and commits" || diag "$err"
 is "$(stat -c %a "$S/output/f" "$S/output/ro" "$S/output/nox" | tr '\n' ' ')" "600 700 700 " \
 	"with the modes the command set"
 done_testing
