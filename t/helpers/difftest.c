@@ -38,16 +38,16 @@
  *             their mode, owner and link count are not compared (every
  *             name of one must be one inode, one pipe)
  *   owner     chown to an owner other than the caller's; with -C, owners
- *             (a tree written in a user namespace against one committed)
+ *             (-u says how a sandbox's identity was committed instead)
  *   setid     set-uid and set-gid bits in chmod
  *   nodev     device nodes (made as sockets instead): an rlsfs mount is
  *             nodev, so opening one is EACCES there by design
  *   gonespecial  fstat of an open fifo or socket whose last name is gone
  *   perms     modes keep the owner's rwx (a caller without
  *             CAP_DAC_OVERRIDE is refused by its own mode 000 natively;
- *             rlsfs under rls run does not check mode bits)
- *   commitlinks  link counts of all but folders (a source file hard-linked
- *             in the mount is committed as two files)
+ *             a mount without default_permissions does not check modes,
+ *             as rls run's does)
+ *   commitlinks  link counts of all but folders, with -C
  *   srcdirs   with -k, renames of a folder from or to a path where the
  *             starting tree has an entry are not made (rlsfs answers EXDEV by design, as
  *             overlayfs; mv(1) then copies)
