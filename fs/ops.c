@@ -387,11 +387,18 @@ static uint64_t entry_id(const entry *e)
 
 /* ---- changing the delta ------------------------------------------------- */
 
+/* All zero, but for the origin's 4 KiB: an empty string is enough. */
+static void inode_clear(delta_inode *di)
+{
+	memset(di, 0, offsetof(delta_inode, origin));
+	di->origin[0] = '\0';
+}
+
 static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
 {
 	int64_t now = now_ns();
 
-	memset(di, 0, sizeof *di);
+	inode_clear(di);
 	di->mode = mode;
 	di->uid = uid;
 	di->gid = gid;
@@ -401,7 +408,7 @@ static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
 
 static void inode_from_stat(delta_inode *di, const struct stat *st)
 {
-	memset(di, 0, sizeof *di);
+	inode_clear(di);
 	di->mode = st->st_mode;
 	di->uid = st->st_uid;
 	di->gid = st->st_gid;
@@ -465,8 +472,9 @@ static int copy_up(op *o, const char *path, entry *e)
 	rlsfs *fs = o->fs;
 	_cleanup_close_ int srcfd = -1;
 	_cleanup_close_ int datafd = -1;
-	char target[PATH_MAX] = "";
-	delta_inode di;
+	char target[PATH_MAX];
+	/* built in place: e->di counts only once e->upper says so */
+	delta_inode *di = &e->di;
 	rls_error err;
 	uint64_t id;
 	int r;
@@ -475,7 +483,8 @@ static int copy_up(op *o, const char *path, entry *e)
 		return 0;
 	if (!e->lower)
 		return -ENOENT;
-	inode_from_stat(&di, &e->lst);
+	target[0] = '\0';
+	inode_from_stat(di, &e->lst);
 	if (S_ISLNK(e->lst.st_mode)) {
 		_cleanup_close_ int lfd = src_open(fs, path, O_PATH);
 		ssize_t n;
@@ -500,17 +509,17 @@ static int copy_up(op *o, const char *path, entry *e)
 		srcfd = src_open(fs, path, O_RDONLY);
 		if (srcfd < 0)
 			return srcfd;
-		datafd = delta_copy_up(fs->d, id, srcfd, &di.base, &err);
+		datafd = delta_copy_up(fs->d, id, srcfd, &di->base, &err);
 		if (datafd < 0)
 			return -err_code(&err);
 		copy_xattrs(srcfd, datafd);
 		/* The copy keeps the source's times: make and git must not
 		 * see a file as changed because it was copied. */
 		(void)futimens(datafd, times);
-		di.flags |= DELTA_HAS_BASE;
-		snprintf(di.origin, sizeof di.origin, "%s", path);
+		di->flags |= DELTA_HAS_BASE;
+		snprintf(di->origin, sizeof di->origin, "%s", path);
 	}
-	r = put_inode(o, id, &di);
+	r = put_inode(o, id, di);
 	if (r < 0)
 		return r;
 	e->upper = true;
@@ -518,7 +527,6 @@ static int copy_up(op *o, const char *path, entry *e)
 	e->node.flags = 0;
 	e->node.id = id;
 	snprintf(e->node.target, sizeof e->node.target, "%s", target);
-	e->di = di;
 	entry_attr(fs, e);
 	return 0;
 }
@@ -589,7 +597,9 @@ static int remove_entry(op *o, const char *path, const entry *e, bool keep_below
 			delta_inode wdi;
 
 			if (e->upper && e->node.id && (e->di.flags & DELTA_HAS_BASE)) {
-				wdi = e->di;
+				/* its base: the origin's string, not its 4 KiB */
+				memcpy(&wdi, &e->di, offsetof(delta_inode, origin));
+				snprintf(wdi.origin, sizeof wdi.origin, "%s", e->di.origin);
 			} else {
 				inode_from_stat(&wdi, &e->lst);
 				wdi.base.dev = e->lst.st_dev;
@@ -958,6 +968,11 @@ typedef struct open_file {
 	/* Opened for writing while the file had a set-id bit: the first
 	 * write through it drops the bit (fh_drop_setid). */
 	atomic_bool setid;
+	/* Its opener held CAP_FSETID (caller_capable): the writer the
+	 * kernel's writeback of a shared mapping stands for, as the kernel
+	 * judges such a writer by the opener's credentials; the WRITE it
+	 * sends names no caller. */
+	bool opener_fsetid;
 	delta_hold *held;	/* for the delta's quota, or NULL */
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
@@ -973,8 +988,9 @@ static open_file *fh_of(struct fuse_file_info *fi)
  * set-group-id bit where group execute is set, as the kernel's
  * file_remove_privs() does, but whatever the caller's capabilities: commit
  * may write the result as root.  The kernel cannot be relied on for it (a
- * shared writable mapping's pages come as plain writes; a caller with
- * CAP_FSETID keeps the bits), so rlsfs drops them itself: at a truncation
+ * shared writable mapping's pages come as plain writes, which ext4 lets
+ * keep the bits; a caller with CAP_FSETID keeps them), so rlsfs drops them
+ * itself, unless the writer holds CAP_FSETID (setid_on_write): at a truncation
  * (setattr, O_TRUNC), and at the first write, fallocate or
  * copy_file_range through a handle opened for writing while the bits were
  * set.  Only writing can bring a file to that (a file that is not a folder
@@ -1010,22 +1026,21 @@ static void mark_setid(delta_inode *di)
 
 static bool has_setid(mode_t mode)
 {
-	delta_inode di = { .mode = mode };
-
-	return drop_setid(&di);
+	return S_ISREG(mode) && ((mode & S_ISUID) || (mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
 }
 
-/* The data of the inode changes at the request of req's caller: its
- * set-id bits go (drop_setid), unless the caller holds CAP_FSETID, which
- * keeps them, as on Linux, and vouches for the new content (mark_setid).
- * True when the record changed. */
-static bool setid_on_write(fuse_req_t req, delta_inode *di)
+/* The data of the inode changes at the request of req's caller, or for
+ * the kernel's writeback (fh given) of whoever opened fh: its set-id bits
+ * go (drop_setid), unless that writer holds CAP_FSETID, which keeps them,
+ * as on Linux, and vouches for the new content (mark_setid).  True when
+ * the record changed. */
+static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_inode *di)
 {
 	uint32_t flags = di->flags;
 
 	if (!has_setid(di->mode))
 		return false;
-	if (!caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
+	if (writeback ? !writeback->opener_fsetid : !caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
 		return drop_setid(di);
 	mark_setid(di);
 	return di->flags != flags;
@@ -1033,16 +1048,18 @@ static bool setid_on_write(fuse_req_t req, delta_inode *di)
 
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
- * tell the kernel, which has the old mode cached. */
-static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
+ * tell the kernel, which has the old mode cached.  writeback: the change
+ * is the kernel's writeback of cached pages, sent without a caller. */
+static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
 {
 	rlsfs *fs = fs_of(req);
 	bool changed = false;
-	delta_inode di = { 0 };
+	delta_inode di;
 	rls_error err;
 	op o;
 	int r;
 
+	di.mode = 0;
 	if (!atomic_load(&fh->setid))
 		return 0;
 	r = op_begin(&o, fs, true);
@@ -1050,7 +1067,7 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
 		if (r < 0)
 			r = -err_code(&err);
-		else if (r == 0 && (changed = setid_on_write(req, &di)))
+		else if (r == 0 && (changed = setid_on_write(req, writeback ? fh : NULL, &di)))
 			r = put_inode(&o, fh->id, &di);
 		else
 			r = 0;
@@ -1240,7 +1257,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
-		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
+		r = fh_drop_setid(req, n->nodeid, fh_of(fi), false);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1326,7 +1343,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		setid_on_write(req, &e.di);
+		setid_on_write(req, NULL, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1998,10 +2015,11 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			r = -err_code(&err);
 		if (r == 0) {
 			/* The old name goes; the inode keeps its one name. */
-			entry gone = a;
+			bool upper = a.upper;
 
-			gone.upper = false;
-			r = remove_entry(&o, oldpath, &gone, false);
+			a.upper = false;
+			r = remove_entry(&o, oldpath, &a, false);
+			a.upper = upper;
 		}
 	}
 	if (r == 0) {
@@ -2077,7 +2095,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
-		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, &e.di)) {
+		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, NULL, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
 			dropped = true;
@@ -2108,6 +2126,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
 	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
+	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
@@ -2137,7 +2156,7 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	delta_grow g;
 	rls_error err;
 	ssize_t n;
-	int r = fh_drop_setid(req, ino, fh_of(fi));
+	int r = fh_drop_setid(req, ino, fh_of(fi), fi->writepage);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -2605,7 +2624,7 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino, fh);
+	r = fh_drop_setid(req, ino, fh, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -2635,7 +2654,7 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino_out, out);
+	r = fh_drop_setid(req, ino_out, out, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
