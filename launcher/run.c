@@ -542,6 +542,7 @@ typedef struct run_state {
 	char *mnt;
 	char *audit;
 	char *rlsfs;
+	run_mount fs;		/* the rlsfs serving mnt */
 	bool mounted;
 	run_cgroup cg;
 	run_guard guard;
@@ -551,15 +552,12 @@ typedef struct run_state {
 
 static void unmount_rlsfs(run_state *st)
 {
-	char *argv[] = { st->rlsfs, "umount", st->mnt, NULL };
-	int ws;
+	rls_error err;
 
 	if (!st->mounted)
 		return;
-	ws = run_program(argv);
-	if (ws != 0)
-		rls_warn("could not unmount %s (rlsfs umount exited %d)", st->mnt,
-			 WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+	if (run_mount_stop(&st->fs, st->mnt, DELTA_FREE_WAIT_S, &err) < 0)
+		rls_warn("could not unmount: %s", err.msg);
 	else
 		st->mounted = false;
 }
@@ -673,7 +671,7 @@ static const char *commit_summary(const delta_commit_stats *s, const char *sourc
 int cmd_run(int argc, char **argv)
 {
 	run_opts o;
-	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
+	run_state st = { .sigfd = -1, .guard = { .fd = -1 }, .fs = { .pidfd = -1 } };
 	rls_error err = { 0 };
 	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
@@ -856,9 +854,8 @@ int cmd_run(int argc, char **argv)
 
 	watch = rls_xasprintf("%d", (int)getpid());
 	{
-		char *margv[24] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
-				    "--watch-pid", watch };
-		size_t n = 10;
+		char *margv[24] = { "-p", polarg, "--delta", st.delta, "--audit", st.audit, "--watch-pid", watch };
+		size_t n = 8;
 		int ws;
 
 		/* No capability of a caller counts inside the sandbox: it never
@@ -882,13 +879,12 @@ int cmd_run(int argc, char **argv)
 			margv[n++] = "--max-delta-files";
 			margv[n++] = (char *)o.delta_files;
 		}
-		margv[n++] = st.source;
-		margv[n++] = st.mnt;
 		margv[n] = NULL;
-		ws = run_program(margv);
-
-		if (ws != 0) {
-			/* rlsfs said why on stderr; its 2 is bad input, ours too. */
+		if (run_mount_start(st.rlsfs, margv, st.source, st.mnt, &st.fs, &ws, &err) < 0) {
+			/* rlsfs said why, on the pipe or on stderr; its 2 is
+			 * bad input, ours too. */
+			if (err.msg[0])
+				fprintf(stderr, "%s\n", err.msg);
 			if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE)
 				status = RUN_EXIT_USAGE;
 			say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);

@@ -244,6 +244,23 @@ int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, con
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 
+/* The rlsfs serving a run's mount: rls's own child (mount.c). */
+typedef struct run_mount {
+	pid_t pid;		/* 0: none */
+	int pidfd;		/* -1: none */
+} run_mount;
+
+/* Start `rlsfs mount --ready-fd N OPTS... SOURCE MNT` and wait for its
+ * word.  0 once the mount is ready.  -1 when it is not: *wstatus is
+ * rlsfs's wait status (-1 if it is still to be had), and err->msg says
+ * why, or is empty when rlsfs said it on standard error itself. */
+int run_mount_start(const char *rlsfs, char *const opts[], const char *source, const char *mnt,
+		    run_mount *m, int *wstatus, rls_error *err);
+/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to end:
+ * then the delta is synced and free (past max_s, a warning, and the
+ * delta stays busy).  0, or -1 when the unmount failed, and why in *err. */
+int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err);
+
 /* ---- report.c ---- */
 
 #define REPORT_MAX_PATHS 5
