@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,7 @@ typedef struct mount_opts {
 	bool foreground;
 	bool debug;
 	int ready_fd;			/* --ready-fd: serve here, say when mounted there; -1 */
+	int fuse_fd;			/* --fuse-fd: the caller mounted it; -1 */
 	bool delta_size_set;
 	uint64_t delta_size;		/* 0: none */
 	uint64_t delta_files;		/* 0: none */
@@ -57,7 +59,7 @@ static void usage(FILE *out)
 	      "                   [--map-owner UID:GID=UID:GID] [--ignore-caller-caps]\n"
 	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
-	      "                   [-o FUSE-OPTIONS] [-f | --ready-fd FD] SOURCE MOUNTPOINT\n"
+	      "                   [-o FUSE-OPTIONS] [-f | --ready-fd FD [--fuse-fd FD]] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
 	      "Limits take 0 or unlimited for none.  See rlsfs(1).\n", out);
 }
@@ -217,6 +219,18 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 		return rls_error_set(err, errno, "source %s", mo->source);
 	if (stat(*source_real, &st) < 0 || !S_ISDIR(st.st_mode))
 		return rls_error_set(err, ENOTDIR, "source %s", mo->source);
+	if (mo->fuse_fd >= 0) {
+		/* Mounted already, and served by nobody until this process
+		 * is: a look at the mount point would wait for ever.  The
+		 * caller names it by its real path. */
+		if (fstat(mo->fuse_fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(10, 229))
+			return rls_error_set(err, EBADF, "--fuse-fd %d is not a descriptor of /dev/fuse", mo->fuse_fd);
+		if (mo->mountpoint[0] != '/')
+			return rls_error_set(err, EINVAL, "mountpoint %s: --fuse-fd wants its real, absolute path",
+					     mo->mountpoint);
+		*mnt_real = rls_xstrdup(mo->mountpoint);
+		goto inside;
+	}
 	*mnt_real = realpath(mo->mountpoint, NULL);
 	if (!*mnt_real)
 		return rls_error_set(err, errno, "mountpoint %s", mo->mountpoint);
@@ -224,6 +238,7 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 		return rls_error_set(err, ENOTDIR, "mountpoint %s", mo->mountpoint);
 	if (is_mountpoint(*mnt_real))
 		return rls_error_set(err, EBUSY, "mountpoint %s is already mounted on", mo->mountpoint);
+inside:
 	{
 		size_t sl = strlen(*source_real);
 
@@ -370,7 +385,17 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		rls_error_set(&err, errno, "signal handlers");
 		goto fail;
 	}
-	if (fuse_session_mount(fs.se, mnt) < 0) {
+	if (mo->fuse_fd >= 0) {
+		char dev[32];
+
+		/* libfuse serves a mount made on /dev/fuse by its caller when
+		 * named so. */
+		snprintf(dev, sizeof dev, "/dev/fd/%d", mo->fuse_fd);
+		if (fuse_session_mount(fs.se, dev) < 0) {
+			rls_error_set(&err, 0, "cannot serve the mount on %s", mnt);
+			goto fail;
+		}
+	} else if (fuse_session_mount(fs.se, mnt) < 0) {
 		rls_error_set(&err, 0, "cannot mount on %s", mnt);
 		goto fail;
 	}
@@ -449,6 +474,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "audit-rate", required_argument, NULL, 'R' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'F' },
+		{ "fuse-fd", required_argument, NULL, 'U' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -460,6 +486,7 @@ static int cmd_mount(int argc, char **argv)
 		.audit_burst = DEFAULT_AUDIT_BURST,
 		.dir_memory = DEFAULT_DIR_MEMORY,
 		.ready_fd = -1,
+		.fuse_fd = -1,
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
@@ -476,16 +503,17 @@ static int cmd_mount(int argc, char **argv)
 		case 'A': mo.audit = optarg; break;
 		case 'o': mo.fuse_opts = optarg; break;
 		case 'f': mo.foreground = true; break;
-		case 'F': {
+		case 'F':
+		case 'U': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || end == optarg || v < 3 || v > INT_MAX || fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0) {
-				fprintf(stderr, "rlsfs: --ready-fd wants an open descriptor (3 or more), not '%s'\n",
-					optarg);
+				fprintf(stderr, "rlsfs: %s wants an open descriptor (3 or more), not '%s'\n",
+					c == 'F' ? "--ready-fd" : "--fuse-fd", optarg);
 				return 2;
 			}
-			mo.ready_fd = (int)v;
+			*(c == 'F' ? &mo.ready_fd : &mo.fuse_fd) = (int)v;
 			break;
 		}
 		case 'd': mo.debug = mo.foreground = true; break;

@@ -638,9 +638,40 @@ static void free_strv(char **v)
 	free(v);
 }
 
+/* rlsfs failed before it served: it said why, or err does.  What is
+ * left of the mount goes with unmount_rlsfs. */
+static void mount_failed(run_state *st, rls_error *err)
+{
+	if (err->msg[0])
+		fprintf(stderr, "%s\n", err->msg);
+	rls_error_set(err, 0, "could not mount %s with rlsfs", st->source);
+}
+
+/* The status of a run that rlsfs refused: 2, bad input, when it said so
+ * (its 2 is ours too), else a failure. */
+static int mount_failed_status(const run_mount *m)
+{
+	int ws = m->wstatus;
+
+	return ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE ? RUN_EXIT_USAGE : RUN_EXIT_FAILED;
+}
+
+/* backend_ctx.mount_served: wait until rlsfs serves the mount. */
+static int mount_served(void *arg, rls_error *err)
+{
+	run_state *st = arg;
+
+	if (run_mount_ready(&st->fs, err) < 0) {
+		mount_failed(st, err);
+		return -1;
+	}
+	return 0;
+}
+
 /* The directory the command starts in: the caller's cwd's place in the
- * tree if the policy shows it, else the mount's root. */
-static char *start_dir(const run_state *st, const char *mount_at)
+ * tree if the policy shows it, else the mount's root.  -1 when rlsfs,
+ * asked, failed to serve. */
+static int start_dir(run_state *st, const char *mount_at, char **out, rls_error *err)
 {
 	char cwd[PATH_MAX];
 	size_t n = strlen(st->source);
@@ -648,17 +679,25 @@ static char *start_dir(const run_state *st, const char *mount_at)
 	_cleanup_free_ char *probe = NULL;
 	struct stat sb;
 
+	*out = NULL;
 	if (!getcwd(cwd, sizeof cwd) || strncmp(cwd, st->source, n) ||
 	    (cwd[n] != '/' && cwd[n] != '\0') || !strcmp(st->source, "/"))
-		return rls_xstrdup(mount_at);
+		goto root;
 	rel = cwd + n;
 	if (!*rel)
-		return rls_xstrdup(mount_at);
-	/* rlsfs answers this stat with the same policy the sandbox gets. */
+		goto root;
+	/* rlsfs answers this stat with the same policy the sandbox gets,
+	 * once it serves. */
+	if (mount_served(st, err) < 0)
+		return -1;
 	probe = rls_xasprintf("%s%s", st->mnt, rel);
 	if (stat(probe, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return rls_xstrdup(mount_at);
-	return rls_xasprintf("%s%s", mount_at, rel);
+		goto root;
+	*out = rls_xasprintf("%s%s", mount_at, rel);
+	return 0;
+root:
+	*out = rls_xstrdup(mount_at);
+	return 0;
 }
 
 static const char *commit_summary(const delta_commit_stats *s, const char *source, rls_buf *b)
@@ -856,17 +895,11 @@ int cmd_run(int argc, char **argv)
 	{
 		char *margv[24] = { "-p", polarg, "--delta", st.delta, "--audit", st.audit, "--watch-pid", watch };
 		size_t n = 8;
-		int ws;
 
 		/* No capability of a caller counts inside the sandbox: it never
 		 * gives files away nor makes set-id files (rlsfs(1)). */
 		margv[n++] = "--ignore-caller-caps";
 
-		/* The sandbox's identity is not rlsfs's own when rls is root. */
-		if (id.change) {
-			margv[n++] = "-o";
-			margv[n++] = "allow_other";
-		}
 		if (map_owner) {
 			margv[n++] = "--map-owner";
 			margv[n++] = map_owner;
@@ -880,27 +913,32 @@ int cmd_run(int argc, char **argv)
 			margv[n++] = (char *)o.delta_files;
 		}
 		margv[n] = NULL;
-		if (run_mount_start(st.rlsfs, margv, st.source, st.mnt, &st.fs, &ws, &err) < 0) {
-			/* rlsfs said why, on the pipe or on stderr; its 2 is
-			 * bad input, ours too. */
-			if (err.msg[0])
-				fprintf(stderr, "%s\n", err.msg);
-			if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE)
-				status = RUN_EXIT_USAGE;
-			say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
+		/* The sandbox's identity is not rlsfs's own when rls is root:
+		 * allow_other. */
+		if (run_mount_start(st.rlsfs, margv, id.change, st.source, st.mnt, &st.fs, &err) < 0) {
+			mount_failed(&st, &err);
+			status = mount_failed_status(&st.fs);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 		st.mounted = true;
 	}
 
-	chdir_in = start_dir(&st, o.mount_at);
+	if (start_dir(&st, o.mount_at, &chdir_in, &err) < 0 ||
+	    (!be->starts_before_mount_served && mount_served(&st, &err) < 0)) {
+		status = mount_failed_status(&st.fs);
+		say(early, sizeof early, "rls: run: %s", err.msg);
+		goto out;
+	}
 	env = sandbox_env(&o);
 	if (tty_in) {
 		tty_fg = tcgetpgrp(STDIN_FILENO) == getpgrp();
 		have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	}
 	{
-		const char *hide[] = { st.source, st.delta, st.mnt, st.audit, NULL };
+		/* The temp dir rather than the mount in it: a look at the
+		 * mount would wait for rlsfs to serve. */
+		const char *hide[] = { st.source, st.delta, st.tmpdir, st.audit, NULL };
 		backend_ctx ctx = {
 			.mountpoint = st.mnt, .tmpdir = st.tmpdir, .init = init, .id = &id, .cg = &st.cg,
 			.lim = &o.lim, .mount_at = o.mount_at, .chdir = chdir_in, .home = SANDBOX_HOME,
@@ -909,7 +947,7 @@ int cmd_run(int argc, char **argv)
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 			.source = st.source, .runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
-			.vm_share = o.vm_share,
+			.vm_share = o.vm_share, .mount_served = mount_served, .mount_arg = &st,
 		};
 		int r;
 
@@ -920,6 +958,7 @@ int cmd_run(int argc, char **argv)
 		r = be->run(&ctx, &res, &err);
 		capture_finish(&capture);
 		if (r < 0) {
+			status = mount_failed_status(&st.fs);
 			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
