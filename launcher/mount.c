@@ -28,6 +28,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+/* How long rlsfs has to end by itself after the unmount. */
+#define UNMOUNT_GRACE_MS 500
+
 /* Reap the rlsfs child; its wait status. */
 static int reap(run_mount *m)
 {
@@ -192,6 +195,17 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		drop_unserved(m, mnt);
 		return 0;
 	}
+	/* What the kernel still holds for the mount (pages written through
+	 * mmap) goes to rlsfs now: past the unmount, this namespace can no
+	 * longer ask for it. */
+	{
+		int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)syncfs(fd);
+			close(fd);
+		}
+	}
 	if (rls_fuse_unmount(mnt, false) < 0)
 		return rls_error_set(err, errno, "unmount %s%s", mnt,
 				     errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
@@ -201,7 +215,15 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		reap(m);
 		return 0;
 	}
-	r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, (int)(max_s * 1000)));
+	/* Unless a copy of the mount lives on in another process's mount
+	 * namespace (one made while it was up), which keeps the connection
+	 * open: then rlsfs is told to end, which it does as at an unmount,
+	 * and the copy fails with ENOTCONN. */
+	r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UNMOUNT_GRACE_MS));
+	if (r == 0) {
+		(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
+		r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, (int)(max_s * 1000)));
+	}
 	if (r == 0) {
 		/* Unmounted all the same; the delta is still held, which
 		 * whoever opens it next is told. */
