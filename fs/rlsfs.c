@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -316,6 +317,13 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	rls_error err;
 	int rc = 1;
 
+	/* One malloc arena for every thread.  libfuse starts and ends
+	 * worker threads as requests come and go, and glibc gives each new
+	 * thread an arena of its own (up to 8 a core), which it never
+	 * returns: a daemon serving a long session grew by about 1 MB in
+	 * ten minutes, pages scattered over a dozen half-used arenas.  Its
+	 * threads spend their time in system calls, not in malloc. */
+	mallopt(M_ARENA_MAX, 1);
 	fs.pol = pol;
 	fs.timeout = 86400.0;
 	if (mo->map_owner && (mo->sandbox_uid != mo->owner_uid || mo->sandbox_gid != mo->owner_gid)) {
