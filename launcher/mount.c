@@ -57,15 +57,15 @@ static void drop_unserved(run_mount *m, const char *mnt)
 	m->ours = false;
 }
 
-static int mount_fuse(const char *mnt, bool allow_other, int *fuse_fd, rls_error *err)
+static int mount_fuse(const char *mnt, const char *fuse_opts, int *fuse_fd, rls_error *err)
 {
-	char opts[128];
+	char opts[256];
 	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0)
 		return rls_error_set(err, errno, "/dev/fuse");
-	snprintf(opts, sizeof opts, "%sdefault_permissions,fd=%d,rootmode=40000,user_id=%u,group_id=%u",
-		 allow_other ? "allow_other," : "", fd, (unsigned)geteuid(), (unsigned)getegid());
+	snprintf(opts, sizeof opts, "%s%sfd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse_opts,
+		 fuse_opts[0] ? "," : "", fd, (unsigned)geteuid(), (unsigned)getegid());
 	if (mount("rlsfs", mnt, "fuse.rlsfs", MS_NOSUID | MS_NODEV, opts) < 0) {
 		rls_error_set(err, errno, "mount on %s", mnt);
 		close(fd);
@@ -75,7 +75,7 @@ static int mount_fuse(const char *mnt, bool allow_other, int *fuse_fd, rls_error
 	return 0;
 }
 
-int run_mount_start(const char *rlsfs, char *const opts[], bool allow_other, const char *source,
+int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts, const char *source,
 		    const char *mnt, run_mount *m, rls_error *err)
 {
 	rls_strv argv = { 0 };
@@ -87,7 +87,7 @@ int run_mount_start(const char *rlsfs, char *const opts[], bool allow_other, con
 	m->wstatus = -1;
 	m->ours = false;
 	if (geteuid() == 0) {
-		if (mount_fuse(mnt, allow_other, &m->fuse_fd, err) < 0)
+		if (mount_fuse(mnt, fuse_opts, &m->fuse_fd, err) < 0)
 			return -1;
 		m->ours = true;
 	}
@@ -106,9 +106,9 @@ int run_mount_start(const char *rlsfs, char *const opts[], bool allow_other, con
 	if (m->fuse_fd >= 0) {
 		rls_strv_add(&argv, "--fuse-fd");
 		rls_strv_add(&argv, fuse_arg);
-	} else {
+	} else if (fuse_opts[0]) {
 		rls_strv_add(&argv, "-o");
-		rls_strv_add(&argv, allow_other ? "allow_other,default_permissions" : "default_permissions");
+		rls_strv_add(&argv, fuse_opts);
 	}
 	for (; *opts; opts++)
 		rls_strv_add(&argv, *opts);

@@ -916,11 +916,10 @@ int cmd_run(int argc, char **argv)
 		/* The kernel checks modes and owners for the sandbox's identity
 		 * as on any other file system (a mode 000 file is not its
 		 * owner's to read), before rlsfs applies the policy: rlsfs
-		 * itself reaches the files as the caller, root or not
-		 * (run_mount_start mounts with default_permissions).  The
-		 * sandbox's identity is not rlsfs's own when rls is root:
-		 * allow_other. */
-		if (run_mount_start(st.rlsfs, margv, id.change, st.source, st.mnt, &st.fs, &err) < 0) {
+		 * itself reaches the files as the caller, root or not.  The
+		 * sandbox's identity is not rlsfs's own when rls is root. */
+		if (run_mount_start(st.rlsfs, margv, id.change ? "allow_other,default_permissions" : "default_permissions",
+				    st.source, st.mnt, &st.fs, &err) < 0) {
 			mount_failed(&st, &err);
 			status = mount_failed_status(&st.fs);
 			say(early, sizeof early, "rls: run: %s", err.msg);
