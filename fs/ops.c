@@ -817,6 +817,9 @@ static void rls_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* Writes go through to the delta as they are made: a quota is
+	 * enforced at write(2), not at a writeback that cannot report it, and
+	 * sizes and times stay rlsfs's. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 
@@ -1299,7 +1302,14 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 			times[0] = to_set & FUSE_SET_ATTR_ATIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_atim;
 		if (to_set & FUSE_SET_ATTR_MTIME)
 			times[1] = to_set & FUSE_SET_ATTR_MTIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_mtim;
-		if (e.node.kind == DELTA_FILE) {
+		if (e.node.kind == DELTA_FILE && !(to_set & FUSE_SET_ATTR_SIZE)) {
+			/* by name: no descriptor to open and close */
+			char name[17];
+
+			delta_data_name(e.node.id, name);
+			if (utimensat(delta_data_fd(fs->d), name, times, AT_SYMLINK_NOFOLLOW) < 0)
+				r = -errno;
+		} else if (e.node.kind == DELTA_FILE) {
 			rls_error err;
 			_cleanup_close_ int fd = delta_data_open(fs->d, e.node.id, O_WRONLY, &err);
 
