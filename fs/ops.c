@@ -1261,6 +1261,9 @@ static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *at
 	return 0;
 }
 
+#define SETATTR_TIMES (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | \
+		       FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_FORCE)
+
 static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
@@ -1330,7 +1333,11 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 				e.di.mtime_ns = times[1].tv_nsec == UTIME_NOW ? now : ts_ns(&times[1]);
 		}
 	}
-	if (r == 0) {
+	/* A file's times, and the ctime a change of them gives, are its data
+	 * file's (entry_attr): a change of times alone leaves the index as it
+	 * is, and the transaction commits nothing. */
+	if (r == 0 && !(e.node.kind == DELTA_FILE && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) &&
+			!(to_set & ~SETATTR_TIMES))) {
 		e.di.ctime_ns = now_ns();
 		r = put_inode(&o, e.node.id, &e.di);
 	}
