@@ -30,15 +30,21 @@ static rlsfs *fs_of(fuse_req_t req)
 
 /* ---- source access ---------------------------------------------------- */
 
-static int src_open(rlsfs *fs, const char *path, int flags)
+/* rel beneath the source directory dfd, through no symlink */
+static int src_openat(int dfd, const char *rel, int flags)
 {
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, fs->src_fd, path_rel(path), &how, sizeof how);
+	long fd = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
 
 	return fd < 0 ? -errno : (int)fd;
+}
+
+static int src_open(rlsfs *fs, const char *path, int flags)
+{
+	return src_openat(fs->src_fd, path_rel(path), flags);
 }
 
 /* ---- what a path shows ------------------------------------------------ */
@@ -161,24 +167,52 @@ static int dir_fd(rlsfs *fs, rnode *n, const char *path)
 	return fd;
 }
 
-/* The source's entry at path, whose parent directory is node `parent`
- * (NULL for the root itself). */
-static int src_lstat_at(rlsfs *fs, rnode *parent, const char *path, struct stat *st)
+/* The source directory holding path, whose directory is node `parent`
+ * (not the root itself), as a descriptor borrowed like dir_fd's, and the
+ * last name of path in *name. */
+static int src_parent_fd(rlsfs *fs, rnode *parent, const char *path, const char **name)
 {
 	const char *slash = strrchr(path, '/');
 	char dirpath[PATH_MAX];
 	int dfd;
 
-	if (!parent)
-		return fstat(fs->src_fd, st) < 0 ? -errno : 0;
 	if (slash == path)
 		snprintf(dirpath, sizeof dirpath, "/");
 	else
 		snprintf(dirpath, sizeof dirpath, "%.*s", (int)(slash - path), path);
 	dfd = dir_fd(fs, parent, dirpath);
+	*name = slash + 1;
+	return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
+}
+
+/* The source's entry at path, whose parent directory is node `parent`
+ * (NULL for the root itself). */
+static int src_lstat_at(rlsfs *fs, rnode *parent, const char *path, struct stat *st)
+{
+	const char *name;
+	int dfd;
+
+	if (!parent)
+		return fstat(fs->src_fd, st) < 0 ? -errno : 0;
+	dfd = src_parent_fd(fs, parent, path, &name);
 	if (dfd < 0)
-		return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
-	return fstatat(dfd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		return dfd;
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* src_open of path, whose parent directory is node `parent`: one name
+ * resolved from the kept directory (dir_fd: the one lookups use) instead
+ * of the whole path from the root, and no more: the name cannot climb out
+ * of it nor go through a symlink. */
+static int src_open_at(rlsfs *fs, rnode *parent, const char *path, int flags)
+{
+	const char *name;
+	int dfd;
+
+	if (!parent)
+		return src_open(fs, path, flags);
+	dfd = src_parent_fd(fs, parent, path, &name);
+	return dfd < 0 ? dfd : src_openat(dfd, name, flags);
 }
 
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
@@ -2058,7 +2092,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			r = -err_code(&err);
 	} else {
-		fd = src_open(fs, o.path, O_RDONLY | (fi->flags & O_NONBLOCK));
+		fd = src_open_at(fs, n->parent, o.path, O_RDONLY | (fi->flags & O_NONBLOCK));
 		if (fd < 0)
 			r = fd;
 	}

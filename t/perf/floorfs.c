@@ -8,7 +8,10 @@
  *
  *   floorfs -o source=DIR MOUNTPOINT
  */
-#define FUSE_USE_VERSION 34
+/* 3.12 or later: fuse_session_loop_mt takes the loop config made below
+ * (an older version reads it as the old struct, and the loop then starts a
+ * thread for each request) */
+#define FUSE_USE_VERSION 314
 #define _GNU_SOURCE
 #include <fuse_lowlevel.h>
 
