@@ -108,6 +108,15 @@ struct json_t *rls_json_name(const char *name);
 void rls_buf_reset(rls_buf *b);
 void rls_buf_free(rls_buf *b);
 
+/* Base64 (RFC 4648, padded), as the vm protocol carries bytes (codec.c).
+ * rls_b64_encode writes (len + 2) / 3 * 4 characters and a NUL to out;
+ * rls_b64_decode accepts only the canonical encoding of some bytes (-1
+ * otherwise) and writes at most len / 4 * 3 of them to out. */
+size_t rls_b64_encode(const void *data, size_t len, char *out);
+int rls_b64_decode(const char *in, size_t len, void *out, size_t *out_len);
+/* An absolute path with no empty, "." or ".." segment, and not "/". */
+bool rls_path_is_normal(const char *path);
+
 /* A NULL-terminated vector of strings (an argv), grown one copy at a
  * time; v is NULL until the first add.  Free v with rls_strv_free. */
 typedef struct rls_strv {

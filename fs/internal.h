@@ -44,7 +44,14 @@ typedef struct rnode {
 	 * last allowed to keep (see rls_opendir). */
 	atomic_uint changes;
 	_Atomic uint64_t listing;
+	/* Directories: the last listing went out without attributes (see
+	 * rls_readdirplus), so a lookup of a child now is one it cost. */
+	atomic_bool listed_bare;
 } rnode;
+
+/* Listings go out without attributes until this many files were looked
+ * up in folders so listed (see rls_readdirplus). */
+#define RLSFS_PLUS_AFTER 16
 
 /* How many directory descriptors rlsfs keeps at most: a quarter of the
  * open-file limit, at most this.  The limit may be small (20,000 on some
@@ -98,6 +105,9 @@ typedef struct rlsfs {
 	uint32_t *free_slots;		/* slots to reuse */
 	size_t n_free, cap_free;
 	atomic_uint rename_gen;		/* bumped by each directory rename */
+	/* Files looked up in folders listed without attributes; at
+	 * RLSFS_PLUS_AFTER, listings carry attributes from then on. */
+	atomic_uint bare_misses;
 	atomic_int srcfds;		/* descriptors cached in nodes */
 	int srcfds_max;
 

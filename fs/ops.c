@@ -906,6 +906,11 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0)
 		r = lookup_in(req, &o, p, o.path, name, &fe);
 	op_end(&o, 0);
+	/* a file stat'ed or opened right after its folder was listed bare:
+	 * the listing should have carried its attributes */
+	if (r == 0 && fe.ino && !S_ISDIR(fe.attr.st_mode) && atomic_load(&p->listed_bare) &&
+	    atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER)
+		atomic_fetch_add(&fs->bare_misses, 1);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else if (fuse_reply_entry(req, &fe) == -ENOENT && fe.ino)
@@ -2323,13 +2328,19 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 	free(buf);
 }
 
-/* readdirplus: each entry comes with what a lookup would answer, saving
- * the kernel one request per entry (ls -l, du, git status). */
+/* readdirplus: each entry may come with what a lookup would answer,
+ * saving the kernel one request per entry (ls -l, du, git status), or bare,
+ * as readdir gives it (nodeid 0: the kernel makes no dentry), saving rlsfs
+ * the lookup (find, which needs only the type).  The kernel asks for plus
+ * at the start of every listing, so rlsfs chooses: bare until files are
+ * looked up in folders it listed bare, then with attributes for the rest
+ * of the mount. */
 static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, ino);
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
+	bool bare = atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER;
 	char *buf;
 	size_t used = 0;
 	op o;
@@ -2348,8 +2359,8 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		struct fuse_entry_param fe;
 		size_t len;
 
-		if (i < 2) {
-			/* "." and "..": no lookup, no reference */
+		if (i < 2 || bare) {
+			/* "." and "..", and bare entries: no lookup, no reference */
 			memset(&fe, 0, sizeof fe);
 			fe.attr.st_ino = d->ino;
 			fe.attr.st_mode = d->type;
@@ -2366,6 +2377,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 	}
 	op_end(&o, 0);
 	pthread_mutex_unlock(&dh->lock);
+	atomic_store(&p->listed_bare, bare);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else

@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/common.h"
+
 /* The version both ends speak; the guest says it in its first line. */
 #define GUEST_PROTO_VERSION 1
 /* Longest line either end may send, newline included; the host's "run"
@@ -102,10 +104,5 @@ void guest_encode_out(guest_buf *b, int fd, const void *data, size_t len);
 void guest_encode_in_ack(guest_buf *b, size_t n);
 void guest_encode_exit(guest_buf *b, bool signaled, int value);
 void guest_encode_error(guest_buf *b, const char *msg);
-
-/* Base64 (RFC 4648, with padding).  guest_b64_decode is strict: only the
- * canonical encoding of some bytes is accepted.  out needs len / 4 * 3. */
-size_t guest_b64_encode(const unsigned char *in, size_t len, char *out);
-int guest_b64_decode(const char *in, size_t len, unsigned char *out, size_t *out_len);
 
 #endif

@@ -398,88 +398,6 @@ static int parse_value(jparser *jp, jnode **out, int depth)
 	}
 }
 
-/* ---- base64 ---- */
-
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t guest_b64_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t o = 0, i = 0;
-
-	for (; i + 3 <= len; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	if (len - i == 1) {
-		unsigned v = (unsigned)in[i] << 16;
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = '=';
-		out[o++] = '=';
-	} else if (len - i == 2) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = '=';
-	}
-	return o;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-int guest_b64_decode(const char *in, size_t len, unsigned char *out, size_t *out_len)
-{
-	size_t o = 0;
-
-	if (len % 4)
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4];
-		bool last = i + 4 == len;
-		int pad = 0;
-
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && last && k >= 2) {
-				v[k] = 0;
-				pad++;
-				continue;
-			}
-			if (pad || (v[k] = b64_value(in[i + k])) < 0)
-				return -1;
-		}
-		/* canonical: the bits the padding drops are zero */
-		if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
-			return -1;
-		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			out[o++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (pad < 1)
-			out[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	*out_len = o;
-	return 0;
-}
-
 /* ---- messages ---- */
 
 static const jnode *member(const jnode *obj, const char *key)
@@ -540,7 +458,7 @@ static int b64_member(jparser *jp, const jnode *s, const char *what, unsigned ch
 
 	if (!buf)
 		return fail(jp, "out of memory");
-	if (guest_b64_decode(s->s, s->len, buf, out_len) < 0) {
+	if (rls_b64_decode(s->s, s->len, buf, out_len) < 0) {
 		free(buf);
 		return fail(jp, "%s is not base64", what);
 	}
@@ -591,23 +509,6 @@ static void free_list(char **v)
 	free(v);
 }
 
-/* An absolute path without empty, "." or ".." segments, not "/". */
-static bool normal_path(const char *p)
-{
-	if (p[0] != '/' || !p[1])
-		return false;
-	for (const char *s = p; *s;) {
-		const char *seg = ++s;
-
-		while (*s && *s != '/')
-			s++;
-		size_t n = (size_t)(s - seg);
-		if (!n || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return false;
-	}
-	return true;
-}
-
 static int decode_run(jparser *jp, const jnode *o, guest_run *r)
 {
 	static const char *const keys[] = { "t", "argv", "env", "cwd", "mount_at", "share", "sys", "net",
@@ -637,7 +538,7 @@ static int decode_run(jparser *jp, const jnode *o, guest_run *r)
 		return fail(jp, "cwd is not absolute");
 	if (!(mount_at = want(jp, o, "mount_at", J_STR)))
 		return -1;
-	if (!normal_path(mount_at->s))
+	if (!rls_path_is_normal(mount_at->s))
 		return fail(jp, "mount_at is not a normal absolute path");
 	if (!(r->mount_at = strdup(mount_at->s)))
 		return fail(jp, "out of memory");
@@ -872,8 +773,7 @@ void guest_encode_out(guest_buf *b, int fd, const void *data, size_t len)
 {
 	buf_printf(b, "{\"t\":\"out\",\"fd\":%d,\"data\":\"", fd);
 	buf_reserve(b, (len + 2) / 3 * 4);
-	b->len += guest_b64_encode(data, len, b->data + b->len);
-	b->data[b->len] = '\0';
+	b->len += rls_b64_encode(data, len, b->data + b->len);
 	buf_adds(b, "\"}\n");
 }
 

@@ -12,73 +12,11 @@
 #include <time.h>
 #include <sys/random.h>
 
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-size_t proto_b64_encode(const unsigned char *in, size_t len, char *out)
-{
-	size_t o = 0, i = 0;
-
-	for (; i + 3 <= len; i += 3) {
-		unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	if (len - i) {
-		unsigned v = (unsigned)in[i] << 16 | (len - i == 2 ? (unsigned)in[i + 1] << 8 : 0);
-
-		out[o++] = b64_alphabet[v >> 18];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = len - i == 2 ? b64_alphabet[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static int b64_value(char c)
-{
-	const char *p = c ? strchr(b64_alphabet, c) : NULL;
-
-	return p ? (int)(p - b64_alphabet) : -1;
-}
-
-int proto_b64_decode(const char *in, size_t len, unsigned char *out, size_t *out_len)
-{
-	size_t o = 0;
-
-	if (len % 4)
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4], pad = 0;
-
-		for (int k = 0; k < 4; k++) {
-			if (in[i + k] == '=' && i + 4 == len && k >= 2) {
-				v[k] = 0;
-				pad++;
-			} else if (pad || (v[k] = b64_value(in[i + k])) < 0) {
-				return -1;
-			}
-		}
-		if ((pad == 1 && (v[2] & 3)) || (pad == 2 && (v[1] & 15)))
-			return -1;
-		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-		if (pad < 2)
-			out[o++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
-		if (pad < 1)
-			out[o++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
-	}
-	*out_len = o;
-	return 0;
-}
-
 static json_t *b64_string(const void *data, size_t len)
 {
 	_cleanup_free_ char *s = rls_xmalloc((len + 2) / 3 * 4 + 1);
 
-	proto_b64_encode(data, len, s);
+	rls_b64_encode(data, len, s);
 	return json_string_nocheck(s);
 }
 
@@ -257,7 +195,7 @@ static int decode(json_t *o, vm_msg *msg, rls_error *err)
 		if (n > (32768 + 2) / 3 * 4)
 			return bad(err, "an output chunk is too long");
 		msg->data = rls_xmalloc(n / 4 * 3 + 1);
-		if (proto_b64_decode(json_string_value(data), n, msg->data, &msg->len) < 0)
+		if (rls_b64_decode(json_string_value(data), n, msg->data, &msg->len) < 0)
 			return bad(err, "\"data\" is not base64");
 		if (!msg->len)
 			return bad(err, "an empty output chunk");

@@ -109,22 +109,6 @@ static double now_s(void)
 
 /* ---- check ---- */
 
-static bool normal_path(const char *p)
-{
-	if (!p || p[0] != '/' || !p[1])
-		return false;
-	for (const char *s = p; *s;) {
-		const char *seg = ++s;
-
-		while (*s && *s != '/')
-			s++;
-		size_t n = (size_t)(s - seg);
-		if (!n || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return false;
-	}
-	return true;
-}
-
 static int check_request(const vm_request *req, rls_error *err)
 {
 	static const char *const reserved[] = { "/dev", "/proc", "/sys", "/run", "/rls", "/tmp", NULL };
@@ -134,7 +118,7 @@ static int check_request(const vm_request *req, rls_error *err)
 		return rls_error_set(err, 0, "no command to run");
 	if (req->uid == 0 || req->gid == 0)
 		return rls_error_set(err, 0, "the command never runs as uid or gid 0 in the guest");
-	if (!normal_path(req->mount_at))
+	if (!rls_path_is_normal(req->mount_at))
 		return rls_error_set(err, 0, "the mount point must be a normal absolute path, not '%s'",
 				     req->mount_at ? req->mount_at : "");
 	for (const char *const *r = reserved; *r; r++) {

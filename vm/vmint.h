@@ -27,9 +27,6 @@ void proto_in_eof(rls_buf *b);
 void proto_signal(rls_buf *b, int sig);
 void proto_bye(rls_buf *b);
 
-size_t proto_b64_encode(const unsigned char *in, size_t len, char *out);
-int proto_b64_decode(const char *in, size_t len, unsigned char *out, size_t *out_len);
-
 /* ---- image.c ---- */
 
 typedef struct vm_image {

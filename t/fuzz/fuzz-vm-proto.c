@@ -48,11 +48,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += len + 1;
 	}
 	/* base64: the decoder takes only what the encoder makes */
-	n = proto_b64_encode(data, size, enc);
-	if (proto_b64_decode(enc, n, dec, &n) < 0 || n != size || memcmp(dec, data, size))
+	n = rls_b64_encode(data, size, enc);
+	if (rls_b64_decode(enc, n, dec, &n) < 0 || n != size || memcmp(dec, data, size))
 		abort();
-	if (proto_b64_decode((const char *)data, size, dec, &n) == 0) {
-		size_t m = proto_b64_encode(dec, n, enc);
+	if (rls_b64_decode((const char *)data, size, dec, &n) == 0) {
+		size_t m = rls_b64_encode(dec, n, enc);
 
 		if (m != size || memcmp(enc, data, size))
 			abort();

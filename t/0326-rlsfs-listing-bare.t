@@ -1,0 +1,50 @@
+#!/bin/bash
+# A listing goes out bare (names and types, as readdir gives them) until
+# files are looked up in folders so listed; from then on listings carry
+# each entry's attributes (rls_readdirplus, rlsfs(1) CACHING).  Either
+# way the listing is the same: the right types, hidden names never in it.
+# The requests are counted in the daemon's debug trace.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+S=$T/src M=$T/mnt L=$T/trace
+for d in a b c; do
+	mkdir -p "$S/$d/sub"
+	for i in $(seq 40); do echo "$i" > "$S/$d/f$i"; done
+	ln -s f1 "$S/$d/link"
+	echo s > "$S/$d/.env"
+done
+cat > "$T/policy.yml" <<'YAML'
+rules:
+  - { pattern: "**", permission: read }
+  - { pattern: "**/.env*", permission: none }
+YAML
+mkdir -p "$M"
+"$RLSFS" mount -d --delta "$T/delta" -p "$T/policy.yml" "$S" "$M" 2> "$L" &
+at_exit "umount_rlsfs '$M'"
+for i in $(seq 200); do mountpoint -q "$M" && break; sleep 0.05; done
+mountpoint -q "$M" || { echo "Bail out! mount failed"; exit 1; }
+
+# lookups RUN: how many LOOKUP requests running RUN cost the daemon
+lookups() {
+	local before after
+	before=$(grep -c "opcode: LOOKUP " "$L")
+	"$@" > /dev/null
+	sleep 0.2	# the trace is written after the reply
+	after=$(grep -c "opcode: LOOKUP " "$L")
+	echo $((after - before))
+}
+# kinds DIR: the listing as find sees it, type by type
+kinds() { (cd "$1" && find . -mindepth 1 -printf '%y %p\n' | sort | tr '\n' ' '); }
+want=$({ echo "d ./sub"; echo "l ./link"; for i in $(seq 40); do echo "f ./f$i"; done; } | sort | tr '\n' ' ')
+
+n=$(lookups find "$M/a" -type f)
+ok "find over a fresh folder looks up no file (bare listing): $n lookups" test "$n" -le 2
+is "$(kinds "$M/a")" "$want" "a bare listing gives every visible entry with its type"
+n=$(lookups stat "$M"/a/f*)
+ok "stat of the 40 files then looks each up: $n lookups" test "$n" -ge 40
+n=$(lookups ls -l "$M/b")
+ok "after that, a listing carries attributes: ls -l of a fresh folder, $n lookups" test "$n" -le 2
+is "$(kinds "$M/c")" "$want" "a listing with attributes gives the same entries and types"
+ok "the hidden name is in neither" sh -c "! ls -A '$M/a' '$M/c' | grep -q env"
+done_testing
