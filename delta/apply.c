@@ -163,13 +163,29 @@ static int create_tmp(int dirfd, const char *name)
 	}
 }
 
+/* Give dirfd/name (with AT_EMPTY_PATH in flags, dirfd itself) op o's
+ * owner, as root, when it has another: what an entry holds (the source's
+ * owner, a set-group-id folder's group, the ids of whoever made a data
+ * file) says nothing of the committer's own ids, so only what is there
+ * tells whether a chown is due. */
+static void set_owner_at(struct delta_run *r, int dirfd, const char *name, int flags, const struct delta_op *o)
+{
+	struct stat st;
+
+	if (!r->root)
+		return;
+	flags |= AT_SYMLINK_NOFOLLOW;
+	if (fstatat(dirfd, name, &st, flags) == 0 && st.st_uid == o->uid && st.st_gid == o->gid)
+		return;
+	(void)!fchownat(dirfd, name, o->uid, o->gid, flags);
+}
+
 /* Give the file open as fd op o's owner, mode and times. */
 static void set_attrs_fd(struct delta_run *r, int fd, const struct delta_op *o)
 {
 	struct timespec ts[2] = { delta_ns_ts(o->atime_ns), delta_ns_ts(o->mtime_ns) };
 
-	if (r->root && (o->uid != r->euid || o->gid != r->egid))
-		(void)!fchown(fd, o->uid, o->gid);
+	set_owner_at(r, fd, "", AT_EMPTY_PATH, o);
 	(void)!fchmod(fd, o->mode & 07777);
 	futimens(fd, ts);
 }
@@ -190,7 +206,7 @@ static int set_attrs_at(struct delta_run *r, int dirfd, const char *name, const 
 		return -1;
 	if ((st.st_mode & S_IFMT) != type)
 		return 1;
-	if (r->root && (o->uid != r->euid || o->gid != r->egid))
+	if (r->root && (st.st_uid != o->uid || st.st_gid != o->gid))
 		(void)!fchownat(pfd, "", o->uid, o->gid, AT_EMPTY_PATH);
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
 	if (!S_ISLNK(type))
@@ -317,8 +333,7 @@ static int prepare_move(struct delta_run *r, const struct delta_op *o, int dirfd
 	if (dev != o->data_dev || (r->have_exdev && dev == r->exdev_dev))
 		return 0;
 	delta_data_name(o->id, dname);
-	if (r->root && (o->uid != r->euid || o->gid != r->egid))
-		(void)!fchownat(data_fd, dname, o->uid, o->gid, AT_SYMLINK_NOFOLLOW);
+	set_owner_at(r, data_fd, dname, 0, o);
 	if (fchmodat(data_fd, dname, o->mode & 07777, 0) < 0 && errno == ENOENT) {
 		moved_before(r, o, dirfd, name);
 		return 1;
@@ -327,6 +342,37 @@ static int prepare_move(struct delta_run *r, const struct delta_op *o, int dirfd
 		utimensat(data_fd, dname, ts, AT_SYMLINK_NOFOLLOW);
 	*move = true;
 	return 0;
+}
+
+/* Make dirfd/tmp a hard link to `first`, an inode's name applied before
+ * (a flush ran since, for a file): reached beneath the root without
+ * following symlinks (not through parent_of: its one cached descriptor is
+ * dirfd).  False when it cannot be. */
+static bool link_first(struct delta_run *r, const char *first, int dirfd, const char *tmp)
+{
+	const char *slash = strrchr(first, '/');
+	_cleanup_free_ char *tdir = slash != first ? rls_xstrndup(first + 1, (size_t)(slash - first - 1)) : NULL;
+	_cleanup_close_ int tfd = tdir ? open_beneath(r->src_fd, tdir) : -1;
+
+	unlinkat(dirfd, tmp, 0);
+	return (!tdir || tfd >= 0) && linkat(tdir ? tfd : r->src_fd, slash + 1, dirfd, tmp, 0) == 0;
+}
+
+/* Is dirfd/name what op o (a symlink or special file) would make? */
+static bool is_special_of(const struct delta_op *o, int dirfd, const char *name)
+{
+	struct stat st;
+	char buf[DELTA_PATH_MAX];
+	ssize_t n;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (o->kind == DELTA_OP_NODE)
+		return (st.st_mode & S_IFMT) == (o->mode & S_IFMT) &&
+		       (!(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) || (uint64_t)st.st_rdev == o->rdev);
+	if (!S_ISLNK(st.st_mode) || (n = readlinkat(dirfd, name, buf, sizeof buf)) < 0 || (size_t)n == sizeof buf)
+		return false;
+	return (size_t)n == strlen(o->target ? o->target : "") && !memcmp(buf, o->target ? o->target : "", (size_t)n);
 }
 
 static int stage_file(struct delta_run *r, size_t i, rls_error *err)
@@ -350,20 +396,8 @@ static int stage_file(struct delta_run *r, size_t i, rls_error *err)
 		int fd;
 
 		tmp_name(r, i, tmp);
-		if (o->kind == DELTA_OP_LINK) {
-			/* The first name is in place (a flush ran before this op).
-			 * Reach it beneath the root without following symlinks
-			 * (not through parent_of: its one cached descriptor is
-			 * dirfd). */
-			const char *slash = strrchr(o->target, '/');
-			_cleanup_free_ char *tdir = slash != o->target ?
-				rls_xstrndup(o->target + 1, (size_t)(slash - o->target - 1)) : NULL;
-			_cleanup_close_ int tfd = tdir ? open_beneath(r->src_fd, tdir) : -1;
-
-			unlinkat(dirfd, tmp, 0);
-			linked = (!tdir || tfd >= 0) &&
-				 linkat(tdir ? tfd : r->src_fd, slash + 1, dirfd, tmp, 0) == 0;
-		}
+		if (o->kind == DELTA_OP_LINK)
+			linked = link_first(r, o->target, dirfd, tmp);
 		if (!linked && (o->flags & DELTA_OPF_MOVE) && data_gone(r, o)) {
 			/* Moved by an earlier run into a directory since
 			 * replaced by one on another filesystem. */
@@ -521,12 +555,16 @@ static int do_special(struct delta_run *r, size_t i, rls_error *err)
 	if (dirfd < 0)
 		return -1;
 	tmp_name(r, i, tmp);
-	unlinkat(dirfd, tmp, 0);
-	if (o->kind == DELTA_OP_SYMLINK) {
-		if (symlinkat(o->target ? o->target : "", dirfd, tmp) < 0)
-			return rls_error_set(err, errno, "symlink %s%s", r->d->source, o->path);
-	} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
-		return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
+	/* Another name of the inode is in place: a link to it, unless what
+	 * is there now is not what this op would make. */
+	if (!o->link || !link_first(r, o->link, dirfd, tmp) || !is_special_of(o, dirfd, tmp)) {
+		unlinkat(dirfd, tmp, 0);
+		if (o->kind == DELTA_OP_SYMLINK) {
+			if (symlinkat(o->target ? o->target : "", dirfd, tmp) < 0)
+				return rls_error_set(err, errno, "symlink %s%s", r->d->source, o->path);
+		} else if (mknodat(dirfd, tmp, (o->mode & S_IFMT) | 0600, (dev_t)o->rdev) < 0) {
+			return rls_error_set(err, errno, "mknod %s%s", r->d->source, o->path);
+		}
 	}
 	if (set_attrs_at(r, dirfd, tmp, o, o->kind == DELTA_OP_SYMLINK ? S_IFLNK : o->mode & S_IFMT) != 0)
 		return rls_error_set(err, EEXIST, "%s%s: its temporary name was replaced while the commit made it",
@@ -614,9 +652,7 @@ void delta_run_init(struct delta_run *r, delta *d, int src_fd)
 	r->d = d;
 	r->src_fd = src_fd;
 	r->cache_fd = -1;
-	r->euid = geteuid();
-	r->egid = getegid();
-	r->root = r->euid == 0;
+	r->root = geteuid() == 0;
 	if (fstat(src_fd, &src) == 0 && fstat(d->data_fd, &data) == 0) {
 		r->src_dev = src.st_dev;
 		r->data_other_fs = src.st_dev != data.st_dev;

@@ -51,8 +51,6 @@ struct delta_run {
 	size_t batch_files;
 	bool root;
 	uint64_t src_dev;
-	uid_t euid;
-	gid_t egid;
 	/* DELTA/data is not on the source root's filesystem: nothing is
 	 * moved (so every move lands on the filesystem syncfs(src_fd) syncs). */
 	bool data_other_fs;

@@ -26,12 +26,22 @@ struct delta {
 	bool wrote;		/* a write transaction committed: the close syncs */
 	size_t page_size;	/* of the index */
 	struct delta_quota *quota;	/* quota.c; NULL without one */
+	/* The index's reserve (index.c): allocated up to this offset of its
+	 * file; short when the filesystem could not make it good; off when
+	 * it cannot allocate ahead at all. */
+	_Atomic uint64_t reserved_end;
+	atomic_bool reserve_short;
+	atomic_bool reserve_off;
 };
 
 struct delta_txn {
 	delta *d;
 	MDB_txn *t;
 	bool write;
+	/* Begun while the reserve was short: may not add records, of which
+	 * the index held `records` then. */
+	bool guarded;
+	size_t records;
 	/* Data files to unlink once the transaction is durable in LMDB. */
 	uint64_t *unlink_ids;
 	size_t n_unlink, cap_unlink;
@@ -109,11 +119,15 @@ struct delta_op {
 				 * older journal */
 	char *path;
 	char *target;
+	/* OP_SYMLINK, OP_NODE: the merged path of another name of the same
+	 * inode, in place before this op runs; this name is a hard link to
+	 * it while it is still what this op would make.  NULL: none. */
+	char *link;
 };
 
 /* Version 2 added data_dev and data_ino at the end of each op, version 3
- * tmp; a version 1 or 2 journal still reads. */
-#define DELTA_JOURNAL_V 3
+ * tmp, version 4 link; an older journal still reads. */
+#define DELTA_JOURNAL_V 4
 #define DELTA_JOURNAL_SIZE 24
 
 struct delta_journal {
@@ -143,6 +157,8 @@ void delta_quota_free(delta *d);
 
 /* Map an LMDB (negative) or errno (positive) result into *err. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);
+/* Keep room allocated past the index's last page (index.c). */
+void delta_reserve_refill(delta *d);
 
 /* Meta values: 0 and *out (malloc'ed, NUL-terminated) filled, 1 when absent. */
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err);

@@ -125,27 +125,91 @@ bool delta_is_mounted(const delta *d)
 	return false;
 }
 
+/* ---- the reserve -----------------------------------------------------
+ * Every change of the index writes new pages (LMDB copies on write), and
+ * pages past the end of its file need room that a full filesystem no
+ * longer has: then not even a removal, which would free room, could be
+ * recorded.  So the index keeps DELTA_RESERVE_PAGES allocated past its
+ * last page (fallocate with FALLOC_FL_KEEP_SIZE: LMDB sees no change of
+ * size, and its writes there need no new blocks), made good when a change
+ * has eaten half of it.  While the filesystem cannot make it good the
+ * reserve is short, and a transaction that adds records is refused with
+ * ENOSPC; one that removes or changes records goes on in what is left (a
+ * removal frees its data file's room, and the next change makes the
+ * reserve good again).  A change takes a few pages per table it touches,
+ * so the reserve lasts for many of them. */
+#define DELTA_RESERVE_PAGES 64
+
+void delta_reserve_refill(delta *d)
+{
+	MDB_envinfo info;
+	uint64_t end, want;
+	int fd;
+
+	if (atomic_load(&d->reserve_off) || mdb_env_info(d->env, &info) != 0 || mdb_env_get_fd(d->env, &fd) != 0)
+		return;
+	end = ((uint64_t)info.me_last_pgno + 1) * d->page_size;
+	want = end + DELTA_RESERVE_PAGES * d->page_size;
+	if (atomic_load(&d->reserved_end) >= end + DELTA_RESERVE_PAGES / 2 * d->page_size)
+		return;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)end, (off_t)(want - end)) == 0) {
+		atomic_store(&d->reserved_end, want);
+		atomic_store(&d->reserve_short, false);
+	} else if (errno == ENOSPC || errno == EDQUOT) {
+		atomic_store(&d->reserve_short, true);
+	} else {
+		atomic_store(&d->reserve_off, true);	/* no allocating ahead here: nothing to keep */
+	}
+}
+
+static size_t count_records(delta_txn *txn)
+{
+	MDB_dbi dbis[] = { txn->d->meta, txn->d->nodes, txn->d->dirs, txn->d->inodes };
+	size_t n = 0;
+	MDB_stat st;
+
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(dbis); i++)
+		if (mdb_stat(txn->t, dbis[i], &st) == 0)
+			n += st.ms_entries;
+	return n;
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
 int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err)
 {
 	delta_txn *txn = rls_xcalloc(1, sizeof *txn);
-	int rc = mdb_txn_begin(d->env, NULL, write ? 0 : MDB_RDONLY, &txn->t);
+	int rc;
 
+	if (write && atomic_load(&d->reserve_short))
+		delta_reserve_refill(d);	/* room may have been freed since */
+	rc = mdb_txn_begin(d->env, NULL, write ? 0 : MDB_RDONLY, &txn->t);
 	if (rc) {
 		free(txn);
 		return delta_mdb_error(err, rc, "begin transaction");
 	}
 	txn->d = d;
 	txn->write = write;
+	if (write && atomic_load(&d->reserve_short)) {
+		txn->guarded = true;
+		txn->records = count_records(txn);
+	}
 	*out = txn;
 	return 0;
 }
 
 int delta_commit_txn(delta_txn *txn, rls_error *err)
 {
-	int rc = mdb_txn_commit(txn->t);
+	int rc;
 
+	if (txn->guarded && count_records(txn) > txn->records) {
+		delta_abort(txn);
+		return rls_error_set(err, ENOSPC, "delta: its filesystem is full: only removals are recorded "
+				     "until room is freed there");
+	}
+	rc = mdb_txn_commit(txn->t);
+	if (rc == 0 && txn->write)
+		delta_reserve_refill(txn->d);
 	if (rc == 0) {
 		txn->d->wrote |= txn->write;
 		for (size_t i = 0; i < txn->n_unlink; i++) {

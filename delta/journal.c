@@ -10,6 +10,7 @@ void delta_free_ops(struct delta_op *ops, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(ops[i].path);
 		free(ops[i].target);
+		free(ops[i].link);
 	}
 	free(ops);
 }

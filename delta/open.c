@@ -246,6 +246,10 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 		goto fail;
 	if (delta_recover(d, err) < 0)
 		goto fail;
+	/* Only a mounted delta records removals one by one as its
+	 * filesystem fills; the others need no reserve. */
+	atomic_store(&d->reserve_off, !d->live);
+	delta_reserve_refill(d);
 	/* What opening wrote is synced already (the record of a new delta,
 	 * a finished commit) or changed nothing (the tables opened). */
 	d->wrote = false;

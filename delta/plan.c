@@ -189,7 +189,7 @@ static int plan_entry(struct plan *p, size_t i, rls_error *err)
 			return -1;
 		if (exists && !differs) {
 			o->kind = 0;	/* copied up, never changed */
-			if (e->kind == DELTA_FILE && S_ISREG(st.st_mode))
+			if ((st.st_mode & S_IFMT) == delta_kind_type(e->kind))
 				o->flags |= DELTA_OPF_IN_PLACE;
 			return 0;
 		}
@@ -269,8 +269,8 @@ static int read_epoch(delta *d, int64_t *out, rls_error *err)
 	return 0;
 }
 
-/* A regular file's op by inode id: sorted, the names of one inode come
- * together, in path order. */
+/* An op by inode id: sorted, the names of one inode come together, in
+ * path order. */
 struct by_id {
 	uint64_t id;
 	size_t i;
@@ -379,14 +379,22 @@ int delta_plan(struct delta_run *r, delta_conflict_mode mode, unsigned flags, de
 	 * name is moved into place when the delta shares the source's
 	 * filesystem (and, it turns out, the target directory's); the first
 	 * of several names is copied, since a link may need the data file
-	 * again.  The data file's identity goes to the journal. */
+	 * again.  The data file's identity goes to the journal.  A symlink's
+	 * or a special file's other names keep their own op, which knows
+	 * what to make should the link fail (op->link); each symlink name was
+	 * judged on its own by hold_symlinks. */
 	struct by_id *files = rls_xcalloc(p.n ? p.n : 1, sizeof *files);
 	size_t n_files = 0;
 
-	for (size_t i = 0; i < p.n; i++)
-		if (p.e[i].has_inode && ((p.ops[i].kind == DELTA_OP_FILE && !(p.ops[i].flags & DELTA_OPF_SKIP)) ||
-					 (!p.ops[i].kind && (p.ops[i].flags & DELTA_OPF_IN_PLACE))))
-			files[n_files++] = (struct by_id){ p.ops[i].id, i, !p.ops[i].kind };
+	for (size_t i = 0; i < p.n; i++) {
+		uint8_t kind = p.ops[i].kind;
+
+		if (p.e[i].has_inode && p.e[i].kind != DELTA_DIR &&
+		    (((kind == DELTA_OP_FILE || kind == DELTA_OP_SYMLINK || kind == DELTA_OP_NODE) &&
+		      !(p.ops[i].flags & DELTA_OPF_SKIP)) ||
+		     (!kind && (p.ops[i].flags & DELTA_OPF_IN_PLACE))))
+			files[n_files++] = (struct by_id){ p.ops[i].id, i, !kind };
+	}
 	qsort(files, n_files, sizeof *files, by_id_cmp);
 	for (size_t f = 0; f < n_files; f++) {
 		struct delta_op *o = &p.ops[files[f].i];
@@ -399,13 +407,17 @@ int delta_plan(struct delta_run *r, delta_conflict_mode mode, unsigned flags, de
 		while (f + 1 < n_files && files[f + 1].id == o->id) {
 			struct delta_op *l = &p.ops[files[++f].i];
 
-			l->kind = DELTA_OP_LINK;
-			free(l->target);
-			l->target = rls_xstrdup(o->path);
+			if (l->kind == DELTA_OP_FILE) {
+				l->kind = DELTA_OP_LINK;
+				free(l->target);
+				l->target = rls_xstrdup(o->path);
+			} else {
+				l->link = rls_xstrdup(o->path);
+			}
 			linked = true;
 		}
 		delta_data_name(o->id, dname);
-		if (!linked && !r->data_other_fs && fstatat(r->d->data_fd, dname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		if (!linked && o->kind == DELTA_OP_FILE && !r->data_other_fs && fstatat(r->d->data_fd, dname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_ino) {
 			o->flags |= DELTA_OPF_MOVE;
 			/* Its times are the file's, unless planning read it. */

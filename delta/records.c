@@ -269,6 +269,7 @@ void delta_pack_op(rls_buf *b, const struct delta_op *o)
 	ADD(b, o->data_dev, htole64);
 	ADD(b, o->data_ino, htole64);
 	ADD(b, o->tmp, htole64);
+	add_str(b, o->link);
 }
 
 int delta_unpack_op(const void *buf, size_t len, struct delta_op *o)
@@ -288,13 +289,16 @@ int delta_unpack_op(const void *buf, size_t len, struct delta_op *o)
 	o->size = getn(&r, 8);
 	o->path = getstr_dup(&r);
 	o->target = getstr_dup(&r);
-	/* Version 2 added data_dev and data_ino at the end, version 3 tmp. */
+	/* Version 2 added data_dev and data_ino at the end, version 3 tmp,
+	 * version 4 link. */
 	if (r.p != r.end) {
 		o->data_dev = getn(&r, 8);
 		o->data_ino = getn(&r, 8);
 	}
 	if (r.p != r.end)
 		o->tmp = getn(&r, 8);
+	if (r.p != r.end)
+		o->link = getstr_dup(&r);
 	if (!o->data_ino)
 		o->flags &= (uint8_t)~DELTA_OPF_MOVE;
 	/* Paths from disk: as the index writes them, never "/" itself (no op
@@ -302,10 +306,13 @@ int delta_unpack_op(const void *buf, size_t len, struct delta_op *o)
 	if (r.bad || !o->path || o->kind < DELTA_OP_DEL || o->kind > DELTA_OP_HOLD ||
 	    !delta_path_ok(o->path, strlen(o->path)) || !strcmp(o->path, "/") ||
 	    (o->kind == DELTA_OP_LINK && (!o->target || !delta_path_ok(o->target, strlen(o->target)) ||
-					  !strcmp(o->target, "/")))) {
+					  !strcmp(o->target, "/"))) ||
+	    (o->link && ((o->kind != DELTA_OP_SYMLINK && o->kind != DELTA_OP_NODE) ||
+			 !delta_path_ok(o->link, strlen(o->link)) || !strcmp(o->link, "/")))) {
 		free(o->path);
 		free(o->target);
-		o->path = o->target = NULL;
+		free(o->link);
+		o->path = o->target = o->link = NULL;
 		return -1;
 	}
 	return 0;

@@ -13,17 +13,40 @@
 #include "../policy/policy.h"
 #include "fs.h"
 
+/* The hard-link side of a node (node.c). */
+typedef struct node_link {
+	uint64_t id;		/* the delta inode */
+	struct rnode *shared;	/* an alias: the node the kernel knows; else NULL */
+	struct rnode *aliases;	/* the node's other names, chained by anext */
+	struct rnode *anext;
+	struct rnode *inext;	/* chain in the table by delta id */
+	/* A name of the inode at another policy level has a node of its
+	 * own: the kernel has two inodes, two page caches, for the file. */
+	bool split;
+} node_link;
+
 /* One node the kernel knows (or a parent of one).  Nodes are keyed by
  * (parent, name), not by an open descriptor: a tree of any size costs
  * memory, never file descriptors.  The nodeid handed to the kernel is an
  * opaque number, never the node's address: the kernel passes nodeids to
  * the sandbox (name_to_handle_at(2) file handles), and rlsfs runs with
- * more privilege than the sandbox, so its heap layout must not show. */
+ * more privilege than the sandbox, so its heap layout must not show.
+ *
+ * Every name of a delta inode with several names (hard links) is one node
+ * for the kernel, so one kernel inode: one page cache, one pipe.  That
+ * node holds one of the names itself; the others are aliases, nodes in
+ * the (parent, name) table without a nodeid of their own (see node.c). */
 typedef struct rnode {
 	struct rnode *parent;
 	uint64_t nodeid;	/* slot | generation << 32; see node.c */
 	char *name;
 	struct rnode *hnext;	/* chain in the (parent, name) table */
+	/* Hard links: set for the node of a delta inode with several names
+	 * and for each of its aliases, NULL for every other node. */
+	struct node_link *link;
+	/* What the kernel was last told of a detached node: an open fifo or
+	 * socket answers fstat from it (they have no handle here). */
+	struct stat *gone;
 	uint64_t nlookup;	/* references the kernel holds */
 	uint32_t children;	/* live nodes whose parent this is */
 	mode_t type;		/* S_IFMT bits */
@@ -100,6 +123,8 @@ typedef struct rlsfs {
 	rnode root;
 	rnode **table;
 	size_t table_size, table_used;
+	rnode **by_id;			/* linked nodes by delta id */
+	size_t by_id_size, by_id_used;
 	_Atomic(rnode_chunk *) *chunks;	/* RLSFS_CHUNKS of them, made as needed */
 	uint32_t slots_used;		/* slots ever handed out */
 	uint32_t *free_slots;		/* slots to reuse */
@@ -140,12 +165,38 @@ typedef struct rlsfs {
 void node_table_init(rlsfs *fs);
 void node_table_free(rlsfs *fs);
 rnode *node_of(rlsfs *fs, fuse_ino_t ino);
-/* The node for (parent, name), made if new; its nlookup is raised by one. */
-rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type);
+/* The node for (parent, name), made if new, its policy level set; its
+ * nlookup is raised by one.  `id` is the entry's delta inode (0 for none);
+ * with `linked` (the inode has several names) the node the kernel already
+ * knows for that inode is answered, when it is at the same level. */
+rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_t id, bool linked,
+		policy_level level);
+/* (parent, name) was made a new name of n's delta inode `id`: the node
+ * for it, n unless another node is the inode's already (at another policy
+ * level); its nlookup is raised by one. */
+rnode *node_add_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id);
+/* Is n the one node of the names of a hard-linked inode? */
+static inline bool node_linked(const rnode *n)
+{
+	return n->link && !n->link->shared;
+}
+
+/* Is n the kernel's only inode for the names of its delta inode? */
+static inline bool node_whole(const rnode *n)
+{
+	return node_linked(n) && !n->link->split;
+}
+
+/* The node of the name (parent, name): the node the kernel knows, or an
+ * alias of it; NULL when the name has none.  For node_detach and
+ * node_move only. */
 rnode *node_find(rlsfs *fs, rnode *parent, const char *name);
 void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup);
-/* Take n out of the namespace (unlinked, or replaced by a rename). */
-void node_detach(rlsfs *fs, rnode *n);
+/* The name of node_find's n left the namespace (unlinked, or replaced by a
+ * rename; tree lock held for writing).  The kernel's node takes over one
+ * of its other names, if any; else it is detached and keeps `st` (what
+ * the name showed, or NULL) for fstat.  An alias is freed. */
+void node_detach(rlsfs *fs, rnode *n, const struct stat *st);
 void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname);
 /* Close every cached directory descriptor (tree lock held for writing). */
 void node_drop_fds(rlsfs *fs);

@@ -1,4 +1,5 @@
-/* node.c - the table of nodes the kernel knows, keyed by (parent, name). */
+/* node.c - the table of nodes the kernel knows, keyed by (parent, name),
+ * and the hard links among them. */
 #include "internal.h"
 
 static size_t node_hash(const rnode *parent, const char *name, size_t size)
@@ -84,7 +85,15 @@ void node_table_free(rlsfs *fs)
 			rnode *n = atomic_load(&c->node[k]);
 
 			if (n) {
+				for (rnode *a = n->link ? n->link->aliases : NULL, *next; a; a = next) {
+					next = a->link->anext;
+					free(a->link);
+					free(a->name);
+					free(a);
+				}
+				free(n->link);
 				drop_fd(fs, n);
+				free(n->gone);
 				free(n->name);
 				free(n);
 			}
@@ -94,6 +103,7 @@ void node_table_free(rlsfs *fs)
 	free(fs->chunks);
 	free(fs->free_slots);
 	free(fs->table);
+	free(fs->by_id);
 	free(fs->root.name);
 }
 
@@ -154,6 +164,15 @@ static void table_grow(rlsfs *fs)
 	free(old);
 }
 
+static void table_add(rlsfs *fs, rnode *n)
+{
+	if (fs->table_used >= fs->table_size)
+		table_grow(fs);
+	table_insert(fs, n);
+}
+
+static void release_locked(rlsfs *fs, rnode *n);
+
 static rnode *find_locked(rlsfs *fs, rnode *parent, const char *name)
 {
 	rnode *n = fs->table[node_hash(parent, name, fs->table_size)];
@@ -174,18 +193,223 @@ rnode *node_find(rlsfs *fs, rnode *parent, const char *name)
 	return n;
 }
 
-rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type)
+/* ---- hard links ------------------------------------------------------
+ *
+ * A node whose delta inode has several names is "linked": it is in a
+ * second table, by delta id, and every other name of the inode the kernel
+ * is told of becomes an alias of it (node_get, node_link) rather than a
+ * node of its own.  So the kernel aliases those dentries onto one inode,
+ * and a write through one name and a mapping of another share one page
+ * cache, two opens of a fifo one pipe.
+ *
+ * The node holds one of the names itself, and when that name goes it
+ * takes over an alias's (node_detach): a node that is not detached always
+ * has a path, so every operation that resolves a nodeid to a path works
+ * through whichever name remains.  Detached, it stays in the table by id
+ * while the kernel holds it, and takes the name of the next lookup of the
+ * inode, if any.
+ *
+ * A nodeid carries one policy level (ops.c checks it on the node's path),
+ * so a name becomes an alias only at the level of the node: a name at
+ * another level (a delta kept from a mount under another policy) gets a
+ * node of its own, as before.  A name the policy hides is never looked up
+ * (ops.c answers it as absent before any node is made), so it can never
+ * become an alias, nor a path a linked node is reached by. */
+
+static size_t id_hash(uint64_t id, size_t size)
 {
-	rnode *n;
+	id *= 0x9e3779b97f4a7c15ull;
+	return (size_t)(id ^ (id >> 29)) & (size - 1);
+}
+
+static rnode *by_id_find(rlsfs *fs, uint64_t id)
+{
+	rnode *n = fs->by_id_size ? fs->by_id[id_hash(id, fs->by_id_size)] : NULL;
+
+	while (n && n->link->id != id)
+		n = n->link->inext;
+	return n;
+}
+
+static void by_id_chain(rlsfs *fs, rnode *n)
+{
+	size_t h = id_hash(n->link->id, fs->by_id_size);
+
+	n->link->inext = fs->by_id[h];
+	fs->by_id[h] = n;
+}
+
+/* n becomes the node of every name of delta inode id (nodes_lock held). */
+static void by_id_insert(rlsfs *fs, rnode *n, uint64_t id)
+{
+	if (fs->by_id_used >= fs->by_id_size) {
+		rnode **old = fs->by_id;
+		size_t old_size = fs->by_id_size;
+
+		fs->by_id_size = old_size ? 2 * old_size : 64;
+		fs->by_id = rls_xcalloc(fs->by_id_size, sizeof *fs->by_id);
+		for (size_t i = 0; i < old_size; i++) {
+			for (rnode *m = old[i], *next; m; m = next) {
+				next = m->link->inext;
+				by_id_chain(fs, m);
+			}
+		}
+		free(old);
+	}
+	n->link = rls_xcalloc(1, sizeof *n->link);
+	n->link->id = id;
+	by_id_chain(fs, n);
+	fs->by_id_used++;
+}
+
+/* n takes the name (newparent, newname), leaving its old one (nodes_lock
+ * held).  A node that was detached is reattached: its new name and parent
+ * are written before it stops being detached, so that node_path, which a
+ * lookup may run meanwhile under the tree's read lock, reads either no
+ * path or the new one. */
+static void move_locked(rlsfs *fs, rnode *n, rnode *newparent, const char *newname)
+{
+	rnode *oldparent = n->parent;
+	char *oldname = n->name;
+
+	if (!n->detached)
+		table_remove(fs, n);
+	drop_fd(fs, n);
+	n->name = rls_xstrdup(newname);
+	n->parent = newparent;
+	n->level_gen = 0;
+	atomic_thread_fence(memory_order_release);
+	n->detached = false;
+	free(oldname);
+	free(n->gone);
+	n->gone = NULL;
+	newparent->children++;
+	table_add(fs, n);
+	oldparent->children--;
+	release_locked(fs, oldparent);
+}
+
+static void alias_add(rlsfs *fs, rnode *n, rnode *parent, const char *name)
+{
+	rnode *a = rls_xcalloc(1, sizeof *a);
+
+	a->parent = parent;
+	a->name = rls_xstrdup(name);
+	a->type = n->type;
+	atomic_init(&a->srcfd, -1);
+	a->link = rls_xcalloc(1, sizeof *a->link);
+	a->link->id = n->link->id;
+	a->link->shared = n;
+	a->link->anext = n->link->aliases;
+	n->link->aliases = a;
+	parent->children++;
+	table_add(fs, a);
+}
+
+/* Free alias a, already out of its node's list (nodes_lock held). */
+static void alias_free(rlsfs *fs, rnode *a)
+{
+	rnode *parent = a->parent;
+
+	table_remove(fs, a);
+	free(a->link);
+	free(a->name);
+	free(a);
+	parent->children--;
+	release_locked(fs, parent);
+}
+
+static void alias_drop(rlsfs *fs, rnode *a)
+{
+	for (rnode **pp = &a->link->shared->link->aliases; *pp; pp = &(*pp)->link->anext) {
+		if (*pp == a) {
+			*pp = a->link->anext;
+			break;
+		}
+	}
+	alias_free(fs, a);
+}
+
+/* Linked node n loses its other names and its place by id: it becomes a
+ * node like any other (nodes_lock held). */
+static void unlink_all(rlsfs *fs, rnode *n)
+{
+	if (!node_linked(n))
+		return;
+	while (n->link->aliases) {
+		rnode *a = n->link->aliases;
+
+		n->link->aliases = a->link->anext;
+		alias_free(fs, a);
+	}
+	for (rnode **pp = &fs->by_id[id_hash(n->link->id, fs->by_id_size)]; *pp; pp = &(*pp)->link->inext) {
+		if (*pp == n) {
+			*pp = n->link->inext;
+			fs->by_id_used--;
+			break;
+		}
+	}
+	free(n->link);
+	n->link = NULL;
+}
+
+/* The name n is gone (nodes_lock held; the tree lock too, for writing,
+ * with `adopt`, which lets a linked n take over another of its names;
+ * without it n loses them all). */
+static void detach_locked(rlsfs *fs, rnode *n, const struct stat *st, bool adopt)
+{
+	if (n->link && n->link->shared) {
+		alias_drop(fs, n);
+		return;
+	}
+	if (n->detached)
+		return;
+	if (adopt && n->link && n->link->aliases) {
+		rnode *a = n->link->aliases;
+
+		n->link->aliases = a->link->anext;
+		move_locked(fs, n, a->parent, a->name);
+		alias_free(fs, a);
+		return;
+	}
+	if (!adopt)
+		unlink_all(fs, n);
+	table_remove(fs, n);
+	n->detached = true;
+	if (st && !n->gone) {
+		n->gone = rls_xmalloc(sizeof *n->gone);
+		*n->gone = *st;
+	}
+}
+
+rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_t id, bool linked,
+		policy_level level)
+{
+	rnode *n, *k;
 
 	pthread_mutex_lock(&fs->nodes_lock);
 	n = find_locked(fs, parent, name);
-	if (n && (n->type & S_IFMT) != (type & S_IFMT)) {
-		/* The name now holds something else: the old node keeps
-		 * its references but leaves the namespace. */
-		table_remove(fs, n);
-		n->detached = true;
-		n = NULL;
+	if (n) {
+		k = n->link && n->link->shared ? n->link->shared : n;
+		if ((k->type & S_IFMT) != (type & S_IFMT) || (k->link && k->link->id != id)) {
+			/* The name now holds something else: the old node
+			 * keeps its references but leaves the namespace. */
+			detach_locked(fs, n, NULL, false);
+			n = NULL;
+		} else {
+			n = k;
+		}
+	}
+	if (!n && linked && (k = by_id_find(fs, id))) {
+		if (k->level == level && k->type == (type & S_IFMT)) {
+			if (k->detached)
+				move_locked(fs, k, parent, name);
+			else
+				alias_add(fs, k, parent, name);
+			n = k;
+		} else {
+			k->link->split = true;
+		}
 	}
 	if (!n) {
 		n = rls_xcalloc(1, sizeof *n);
@@ -195,10 +419,42 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type)
 		atomic_init(&n->srcfd, -1);
 		slot_assign(fs, n);
 		parent->children++;
-		if (fs->table_used >= fs->table_size)
-			table_grow(fs);
-		table_insert(fs, n);
+		table_add(fs, n);
 	}
+	/* a name met with one link may have more now; another node may be
+	 * the inode's already (a name at another level) */
+	if (linked && !n->link && !by_id_find(fs, id))
+		by_id_insert(fs, n, id);
+	n->level = level;
+	n->level_gen = atomic_load(&fs->rename_gen) + 1;
+	n->nlookup++;
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return n;
+}
+
+rnode *node_add_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint64_t id)
+{
+	rnode *stale;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	if (!n->link && !by_id_find(fs, id))
+		by_id_insert(fs, n, id);
+	if (!node_linked(n)) {
+		/* another node is the inode's, at another level: the new
+		 * name, at write, gets a node of its own */
+		by_id_find(fs, id)->link->split = true;
+		pthread_mutex_unlock(&fs->nodes_lock);
+		return node_get(fs, parent, name, n->type, id, false, POLICY_WRITE);
+	}
+	/* a name the delta did not have (link checked) has no node but
+	 * one left over by a failed operation */
+	stale = find_locked(fs, parent, name);
+	if (stale)
+		detach_locked(fs, stale, NULL, false);
+	if (n->detached)
+		move_locked(fs, n, parent, name);
+	else
+		alias_add(fs, n, parent, name);
 	n->nlookup++;
 	pthread_mutex_unlock(&fs->nodes_lock);
 	return n;
@@ -211,10 +467,13 @@ static void release_locked(rlsfs *fs, rnode *n)
 	while (n != &fs->root && n->nlookup == 0 && n->children == 0) {
 		rnode *parent = n->parent;
 
+		/* no reference left: the kernel has no dentry of any name */
+		unlink_all(fs, n);
 		if (!n->detached)
 			table_remove(fs, n);
 		drop_fd(fs, n);
 		slot_release(fs, n);
+		free(n->gone);
 		free(n->name);
 		free(n);
 		parent->children--;
@@ -232,33 +491,17 @@ void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup)
 	pthread_mutex_unlock(&fs->nodes_lock);
 }
 
-void node_detach(rlsfs *fs, rnode *n)
+void node_detach(rlsfs *fs, rnode *n, const struct stat *st)
 {
 	pthread_mutex_lock(&fs->nodes_lock);
-	if (!n->detached) {
-		table_remove(fs, n);
-		n->detached = true;
-	}
+	detach_locked(fs, n, st, true);
 	pthread_mutex_unlock(&fs->nodes_lock);
 }
 
 void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname)
 {
-	rnode *oldparent;
-
 	pthread_mutex_lock(&fs->nodes_lock);
-	if (!n->detached)
-		table_remove(fs, n);
-	oldparent = n->parent;
-	drop_fd(fs, n);
-	free(n->name);
-	n->name = rls_xstrdup(newname);
-	n->parent = newparent;
-	n->detached = false;
-	newparent->children++;
-	table_insert(fs, n);
-	oldparent->children--;
-	release_locked(fs, oldparent);
+	move_locked(fs, n, newparent, newname);
 	pthread_mutex_unlock(&fs->nodes_lock);
 }
 

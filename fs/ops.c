@@ -379,13 +379,29 @@ static int op_end(op *o, int status)
 	return r;
 }
 
-/* Each name of a hard-linked inode is its own node (nodes are keyed by
- * name), so the kernel cannot see that a write, chmod, link or unlink
- * through one name changed the others: their attributes are not cached,
- * whatever the inode's type (a fifo or a device node has names too). */
+/* Does e name a delta inode with several names? */
+static bool entry_linked(const entry *e)
+{
+	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1;
+}
+
+/* The kernel cannot see that a write, chmod, link or unlink made through
+ * one name of a hard-linked inode changed what its other names show: the
+ * attributes of such an inode are not cached, whatever its type (a fifo or
+ * a device node has names too). */
 static double attr_timeout(rlsfs *fs, const entry *e)
 {
-	return e->upper && e->node.kind != DELTA_DIR && e->di.nlink > 1 ? 0 : fs->timeout;
+	return entry_linked(e) ? 0 : fs->timeout;
+}
+
+/* May an opening of node n keep the pages the kernel has?  Yes but where a
+ * name of a hard-linked inode has a node of its own (node.c: a name at
+ * another policy level than the others), so that the kernel has two
+ * inodes, two page caches, for one file: one does not see the other's
+ * writes. */
+static bool keep_pages(const rnode *n, const entry *e)
+{
+	return !entry_linked(e) || node_whole(n);
 }
 
 static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const entry *e)
@@ -397,13 +413,26 @@ static void fill_entry(rlsfs *fs, struct fuse_entry_param *fe, rnode *n, const e
 	fe->entry_timeout = fs->timeout;
 }
 
+/* The delta inode of e, for node_get: 0 for none and for folders. */
+static uint64_t entry_id(const entry *e)
+{
+	return e->upper && e->node.kind != DELTA_DIR ? e->node.id : 0;
+}
+
 /* ---- changing the delta ------------------------------------------------- */
+
+/* All zero, but for the origin's 4 KiB: an empty string is enough. */
+static void inode_clear(delta_inode *di)
+{
+	memset(di, 0, offsetof(delta_inode, origin));
+	di->origin[0] = '\0';
+}
 
 static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
 {
 	int64_t now = now_ns();
 
-	memset(di, 0, sizeof *di);
+	inode_clear(di);
 	di->mode = mode;
 	di->uid = uid;
 	di->gid = gid;
@@ -413,7 +442,7 @@ static void inode_init(delta_inode *di, mode_t mode, uid_t uid, gid_t gid)
 
 static void inode_from_stat(delta_inode *di, const struct stat *st)
 {
-	memset(di, 0, sizeof *di);
+	inode_clear(di);
 	di->mode = st->st_mode;
 	di->uid = st->st_uid;
 	di->gid = st->st_gid;
@@ -477,8 +506,9 @@ static int copy_up(op *o, const char *path, entry *e)
 	rlsfs *fs = o->fs;
 	_cleanup_close_ int srcfd = -1;
 	_cleanup_close_ int datafd = -1;
-	char target[PATH_MAX] = "";
-	delta_inode di;
+	char target[PATH_MAX];
+	/* built in place: e->di counts only once e->upper says so */
+	delta_inode *di = &e->di;
 	rls_error err;
 	uint64_t id;
 	int r;
@@ -487,7 +517,8 @@ static int copy_up(op *o, const char *path, entry *e)
 		return 0;
 	if (!e->lower)
 		return -ENOENT;
-	inode_from_stat(&di, &e->lst);
+	target[0] = '\0';
+	inode_from_stat(di, &e->lst);
 	if (S_ISLNK(e->lst.st_mode)) {
 		_cleanup_close_ int lfd = src_open(fs, path, O_PATH);
 		ssize_t n;
@@ -512,17 +543,17 @@ static int copy_up(op *o, const char *path, entry *e)
 		srcfd = src_open(fs, path, O_RDONLY);
 		if (srcfd < 0)
 			return srcfd;
-		datafd = delta_copy_up(fs->d, id, srcfd, &di.base, &err);
+		datafd = delta_copy_up(fs->d, id, srcfd, &di->base, &err);
 		if (datafd < 0)
 			return -err_code(&err);
 		copy_xattrs(srcfd, datafd);
 		/* The copy keeps the source's times: make and git must not
 		 * see a file as changed because it was copied. */
 		(void)futimens(datafd, times);
-		di.flags |= DELTA_HAS_BASE;
-		snprintf(di.origin, sizeof di.origin, "%s", path);
+		di->flags |= DELTA_HAS_BASE;
+		snprintf(di->origin, sizeof di->origin, "%s", path);
 	}
-	r = put_inode(o, id, &di);
+	r = put_inode(o, id, di);
 	if (r < 0)
 		return r;
 	e->upper = true;
@@ -530,7 +561,6 @@ static int copy_up(op *o, const char *path, entry *e)
 	e->node.flags = 0;
 	e->node.id = id;
 	snprintf(e->node.target, sizeof e->node.target, "%s", target);
-	e->di = di;
 	entry_attr(fs, e);
 	return 0;
 }
@@ -601,7 +631,9 @@ static int remove_entry(op *o, const char *path, const entry *e, bool keep_below
 			delta_inode wdi;
 
 			if (e->upper && e->node.id && (e->di.flags & DELTA_HAS_BASE)) {
-				wdi = e->di;
+				/* its base: the origin's string, not its 4 KiB */
+				memcpy(&wdi, &e->di, offsetof(delta_inode, origin));
+				snprintf(wdi.origin, sizeof wdi.origin, "%s", e->di.origin);
 			} else {
 				inode_from_stat(&wdi, &e->lst);
 				wdi.base.dev = e->lst.st_dev;
@@ -885,10 +917,8 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		audit_denial(fs, req, "lookup", path, level, ENOENT);
 		return 0;
 	}
-	n = node_get(fs, p, name, e.st.st_mode);
+	n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), entry_linked(&e), level);
 	n->merged = e.merged;
-	n->level = level;
-	n->level_gen = atomic_load(&fs->rename_gen) + 1;
 	fill_entry(fs, fe, n, &e);
 	return 0;
 }
@@ -975,6 +1005,11 @@ typedef struct open_file {
 	/* Opened for writing while the file had a set-id bit: the first
 	 * write through it drops the bit (fh_drop_setid). */
 	atomic_bool setid;
+	/* Its opener held CAP_FSETID (caller_capable): the writer the
+	 * kernel's writeback of a shared mapping stands for, as the kernel
+	 * judges such a writer by the opener's credentials; the WRITE it
+	 * sends names no caller. */
+	bool opener_fsetid;
 	delta_hold *held;	/* for the delta's quota, or NULL */
 	struct stat st;		/* what the node showed when opened */
 	rnode *node;
@@ -990,8 +1025,9 @@ static open_file *fh_of(struct fuse_file_info *fi)
  * set-group-id bit where group execute is set, as the kernel's
  * file_remove_privs() does, but whatever the caller's capabilities: commit
  * may write the result as root.  The kernel cannot be relied on for it (a
- * shared writable mapping's pages come as plain writes; a caller with
- * CAP_FSETID keeps the bits), so rlsfs drops them itself: at a truncation
+ * shared writable mapping's pages come as plain writes, which ext4 lets
+ * keep the bits; a caller with CAP_FSETID keeps them), so rlsfs drops them
+ * itself, unless the writer holds CAP_FSETID (setid_on_write): at a truncation
  * (setattr, O_TRUNC), and at the first write, fallocate or
  * copy_file_range through a handle opened for writing while the bits were
  * set.  Only writing can bring a file to that (a file that is not a folder
@@ -1027,22 +1063,21 @@ static void mark_setid(delta_inode *di)
 
 static bool has_setid(mode_t mode)
 {
-	delta_inode di = { .mode = mode };
-
-	return drop_setid(&di);
+	return S_ISREG(mode) && ((mode & S_ISUID) || (mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
 }
 
-/* The data of the inode changes at the request of req's caller: its
- * set-id bits go (drop_setid), unless the caller holds CAP_FSETID, which
- * keeps them, as on Linux, and vouches for the new content (mark_setid).
- * True when the record changed. */
-static bool setid_on_write(fuse_req_t req, delta_inode *di)
+/* The data of the inode changes at the request of req's caller, or for
+ * the kernel's writeback (fh given) of whoever opened fh: its set-id bits
+ * go (drop_setid), unless that writer holds CAP_FSETID, which keeps them,
+ * as on Linux, and vouches for the new content (mark_setid).  True when
+ * the record changed. */
+static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_inode *di)
 {
 	uint32_t flags = di->flags;
 
 	if (!has_setid(di->mode))
 		return false;
-	if (!caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
+	if (writeback ? !writeback->opener_fsetid : !caller_capable(fs_of(req), fuse_req_ctx(req), CAP_FSETID))
 		return drop_setid(di);
 	mark_setid(di);
 	return di->flags != flags;
@@ -1050,16 +1085,18 @@ static bool setid_on_write(fuse_req_t req, delta_inode *di)
 
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
- * tell the kernel, which has the old mode cached. */
-static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
+ * tell the kernel, which has the old mode cached.  writeback: the change
+ * is the kernel's writeback of cached pages, sent without a caller. */
+static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
 {
 	rlsfs *fs = fs_of(req);
 	bool changed = false;
-	delta_inode di = { 0 };
+	delta_inode di;
 	rls_error err;
 	op o;
 	int r;
 
+	di.mode = 0;
 	if (!atomic_load(&fh->setid))
 		return 0;
 	r = op_begin(&o, fs, true);
@@ -1067,7 +1104,7 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh)
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
 		if (r < 0)
 			r = -err_code(&err);
-		else if (r == 0 && (changed = setid_on_write(req, &di)))
+		else if (r == 0 && (changed = setid_on_write(req, writeback ? fh : NULL, &di)))
 			r = put_inode(&o, fh->id, &di);
 		else
 			r = 0;
@@ -1165,7 +1202,9 @@ static int detached_inode(rlsfs *fs, uint64_t id, mode_t mode, struct stat *st)
  * handles (fstat of an unlinked file comes without one); with fd_out, a
  * duplicate of that handle's descriptor for the caller to change it
  * through, or -1 when the handle reads the source (which is never written
- * while mounted).  -ENOENT when nothing has it open. */
+ * while mounted).  A node without handles (a fifo or a socket: the kernel
+ * opens them without asking) answers what its name last showed.  -ENOENT
+ * when there is neither. */
 static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t mode, struct stat *st, int *fd_out)
 {
 	open_file *fh;
@@ -1175,11 +1214,19 @@ static int detached_attr(rlsfs *fs, rnode *n, struct fuse_file_info *fi, mode_t 
 
 	pthread_mutex_lock(&fs->nodes_lock);
 	fh = fi ? fh_of(fi) : n->files;
-	if (!fh)
+	if (!fh && n->gone) {
+		if (mode != (mode_t)-1)
+			n->gone->st_mode = (n->gone->st_mode & S_IFMT) | (mode & 07777);
+		*st = *n->gone;
+		st->st_nlink = 0;
+		id = node_linked(n) ? n->link->id : 0;
+		fd_out = NULL;
+	} else if (!fh) {
 		r = -ENOENT;
-	else if (fstat(fh->fd, &now) < 0)
+	} else if (fstat(fh->fd, &now) < 0) {
 		r = -errno;
-	if (r == 0) {
+	}
+	if (r == 0 && fh) {
 		*st = fh->st;
 		st->st_size = now.st_size;
 		st->st_blocks = now.st_blocks;
@@ -1247,7 +1294,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
-		r = fh_drop_setid(req, n->nodeid, fh_of(fi));
+		r = fh_drop_setid(req, n->nodeid, fh_of(fi), false);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1336,7 +1383,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		setid_on_write(req, &e.di);
+		setid_on_write(req, NULL, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
 		struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 
@@ -1465,9 +1512,11 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 	return 0;
 }
 
-/* Finish a creation: the parent's times, the commit, the reply. */
+/* Finish a creation: the parent's times, the commit, the reply.  For a
+ * link, `target` is the node of the inode linked, which the new name
+ * joins. */
 static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *name, int r,
-		       struct fuse_file_info *fi, open_file *fh)
+		       struct fuse_file_info *fi, open_file *fh, rnode *target)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
@@ -1486,14 +1535,24 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		r = entry_load(fs, o->txn, p, o->path, &e, false);
 	if (r == 0 && !e.exists)
 		r = -EIO;
-	if (r == 0) {
-		n = node_get(fs, p, name, e.st.st_mode);
+	if (r == 0 && target) {
+		n = node_add_link(fs, target, p, name, e.node.id);
+	} else if (r == 0) {
+		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
-		n->level = POLICY_WRITE;
-		n->level_gen = atomic_load(&fs->rename_gen) + 1;
 	}
 	r = op_end(o, r) ?: r;
 	if (r < 0) {
+		if (target && n) {
+			/* under the tree lock: the name the link did not make */
+			rnode *a;
+
+			pthread_rwlock_wrlock(&fs->tree);
+			a = node_find(fs, p, name);
+			if (a)
+				node_detach(fs, a, NULL);
+			pthread_rwlock_unlock(&fs->tree);
+		}
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
@@ -1599,7 +1658,7 @@ static void rls_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	} else {
 		r = make_node(&o, req, parent, mode, rdev, 0, NULL, NULL);
 	}
-	end_create(req, &o, parent, name, r, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL, NULL);
 }
 
 static void rls_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -1613,7 +1672,7 @@ static void rls_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	/* Made where the source's entry was deleted: hide what the source
 	 * still has there. */
 	r = make_node(&o, req, parent, S_IFDIR | (mode & 07777), 0, e.whiteout ? DELTA_OPAQUE : 0, NULL, NULL);
-	end_create(req, &o, parent, name, r, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL, NULL);
 }
 
 static void rls_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -1629,7 +1688,7 @@ static void rls_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, con
 	if (begin_create(req, &o, parent, name, false, "symlink", &e) < 0)
 		return;
 	r = make_node(&o, req, parent, S_IFLNK | 0777, 0, 0, link, NULL);
-	end_create(req, &o, parent, name, r, NULL, NULL);
+	end_create(req, &o, parent, name, r, NULL, NULL, NULL);
 }
 
 static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -1664,7 +1723,7 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh->held = delta_data_hold(fs->d, fd);
 		}
 	}
-	end_create(req, &o, parent, name, r, fi, fh);
+	end_create(req, &o, parent, name, r, fi, fh, NULL);
 }
 
 static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
@@ -1706,11 +1765,9 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	if (r == 0)
 		r = put_node(&o, o.path, old.node.kind, 0, old.node.id, old.node.target);
-	end_create(req, &o, newparent, newname, r, NULL, NULL);
-	/* the old name's node still has the link count cached; after the
-	 * reply, as the kernel holds the inode's lock during link */
-	if (r == 0)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	/* the new name joins the node of the old one: the kernel gets the
+	 * same nodeid, so one inode for both names */
+	end_create(req, &o, newparent, newname, r, NULL, NULL, n);
 }
 
 /* Start an operation that removes or renames the name (parent, name):
@@ -1814,7 +1871,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, boo
 		rnode *n = node_find(fs, node_of(fs, parent), name);
 
 		if (n)
-			node_detach(fs, n);
+			node_detach(fs, n, &e.st);
 	}
 	op_end(&o, r);
 	fuse_reply_err(req, -r);
@@ -2009,10 +2066,11 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 			r = -err_code(&err);
 		if (r == 0) {
 			/* The old name goes; the inode keeps its one name. */
-			entry gone = a;
+			bool upper = a.upper;
 
-			gone.upper = false;
-			r = remove_entry(&o, oldpath, &gone, false);
+			a.upper = false;
+			r = remove_entry(&o, oldpath, &a, false);
+			a.upper = upper;
 		}
 	}
 	if (r == 0) {
@@ -2032,15 +2090,16 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		rnode *pa = node_of(fs, parent), *pb = node_of(fs, newparent);
 		rnode *na = node_find(fs, pa, name), *nb = node_find(fs, pb, newname);
 
-		if (nb)
-			node_detach(fs, nb);
+		/* (an alias of a linked node is freed here) */
+		if (nb && !(flags & RENAME_EXCHANGE))
+			node_detach(fs, nb, &b.st);
 		if (na)
 			node_move(fs, na, pb, newname);
 		if (nb && (flags & RENAME_EXCHANGE))
 			node_move(fs, nb, pa, name);
 		if (na && S_ISDIR(na->type))
 			na->merged = false;
-		if (nb && S_ISDIR(nb->type) && (flags & RENAME_EXCHANGE))
+		if ((flags & RENAME_EXCHANGE) && nb && S_ISDIR(nb->type))
 			nb->merged = false;
 		atomic_fetch_add(&fs->rename_gen, 1);
 	}
@@ -2087,7 +2146,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
-		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, &e.di)) {
+		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, NULL, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
 			dropped = true;
@@ -2118,11 +2177,11 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
 	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
+	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
-	/* another name of a hard-linked file may have changed the data */
-	fi->keep_cache = attr_timeout(fs, &e) > 0;
+	fi->keep_cache = keep_pages(n, &e);
 	fi->noflush = 1;	/* see rls_flush */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(fs, fh);
@@ -2148,7 +2207,7 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	delta_grow g;
 	rls_error err;
 	ssize_t n;
-	int r = fh_drop_setid(req, ino, fh_of(fi));
+	int r = fh_drop_setid(req, ino, fh_of(fi), fi->writepage);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -2616,7 +2675,7 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino, fh);
+	r = fh_drop_setid(req, ino, fh, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -2646,7 +2705,7 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino_out, out);
+	r = fh_drop_setid(req, ino_out, out, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;

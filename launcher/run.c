@@ -865,11 +865,13 @@ int cmd_run(int argc, char **argv)
 		 * gives files away nor makes set-id files (rlsfs(1)). */
 		margv[n++] = "--ignore-caller-caps";
 
-		/* The sandbox's identity is not rlsfs's own when rls is root. */
-		if (id.change) {
-			margv[n++] = "-o";
-			margv[n++] = "allow_other";
-		}
+		/* The kernel checks modes and owners for the sandbox's identity
+		 * as on any other file system (a mode 000 file is not its
+		 * owner's to read), before rlsfs applies the policy: rlsfs
+		 * itself reaches the files as the caller, root or not.  The
+		 * sandbox's identity is not rlsfs's own when rls is root. */
+		margv[n++] = "-o";
+		margv[n++] = id.change ? "allow_other,default_permissions" : "default_permissions";
 		if (map_owner) {
 			margv[n++] = "--map-owner";
 			margv[n++] = map_owner;

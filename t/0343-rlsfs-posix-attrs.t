@@ -13,6 +13,7 @@ for f in chmod chown link unlink ren renover linked; do printf '%s\n' "$f" > "$S
 ln -s chmod "$S0/sym"
 mkfifo "$S0/fifo"
 mkdir "$S0/sgsrc" && chown :100 "$S0/sgsrc" && chmod 2775 "$S0/sgsrc"
+mkdir "$S0/theirs" && : > "$S0/theirs/f" && chown -R 1000:1000 "$S0/theirs"
 for f in tree/f tree/a/f tree/a/b/f tree/a/b/c/f tree/d/f; do : > "$S0/$f"; done
 posix_setup --delta "$T/delta" || { echo "Bail out! mount failed"; exit 1; }
 
@@ -105,6 +106,12 @@ same "a caller with CAP_FSETID makes set-id files, which keep their bits when it
 	': > sid; chmod 6755 sid; stat -c %a sid; echo x >> sid; truncate -s 1 sid; echo y > sid; stat -c %a sid'
 same "a write by a caller without CAP_FSETID drops the bits" \
 	': > sid2; chmod 6755 sid2; $NOCAPS sh -c "echo y >> sid2"; stat -c %a sid2; : > sid5; chmod 6755 sid5; $NOCAPS sh -c "echo y > sid5"; stat -c %a sid5'
+# the kernel's writeback of a shared mapping names no caller: the handle's
+# opener stands for it
+same "a caller with CAP_FSETID keeps them through a shared writable mapping too" \
+	'printf "%s" 0123456789 > sid6; chmod 2755 sid6; $FSOP mmap-write sid6 mapped; stat -c %a sid6; cat sid6'
+same "a caller with CAP_CHOWN takes another's files and folders, and a set-group-id folder's group" \
+	'chown 0:0 theirs theirs/f; : > sgsrc/mine; chgrp 0 sgsrc/mine; stat -c "%n %u:%g" theirs theirs/f sgsrc/mine'
 same "chown drops the bits, whoever asks" \
 	': > sid3; chmod 6755 sid3; chown 1 sid3; stat -c "%a %u" sid3'
 same "a file made with set-id bits keeps them for a caller with CAP_FSETID" \
@@ -120,6 +127,9 @@ same "a caller outside the folder's group without CAP_FSETID gets no set-group-i
 # owner set the set-user-id bit of its own file: see rlsfs(1).
 : > "$M/mine"
 is "$($NOCAPS $FSOP chmod "$M/mine" 4755)" EPERM "without CAP_FSETID a file cannot be made set-user-id, even one's own"
+printf 0123456789 > "$M/mapped" && chmod 6755 "$M/mapped"
+$NOCAPS $FSOP mmap-write "$M/mapped" changed >/dev/null
+is "$(stat -c %a "$M/mapped")" 755 "a shared writable mapping of a caller without CAP_FSETID drops the bits (ext4 keeps them)"
 is "$($NOCAPS $FSOP chown "$M/mine" 12345 -1)" EPERM "without CAP_CHOWN a file cannot be given away"
 is "$(unshare -Ur $FSOP chmod "$M/mine" 4755)" EPERM "capabilities held in a user namespace of one's own count for nothing"
 is "$(unshare -Ur $FSOP chmod "$M/mine" 2755)" EPERM "nor make a set-group-id file"
@@ -141,4 +151,7 @@ sid2 755 0:0
 sid4 4755 0:0
 sg 2777 0:100
 sg/sub 2755 0:100" "with owners, set-id bits and set-group-id folders as shown in the mount"
+is "$(stat -c '%n %u:%g' "$S/theirs" "$S/theirs/f" "$S/sgsrc/mine" | sed "s|$S/||")" "theirs 0:0
+theirs/f 0:0
+sgsrc/mine 0:0" "and owners given to the committer's own ids"
 done_testing

@@ -160,6 +160,16 @@ if [ -c /dev/fuse ] && [ "$(id -u)" = 0 ]; then
 	ok "a delta holding a link to an unchanged source file commits" "$RLS" commit "$T/dh"
 	is "$(stat -c %i "$S/a2")" "$(stat -c %i "$S/a")" "and the two names are one inode in the source"
 	is "$(stat -c %h "$S/a")" 2 "with two links"
+	# so are a symlink's and a fifo's names, in place or made in the mount
+	rm -rf "$T/dh"; ln -s a "$S/sl"; mkfifo "$S/fi"
+	mount_rlsfs "$S" "$T/mh" -p full-access --delta "$T/dh" || { echo "Bail out! mount failed"; exit 1; }
+	ln "$T/mh/sl" "$T/mh/d/sl2"; ln -s d/c "$T/mh/ns"; ln "$T/mh/ns" "$T/mh/ns2"
+	ln "$T/mh/fi" "$T/mh/d/fi2"; mkfifo "$T/mh/nf"; ln "$T/mh/nf" "$T/mh/d/nf2"
+	want=$(cd "$T/mh" && stat -c '%n %h' sl d/sl2 ns ns2 fi d/fi2 nf d/nf2)
+	umount_rlsfs "$T/mh"
+	ok "a delta holding hard links of symlinks and fifos commits" "$RLS" commit "$T/dh"
+	is "$(cd "$S" && stat -c '%n %h' sl d/sl2 ns ns2 fi d/fi2 nf d/nf2)" "$want" "with their links, as the mount showed"
+	is "$(stat -c %i "$S/d/sl2") $(readlink "$S/d/sl2")" "$(stat -c %i "$S/sl") a" "one inode, the symlink in place"
 else
 	skip "linking in place needs root and /dev/fuse"
 fi

@@ -52,6 +52,8 @@ is "$(cat "$S/output/u.txt" 2>/dev/null)" r "allowed changes are committed"
 is "$(stat -c %U "$S/output/u.txt" 2>/dev/null)" "$U" "owned by the user"
 is "$(cat "$S/src/main.py")" 'print("hello")' "denied writes change nothing"
 like "$err" "accesses denied by the policy: /.env, /src/main.py" "denials are summed up"
+urun -- sh -c 'echo s > output/m; chmod 000 output/m; cat output/m 2>/dev/null || echo denied'
+is "$out" denied "a mode 000 file is not its owner's to read, as on ext4"
 urun -- sh -c 'grep -E "^(CapEff|NoNewPrivs)" /proc/self/status | tr -s "\t " " "'
 is "$out" "CapEff: 0000000000000000
 NoNewPrivs: 1" "no capabilities and no_new_privs"

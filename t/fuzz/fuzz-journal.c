@@ -22,22 +22,26 @@ static void op(const uint8_t *p, size_t n)
 	rls_buf buf = { 0 };
 
 	if (delta_unpack_op(p, n, &a) < 0) {
-		CHECK(!a.path && !a.target);
+		CHECK(!a.path && !a.target && !a.link);
 		return;
 	}
 	CHECK(a.kind >= DELTA_OP_DEL && a.kind <= DELTA_OP_HOLD);
 	CHECK(a.path && delta_path_ok(a.path, strlen(a.path)) && strcmp(a.path, "/"));
 	CHECK(a.kind != DELTA_OP_LINK || (a.target && delta_path_ok(a.target, strlen(a.target))));
 	CHECK(!(a.flags & DELTA_OPF_MOVE) || a.data_ino);
+	CHECK(!a.link || ((a.kind == DELTA_OP_SYMLINK || a.kind == DELTA_OP_NODE) &&
+			  delta_path_ok(a.link, strlen(a.link))));
 	delta_pack_op(&buf, &a);
 	CHECK(delta_unpack_op(buf.data, buf.len, &b) == 0);
 	CHECK(a.kind == b.kind && a.flags == b.flags && a.id == b.id && a.mode == b.mode && a.size == b.size);
 	CHECK(a.data_dev == b.data_dev && a.data_ino == b.data_ino && a.tmp == b.tmp);
-	CHECK(same_str(a.path, b.path) && same_str(a.target, b.target));
+	CHECK(same_str(a.path, b.path) && same_str(a.target, b.target) && same_str(a.link, b.link));
 	free(a.path);
 	free(a.target);
+	free(a.link);
 	free(b.path);
 	free(b.target);
+	free(b.link);
 	rls_buf_free(&buf);
 }
 

@@ -9,10 +9,12 @@
  *       they are, which must hold equal trees, and no shrinking); prints "ok SEED OPS" and exits 0,
  *       or prints the first difference, shrinks the operations before it
  *       to a minimal trace that still differs, prints that and exits 1.
- *   difftest -C [-x MASK]... A B
+ *   difftest -C [-x MASK]... [-u UID:GID=UID:GID] A B
  *       compares the trees A and B once (types, modes, owners, sizes, link
  *       counts, symlink targets, contents; no times), for a committed
- *       source against the native tree.
+ *       source against the native tree.  -u: B's owner UID:GID (the
+ *       identity a sandbox wrote as) is A's UID:GID (the tree's owner,
+ *       as rls run commits what that identity made).
  *   Shrinking takes up to two minutes (-q: 20 s); -v prints every operation and its
  *   native outcome on standard error.
  *
@@ -36,16 +38,16 @@
  *             their mode, owner and link count are not compared (every
  *             name of one must be one inode, one pipe)
  *   owner     chown to an owner other than the caller's; with -C, owners
- *             (a tree written in a user namespace against one committed)
+ *             (-u says how a sandbox's identity was committed instead)
  *   setid     set-uid and set-gid bits in chmod
  *   nodev     device nodes (made as sockets instead): an rlsfs mount is
  *             nodev, so opening one is EACCES there by design
  *   gonespecial  fstat of an open fifo or socket whose last name is gone
  *   perms     modes keep the owner's rwx (a caller without
  *             CAP_DAC_OVERRIDE is refused by its own mode 000 natively;
- *             rlsfs under rls run does not check mode bits)
- *   commitlinks  link counts of all but folders (a source file hard-linked
- *             in the mount is committed as two files)
+ *             a mount without default_permissions does not check modes,
+ *             as rls run's does)
+ *   commitlinks  link counts of all but folders, with -C
  *   srcdirs   with -k, renames of a folder from or to a path where the
  *             starting tree has an entry are not made (rlsfs answers EXDEV by design, as
  *             overlayfs; mv(1) then copies)
@@ -159,6 +161,11 @@ static bool dt_quiet;
 static bool dt_verbose;
 static bool dt_keep;
 static bool dt_compare_only;
+/* -u: an owner of the native tree taken as another (see the usage above) */
+static struct {
+	bool on;
+	unsigned from_uid, from_gid, to_uid, to_gid;
+} dt_idmap;
 
 /* splitmix64: one generator per operation, seeded by (seed, index). */
 static uint64_t dt_next(uint64_t *s)
@@ -728,6 +735,10 @@ static int dt_cmp_entry(struct dt_run *run, const char *rel, bool contents, bool
 	if (!(special && (dt_mask & DT_MASK_SPECLINK))) {
 		if (a.st_mode != b.st_mode)
 			return dt_differ(run, "%s: mode 0%o here, 0%o native", rel, a.st_mode, b.st_mode);
+		if (dt_idmap.on && b.st_uid == dt_idmap.from_uid && b.st_gid == dt_idmap.from_gid) {
+			b.st_uid = dt_idmap.to_uid;
+			b.st_gid = dt_idmap.to_gid;
+		}
 		if ((a.st_uid != b.st_uid || a.st_gid != b.st_gid) && !(dt_compare_only && (dt_mask & DT_MASK_OWNER)))
 			return dt_differ(run, "%s: owner %u:%u here, %u:%u native", rel, a.st_uid, a.st_gid, b.st_uid,
 					 b.st_gid);
@@ -1070,7 +1081,7 @@ static int dt_usage(void)
 {
 	fputs("usage: difftest [-s SEED] [-n OPS] [-t SECONDS] [-c EVERY] [-x MASK]... [-d NAME] [-k] [-q] [-v]\n"
 	      "                TESTED NATIVE\n"
-	      "       difftest -C [-x MASK]... TESTED NATIVE\n"
+	      "       difftest -C [-x MASK]... [-u UID:GID=UID:GID] TESTED NATIVE\n"
 	      "masks: dirnlink speclink owner setid nodev gonespecial srcdirs commitlinks perms\n",
 	      stderr);
 	return 2;
@@ -1090,7 +1101,7 @@ int main(int argc, char **argv)
 	int rc;
 	int c;
 
-	while ((c = getopt(argc, argv, "s:n:t:c:x:d:kqvC")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:t:c:x:d:u:kqvC")) != -1) {
 		switch (c) {
 		case 's': seed = strtoull(optarg, NULL, 0); break;
 		case 'n': ops = strtoull(optarg, NULL, 0); break;
@@ -1101,6 +1112,12 @@ int main(int argc, char **argv)
 		case 'k': dt_keep = true; break;
 		case 'd': name = optarg; break;
 		case 'C': compare_only = dt_compare_only = true; break;
+		case 'u':
+			if (sscanf(optarg, "%u:%u=%u:%u", &dt_idmap.from_uid, &dt_idmap.from_gid, &dt_idmap.to_uid,
+				   &dt_idmap.to_gid) != 4)
+				return dt_usage();
+			dt_idmap.on = true;
+			break;
 		case 'x': {
 			size_t k;
 			for (k = 0; k < sizeof(dt_masks) / sizeof(dt_masks[0]); k++)

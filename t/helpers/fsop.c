@@ -66,7 +66,8 @@ static int usage(void)
 	      "            copy-range IN OUT LEN | fallocate PATH OFF LEN [keep|punch] | listxattr PATH |\n"
 	      "            removexattr PATH NAME | pread PATH OFFSET LEN | readdir-unlink DIR |\n"
 	      "            fd-truncate PATH SIZE | fd-chmod PATH MODE | unlinked-utime PATH SEC |\n"
-	      "            unlinked-chmod PATH MODE | handle PATH\n",
+	      "            unlinked-chmod PATH MODE | handle PATH | mmap-linked A B OFFSET TEXT |\n"
+	      "            fifo-linked A B TEXT | open-unlink-fstat PATH\n",
 	      stderr);
 	return 2;
 }
@@ -406,6 +407,68 @@ int main(int argc, char **argv)
 		for (unsigned i = 0; i < h.fh.handle_bytes; i++)
 			printf("%02x", (unsigned char)h.fh.f_handle[i]);
 		putchar('\n');
+		return 0;
+	}
+	if (!strcmp(op, "mmap-linked") && argc == 6) {
+		/* two names of one file: a page dirtied through a mapping of
+		 * A, TEXT written at OFFSET (within that page) through B, the
+		 * mapping synced; then the first page as read through B */
+		char buf[4097];
+		size_t len = strlen(argv[5]);
+		off_t off = atoll(argv[4]);
+		int a = open(argv[2], O_RDWR), b = open(argv[3], O_RDWR);
+		char *p;
+		ssize_t n;
+
+		if (a < 0 || b < 0 || ftruncate(a, 4096) < 0)
+			return report(-1);
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, a, 0);
+		if (p == MAP_FAILED)
+			return report(-1);
+		p[0] = 'M';
+		if (pwrite(b, argv[5], len, off) < 0 || msync(p, 4096, MS_SYNC) < 0 || munmap(p, 4096) < 0)
+			return report(-1);
+		n = pread(b, buf, 4096, 0);
+		if (n < 0)
+			return report(-1);
+		fputs("OK ", stdout);
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i])
+				putchar(buf[i]);
+		putchar('\n');
+		return 0;
+	}
+	if (!strcmp(op, "fifo-linked") && argc == 5) {
+		/* a fifo with two names: TEXT written through A, read
+		 * through B (both ends open first, so neither blocks) */
+		char buf[256];
+		int r = open(argv[3], O_RDONLY | O_NONBLOCK), w;
+		ssize_t n;
+
+		if (r < 0)
+			return report(-1);
+		w = open(argv[2], O_WRONLY | O_NONBLOCK);
+		if (w < 0 || write(w, argv[4], strlen(argv[4])) < 0)
+			return report(-1);
+		n = read(r, buf, sizeof buf - 1);
+		if (n < 0)
+			return report(-1);
+		buf[n] = '\0';
+		printf("OK %s\n", buf);
+		return 0;
+	}
+	if (!strcmp(op, "open-unlink-fstat") && argc == 3) {
+		/* a fifo, socket or file held open while its last name goes
+		 * (a socket opens only as O_PATH) */
+		struct stat st;
+		int fd = open(argv[2], O_RDWR | O_NONBLOCK);
+
+		if (fd < 0 && errno == ENXIO)
+			fd = open(argv[2], O_PATH);
+
+		if (fd < 0 || unlink(argv[2]) < 0 || fstat(fd, &st) < 0)
+			return report(-1);
+		printf("OK nlink=%lu mode=%o\n", (unsigned long)st.st_nlink, (unsigned)st.st_mode);
 		return 0;
 	}
 	return usage();
