@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 
@@ -178,6 +180,34 @@ static void unescape_octal(char *s)
 			break;
 		}
 	}
+}
+
+int rls_fuse_unmount(const char *mnt, bool lazy)
+{
+	pid_t child;
+	int status;
+
+	if (geteuid() == 0)
+		return umount2(mnt, lazy ? MNT_DETACH : 0);
+	child = fork();
+	if (child < 0)
+		return -1;
+	if (child == 0) {
+		if (lazy)
+			execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
+		else
+			execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
+		fprintf(stderr, "%s: fusermount3: %s\n", rls_progname, strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		errno = EBUSY;
+		return -1;
+	}
+	return 0;
 }
 
 int rls_mountinfo_each(rls_mount_fn fn, void *opaque)

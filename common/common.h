@@ -150,6 +150,9 @@ char *rls_delta_prefix(const char *source, rls_error *err);
 typedef int (*rls_mount_fn)(const char *mountpoint, const char *fstype, const char *source,
 			    const char *options, void *opaque);
 int rls_mountinfo_each(rls_mount_fn fn, void *opaque);
+/* Unmount the FUSE mount at mnt (MNT_DETACH when lazy): umount2(2) as
+ * root, fusermount3 -u otherwise.  0, or -1 with errno set. */
+int rls_fuse_unmount(const char *mnt, bool lazy);
 /* rm -rf below dirfd/name without following symlinks. */
 int rls_rm_rf_at(int dir_fd, const char *name, rls_error *err);
 /* A non-negative decimal number of seconds ("30", "1.5", with an optional

@@ -71,9 +71,10 @@ void delta_close(delta *d)
 		 * the data files it points at before it.  Data is written only
 		 * through descriptors opened in a write transaction: with none
 		 * committed there is nothing to sync (a mount that only read
-		 * ends without waiting on the disk). */
-		if (!d->live || d->wrote) {
-			if (d->live && d->data_sync_fd >= 0)
+		 * ends without waiting on the disk).  Any other environment
+		 * synced each transaction as it committed: nothing is left. */
+		if (d->live && d->wrote) {
+			if (d->data_sync_fd >= 0)
 				syncfs(d->data_sync_fd);
 			mdb_env_sync(d->env, 1);
 		}

@@ -162,7 +162,11 @@ static int check_meta(delta *d, const char *source, rls_error *err)
 			delta_abort(txn);
 			return -1;
 		}
-		if (delta_commit_txn(txn, err) < 0 || delta_sync(d, err) < 0)
+		/* Durable as every other transaction of this environment:
+		 * synced as it commits, or, live, by the close that follows a
+		 * write (a mount nothing was written to leaves an empty delta,
+		 * with nothing to lose, and waits on no disk). */
+		if (delta_commit_txn(txn, err) < 0)
 			return -1;
 		d->source = steal_pointer(&want);
 		return 0;
@@ -250,8 +254,10 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 	 * filesystem fills; the others need no reserve. */
 	atomic_store(&d->reserve_off, !d->live);
 	delta_reserve_refill(d);
-	/* What opening wrote is synced already (the record of a new delta,
-	 * a finished commit) or changed nothing (the tables opened). */
+	/* What opening wrote is synced already (a finished commit, the
+	 * record of a new delta outside a mount), changed nothing (the
+	 * tables opened), or is a live delta's record, synced by the close
+	 * that follows its first change: without one, the delta is empty. */
 	d->wrote = false;
 	*out = d;
 	return 0;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +41,8 @@ typedef struct mount_opts {
 	gid_t sandbox_gid, owner_gid;
 	bool foreground;
 	bool debug;
+	int ready_fd;			/* --ready-fd: serve here, say when mounted there; -1 */
+	int fuse_fd;			/* --fuse-fd: the caller mounted it; -1 */
 	bool delta_size_set;
 	uint64_t delta_size;		/* 0: none */
 	uint64_t delta_files;		/* 0: none */
@@ -56,7 +59,7 @@ static void usage(FILE *out)
 	      "                   [--map-owner UID:GID=UID:GID] [--ignore-caller-caps]\n"
 	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
-	      "                   [-o FUSE-OPTIONS] [-f] SOURCE MOUNTPOINT\n"
+	      "                   [-o FUSE-OPTIONS] [-f | --ready-fd FD [--fuse-fd FD]] SOURCE MOUNTPOINT\n"
 	      "       rlsfs umount [-l] MOUNTPOINT\n"
 	      "Limits take 0 or unlimited for none.  See rlsfs(1).\n", out);
 }
@@ -216,6 +219,18 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 		return rls_error_set(err, errno, "source %s", mo->source);
 	if (stat(*source_real, &st) < 0 || !S_ISDIR(st.st_mode))
 		return rls_error_set(err, ENOTDIR, "source %s", mo->source);
+	if (mo->fuse_fd >= 0) {
+		/* Mounted already, and served by nobody until this process
+		 * is: a look at the mount point would wait for ever.  The
+		 * caller names it by its real path. */
+		if (fstat(mo->fuse_fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(10, 229))
+			return rls_error_set(err, EBADF, "--fuse-fd %d is not a descriptor of /dev/fuse", mo->fuse_fd);
+		if (mo->mountpoint[0] != '/')
+			return rls_error_set(err, EINVAL, "mountpoint %s: --fuse-fd wants its real, absolute path",
+					     mo->mountpoint);
+		*mnt_real = rls_xstrdup(mo->mountpoint);
+		goto inside;
+	}
 	*mnt_real = realpath(mo->mountpoint, NULL);
 	if (!*mnt_real)
 		return rls_error_set(err, errno, "mountpoint %s", mo->mountpoint);
@@ -223,6 +238,7 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 		return rls_error_set(err, ENOTDIR, "mountpoint %s", mo->mountpoint);
 	if (is_mountpoint(*mnt_real))
 		return rls_error_set(err, EBUSY, "mountpoint %s is already mounted on", mo->mountpoint);
+inside:
 	{
 		size_t sl = strlen(*source_real);
 
@@ -240,32 +256,6 @@ static int check_args(mount_opts *mo, char **source_real, char **mnt_real, rls_e
 static void protect_policy(policy *pol, const char *source)
 {
 	policy_protect_source(pol, source);
-}
-
-/* Unmount mnt: umount2(2) as root, fusermount3 otherwise.  0 or -1. */
-static int unmount_path(const char *mnt, bool lazy)
-{
-	pid_t child;
-	int status;
-
-	if (geteuid() == 0)
-		return umount2(mnt, lazy ? MNT_DETACH : 0);
-	child = fork();
-	if (child < 0)
-		return -1;
-	if (child == 0) {
-		if (lazy)
-			execlp("fusermount3", "fusermount3", "-u", "-z", "--", mnt, (char *)NULL);
-		else
-			execlp("fusermount3", "fusermount3", "-u", "--", mnt, (char *)NULL);
-		fprintf(stderr, "rlsfs: fusermount3: %s\n", strerror(errno));
-		_exit(127);
-	}
-	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status)) {
-		errno = EBUSY;
-		return -1;
-	}
-	return 0;
 }
 
 static void *watch_thread(void *arg)
@@ -286,8 +276,24 @@ static void *watch_thread(void *arg)
 	}
 	/* The owner died without unmounting: leave no stale mount. */
 	fuse_session_exit(fs->se);
-	unmount_path(fs->mountpoint, true);
+	rls_fuse_unmount(fs->mountpoint, true);
 	return NULL;
+}
+
+/* Standard input and output (and error, when stderr_too) on /dev/null,
+ * as a daemon's are: what the sandbox does must not reach the caller's
+ * terminal through them. */
+static void daemon_stdio(bool stderr_too)
+{
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (devnull < 0)
+		return;
+	dup2(devnull, STDIN_FILENO);
+	dup2(devnull, STDOUT_FILENO);
+	if (stderr_too)
+		dup2(devnull, STDERR_FILENO);
+	close(devnull);
 }
 
 /* Report to the waiting parent: "" for ready, else the error message. */
@@ -379,7 +385,17 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		rls_error_set(&err, errno, "signal handlers");
 		goto fail;
 	}
-	if (fuse_session_mount(fs.se, mnt) < 0) {
+	if (mo->fuse_fd >= 0) {
+		char dev[32];
+
+		/* libfuse serves a mount made on /dev/fuse by its caller when
+		 * named so. */
+		snprintf(dev, sizeof dev, "/dev/fd/%d", mo->fuse_fd);
+		if (fuse_session_mount(fs.se, dev) < 0) {
+			rls_error_set(&err, 0, "cannot serve the mount on %s", mnt);
+			goto fail;
+		}
+	} else if (fuse_session_mount(fs.se, mnt) < 0) {
 		rls_error_set(&err, 0, "cannot mount on %s", mnt);
 		goto fail;
 	}
@@ -390,6 +406,9 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 			pthread_detach(watcher);
 	}
 	notify(notify_fd, "");
+	/* Ready: from here on nothing is the caller's to read. */
+	if (notify_fd >= 0 && !mo->debug)
+		daemon_stdio(true);
 	cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	fuse_loop_cfg_set_max_threads(cfg, 16);
@@ -454,6 +473,8 @@ static int cmd_mount(int argc, char **argv)
 		{ "audit-max-size", required_argument, NULL, 'Z' },
 		{ "audit-rate", required_argument, NULL, 'R' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "ready-fd", required_argument, NULL, 'F' },
+		{ "fuse-fd", required_argument, NULL, 'U' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -464,6 +485,8 @@ static int cmd_mount(int argc, char **argv)
 		.audit_rate = DEFAULT_AUDIT_RATE,
 		.audit_burst = DEFAULT_AUDIT_BURST,
 		.dir_memory = DEFAULT_DIR_MEMORY,
+		.ready_fd = -1,
+		.fuse_fd = -1,
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
@@ -480,6 +503,19 @@ static int cmd_mount(int argc, char **argv)
 		case 'A': mo.audit = optarg; break;
 		case 'o': mo.fuse_opts = optarg; break;
 		case 'f': mo.foreground = true; break;
+		case 'F':
+		case 'U': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || v < 3 || v > INT_MAX || fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0) {
+				fprintf(stderr, "rlsfs: %s wants an open descriptor (3 or more), not '%s'\n",
+					c == 'F' ? "--ready-fd" : "--fuse-fd", optarg);
+				return 2;
+			}
+			*(c == 'F' ? &mo.ready_fd : &mo.fuse_fd) = (int)v;
+			break;
+		}
 		case 'd': mo.debug = mo.foreground = true; break;
 		case 'W': {
 			char *end;
@@ -566,13 +602,25 @@ static int cmd_mount(int argc, char **argv)
 	}
 
 	mo.fresh_delta = !mo.delta;
-	if (mo.foreground) {
+	if (mo.foreground || mo.ready_fd >= 0) {
 		int rc;
 
 		if (!mo.delta)
 			printf("%s\n", delta_dir);
 		fflush(stdout);
-		rc = serve(&mo, pol, source, mnt, delta_dir, -1);
+		if (mo.ready_fd >= 0) {
+			/* The caller's child, but a daemon all the same: no
+			 * signal from its terminal, no folder held.  Standard
+			 * error stays until the mount is ready. */
+			setsid();
+			if (chdir("/") < 0) {
+				notify(mo.ready_fd, "chdir /");
+				policy_free(pol);
+				return 1;
+			}
+			daemon_stdio(false);
+		}
+		rc = serve(&mo, pol, source, mnt, delta_dir, mo.ready_fd);
 		policy_free(pol);
 		return rc;
 	}
@@ -587,20 +635,11 @@ static int cmd_mount(int argc, char **argv)
 	if (child < 0)
 		rls_die_errno("fork");
 	if (child == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-
 		close(pipefd[0]);
 		setsid();
 		if (chdir("/") < 0)
 			_exit(1);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			dup2(devnull, STDOUT_FILENO);
-			if (!mo.debug)
-				dup2(devnull, STDERR_FILENO);
-			if (devnull > 2)
-				close(devnull);
-		}
+		daemon_stdio(!mo.debug);
 		_exit(serve(&mo, pol, source, mnt, delta_dir, pipefd[1]));
 	}
 	close(pipefd[1]);
@@ -700,7 +739,7 @@ static int cmd_umount(int argc, char **argv)
 		return 1;
 	}
 	daemon = serving_process(mnt);
-	if (unmount_path(mnt, lazy) < 0) {
+	if (rls_fuse_unmount(mnt, lazy) < 0) {
 		fprintf(stderr, "rlsfs: umount %s: %s%s\n", argv[optind], strerror(errno),
 			errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
 		if (daemon >= 0)

@@ -62,6 +62,7 @@ static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *e
 		if (identity_bind_fd(bfd, at, MS_REC) < 0)
 			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
 	}
+	identity_drop_foreign_mounts(ctx->tmpdir);
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	spec->mountpoint = ctx->mountpoint;
@@ -209,6 +210,19 @@ static int bwrap_run(const backend_ctx *ctx, backend_result *res, rls_error *err
 		close(status_pipe[0]);
 		return -1;
 	}
+	/* bwrap builds the sandbox while rlsfs starts; it waits on the
+	 * mount, before the command, until rlsfs serves.  Should rlsfs fail,
+	 * the sandbox goes before anything in it ran. */
+	if (ctx->mount_served(ctx->mount_arg, err) < 0) {
+		/* Its group: bwrap's own child, still setting up, is in it
+		 * too, and would wait for ever for a parent killed alone. */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		close(status_pipe[0]);
+		return -1;
+	}
 	if (ctx->timeout_s > 0 &&
 	    guard_arm(ctx->guard, pid, run_now() + ctx->timeout_s + ctx->grace_s + 1, err) < 0)
 		rls_warn("%s", err->msg);
@@ -251,4 +265,5 @@ const backend backend_bwrap = {
 	.summary = "bubblewrap: the host's kernel, its own namespaces, no capabilities, seccomp",
 	.probe = bwrap_probe,
 	.run = bwrap_run,
+	.starts_before_mount_served = true,
 };

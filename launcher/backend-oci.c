@@ -293,6 +293,7 @@ static int stage_mounts(const oci_run *r, rls_error *err)
 		if (identity_bind_fd(bfd, r->bind_at[i], MS_REC) < 0)
 			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
 	}
+	identity_drop_foreign_mounts(ctx->tmpdir);
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	/* The root: a small tmpfs of mount points, so that the sandbox's

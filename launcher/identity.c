@@ -163,6 +163,30 @@ int identity_private_mounts(rls_error *err)
 	return 0;
 }
 
+typedef struct foreign_ctx {
+	const char *keep;	/* the run's temp dir */
+	size_t keep_len;
+} foreign_ctx;
+
+static int detach_foreign(const char *point, const char *fstype, const char *source, const char *opts,
+			  void *opaque)
+{
+	const foreign_ctx *f = opaque;
+
+	if (strcmp(fstype, "fuse.rlsfs") ||
+	    (!strncmp(point, f->keep, f->keep_len) && (point[f->keep_len] == '/' || !point[f->keep_len])))
+		return 0;
+	(void)umount2(point, MNT_DETACH);
+	return 0;
+}
+
+void identity_drop_foreign_mounts(const char *tmpdir)
+{
+	foreign_ctx f = { tmpdir, strlen(tmpdir) };
+
+	(void)rls_mountinfo_each(detach_foreign, &f);
+}
+
 int identity_bind_fd(int fd, const char *at, unsigned long flags)
 {
 	char from[64];

@@ -542,6 +542,7 @@ typedef struct run_state {
 	char *mnt;
 	char *audit;
 	char *rlsfs;
+	run_mount fs;		/* the rlsfs serving mnt */
 	bool mounted;
 	run_cgroup cg;
 	run_guard guard;
@@ -551,15 +552,12 @@ typedef struct run_state {
 
 static void unmount_rlsfs(run_state *st)
 {
-	char *argv[] = { st->rlsfs, "umount", st->mnt, NULL };
-	int ws;
+	rls_error err;
 
 	if (!st->mounted)
 		return;
-	ws = run_program(argv);
-	if (ws != 0)
-		rls_warn("could not unmount %s (rlsfs umount exited %d)", st->mnt,
-			 WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
+	if (run_mount_stop(&st->fs, st->mnt, DELTA_FREE_WAIT_S, &err) < 0)
+		rls_warn("could not unmount: %s", err.msg);
 	else
 		st->mounted = false;
 }
@@ -640,9 +638,40 @@ static void free_strv(char **v)
 	free(v);
 }
 
+/* rlsfs failed before it served: it said why, or err does.  What is
+ * left of the mount goes with unmount_rlsfs. */
+static void mount_failed(run_state *st, rls_error *err)
+{
+	if (err->msg[0])
+		fprintf(stderr, "%s\n", err->msg);
+	rls_error_set(err, 0, "could not mount %s with rlsfs", st->source);
+}
+
+/* The status of a run that rlsfs refused: 2, bad input, when it said so
+ * (its 2 is ours too), else a failure. */
+static int mount_failed_status(const run_mount *m)
+{
+	int ws = m->wstatus;
+
+	return ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE ? RUN_EXIT_USAGE : RUN_EXIT_FAILED;
+}
+
+/* backend_ctx.mount_served: wait until rlsfs serves the mount. */
+static int mount_served(void *arg, rls_error *err)
+{
+	run_state *st = arg;
+
+	if (run_mount_ready(&st->fs, err) < 0) {
+		mount_failed(st, err);
+		return -1;
+	}
+	return 0;
+}
+
 /* The directory the command starts in: the caller's cwd's place in the
- * tree if the policy shows it, else the mount's root. */
-static char *start_dir(const run_state *st, const char *mount_at)
+ * tree if the policy shows it, else the mount's root.  -1 when rlsfs,
+ * asked, failed to serve. */
+static int start_dir(run_state *st, const char *mount_at, char **out, rls_error *err)
 {
 	char cwd[PATH_MAX];
 	size_t n = strlen(st->source);
@@ -650,17 +679,25 @@ static char *start_dir(const run_state *st, const char *mount_at)
 	_cleanup_free_ char *probe = NULL;
 	struct stat sb;
 
+	*out = NULL;
 	if (!getcwd(cwd, sizeof cwd) || strncmp(cwd, st->source, n) ||
 	    (cwd[n] != '/' && cwd[n] != '\0') || !strcmp(st->source, "/"))
-		return rls_xstrdup(mount_at);
+		goto root;
 	rel = cwd + n;
 	if (!*rel)
-		return rls_xstrdup(mount_at);
-	/* rlsfs answers this stat with the same policy the sandbox gets. */
+		goto root;
+	/* rlsfs answers this stat with the same policy the sandbox gets,
+	 * once it serves. */
+	if (mount_served(st, err) < 0)
+		return -1;
 	probe = rls_xasprintf("%s%s", st->mnt, rel);
 	if (stat(probe, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		return rls_xstrdup(mount_at);
-	return rls_xasprintf("%s%s", mount_at, rel);
+		goto root;
+	*out = rls_xasprintf("%s%s", mount_at, rel);
+	return 0;
+root:
+	*out = rls_xstrdup(mount_at);
+	return 0;
 }
 
 static const char *commit_summary(const delta_commit_stats *s, const char *source, rls_buf *b)
@@ -673,7 +710,7 @@ static const char *commit_summary(const delta_commit_stats *s, const char *sourc
 int cmd_run(int argc, char **argv)
 {
 	run_opts o;
-	run_state st = { .sigfd = -1, .guard = { .fd = -1 } };
+	run_state st = { .sigfd = -1, .guard = { .fd = -1 }, .fs = { .pidfd = -1 } };
 	rls_error err = { 0 };
 	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
@@ -856,22 +893,13 @@ int cmd_run(int argc, char **argv)
 
 	watch = rls_xasprintf("%d", (int)getpid());
 	{
-		char *margv[24] = { st.rlsfs, "mount", "-p", polarg, "--delta", st.delta, "--audit", st.audit,
-				    "--watch-pid", watch };
-		size_t n = 10;
-		int ws;
+		char *margv[24] = { "-p", polarg, "--delta", st.delta, "--audit", st.audit, "--watch-pid", watch };
+		size_t n = 8;
 
 		/* No capability of a caller counts inside the sandbox: it never
 		 * gives files away nor makes set-id files (rlsfs(1)). */
 		margv[n++] = "--ignore-caller-caps";
 
-		/* The kernel checks modes and owners for the sandbox's identity
-		 * as on any other file system (a mode 000 file is not its
-		 * owner's to read), before rlsfs applies the policy: rlsfs
-		 * itself reaches the files as the caller, root or not.  The
-		 * sandbox's identity is not rlsfs's own when rls is root. */
-		margv[n++] = "-o";
-		margv[n++] = id.change ? "allow_other,default_permissions" : "default_permissions";
 		if (map_owner) {
 			margv[n++] = "--map-owner";
 			margv[n++] = map_owner;
@@ -884,29 +912,38 @@ int cmd_run(int argc, char **argv)
 			margv[n++] = "--max-delta-files";
 			margv[n++] = (char *)o.delta_files;
 		}
-		margv[n++] = st.source;
-		margv[n++] = st.mnt;
 		margv[n] = NULL;
-		ws = run_program(margv);
-
-		if (ws != 0) {
-			/* rlsfs said why on stderr; its 2 is bad input, ours too. */
-			if (ws != -1 && WIFEXITED(ws) && WEXITSTATUS(ws) == RUN_EXIT_USAGE)
-				status = RUN_EXIT_USAGE;
-			say(early, sizeof early, "rls: run: could not mount %s with rlsfs", st.source);
+		/* The kernel checks modes and owners for the sandbox's identity
+		 * as on any other file system (a mode 000 file is not its
+		 * owner's to read), before rlsfs applies the policy: rlsfs
+		 * itself reaches the files as the caller, root or not
+		 * (run_mount_start mounts with default_permissions).  The
+		 * sandbox's identity is not rlsfs's own when rls is root:
+		 * allow_other. */
+		if (run_mount_start(st.rlsfs, margv, id.change, st.source, st.mnt, &st.fs, &err) < 0) {
+			mount_failed(&st, &err);
+			status = mount_failed_status(&st.fs);
+			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 		st.mounted = true;
 	}
 
-	chdir_in = start_dir(&st, o.mount_at);
+	if (start_dir(&st, o.mount_at, &chdir_in, &err) < 0 ||
+	    (!be->starts_before_mount_served && mount_served(&st, &err) < 0)) {
+		status = mount_failed_status(&st.fs);
+		say(early, sizeof early, "rls: run: %s", err.msg);
+		goto out;
+	}
 	env = sandbox_env(&o);
 	if (tty_in) {
 		tty_fg = tcgetpgrp(STDIN_FILENO) == getpgrp();
 		have_tio = tcgetattr(STDIN_FILENO, &saved_tio) == 0;
 	}
 	{
-		const char *hide[] = { st.source, st.delta, st.mnt, st.audit, NULL };
+		/* The temp dir rather than the mount in it: a look at the
+		 * mount would wait for rlsfs to serve. */
+		const char *hide[] = { st.source, st.delta, st.tmpdir, st.audit, NULL };
 		backend_ctx ctx = {
 			.mountpoint = st.mnt, .tmpdir = st.tmpdir, .init = init, .id = &id, .cg = &st.cg,
 			.lim = &o.lim, .mount_at = o.mount_at, .chdir = chdir_in, .home = SANDBOX_HOME,
@@ -915,7 +952,7 @@ int cmd_run(int argc, char **argv)
 			.tty_settings = have_tio ? &saved_tio : NULL, .signal_fd = st.sigfd,
 			.timeout_s = o.timeout, .grace_s = TIMEOUT_GRACE_S, .guard = &st.guard,
 			.source = st.source, .runtime = o.runtime, .rootfs = o.rootfs, .image = o.image,
-			.vm_share = o.vm_share,
+			.vm_share = o.vm_share, .mount_served = mount_served, .mount_arg = &st,
 		};
 		int r;
 
@@ -926,6 +963,7 @@ int cmd_run(int argc, char **argv)
 		r = be->run(&ctx, &res, &err);
 		capture_finish(&capture);
 		if (r < 0) {
+			status = mount_failed_status(&st.fs);
 			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}

@@ -110,6 +110,11 @@ char *identity_map_owner_arg(const run_identity *id);
  * `init_at`, bound from those descriptors (identity_stage_tmpdir).  No
  * host process sees that tmpfs. */
 int identity_private_mounts(rls_error *err);
+/* In that namespace, detach every rlsfs mount but the run's own (under
+ * tmpdir): each is another run's, whose unmount would otherwise not end
+ * its rlsfs while this sandbox lives (the namespace's private copy keeps
+ * it), and whose delta would stay busy. */
+void identity_drop_foreign_mounts(const char *tmpdir);
 int identity_stage_tmpdir(const char *tmpdir, const char *mountpoint, int mnt_fd, const char *init_at,
 			  int init_fd, rls_error *err);
 /* Bind what descriptor fd names at `at` (MS_BIND | flags); 0 or -1. */
@@ -244,6 +249,35 @@ int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, con
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 
+/* The rlsfs serving a run's mount: rls's own child (mount.c). */
+typedef struct run_mount {
+	pid_t pid;		/* 0: none */
+	int pidfd;		/* -1: none */
+	int ready_fd;		/* its word still to read, or -1 */
+	int fuse_fd;		/* rls's /dev/fuse of a mount it made, until rlsfs serves; -1 */
+	bool ours;		/* rls made the mount (as root) */
+	int wstatus;		/* its wait status when it failed before serving; -1 */
+} run_mount;
+
+/* Mount `rlsfs mount OPTS... SOURCE MNT` with default_permissions (and
+ * allow_other when asked).
+ * As root rls mounts itself and rlsfs may still be starting when this
+ * returns: run_mount_ready says when it serves.  Otherwise rlsfs mounts,
+ * and this waits for it.  0, or -1, nothing mounted, and why in *err
+ * (empty when rlsfs said it on standard error; its wait status in
+ * m->wstatus). */
+int run_mount_start(const char *rlsfs, char *const opts[], bool allow_other, const char *source,
+		    const char *mnt, run_mount *m, rls_error *err);
+/* Wait until the mount is served.  0; or -1 and why, as run_mount_start
+ * says it: then whatever looks at the mount waits until run_mount_stop
+ * lets it go (kill what waits first). */
+int run_mount_ready(run_mount *m, rls_error *err);
+/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to end:
+ * then the delta is synced and free (past max_s, a warning, and the
+ * delta stays busy).  A mount never served is let go.  0, or -1 when the
+ * unmount failed, and why in *err. */
+int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err);
+
 /* ---- report.c ---- */
 
 #define REPORT_MAX_PATHS 5
@@ -357,6 +391,11 @@ typedef struct backend_ctx {
 	const char *image;
 	/* The vm backend's --vm-share (virtiofs or 9p), or NULL. */
 	const char *vm_share;
+	/* Wait until rlsfs serves the mount: 0, or -1 (nothing mounted,
+	 * the command must not start) and why in *err.  Called before run
+	 * unless the backend starts_before_mount_served. */
+	int (*mount_served)(void *arg, rls_error *err);
+	void *mount_arg;
 } backend_ctx;
 
 typedef struct backend_result {
@@ -378,6 +417,9 @@ typedef struct backend {
 	/* It enforces --memory, --cpus and --pids itself (the size of a
 	 * VM): rls makes no cgroup. */
 	bool own_limits;
+	/* It builds the sandbox while rlsfs starts, and calls
+	 * ctx->mount_served before the command can start. */
+	bool starts_before_mount_served;
 	/* Start the command, supervise it (signals, timeout, stops) and wait
 	 * for its end; everything the backend started is gone when it
 	 * returns.  -1 only when the sandbox could not be started at all. */

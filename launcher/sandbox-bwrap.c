@@ -200,13 +200,14 @@ char **sandbox_bwrap_argv(const sandbox_spec *s, int args_fd)
 int sandbox_args_fd(char *const *args, rls_error *err)
 {
 	_cleanup_close_ int fd = memfd_create("rls-bwrap-args", MFD_CLOEXEC);
+	_cleanup_buf_ rls_buf b = { 0 };
 
 	if (fd < 0)
 		return rls_error_set(err, errno, "memfd_create");
+	/* One write, not one an argument. */
 	for (char *const *p = args; *p; p++)
-		if (rls_write_all(fd, *p, strlen(*p) + 1) < 0)
-			return rls_error_set(err, errno, "bubblewrap arguments");
-	if (lseek(fd, 0, SEEK_SET) < 0)
+		rls_buf_add(&b, *p, strlen(*p) + 1);
+	if (rls_write_all(fd, b.data, b.len) < 0 || lseek(fd, 0, SEEK_SET) < 0)
 		return rls_error_set(err, errno, "bubblewrap arguments");
 	return steal_fd(&fd);
 }

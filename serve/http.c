@@ -6,11 +6,52 @@
  * the peer's credentials (SO_PEERCRED) must be this server's uid or root;
  * on TCP the request must carry the bearer token (compared in constant
  * time).  A body beyond max_body is refused (413) without being kept. */
+#include <dlfcn.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
 #include "serve-int.h"
+
+/* libmicrohttpd is loaded when the server starts rather than linked:
+ * it brings GnuTLS, whose set-up at load would cost every other rls
+ * command (rls run first) a few milliseconds. */
+#define MHD_FN(name) __typeof__(&MHD_##name) name
+static struct {
+	MHD_FN(lookup_connection_value);
+	MHD_FN(get_connection_info);
+	MHD_FN(create_response_from_callback);
+	MHD_FN(create_response_from_buffer);
+	MHD_FN(add_response_header);
+	MHD_FN(queue_response);
+	MHD_FN(destroy_response);
+	MHD_FN(start_daemon);
+	MHD_FN(stop_daemon);
+} mhd;
+
+static int load_mhd(rls_error *err)
+{
+	static const char *const names[] = {
+		"MHD_lookup_connection_value", "MHD_get_connection_info", "MHD_create_response_from_callback",
+		"MHD_create_response_from_buffer", "MHD_add_response_header", "MHD_queue_response",
+		"MHD_destroy_response", "MHD_start_daemon", "MHD_stop_daemon",
+	};
+	void *fns[RLS_ARRAY_SIZE(names)];
+	void *lib;
+
+	_Static_assert(sizeof fns == sizeof mhd, "one name for each function of mhd");
+	if (mhd.stop_daemon)
+		return 0;
+	lib = dlopen(RLS_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib)
+		return rls_error_set(err, 0, "cannot load %s (apt-get install libmicrohttpd12): %s", RLS_MHD_SONAME,
+				     dlerror());
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(names); i++)
+		if (!(fns[i] = dlsym(lib, names[i])))
+			return rls_error_set(err, 0, "%s has no %s: %s", RLS_MHD_SONAME, names[i], dlerror());
+	memcpy(&mhd, fns, sizeof mhd);
+	return 0;
+}
 
 struct serve_http {
 	struct MHD_Daemon *d;
@@ -24,12 +65,12 @@ typedef struct conn_state {
 
 static const char *query(void *conn, const char *name)
 {
-	return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+	return mhd.lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static bool peer_allowed(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct ucred cred;
 	socklen_t len = sizeof cred;
 
@@ -40,7 +81,7 @@ static bool peer_allowed(struct MHD_Connection *c)
 
 static bool token_ok(struct MHD_Connection *c, const char *token)
 {
-	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	size_t n = strlen(token), m;
 	unsigned char diff = 0;
 
@@ -134,13 +175,13 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, serve_reply *rp)
 		stream_ctx *s = rls_xcalloc(1, sizeof *s);
 
 		s->rp = *rp;
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, stream_read, s, stream_free);
+		resp = mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 65536, stream_read, s, stream_free);
 		if (!resp) {
 			stream_free(s);
 			return MHD_NO;
 		}
 	} else {
-		resp = MHD_create_response_from_buffer(rp->body.len, rp->body.data ? rp->body.data : (void *)"",
+		resp = mhd.create_response_from_buffer(rp->body.len, rp->body.data ? rp->body.data : (void *)"",
 						       rp->body.data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 		if (!resp) {
 			rls_buf_free(&rp->body);
@@ -148,9 +189,9 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, serve_reply *rp)
 		}
 		rp->body.data = NULL;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rp->type ? rp->type : "application/json");
-	ret = MHD_queue_response(c, (unsigned)rp->status, resp);
-	MHD_destroy_response(resp);
+	mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rp->type ? rp->type : "application/json");
+	ret = mhd.queue_response(c, (unsigned)rp->status, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -229,10 +270,13 @@ static void on_done(void *cls, struct MHD_Connection *c, void **con_cls, enum MH
 
 int serve_http_start(const serve_listen *l, serve_http **out, rls_error *err)
 {
-	serve_http *h = rls_xcalloc(1, sizeof *h);
+	serve_http *h;
 
+	if (load_mhd(err) < 0)
+		return -1;
+	h = rls_xcalloc(1, sizeof *h);
 	h->l = *l;
-	h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+	h->d = mhd.start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 					MHD_USE_ITC,
 				0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, l->fd,
 				MHD_OPTION_CONNECTION_LIMIT, l->max_connections, MHD_OPTION_NOTIFY_COMPLETED, on_done,
@@ -249,6 +293,6 @@ void serve_http_stop(serve_http *h)
 {
 	if (!h)
 		return;
-	MHD_stop_daemon(h->d);
+	mhd.stop_daemon(h->d);
 	free(h);
 }

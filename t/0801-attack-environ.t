@@ -25,6 +25,11 @@ skip_on vm -- "--env is the launcher's (t/0520 passes it into the guest); each r
 	run_rls --env RLS_CALLER_SECRET -- sh -c 'echo "$RLS_CALLER_SECRET"'
 	is "$out" "caller-token-5d41402a" "--env NAME still passes a variable on purpose"
 }
+# The descriptor that answers for the sandbox's file system is rlsfs's
+# (rls makes the mount with one as root): one inside could answer in its
+# place, for anyone who reads the tree through the mount.
+run_rls -- sh -c 'for f in /proc/[0-9]*/fd/*; do readlink "$f"; done 2>/dev/null | grep -c "^/dev/fuse" || :'
+is "$out" 0 "no process inside holds a descriptor of /dev/fuse"
 cd "$T" || exit 1
 ok "nothing is left behind" no_leftovers
 done_testing

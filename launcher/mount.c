@@ -1,0 +1,235 @@
+/* mount.c - the rlsfs that serves a run's mount, as rls's own child.
+ *
+ * rlsfs is started in the foreground (--ready-fd) rather than left to
+ * detach: it says on a pipe when it serves, so nothing polls, and rls
+ * holds a pidfd of the very process that holds the delta.  At the end
+ * rls unmounts in-process and waits on that pidfd: once it reads, rlsfs
+ * has synced and closed the delta and the commit can begin.  rlsfs takes
+ * a session of its own, so the terminal's signals are not its; if rls is
+ * killed, rlsfs --watch-pid unmounts by itself.
+ *
+ * As root, rls makes the mount itself and hands rlsfs the descriptor of
+ * /dev/fuse (--fuse-fd): the mount exists at once, and rlsfs starts
+ * (exec, policy, delta) while the sandbox is being built.  Whatever
+ * looks at the mount meanwhile waits until rlsfs serves.  rls keeps its
+ * own descriptor until rlsfs has said whether it serves: should it fail,
+ * the connection stays up, and what waits on it keeps waiting, until the
+ * sandbox is killed; only then is the descriptor closed (which aborts the
+ * connection) and the mount detached.  Nothing rls does before that
+ * word looks at the mount, so nothing of rls's own can wait on it.
+ */
+#include "launcher.h"
+#include "run.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+/* How long rlsfs has to end by itself after the unmount. */
+#define UNMOUNT_GRACE_MS 500
+
+/* Reap the rlsfs child; its wait status. */
+static int reap(run_mount *m)
+{
+	int ws = -1;
+
+	while (waitpid(m->pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	if (m->pidfd >= 0)
+		close(m->pidfd);
+	m->pid = 0;
+	m->pidfd = -1;
+	return ws;
+}
+
+/* Let go of a mount nobody serves: the connection aborts, and whatever
+ * still waits on it gets ENOTCONN. */
+static void drop_unserved(run_mount *m, const char *mnt)
+{
+	if (m->fuse_fd >= 0)
+		close(m->fuse_fd);
+	m->fuse_fd = -1;
+	if (m->ours)
+		umount2(mnt, MNT_DETACH);
+	m->ours = false;
+}
+
+static int mount_fuse(const char *mnt, bool allow_other, int *fuse_fd, rls_error *err)
+{
+	char opts[128];
+	int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return rls_error_set(err, errno, "/dev/fuse");
+	snprintf(opts, sizeof opts, "%sdefault_permissions,fd=%d,rootmode=40000,user_id=%u,group_id=%u",
+		 allow_other ? "allow_other," : "", fd, (unsigned)geteuid(), (unsigned)getegid());
+	if (mount("rlsfs", mnt, "fuse.rlsfs", MS_NOSUID | MS_NODEV, opts) < 0) {
+		rls_error_set(err, errno, "mount on %s", mnt);
+		close(fd);
+		return -1;
+	}
+	*fuse_fd = fd;
+	return 0;
+}
+
+int run_mount_start(const char *rlsfs, char *const opts[], bool allow_other, const char *source,
+		    const char *mnt, run_mount *m, rls_error *err)
+{
+	rls_strv argv = { 0 };
+	char ready_arg[16], fuse_arg[16];
+	int p[2];
+
+	m->pid = 0;
+	m->pidfd = m->ready_fd = m->fuse_fd = -1;
+	m->wstatus = -1;
+	m->ours = false;
+	if (geteuid() == 0) {
+		if (mount_fuse(mnt, allow_other, &m->fuse_fd, err) < 0)
+			return -1;
+		m->ours = true;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		rls_error_set(err, errno, "pipe");
+		drop_unserved(m, mnt);
+		return -1;
+	}
+	m->ready_fd = p[0];
+	snprintf(ready_arg, sizeof ready_arg, "%d", p[1]);
+	snprintf(fuse_arg, sizeof fuse_arg, "%d", m->fuse_fd);
+	rls_strv_add(&argv, rlsfs);
+	rls_strv_add(&argv, "mount");
+	rls_strv_add(&argv, "--ready-fd");
+	rls_strv_add(&argv, ready_arg);
+	if (m->fuse_fd >= 0) {
+		rls_strv_add(&argv, "--fuse-fd");
+		rls_strv_add(&argv, fuse_arg);
+	} else {
+		rls_strv_add(&argv, "-o");
+		rls_strv_add(&argv, allow_other ? "allow_other,default_permissions" : "default_permissions");
+	}
+	for (; *opts; opts++)
+		rls_strv_add(&argv, *opts);
+	rls_strv_add(&argv, source);
+	rls_strv_add(&argv, mnt);
+	m->pid = fork();
+	if (m->pid == 0) {
+		run_child_reset_signals();
+		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+		fcntl(p[1], F_SETFD, 0);
+		if (m->fuse_fd >= 0)
+			fcntl(m->fuse_fd, F_SETFD, 0);
+		execv(argv.v[0], argv.v);
+		fprintf(stderr, "rls: %s: %s\n", argv.v[0], strerror(errno));
+		_exit(RUN_EXIT_FAILED);
+	}
+	close(p[1]);
+	rls_strv_free(argv.v);
+	if (m->pid < 0) {
+		m->pid = 0;
+		rls_error_set(err, errno, "fork");
+		close(m->ready_fd);
+		m->ready_fd = -1;
+		drop_unserved(m, mnt);
+		return -1;
+	}
+	m->pidfd = (int)syscall(SYS_pidfd_open, m->pid, 0);
+	/* rlsfs mounts by itself otherwise: the mount is there once it says so. */
+	if (!m->ours && run_mount_ready(m, err) < 0) {
+		drop_unserved(m, mnt);
+		return -1;
+	}
+	return 0;
+}
+
+int run_mount_ready(run_mount *m, rls_error *err)
+{
+	char msg[sizeof err->msg] = "";
+	size_t got = 0;
+
+	if (m->ready_fd < 0)
+		return m->pid ? 0 : rls_error_set(err, 0, "%s", "");
+	/* Its word: a lone NUL once it serves, else the reason and a NUL;
+	 * end of file when it ended before (it said why on standard error). */
+	for (;;) {
+		ssize_t r = read(m->ready_fd, msg + got, sizeof msg - 1 - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (memchr(msg, '\0', got) || got == sizeof msg - 1)
+			break;
+	}
+	close(m->ready_fd);
+	m->ready_fd = -1;
+	if (got && !msg[0]) {
+		/* rlsfs holds the connection now: should it die, the mount
+		 * fails rather than hangs. */
+		if (m->fuse_fd >= 0)
+			close(m->fuse_fd);
+		m->fuse_fd = -1;
+		return 0;
+	}
+	m->wstatus = reap(m);
+	if (!got)
+		return rls_error_set(err, 0, "%s", "");
+	msg[got] = '\0';
+	rls_text_sanitize(msg, sizeof msg);
+	return rls_error_set(err, 0, "rlsfs: %s", msg);
+}
+
+int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
+{
+	struct pollfd p = { .fd = m->pidfd, .events = POLLIN };
+	rls_error ignored;
+	int r;
+
+	/* Never served (or not yet): nothing to sync; let it go. */
+	if (m->ready_fd >= 0)
+		(void)run_mount_ready(m, &ignored);
+	if (!m->pid) {
+		drop_unserved(m, mnt);
+		return 0;
+	}
+	/* What the kernel still holds for the mount (pages written through
+	 * mmap) goes to rlsfs now: past the unmount, this namespace can no
+	 * longer ask for it. */
+	{
+		int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			(void)syncfs(fd);
+			close(fd);
+		}
+	}
+	if (rls_fuse_unmount(mnt, false) < 0)
+		return rls_error_set(err, errno, "unmount %s%s", mnt,
+				     errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
+	m->ours = false;
+	/* Unmounted: the child ends once it has let go of the delta. */
+	if (m->pidfd < 0) {
+		reap(m);
+		return 0;
+	}
+	/* Unless a copy of the mount lives on in another process's mount
+	 * namespace (one made while it was up), which keeps the connection
+	 * open: then rlsfs is told to end, which it does as at an unmount,
+	 * and the copy fails with ENOTCONN. */
+	r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UNMOUNT_GRACE_MS));
+	if (r == 0) {
+		(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
+		r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, (int)(max_s * 1000)));
+	}
+	if (r == 0) {
+		/* Unmounted all the same; the delta is still held, which
+		 * whoever opens it next is told. */
+		rls_warn("rlsfs (pid %d) has not ended %gs after the unmount", (int)m->pid, max_s);
+		return 0;
+	}
+	reap(m);
+	return 0;
+}
