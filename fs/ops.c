@@ -30,15 +30,21 @@ static rlsfs *fs_of(fuse_req_t req)
 
 /* ---- source access ---------------------------------------------------- */
 
-static int src_open(rlsfs *fs, const char *path, int flags)
+/* rel beneath the source directory dfd, through no symlink */
+static int src_openat(int dfd, const char *rel, int flags)
 {
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, fs->src_fd, path_rel(path), &how, sizeof how);
+	long fd = syscall(SYS_openat2, dfd, rel, &how, sizeof how);
 
 	return fd < 0 ? -errno : (int)fd;
+}
+
+static int src_open(rlsfs *fs, const char *path, int flags)
+{
+	return src_openat(fs->src_fd, path_rel(path), flags);
 }
 
 /* ---- what a path shows ------------------------------------------------ */
@@ -161,24 +167,52 @@ static int dir_fd(rlsfs *fs, rnode *n, const char *path)
 	return fd;
 }
 
-/* The source's entry at path, whose parent directory is node `parent`
- * (NULL for the root itself). */
-static int src_lstat_at(rlsfs *fs, rnode *parent, const char *path, struct stat *st)
+/* The source directory holding path, whose directory is node `parent`
+ * (not the root itself), as a descriptor borrowed like dir_fd's, and the
+ * last name of path in *name. */
+static int src_parent_fd(rlsfs *fs, rnode *parent, const char *path, const char **name)
 {
 	const char *slash = strrchr(path, '/');
 	char dirpath[PATH_MAX];
 	int dfd;
 
-	if (!parent)
-		return fstat(fs->src_fd, st) < 0 ? -errno : 0;
 	if (slash == path)
 		snprintf(dirpath, sizeof dirpath, "/");
 	else
 		snprintf(dirpath, sizeof dirpath, "%.*s", (int)(slash - path), path);
 	dfd = dir_fd(fs, parent, dirpath);
+	*name = slash + 1;
+	return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
+}
+
+/* The source's entry at path, whose parent directory is node `parent`
+ * (NULL for the root itself). */
+static int src_lstat_at(rlsfs *fs, rnode *parent, const char *path, struct stat *st)
+{
+	const char *name;
+	int dfd;
+
+	if (!parent)
+		return fstat(fs->src_fd, st) < 0 ? -errno : 0;
+	dfd = src_parent_fd(fs, parent, path, &name);
 	if (dfd < 0)
-		return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
-	return fstatat(dfd, slash + 1, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		return dfd;
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+/* src_open of path, whose parent directory is node `parent`: one name
+ * resolved from the kept directory (dir_fd: the one lookups use) instead
+ * of the whole path from the root, and no more: the name cannot climb out
+ * of it nor go through a symlink. */
+static int src_open_at(rlsfs *fs, rnode *parent, const char *path, int flags)
+{
+	const char *name;
+	int dfd;
+
+	if (!parent)
+		return src_open(fs, path, flags);
+	dfd = src_parent_fd(fs, parent, path, &name);
+	return dfd < 0 ? dfd : src_openat(dfd, name, flags);
 }
 
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
@@ -849,6 +883,9 @@ static void rls_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO;
+	/* Writes go through to the delta as they are made: a quota is
+	 * enforced at write(2), not at a writeback that cannot report it, and
+	 * sizes and times stay rlsfs's. */
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 
@@ -1310,6 +1347,9 @@ static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *at
 	return 0;
 }
 
+#define SETATTR_TIMES (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | \
+		       FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_FORCE)
+
 static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
@@ -1351,7 +1391,14 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 			times[0] = to_set & FUSE_SET_ATTR_ATIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_atim;
 		if (to_set & FUSE_SET_ATTR_MTIME)
 			times[1] = to_set & FUSE_SET_ATTR_MTIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_mtim;
-		if (e.node.kind == DELTA_FILE) {
+		if (e.node.kind == DELTA_FILE && !(to_set & FUSE_SET_ATTR_SIZE)) {
+			/* by name: no descriptor to open and close */
+			char name[17];
+
+			delta_data_name(e.node.id, name);
+			if (utimensat(delta_data_fd(fs->d), name, times, AT_SYMLINK_NOFOLLOW) < 0)
+				r = -errno;
+		} else if (e.node.kind == DELTA_FILE) {
 			rls_error err;
 			_cleanup_close_ int fd = delta_data_open(fs->d, e.node.id, O_WRONLY, &err);
 
@@ -1372,7 +1419,11 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 				e.di.mtime_ns = times[1].tv_nsec == UTIME_NOW ? now : ts_ns(&times[1]);
 		}
 	}
-	if (r == 0) {
+	/* A file's times, and the ctime a change of them gives, are its data
+	 * file's (entry_attr): a change of times alone leaves the index as it
+	 * is, and the transaction commits nothing. */
+	if (r == 0 && !(e.node.kind == DELTA_FILE && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) &&
+			!(to_set & ~SETATTR_TIMES))) {
 		e.di.ctime_ns = now_ns();
 		r = put_inode(&o, e.node.id, &e.di);
 	}
@@ -2105,7 +2156,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (fd < 0)
 			r = -err_code(&err);
 	} else {
-		fd = src_open(fs, o.path, O_RDONLY | (fi->flags & O_NONBLOCK));
+		fd = src_open_at(fs, n->parent, o.path, O_RDONLY | (fi->flags & O_NONBLOCK));
 		if (fd < 0)
 			r = fd;
 	}

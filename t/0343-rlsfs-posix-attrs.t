@@ -63,12 +63,14 @@ same "a write and a truncate move the ctime on" \
 	': > new5; later "echo more >> chmod; truncate -s 1 new5" chmod new5'
 same "utimes and an extended attribute move the ctime on" \
 	': > new6; later "touch -d @1000000000 chown new6; setx new6" chown new6; getx new6'
+same "utimes alone moves the ctime of a file of the delta on and sets its times" \
+	': > new7; later "touch -d @1000000000 new7" new7; later "touch -m -d @1100000000 new7" new7; stat -c "%n %X %Y" new7'
 same "making, renaming and removing entries moves the folder's ctime on" \
 	'mkdir -p d1 d2; later ": > d1/x" d1; later "mv d1/x d2/x" d1 d2; later "rm d2/x" d2; later "mkdir dir/new" dir'
-ctimes=$(cd "$M" && stat -c '%n %.9Z' chmod chown link unlink ren.2 renover new1 new2 new3 new4 2>&1)
+ctimes=$(cd "$M" && stat -c '%n %.9Z %X %Y' chmod chown link unlink ren.2 renover new1 new2 new3 new4 new7 2>&1)
 umount_rlsfs "$M"
 mount_rlsfs "$S" "$M" -p full-access --delta "$T/delta" || { echo "Bail out! mount failed"; exit 1; }
-same_text "$(cd "$M" && stat -c '%n %.9Z' chmod chown link unlink ren.2 renover new1 new2 new3 new4 2>&1)" \
+same_text "$(cd "$M" && stat -c '%n %.9Z %X %Y' chmod chown link unlink ren.2 renover new1 new2 new3 new4 new7 2>&1)" \
 	"$ctimes" "the ctimes are the same after a new mount over the delta"
 
 # 2. every name of one inode shows the same attributes at once
