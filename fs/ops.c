@@ -2410,8 +2410,9 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		return;
 	}
 	buf = rls_xmalloc(size);
-	r = op_begin(&o, fs, false);
-	if (r == 0)
+	/* a bare listing looks nothing up: no transaction, no path */
+	r = bare ? 0 : op_begin(&o, fs, false);
+	if (r == 0 && !bare)
 		r = node_path(fs, p, o.path, sizeof o.path);
 	for (size_t i = (size_t)off; r == 0 && i < dh->n; i++) {
 		const dirent_snap *d = &dh->ents[i];
@@ -2434,7 +2435,8 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		}
 		used += len;
 	}
-	op_end(&o, 0);
+	if (!bare)
+		op_end(&o, 0);
 	pthread_mutex_unlock(&dh->lock);
 	atomic_store(&p->listed_bare, bare);
 	if (r < 0)

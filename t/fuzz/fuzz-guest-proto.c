@@ -1,9 +1,10 @@
 /* fuzz-guest-proto.c - libFuzzer target: rls-guest's reader of the host's
  * lines (guest_decode, the hand-written strict JSON in guest/proto.c).
  * Each line must decode to one checked message or fail with a reason;
- * what decodes must hold what guest.h promises.  The base64 codec must
- * round-trip, and the guest's encoder must always write valid lines (they
- * are decoded again by the host's jansson reader in t/unit/vm-proto.c). */
+ * what decodes must hold what guest.h promises.  The guest's encoder must
+ * always write valid lines (they are decoded again by the host's jansson
+ * reader in t/unit/vm-proto.c).  The base64 codec both ends share
+ * (common/codec.c) is fuzzed by fuzz-vm-proto. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data, *end = p + size;
-	char *enc = malloc(size / 3 * 4 + 8);
-	unsigned char *dec = malloc(size + 8);
-	size_t n;
 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -48,16 +46,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		p += len + 1;
 	}
-	n = rls_b64_encode(data, size, enc);
-	if (rls_b64_decode(enc, n, dec, &n) < 0 || n != size || memcmp(dec, data, size))
-		abort();
-	if (rls_b64_decode((const char *)data, size, dec, &n) == 0) {
-		size_t m = rls_b64_encode(dec, n, enc);
-
-		if (m != size || memcmp(enc, data, size))
-			abort();
-	}
-	free(enc);
-	free(dec);
 	return 0;
 }
