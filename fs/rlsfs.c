@@ -306,8 +306,41 @@ static void notify(int fd, const char *msg)
 	close(fd);
 }
 
+/* --ready-fd's last word, once the delta is closed: "empty" when it
+ * records nothing beneath the root (whatever the source holds now, there
+ * is nothing to commit), else "kept"; then a NUL.  A caller told "empty"
+ * need not open the delta again.  Nothing is said when this could not be
+ * told: a caller that reads nothing (this process died, or the index
+ * could not be read) opens the delta itself. */
+static void notify_end(int fd, int empty)
+{
+	if (fd < 0)
+		return;
+	if (empty >= 0)
+		(void)rls_write_all(fd, empty ? "empty" : "kept", strlen(empty ? "empty" : "kept") + 1);
+	close(fd);
+}
+
+/* 1 when the delta records nothing beneath the root, 0 when it does, -1
+ * when the index cannot say. */
+static int delta_is_empty(delta *d)
+{
+	delta_txn *txn;
+	rls_error err;
+	bool below = true;
+
+	if (delta_begin(d, false, &txn, &err) < 0)
+		return -1;
+	if (delta_has_below(txn, "/", &below, &err) < 0) {
+		delta_abort(txn);
+		return -1;
+	}
+	delta_abort(txn);
+	return !below;
+}
+
 static int serve(mount_opts *mo, policy *pol, const char *source, const char *mnt, const char *delta_dir,
-		 int notify_fd)
+		 int notify_fd, int end_fd)
 {
 	rlsfs fs = { .src_fd = -1, .audit_fd = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -413,7 +446,10 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		if (watching)
 			pthread_detach(watcher);
 	}
-	notify(notify_fd, "");
+	if (end_fd >= 0)
+		(void)rls_write_all(notify_fd, "", 1);
+	else
+		notify(notify_fd, "");
 	/* Ready: from here on nothing is the caller's to read. */
 	if (notify_fd >= 0 && !mo->debug)
 		daemon_stdio(true);
@@ -430,8 +466,10 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	audit_close(&fs);
 	{
 		/* A delta this mount made and nothing was written to is not
-		 * left to pile up in the state directory. */
+		 * left to pile up in the state directory.  Nothing writes to
+		 * it any more: the count is final. */
 		unsigned changes = 1;
+		int empty = end_fd >= 0 ? delta_is_empty(fs.d) : -1;
 
 		if (mo->fresh_delta) {
 			changes = 0;
@@ -441,6 +479,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		delta_close(fs.d);
 		if (mo->fresh_delta && !changes)
 			(void)rls_rm_rf_at(AT_FDCWD, delta_dir, NULL);
+		notify_end(end_fd, empty);
 	}
 	fuse_opt_free_args(&args);
 	close(fs.src_fd);
@@ -628,7 +667,7 @@ static int cmd_mount(int argc, char **argv)
 			}
 			daemon_stdio(false);
 		}
-		rc = serve(&mo, pol, source, mnt, delta_dir, mo.ready_fd);
+		rc = serve(&mo, pol, source, mnt, delta_dir, mo.ready_fd, mo.ready_fd);
 		policy_free(pol);
 		return rc;
 	}
@@ -648,7 +687,7 @@ static int cmd_mount(int argc, char **argv)
 		if (chdir("/") < 0)
 			_exit(1);
 		daemon_stdio(!mo.debug);
-		_exit(serve(&mo, pol, source, mnt, delta_dir, pipefd[1]));
+		_exit(serve(&mo, pol, source, mnt, delta_dir, pipefd[1], -1));
 	}
 	close(pipefd[1]);
 	{

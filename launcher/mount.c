@@ -17,6 +17,12 @@
  * sandbox is killed; only then is the descriptor closed (which aborts the
  * connection) and the mount detached.  Nothing rls does before that
  * word looks at the mount, so nothing of rls's own can wait on it.
+ *
+ * The pipe stays open after that word: once the delta is closed, rlsfs
+ * says on it whether the delta records anything at all, so that a run
+ * that changed nothing never opens it again.  The word is read only once
+ * rlsfs has ended; no word (it was killed, or could not tell) leaves the
+ * question to the delta itself.
  */
 #include "launcher.h"
 #include "run.h"
@@ -43,6 +49,23 @@ static int reap(run_mount *m)
 	m->pid = 0;
 	m->pidfd = -1;
 	return ws;
+}
+
+/* rlsfs has ended: its last word on the pipe, if it said one. */
+static void read_end_word(run_mount *m)
+{
+	char word[8] = "";
+	ssize_t r;
+
+	if (m->end_fd < 0)
+		return;
+	r = RLS_TEMP_FAILURE_RETRY(read(m->end_fd, word, sizeof word - 1));
+	if (r > 0 && (size_t)r == sizeof "empty" && !memcmp(word, "empty", sizeof "empty"))
+		m->end = RUN_MOUNT_END_EMPTY;
+	else if (r > 0 && (size_t)r == sizeof "kept" && !memcmp(word, "kept", sizeof "kept"))
+		m->end = RUN_MOUNT_END_KEPT;
+	close(m->end_fd);
+	m->end_fd = -1;
 }
 
 /* Let go of a mount nobody serves: the connection aborts, and whatever
@@ -83,7 +106,8 @@ int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts
 	int p[2];
 
 	m->pid = 0;
-	m->pidfd = m->ready_fd = m->fuse_fd = -1;
+	m->pidfd = m->ready_fd = m->fuse_fd = m->end_fd = -1;
+	m->end = RUN_MOUNT_END_UNKNOWN;
 	m->wstatus = -1;
 	m->ours = false;
 	if (geteuid() == 0) {
@@ -152,9 +176,10 @@ int run_mount_ready(run_mount *m, rls_error *err)
 	if (m->ready_fd < 0)
 		return m->pid ? 0 : rls_error_set(err, 0, "%s", "");
 	/* Its word: a lone NUL once it serves, else the reason and a NUL;
-	 * end of file when it ended before (it said why on standard error). */
+	 * end of file when it ended before (it said why on standard error).
+	 * The first byte alone: past a NUL may come its last word. */
 	for (;;) {
-		ssize_t r = read(m->ready_fd, msg + got, sizeof msg - 1 - got);
+		ssize_t r = read(m->ready_fd, msg + got, got ? sizeof msg - 1 - got : 1);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -164,9 +189,10 @@ int run_mount_ready(run_mount *m, rls_error *err)
 		if (memchr(msg, '\0', got) || got == sizeof msg - 1)
 			break;
 	}
-	close(m->ready_fd);
-	m->ready_fd = -1;
 	if (got && !msg[0]) {
+		/* Its last word comes on the same pipe at its end. */
+		m->end_fd = m->ready_fd;
+		m->ready_fd = -1;
 		/* rlsfs holds the connection now: should it die, the mount
 		 * fails rather than hangs. */
 		if (m->fuse_fd >= 0)
@@ -174,6 +200,8 @@ int run_mount_ready(run_mount *m, rls_error *err)
 		m->fuse_fd = -1;
 		return 0;
 	}
+	close(m->ready_fd);
+	m->ready_fd = -1;
 	m->wstatus = reap(m);
 	if (!got)
 		return rls_error_set(err, 0, "%s", "");
@@ -213,6 +241,7 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 	/* Unmounted: the child ends once it has let go of the delta. */
 	if (m->pidfd < 0) {
 		reap(m);
+		read_end_word(m);
 		return 0;
 	}
 	/* Unless a copy of the mount lives on in another process's mount
@@ -231,5 +260,6 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		return 0;
 	}
 	reap(m);
+	read_end_word(m);
 	return 0;
 }

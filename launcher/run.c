@@ -710,7 +710,7 @@ static const char *commit_summary(const delta_commit_stats *s, const char *sourc
 int cmd_run(int argc, char **argv)
 {
 	run_opts o;
-	run_state st = { .sigfd = -1, .guard = { .fd = -1 }, .fs = { .pidfd = -1 } };
+	run_state st = { .sigfd = -1, .guard = { .fd = -1 }, .fs = { .pidfd = -1, .end_fd = -1 } };
 	rls_error err = { 0 };
 	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
@@ -1008,6 +1008,10 @@ finish_delta:
 			st.delta_is_ours = false;
 			goto report;
 		}
+		/* rlsfs said, as it ended, that the delta records nothing:
+		 * no need to open it to count. */
+		if (st.fs.end == RUN_MOUNT_END_EMPTY)
+			goto report;
 		if (delta_open(st.delta, st.source, 0, &d, &err) < 0) {
 			late_error = rls_xstrdup(err.msg);
 			keep_delta = true;
