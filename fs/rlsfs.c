@@ -44,6 +44,7 @@ typedef struct mount_opts {
 	bool debug;
 	int ready_fd;			/* --ready-fd: serve here, say when mounted there; -1 */
 	int fuse_fd;			/* --fuse-fd: the caller mounted it; -1 */
+	int policy_fd;			/* --policy-fd: the policy's snapshot; -1 */
 	bool delta_size_set;
 	uint64_t delta_size;		/* 0: none */
 	uint64_t delta_files;		/* 0: none */
@@ -56,7 +57,7 @@ typedef struct mount_opts {
 
 static void usage(FILE *out)
 {
-	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
+	fputs("usage: rlsfs mount [-p|--policy POLICY [--policy-fd FD]] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
 	      "                   [--map-owner UID:GID=UID:GID] [--ignore-caller-caps]\n"
 	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
@@ -522,6 +523,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'F' },
 		{ "fuse-fd", required_argument, NULL, 'U' },
+		{ "policy-fd", required_argument, NULL, 'P' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -534,6 +536,7 @@ static int cmd_mount(int argc, char **argv)
 		.dir_memory = DEFAULT_DIR_MEMORY,
 		.ready_fd = -1,
 		.fuse_fd = -1,
+		.policy_fd = -1,
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
@@ -551,16 +554,17 @@ static int cmd_mount(int argc, char **argv)
 		case 'o': mo.fuse_opts = optarg; break;
 		case 'f': mo.foreground = true; break;
 		case 'F':
-		case 'U': {
+		case 'U':
+		case 'P': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || end == optarg || v < 3 || v > INT_MAX || fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0) {
 				fprintf(stderr, "rlsfs: %s wants an open descriptor (3 or more), not '%s'\n",
-					c == 'F' ? "--ready-fd" : "--fuse-fd", optarg);
+					c == 'F' ? "--ready-fd" : c == 'U' ? "--fuse-fd" : "--policy-fd", optarg);
 				return 2;
 			}
-			*(c == 'F' ? &mo.ready_fd : &mo.fuse_fd) = (int)v;
+			*(c == 'F' ? &mo.ready_fd : c == 'U' ? &mo.fuse_fd : &mo.policy_fd) = (int)v;
 			break;
 		}
 		case 'd': mo.debug = mo.foreground = true; break;
@@ -622,11 +626,19 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 1;
 	}
-	/* A bad policy is bad input: 2, as for rls run. */
-	if (policy_load_for_source(mo.policy, source, &pol, &err) < 0) {
+	if (mo.policy_fd >= 0 && !mo.policy) {
+		fprintf(stderr, "rlsfs: --policy-fd wants -p POLICY too: the name the delta records\n");
+		return 2;
+	}
+	/* A bad policy is bad input: 2, as for rls run.  A snapshot is read
+	 * as it is, the files it was taken from not at all. */
+	if ((mo.policy_fd >= 0 ? policy_load_snapshot(mo.policy_fd, &pol, &err) :
+				 policy_load_for_source(mo.policy, source, &pol, &err)) < 0) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 2;
 	}
+	if (mo.policy_fd >= 0)
+		close(mo.policy_fd);
 	protect_policy(pol, source);
 	spec = policy_resolve_spec(mo.policy, source);
 	mo.policy_spec = spec;

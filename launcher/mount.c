@@ -98,11 +98,11 @@ static int mount_fuse(const char *mnt, const char *fuse_opts, int *fuse_fd, rls_
 	return 0;
 }
 
-int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts, const char *source,
-		    const char *mnt, run_mount *m, rls_error *err)
+int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const char *fuse_opts,
+		    const char *source, const char *mnt, run_mount *m, rls_error *err)
 {
 	rls_strv argv = { 0 };
-	char ready_arg[16], fuse_arg[16];
+	char ready_arg[16], fuse_arg[16], policy_arg[16];
 	int p[2];
 
 	m->pid = 0;
@@ -127,6 +127,11 @@ int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts
 	rls_strv_add(&argv, "mount");
 	rls_strv_add(&argv, "--ready-fd");
 	rls_strv_add(&argv, ready_arg);
+	if (policy_fd >= 0) {
+		snprintf(policy_arg, sizeof policy_arg, "%d", policy_fd);
+		rls_strv_add(&argv, "--policy-fd");
+		rls_strv_add(&argv, policy_arg);
+	}
 	if (m->fuse_fd >= 0) {
 		rls_strv_add(&argv, "--fuse-fd");
 		rls_strv_add(&argv, fuse_arg);
@@ -145,6 +150,8 @@ int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts
 		fcntl(p[1], F_SETFD, 0);
 		if (m->fuse_fd >= 0)
 			fcntl(m->fuse_fd, F_SETFD, 0);
+		if (policy_fd >= 0)
+			fcntl(policy_fd, F_SETFD, 0);
 		execv(argv.v[0], argv.v);
 		fprintf(stderr, "rls: %s: %s\n", argv.v[0], strerror(errno));
 		_exit(RUN_EXIT_FAILED);

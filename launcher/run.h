@@ -269,14 +269,16 @@ typedef struct run_mount {
 } run_mount;
 
 /* Mount `rlsfs mount OPTS... SOURCE MNT` with the kernel's FUSE options
- * fuse_opts (as `-o`; "" for none).
+ * fuse_opts (as `-o`; "" for none).  policy_fd, unless -1, is the
+ * snapshot of the policy rls checked (policy_snapshot_fd), which rlsfs
+ * enforces instead of reading the policy's files again.
  * As root rls mounts itself and rlsfs may still be starting when this
  * returns: run_mount_ready says when it serves.  Otherwise rlsfs mounts,
  * and this waits for it.  0, or -1, nothing mounted, and why in *err
  * (empty when rlsfs said it on standard error; its wait status in
  * m->wstatus). */
-int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts, const char *source,
-		    const char *mnt, run_mount *m, rls_error *err);
+int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const char *fuse_opts,
+		    const char *source, const char *mnt, run_mount *m, rls_error *err);
 /* Wait until the mount is served.  0; or -1 and why, as run_mount_start
  * says it: then whatever looks at the mount waits until run_mount_stop
  * lets it go (kill what waits first). */
