@@ -20,9 +20,9 @@
  *
  * The pipe stays open after that word: once the delta is closed, rlsfs
  * says on it whether the delta records anything at all, so that a run
- * that changed nothing never opens it again.  The word is read only once
- * rlsfs has ended; no word (it was killed, or could not tell) leaves the
- * question to the delta itself.
+ * that changed nothing never opens it again, and that the unmount need
+ * not wait for the rest of rlsfs's end.  No word (it was killed, or could
+ * not tell) leaves the question to the delta itself.
  */
 #include "launcher.h"
 #include "run.h"
@@ -108,6 +108,7 @@ int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const 
 	m->pid = 0;
 	m->pidfd = m->ready_fd = m->fuse_fd = m->end_fd = -1;
 	m->end = RUN_MOUNT_END_UNKNOWN;
+	m->ending = false;
 	m->wstatus = -1;
 	m->ours = false;
 	if (geteuid() == 0) {
@@ -245,10 +246,14 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		return rls_error_set(err, errno, "unmount %s%s", mnt,
 				     errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
 	m->ours = false;
-	/* Unmounted: the child ends once it has let go of the delta. */
-	if (m->pidfd < 0) {
+	/* Unmounted: rlsfs lets go of the delta and says so on its pipe
+	 * (killed, it closes the pipe by dying), then ends.  The pipe is
+	 * watched rather than the process: what rlsfs does once the delta
+	 * is free (freeing its tables, ending its threads) is not worth
+	 * waiting for here (run_mount_reap). */
+	p.fd = m->end_fd >= 0 ? m->end_fd : m->pidfd;
+	if (p.fd < 0) {
 		reap(m);
-		read_end_word(m);
 		return 0;
 	}
 	/* Unless a copy of the mount lives on in another process's mount
@@ -257,7 +262,10 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 	 * and the copy fails with ENOTCONN. */
 	r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UNMOUNT_GRACE_MS));
 	if (r == 0) {
-		(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
+		if (m->pidfd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
+		else
+			kill(m->pid, SIGTERM);
 		r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, (int)(max_s * 1000)));
 	}
 	if (r == 0) {
@@ -266,7 +274,16 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		rls_warn("rlsfs (pid %d) has not ended %gs after the unmount", (int)m->pid, max_s);
 		return 0;
 	}
-	reap(m);
-	read_end_word(m);
+	if (m->end_fd >= 0)
+		read_end_word(m);
+	else
+		reap(m);
+	m->ending = true;
 	return 0;
+}
+
+void run_mount_reap(run_mount *m)
+{
+	if (m->pid && m->ending)
+		reap(m);
 }

@@ -567,6 +567,7 @@ static void run_cleanup(run_state *st, const run_opts *o)
 	rls_error err;
 
 	unmount_rlsfs(st);
+	run_mount_reap(&st->fs);
 	if (st->cg.n_dirs && limits_remove(&st->cg, 3000, &err) < 0)
 		rls_warn("%s", err.msg);
 	limits_free(&st->cg);

@@ -263,6 +263,7 @@ typedef struct run_mount {
 	int ready_fd;		/* its word still to read, or -1 */
 	int end_fd;		/* its last word still to read, or -1 */
 	run_mount_end end;	/* its last word, once run_mount_stop saw it end */
+	bool ending;		/* it let go of the delta: run_mount_reap waits for the rest */
 	int fuse_fd;		/* rls's /dev/fuse of a mount it made, until rlsfs serves; -1 */
 	bool ours;		/* rls made the mount (as root) */
 	int wstatus;		/* its wait status when it failed before serving; -1 */
@@ -283,12 +284,16 @@ int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const 
  * says it: then whatever looks at the mount waits until run_mount_stop
  * lets it go (kill what waits first). */
 int run_mount_ready(run_mount *m, rls_error *err);
-/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to end:
- * then the delta is synced and free (past max_s, a warning, and the
- * delta stays busy), and m->end says what rlsfs said of it.  A mount
+/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to let go
+ * of the delta: then the delta is synced and free, or about to be (past
+ * max_s, a warning, and the delta stays busy), and m->end says what
+ * rlsfs said of it.  A mount
  * never served is let go.  0, or -1 when the unmount failed, and why in
  * *err. */
 int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err);
+/* Wait for the end of the rlsfs run_mount_stop saw let go of the delta
+ * (nothing when it did not). */
+void run_mount_reap(run_mount *m);
 
 /* ---- report.c ---- */
 
