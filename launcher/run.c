@@ -567,7 +567,6 @@ static void run_cleanup(run_state *st, const run_opts *o)
 	rls_error err;
 
 	unmount_rlsfs(st);
-	run_mount_reap(&st->fs);
 	if (st->cg.n_dirs && limits_remove(&st->cg, 3000, &err) < 0)
 		rls_warn("%s", err.msg);
 	limits_free(&st->cg);
@@ -579,6 +578,8 @@ static void run_cleanup(run_state *st, const run_opts *o)
 		rmdir(st->tmpdir);
 	if (st->guard.fd >= 0 && !st->mounted)
 		guard_release(&st->guard);
+	/* Last: rlsfs, done with the delta, has ended meanwhile. */
+	run_mount_reap(&st->fs);
 	if (st->sigfd >= 0)
 		close(st->sigfd);
 	sigprocmask(SIG_SETMASK, &st->oldmask, NULL);
