@@ -324,7 +324,7 @@ static void notify_end(int fd, int empty)
 
 /* 1 when the delta records nothing beneath the root, 0 when it does, -1
  * when the index cannot say. */
-static int delta_is_empty(delta *d)
+static int nothing_recorded(delta *d)
 {
 	delta_txn *txn;
 	rls_error err;
@@ -470,7 +470,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		 * left to pile up in the state directory.  Nothing writes to
 		 * it any more: the count is final. */
 		unsigned changes = 1;
-		int empty = end_fd >= 0 ? delta_is_empty(fs.d) : -1;
+		int empty = end_fd >= 0 ? nothing_recorded(fs.d) : -1;
 
 		if (mo->fresh_delta) {
 			changes = 0;

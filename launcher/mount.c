@@ -51,7 +51,8 @@ static int reap(run_mount *m)
 	return ws;
 }
 
-/* rlsfs has ended: its last word on the pipe, if it said one. */
+/* rlsfs let go of the delta, or ended: its last word on the pipe, if it
+ * said one. */
 static void read_end_word(run_mount *m)
 {
 	char word[8] = "";
