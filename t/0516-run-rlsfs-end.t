@@ -30,7 +30,9 @@ is "$(word delta-b '')" '\0 k e p t \0' "kept for a delta that holds changes fro
 ok "neither touched the source" test ! -e "$S/output/w.txt"
 
 # rlsfs killed once the command has written: the mount fails under the
-# command, which stops when it notices.
+# command, which stops when it notices.  (gVisor's gofer keeps serving
+# the command what it holds: there the command never notices.)
+if ! skip_on oci-runsc -- "the command does not see the mount fail under gVisor; what rls does then is the same for every backend"; then
 probe='i=0; until ls output/probe$i 2>&1 | grep -q "not connected"; do
 	i=$((i + 1)); [ $i -gt 1200 ] && exit 9; sleep 0.05; done'
 "$RLS" run "${RUN_BACKEND[@]}" --timeout 120 --source "$S" -- \
@@ -47,6 +49,7 @@ is "$rc" 0 "with rlsfs killed, the command sees the mount fail and ends"
 is "$(cat "$S/output/killed.txt" 2>/dev/null)" one "what it wrote before is committed"
 like "$err" "committed to .*: 1 added, 0 modified, 0 deleted" "and counted"
 is "$(kept_deltas)" 0 "the committed delta is removed"
+fi
 
 run_rls --source "$S" -- true
 is "$(kept_deltas)" 0 "a run that changed nothing leaves no delta"
