@@ -151,6 +151,14 @@ typedef struct rlsfs {
 	dev_t userns_dev;
 	ino_t userns_ino;
 
+	/* Bumped whenever a file is given a set-id bit (see fh_drop_setid). */
+	atomic_uint setid_given;
+
+	/* channel.c: the INIT request, until its reply is amended */
+	atomic_bool init_seen;
+	bool init_killpriv;		/* the kernel offered FUSE_HANDLE_KILLPRIV */
+	uint64_t init_unique;
+
 	double timeout;			/* entry and attribute cache, seconds */
 	struct fuse_session *se;
 	pid_t watch_pid;		/* --watch-pid, or 0 */
@@ -236,6 +244,10 @@ bool caller_init(rlsfs *fs);
 /* Does the caller of a request hold capability `cap` (CAP_CHOWN,
  * CAP_FSETID) where it counts, and does the mount honour it? */
 bool caller_capable(rlsfs *fs, const struct fuse_ctx *ctx, int cap);
+
+/* channel.c: serve the session's /dev/fuse descriptor (after
+ * fuse_session_mount) through rlsfs's own reads and writes. */
+int channel_init(rlsfs *fs, rls_error *err);
 
 /* audit.c */
 int audit_open(rlsfs *fs, const char *path, rls_error *err);

@@ -1005,6 +1005,9 @@ typedef struct open_file {
 	/* Opened for writing while the file had a set-id bit: the first
 	 * write through it drops the bit (fh_drop_setid). */
 	atomic_bool setid;
+	/* fs->setid_given when the handle last knew its file had no set-id
+	 * bit: while it is unchanged, no file was given one since. */
+	atomic_uint setid_seen;
 	/* Its opener held CAP_FSETID (caller_capable): the writer the
 	 * kernel's writeback of a shared mapping stands for, as the kernel
 	 * judges such a writer by the opener's credentials; the WRITE it
@@ -1083,10 +1086,28 @@ static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_ino
 	return di->flags != flags;
 }
 
+/* A handle opened now on a file of mode `mode`: whether its first write
+ * must look at the set-id bits (fh_drop_setid). */
+static void fh_setid_init(rlsfs *fs, open_file *fh, fuse_req_t req, mode_t mode, bool writable)
+{
+	atomic_init(&fh->setid, writable && has_setid(mode));
+	atomic_init(&fh->setid_seen, atomic_load(&fs->setid_given));
+	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
+}
+
+/* A file was given a set-id bit: every handle without one looks again at
+ * its next write.  (The kernel does not: rlsfs handles killpriv, see
+ * channel.c.) */
+static void setid_given(rlsfs *fs)
+{
+	atomic_fetch_add(&fs->setid_given, 1);
+}
+
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
  * tell the kernel, which has the old mode cached.  writeback: the change
- * is the kernel's writeback of cached pages, sent without a caller. */
+ * is the kernel's writeback of cached pages, sent without a caller.  A
+ * handle opened before its file was given a bit finds it here too. */
 static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
 {
 	rlsfs *fs = fs_of(req);
@@ -1097,8 +1118,12 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool wri
 	int r;
 
 	di.mode = 0;
-	if (!atomic_load(&fh->setid))
-		return 0;
+	if (!atomic_load(&fh->setid)) {
+		unsigned given = atomic_load(&fs->setid_given);
+
+		if (!fh->upper || atomic_exchange(&fh->setid_seen, given) == given)
+			return 0;
+	}
 	r = op_begin(&o, fs, true);
 	if (r == 0) {
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
@@ -1112,8 +1137,11 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool wri
 	r = op_end(&o, r) ?: r;
 	if (r < 0)
 		return r;
-	if (has_setid(di.mode))
-		return 0;	/* kept by a caller with CAP_FSETID: the next writer is judged anew */
+	if (has_setid(di.mode)) {
+		/* kept by a caller with CAP_FSETID: the next writer is judged anew */
+		atomic_store(&fh->setid, true);
+		return 0;
+	}
 	atomic_store(&fh->setid, false);
 	if (changed) {
 		pthread_mutex_lock(&fs->nodes_lock);
@@ -1382,6 +1410,10 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
+	/* a change of owner takes the bits off, whoever asks, as on Linux
+	 * (the kernel leaves it to rlsfs: see channel.c) */
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		drop_setid(&e.di);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		setid_on_write(req, NULL, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
@@ -1430,6 +1462,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	if (r == 0)
 		entry_attr(fs, &e);
 	r = op_end(&o, r) ?: r;
+	if (r == 0 && has_setid(e.di.mode))
+		setid_given(fs);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -1565,6 +1599,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	}
 	fill_entry(fs, &fe, n, &e);
 	if (fi) {
+		fh_setid_init(fs, fh, req, e.st.st_mode, true);
 		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
@@ -1618,6 +1653,8 @@ static int make_node(op *o, fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_
 		mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	inode_init(&di, mode, idmap_uid(o->fs, ctx->uid), gid);
 	mark_setid(&di);
+	if (has_setid(di.mode))
+		setid_given(o->fs);
 	di.rdev = rdev;
 	if (target)
 		di.size = strlen(target);
@@ -2176,8 +2213,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
-	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
-	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
+	fh_setid_init(fs, fh, req, e.di.mode, want_write);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
