@@ -85,10 +85,34 @@ static int64_t now_ns(void)
 	return ts_ns(&ts);
 }
 
-/* Hidden entries must leave no trace: directories report one link and a
+/* The size and times of a regular file of the delta: its data file's. */
+static void entry_data_attr(rlsfs *fs, entry *e)
+{
+	struct stat *st = &e->st;
+	char name[17];
+	struct stat ds;
+
+	delta_data_name(e->node.id, name);
+	if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
+		st->st_size = ds.st_size;
+		st->st_blocks = ds.st_blocks;
+		st->st_atim = ds.st_atim;
+		st->st_mtim = ds.st_mtim;
+		/* A write changes the data file's ctime, a change of mode,
+		 * owner or links only the record's: the later of the two is
+		 * the file's. */
+		if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
+			st->st_ctim = ds.st_ctim;
+	}
+}
+
+/* What the kernel is told of e, from the index and the source; with
+ * `data`, a delta file's size and times from its data file too (without,
+ * they are the record's: for an operation that replies with none).
+ * Hidden entries must leave no trace: directories report one link and a
  * fixed size, so neither betrays how many entries they hold; source files
  * report one link, as the other names of a hard-linked file may be hidden. */
-static void entry_attr(rlsfs *fs, entry *e)
+static void entry_attr_from(rlsfs *fs, entry *e, bool data)
 {
 	struct stat *st = &e->st;
 
@@ -110,21 +134,8 @@ static void entry_attr(rlsfs *fs, entry *e)
 		st->st_ino = e->di.flags & DELTA_HAS_BASE ? e->di.base.ino :
 			     e->lower ? e->lst.st_ino : e->node.id | DELTA_INO_BIT;
 		if (e->node.kind == DELTA_FILE) {
-			char name[17];
-			struct stat ds;
-
-			delta_data_name(e->node.id, name);
-			if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
-				st->st_size = ds.st_size;
-				st->st_blocks = ds.st_blocks;
-				st->st_atim = ds.st_atim;
-				st->st_mtim = ds.st_mtim;
-				/* A write changes the data file's ctime, a
-				 * change of mode, owner or links only the
-				 * record's: the later of the two is the file's. */
-				if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
-					st->st_ctim = ds.st_ctim;
-			}
+			if (data)
+				entry_data_attr(fs, e);
 		} else if (e->node.kind == DELTA_SYMLINK) {
 			st->st_size = (off_t)strlen(e->node.target);
 		}
@@ -140,6 +151,11 @@ static void entry_attr(rlsfs *fs, entry *e)
 		st->st_size = 4096;
 		st->st_blocks = 8;
 	}
+}
+
+static void entry_attr(rlsfs *fs, entry *e)
+{
+	entry_attr_from(fs, e, true);
 }
 
 /* The source directory of merged directory node n, as an O_PATH
@@ -215,12 +231,21 @@ static int src_open_at(rlsfs *fs, rnode *parent, const char *path, int flags)
 	return dfd < 0 ? dfd : src_openat(dfd, name, flags);
 }
 
+/* entry_load flags */
+enum {
+	/* Ask the source about a path the delta holds as a non-directory
+	 * too; else what the path shows and its inode number come from the
+	 * delta alone (only removing it needs to know). */
+	ENTRY_LOWER = 1u << 0,
+	/* Leave a delta file's data file unasked (entry_attr_from). */
+	ENTRY_META = 1u << 1,
+};
+
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
- * for the root).  Without need_lower, the source is not asked about a path
- * the delta holds as a non-directory: what the path shows and its inode
- * number come from the delta alone; only removing it needs to know. */
-static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e, bool need_lower)
+ * for the root). */
+static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e, unsigned load)
 {
+	bool need_lower = load & ENTRY_LOWER;
 	bool parent_merged = parent ? parent->merged : true;
 	rls_error err;
 	int r;
@@ -257,7 +282,7 @@ static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path
 			    S_ISDIR(e->lst.st_mode);
 	else
 		e->merged = S_ISDIR(e->lst.st_mode);
-	entry_attr(fs, e);
+	entry_attr_from(fs, e, !(load & ENTRY_META));
 	return 0;
 }
 
@@ -571,7 +596,7 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 {
 	entry e;
 	int64_t now = now_ns();
-	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, false);
+	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, 0);
 
 	/* whatever the outcome: a listing the kernel keeps is dropped at the
 	 * next open, never shown stale (see rls_opendir) */
@@ -909,7 +934,7 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		return -ENAMETOOLONG;
 	r = path_join(path, sizeof path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, path, &e, false);
+		r = entry_load(fs, o->txn, p, path, &e, 0);
 	if (r < 0 || !e.exists)
 		return r;
 	level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
@@ -966,7 +991,7 @@ static void rls_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 
 /* Resolve ino to its path and entry; on failure the reply is sent and a
  * negative value returned. */
-static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
+static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write, unsigned load)
 {
 	rlsfs *fs = fs_of(req);
 	int r = op_begin(o, fs, write);
@@ -974,7 +999,7 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 	if (r == 0)
 		r = node_path(fs, n, o->path, sizeof o->path);
 	if (r == 0)
-		r = entry_load(fs, o->txn, n->parent, o->path, e, false);
+		r = entry_load(fs, o->txn, n->parent, o->path, e, load);
 	if (r == 0 && !e->exists)
 		r = -ENOENT;
 	if (r < 0) {
@@ -986,9 +1011,9 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 
 /* resolve() for the operations that only look: a path at none is not
  * there.  (Only a rename can have moved a known node to such a path.) */
-static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
+static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e, unsigned load)
 {
-	if (resolve(req, o, n, e, false) < 0)
+	if (resolve(req, o, n, e, false, load) < 0)
 		return -1;
 	if (level_of(o->fs, n, o->path) == POLICY_NONE) {
 		op_end(o, 0);
@@ -1296,7 +1321,7 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	op_end(&o, 0);
 	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
@@ -1375,13 +1400,21 @@ static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *at
 	return 0;
 }
 
-#define SETATTR_TIMES (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | \
-		       FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_FORCE)
+/* A change to a delta file that leaves its record as it was: the data
+ * file's ctime says when (a chown to nobody changes nothing else). */
+static int touch_data_ctime(rlsfs *fs, uint64_t id)
+{
+	char name[17];
+
+	delta_data_name(id, name);
+	return fchownat(delta_data_fd(fs->d), name, (uid_t)-1, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
 
 static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
+	delta_inode stored;
 	policy_level level;
 	entry e;
 	op o;
@@ -1391,7 +1424,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		setattr_detached(req, n, attr, to_set, fi);
 		return;
 	}
-	if (resolve(req, &o, n, &e, true) < 0)
+	if (resolve(req, &o, n, &e, true, ENTRY_META) < 0)
 		return;
 	level = level_of(fs, n, o.path);
 	if (level < POLICY_WRITE) {
@@ -1402,6 +1435,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	r = setattr_allowed(req, &e, attr, to_set);
 	if (r == 0)
 		r = copy_up(&o, o.path, &e);
+	/* the record as stored, its 4 KiB origin aside */
+	memcpy(&stored, &e.di, offsetof(delta_inode, origin));
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		e.di.mode = (e.di.mode & S_IFMT) | (attr->st_mode & 07777);
 		mark_setid(&e.di);
@@ -1452,10 +1487,14 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		}
 	}
 	/* A file's times, and the ctime a change of them gives, are its data
-	 * file's (entry_attr): a change of times alone leaves the index as it
-	 * is, and the transaction commits nothing. */
-	if (r == 0 && !(e.node.kind == DELTA_FILE && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) &&
-			!(to_set & ~SETATTR_TIMES))) {
+	 * file's (entry_attr): a change that leaves the record as it was (of
+	 * times alone, or a chown or chmod to what is there already, as tar
+	 * makes after writing each file) leaves the index as it is, and the
+	 * transaction commits nothing; the data file takes the ctime. */
+	if (r == 0 && e.node.kind == DELTA_FILE && !memcmp(&stored, &e.di, offsetof(delta_inode, origin))) {
+		if (!(to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+			r = touch_data_ctime(fs, e.node.id);
+	} else if (r == 0) {
 		e.di.ctime_ns = now_ns();
 		r = put_inode(&o, e.node.id, &e.di);
 	}
@@ -1478,7 +1517,7 @@ static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
 	entry e;
 	op o;
 
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	if (e.upper) {
 		snprintf(buf, sizeof buf, "%s", e.node.target);
@@ -1535,7 +1574,7 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 		deny(fs, req, opname, o->path, level, EACCES);
 		return -1;
 	}
-	r = entry_load(fs, o->txn, p, o->path, e, false);
+	r = entry_load(fs, o->txn, p, o->path, e, ENTRY_META);
 	if (r == 0 && e->exists)
 		r = -EEXIST;
 	if (r < 0) {
@@ -1566,7 +1605,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 			r = touch_dir(o, p, dirpath);
 	}
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, &e, false);
+		r = entry_load(fs, o->txn, p, o->path, &e, 0);
 	if (r == 0 && !e.exists)
 		r = -EIO;
 	if (r == 0 && target) {
@@ -1624,7 +1663,7 @@ static int new_group(op *o, fuse_req_t req, fuse_ino_t parent, mode_t *mode, gid
 	int r = node_path(o->fs, p, dirpath, sizeof dirpath);
 
 	if (r == 0)
-		r = entry_load(o->fs, o->txn, p->parent, dirpath, &pe, false);
+		r = entry_load(o->fs, o->txn, p->parent, dirpath, &pe, 0);
 	if (r < 0)
 		return r;
 	if (pe.exists && (pe.st.st_mode & S_ISGID)) {
@@ -1775,7 +1814,7 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 
 	/* The existing name must be writable too: a link must not make
 	 * content reachable at a higher level than it has. */
-	if (resolve(req, &o, n, &old, true) < 0)
+	if (resolve(req, &o, n, &old, true, 0) < 0)
 		return;
 	memcpy(oldpath, o.path, sizeof oldpath);
 	level = level_of(fs, n, oldpath);
@@ -1790,7 +1829,7 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	if (begin_create(req, &o, newparent, newname, false, "link", &e) < 0)
 		return;
-	r = entry_load(fs, o.txn, n->parent, oldpath, &old, false);
+	r = entry_load(fs, o.txn, n->parent, oldpath, &old, 0);
 	if (r == 0 && !old.exists)
 		r = -ENOENT;
 	if (r == 0)
@@ -1818,7 +1857,7 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 	int r = child_path(fs, p, name, o->path, sizeof o->path);
 
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, e, true);
+		r = entry_load(fs, o->txn, p, o->path, e, ENTRY_LOWER);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return -1;
@@ -2168,7 +2207,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	op o;
 	int fd, r = 0;
 
-	if (resolve(req, &o, n, &e, want_write) < 0)
+	if (resolve(req, &o, n, &e, want_write, 0) < 0)
 		return;
 	if (open_access(fs, req, o.path, level_of(fs, n, o.path), fi->flags) < 0) {
 		op_end(&o, -1);
@@ -2334,7 +2373,7 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	entry e;
 	op o;
 
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	op_end(&o, 0);
 	if (!S_ISDIR(e.st.st_mode)) {
@@ -2366,7 +2405,7 @@ static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
 	if (r == 0)
 		r = node_path(fs, n, o.path, sizeof o.path);
 	if (r == 0)
-		r = entry_load(fs, o.txn, n->parent, o.path, &e, false);
+		r = entry_load(fs, o.txn, n->parent, o.path, &e, 0);
 	if (r == 0 && (!e.exists || level_of(fs, n, o.path) == POLICY_NONE))
 		r = -ENOENT;
 	if (r == 0 && !S_ISDIR(e.st.st_mode))
@@ -2534,7 +2573,7 @@ static void rls_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	entry e;
 	op o;
 
-	if (resolve(req, &o, n, &e, false) < 0)
+	if (resolve(req, &o, n, &e, false, ENTRY_META) < 0)
 		return;
 	level = level_of(fs, n, o.path);
 	op_end(&o, 0);
@@ -2609,7 +2648,7 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 	op o;
 	int r;
 
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, ENTRY_META) < 0)
 		return;
 	r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
 	if (r == 0) {
@@ -2666,7 +2705,7 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 	op o;
 	int r;
 
-	if (resolve(req, &o, n, &e, true) < 0)
+	if (resolve(req, &o, n, &e, true, ENTRY_META) < 0)
 		return;
 	level = level_of(fs, n, o.path);
 	if (level < POLICY_WRITE) {
