@@ -70,6 +70,11 @@ typedef struct rnode {
 	/* Directories: the last listing went out without attributes (see
 	 * rls_readdirplus), so a lookup of a child now is one it cost. */
 	atomic_bool listed_bare;
+	/* A file made in this mount, no extended attribute set or removed
+	 * through it since: it has no security.capability, which the
+	 * kernel asks about before each write and chown (see xattr_read).
+	 * Under the tree lock. */
+	bool made_bare;
 } rnode;
 
 /* Listings go out without attributes until this many files were looked

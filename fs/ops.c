@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <linux/xattr.h>
 #include <time.h>
 
 #define DELTA_INO_BIT (1ull << 62)
@@ -1613,6 +1614,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	} else if (r == 0) {
 		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
+		n->made_bare = S_ISREG(e.st.st_mode);
 	}
 	r = op_end(o, r) ?: r;
 	if (r < 0) {
@@ -2650,7 +2652,13 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 
 	if (resolve_visible(req, &o, n, &e, ENTRY_META) < 0)
 		return;
-	r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
+	/* Answered without asking the data file (one call fewer for each
+	 * write and chown): only a name of no other node, no hard link of
+	 * one, and no capability can come onto a file but through it. */
+	if (name && n->made_bare && !n->link && !strcmp(name, XATTR_NAME_CAPS))
+		r = -ENODATA;
+	else
+		r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
 	if (r == 0) {
 		buf = size ? rls_xmalloc(size) : NULL;
 		len = name ? lgetxattr(xpath, name, buf, size) : llistxattr(xpath, buf, size);
@@ -2715,6 +2723,7 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 	}
 	/* POSIX ACLs are not kept (the mode is the delta's): refused, as
 	 * on a file system without them, cp -p and mv fall back to chmod */
+	n->made_bare = false;
 	if (!strncmp(name, "system.posix_acl_", 17))
 		r = -EOPNOTSUPP;
 	else

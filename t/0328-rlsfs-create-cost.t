@@ -4,7 +4,8 @@
 # sends (no GETATTR before the chown: rlsfs takes set-id bits off itself
 # and tells the kernel so, see channel.c) and the index commits the daemon
 # makes (none for the chown, which leaves the record as it was: the data
-# file takes its ctime).  Requests are counted in the daemon's debug trace,
+# file takes its ctime), and the security.capability the kernel asks
+# about answered from what rlsfs knows.  Requests are counted in the daemon's debug trace,
 # commits as the writes of LMDB's meta pages (the first two pages of
 # index/data.mdb, one per commit) in an strace of the daemon.
 . "$(dirname "$0")/lib.sh"
@@ -73,6 +74,20 @@ chown "$(stat -c %u:%g "$f")" "$f"
 after=$(python3 -c "import os; print(os.stat('$f').st_ctime_ns)")
 ok "a chown to the owner it has moves the file's ctime" test "$after" -gt "$before"
 is "$(stat -c '%a %u %g %s' "$f")" "644 0 0 4" "and leaves mode, owner and size"
+
+# The kernel asks for security.capability before each write and chown;
+# for a file made in this mount rlsfs answers without asking the data
+# file, until an attribute is set through it: then a write still takes a
+# capability off (the kernel removes what it is told is there).
+g=$M/v/d1/f2
+caps() { python3 -c "import os, sys
+try: print(os.getxattr(sys.argv[1], 'security.capability').hex())
+except OSError as e: print(e.strerror)" "$1"; }
+is "$(caps "$g")" "No data available" "a file made here has no capability"
+python3 -c "import os, struct, sys; os.setxattr(sys.argv[1], 'security.capability', struct.pack('<5I', 0x02000001, 1 << 13, 0, 0, 0))" "$g"
+is "$(caps "$g")" 0100000200200000000000000000000000000000 "one set on it is there"
+echo more >> "$g"
+is "$(caps "$g")" "No data available" "and a write takes it off"
 umount_rlsfs "$M"
 mount_rlsfs "$S" "$M" -p read-only || { echo "Bail out! mount failed"; exit 1; }
 is "$(python3 -c "import os; print(os.stat('$f').st_ctime_ns)")" "$after" "the ctime is the same after a remount"
