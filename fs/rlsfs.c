@@ -441,6 +441,10 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		rls_error_set(&err, 0, "cannot mount on %s", mnt);
 		goto fail;
 	}
+	if (channel_init(&fs, &err) < 0) {
+		fuse_session_unmount(fs.se);
+		goto fail;
+	}
 	if (mo->watch_pid > 0) {
 		fs.watch_pid = mo->watch_pid;
 		watching = pthread_create(&watcher, NULL, watch_thread, &fs) == 0;
