@@ -1060,13 +1060,14 @@ static open_file *fh_of(struct fuse_file_info *fi)
  * (setattr, O_TRUNC), and at the first write, fallocate or
  * copy_file_range through a handle opened for writing while the bits were
  * set.  Only writing can bring a file to that (a file that is not a folder
- * never gets the bits back: setattr_allowed).  True when the mode
- * changed. */
+ * never gets the bits back: setattr_allowed).  A change of owner drops them
+ * from any file that is not a folder, as chown(2) does.  True when the
+ * mode changed. */
 static bool drop_setid(delta_inode *di)
 {
 	uint32_t mode = di->mode;
 
-	if (!S_ISREG(mode))
+	if (S_ISDIR(mode))
 		return false;
 	mode &= ~(uint32_t)S_ISUID;
 	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))

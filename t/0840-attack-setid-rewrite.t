@@ -95,6 +95,8 @@ printf 'prog\n' > "$S/k/late" && chmod 755 "$S/k/late"
 mount_rlsfs "$S" "$M" -p full-access || { echo "Bail out! mount failed"; exit 1; }
 chown 0:0 "$M/k/owned"
 is "$(stat -c %a "$M/k/owned")" 755 "a change of owner takes the set-user-id bit off, even root's"
+python3 -c 'import os, sys; os.mkfifo(sys.argv[1]); os.chmod(sys.argv[1], 0o6777); os.chown(sys.argv[1], 1, 1)' "$M/k/fifo"
+is "$(stat -c %a "$M/k/fifo")" 777 "and both bits off a fifo, as from any file that is not a folder"
 # (root's own writer, without CAP_FSETID: the mount serves no other user)
 python3 - "$M/k/late" <<'PY'
 import os, subprocess, sys
