@@ -422,6 +422,13 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
 	rc = fuse_session_loop_mt(fs.se, cfg) == 0 ? 0 : 1;
+	/* Ending: a signal from here on (rls's SIGTERM, meant for a loop
+	 * that a copy of the mount kept going) must not cut the delta's
+	 * sync short, which would leave a kept delta not durable.  Set
+	 * before the handlers are removed, which leaves these alone. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);

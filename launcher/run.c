@@ -544,6 +544,7 @@ typedef struct run_state {
 	char *rlsfs;
 	run_mount fs;		/* the rlsfs serving mnt */
 	bool mounted;
+	bool delta_held;	/* unmounted, but rls stopped waiting for rlsfs to let go */
 	run_cgroup cg;
 	run_guard guard;
 	int sigfd;
@@ -553,13 +554,17 @@ typedef struct run_state {
 static void unmount_rlsfs(run_state *st)
 {
 	rls_error err;
+	int r;
 
 	if (!st->mounted)
 		return;
-	if (run_mount_stop(&st->fs, st->mnt, DELTA_FREE_WAIT_S, &err) < 0)
+	r = run_mount_stop(&st->fs, st->mnt, st->sigfd, &err);
+	if (r < 0) {
 		rls_warn("could not unmount: %s", err.msg);
-	else
+	} else {
 		st->mounted = false;
+		st->delta_held = r == 1;
+	}
 }
 
 static void run_cleanup(run_state *st, const run_opts *o)
@@ -996,7 +1001,7 @@ int cmd_run(int argc, char **argv)
 	}
 
 finish_delta:
-	if (wait_delta_free(st.delta, DELTA_FREE_WAIT_S, &err) < 0) {
+	if (wait_delta_free(st.delta, st.delta_held ? 0 : DELTA_FREE_WAIT_S, &err) < 0) {
 		late_error = rls_xstrdup(err.msg);
 		keep_delta = true;
 		goto report;

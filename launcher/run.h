@@ -272,11 +272,12 @@ int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts
  * says it: then whatever looks at the mount waits until run_mount_stop
  * lets it go (kill what waits first). */
 int run_mount_ready(run_mount *m, rls_error *err);
-/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to end:
- * then the delta is synced and free (past max_s, a warning, and the
- * delta stays busy).  A mount never served is let go.  0, or -1 when the
- * unmount failed, and why in *err. */
-int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err);
+/* Unmount mnt and wait for its rlsfs to end: then the delta is synced
+ * and free.  The wait has no bound but the caller's signals: SIGINT,
+ * SIGTERM or SIGHUP read from signal_fd (-1: none) end it.  A mount never
+ * served is let go.  0; 1 when the wait was given up, rlsfs still
+ * holding the delta; -1 when the unmount failed, and why in *err. */
+int run_mount_stop(run_mount *m, const char *mnt, int signal_fd, rls_error *err);
 
 /* ---- report.c ---- */
 
