@@ -706,7 +706,7 @@ static bool is_rlsfs_mount(const char *mnt)
 	return rls_mountinfo_each(match_rlsfs, (void *)mnt) == 1;
 }
 
-#define UMOUNT_WAIT_MS 30000
+#define UMOUNT_NOTE_MS 10000
 
 /* A pidfd of the process serving the rlsfs mount at `mnt`, or -1. */
 static int serving_process(const char *mnt)
@@ -763,12 +763,18 @@ static int cmd_umount(int argc, char **argv)
 	}
 	/* Return only once the daemon has synced and closed the delta, so
 	 * that `rlsfs umount M; rls commit D` never finds it busy. */
+	/* However long that takes: the delta's sync waits on the disk, and
+	 * on all else dirty on its file system, as long as a busy host
+	 * needs.  Said every UMOUNT_NOTE_MS; Ctrl-C stops the wait. */
 	if (daemon >= 0 && !lazy) {
 		struct pollfd p = { .fd = daemon, .events = POLLIN };
+		int waited_ms = 0;
 
-		if (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_WAIT_MS)) == 0)
-			fprintf(stderr, "rlsfs: %s is unmounted, but its process has not ended yet\n",
-				argv[optind]);
+		while (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_NOTE_MS)) == 0) {
+			waited_ms += UMOUNT_NOTE_MS;
+			fprintf(stderr, "rlsfs: %s is unmounted; its process is still syncing the delta "
+				"after %ds: waiting\n", argv[optind], waited_ms / 1000);
+		}
 	}
 	if (daemon >= 0)
 		close(daemon);
