@@ -575,7 +575,9 @@ int run_program(char *const argv[]);
  * ours) in a process group of its own, stdin on /dev/null, stdout and
  * stderr into *out (to free: the first RUN_CAPTURED_MAX bytes or so,
  * trailing blanks cut), killed past timeout_ms.  Its wait status; -1
- * when it could not start or did not end in time ("timed out" in *out). */
+ * when it could not start; RUN_CAPTURED_LATE when it did not end in time
+ * ("timed out" in *out). */
+#define RUN_CAPTURED_LATE (-2)
 int run_captured(char *const argv[], char *const envp[], int timeout_ms, char **out);
 
 #endif
