@@ -463,6 +463,13 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	fuse_loop_cfg_set_max_threads(cfg, 16);
 	fuse_loop_cfg_set_idle_threads(cfg, 4);
 	rc = fuse_session_loop_mt(fs.se, cfg) == 0 ? 0 : 1;
+	/* Ending: a signal from here on (rls's SIGTERM, meant for a loop
+	 * that a copy of the mount kept going) must not cut the delta's
+	 * sync short, which would leave a kept delta not durable.  Set
+	 * before the handlers are removed, which leaves these alone. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
@@ -754,7 +761,7 @@ static bool is_rlsfs_mount(const char *mnt)
 	return rls_mountinfo_each(match_rlsfs, (void *)mnt) == 1;
 }
 
-#define UMOUNT_WAIT_MS 30000
+#define UMOUNT_NOTE_MS 10000
 
 /* A pidfd of the process serving the rlsfs mount at `mnt`, or -1. */
 static int serving_process(const char *mnt)
@@ -811,12 +818,18 @@ static int cmd_umount(int argc, char **argv)
 	}
 	/* Return only once the daemon has synced and closed the delta, so
 	 * that `rlsfs umount M; rls commit D` never finds it busy. */
+	/* However long that takes: the delta's sync waits on the disk, and
+	 * on all else dirty on its file system, as long as a busy host
+	 * needs.  Said every UMOUNT_NOTE_MS; Ctrl-C stops the wait. */
 	if (daemon >= 0 && !lazy) {
 		struct pollfd p = { .fd = daemon, .events = POLLIN };
+		int waited_ms = 0;
 
-		if (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_WAIT_MS)) == 0)
-			fprintf(stderr, "rlsfs: %s is unmounted, but its process has not ended yet\n",
-				argv[optind]);
+		while (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UMOUNT_NOTE_MS)) == 0) {
+			waited_ms += UMOUNT_NOTE_MS;
+			fprintf(stderr, "rlsfs: %s is unmounted; its process is still syncing the delta "
+				"after %ds: waiting\n", argv[optind], waited_ms / 1000);
+		}
 	}
 	if (daemon >= 0)
 		close(daemon);

@@ -31,11 +31,14 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 /* How long rlsfs has to end by itself after the unmount. */
 #define UNMOUNT_GRACE_MS 500
+/* How often a wait for rlsfs past that says what it waits for. */
+#define UNMOUNT_NOTE_MS 10000
 
 /* Reap the rlsfs child; its wait status. */
 static int reap(run_mount *m)
@@ -219,11 +222,47 @@ int run_mount_ready(run_mount *m, rls_error *err)
 	return rls_error_set(err, 0, "rlsfs: %s", msg);
 }
 
-int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
+/* Wait for rlsfs to end, however long it takes: it is closing the delta,
+ * whose sync waits on the disk, and on everything else dirty on that
+ * file system, for as long as a busy host needs.  A bound here would
+ * give up on a process that is doing its work, and fail a run that
+ * went well.  Once in a while the caller is told what rls waits for;
+ * SIGINT, SIGTERM or SIGHUP to rls ends the wait.  0 once it ended; 1
+ * when the wait was given up, rlsfs still holding the delta. */
+static int wait_rlsfs(run_mount *m, int fd, int signal_fd)
+{
+	int waited_ms = 0;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = signal_fd, .events = POLLIN } };
+		int r = poll(p, 2, UNMOUNT_NOTE_MS);
+
+		if (r < 0 && errno != EINTR)
+			return 1;
+		if (p[0].revents)
+			return 0;
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(signal_fd, &si, sizeof si) == (ssize_t)sizeof si)
+				if (si.ssi_signo != SIGCHLD) {
+					rls_warn("stopped waiting for rlsfs (pid %d), which still holds the delta",
+						 (int)m->pid);
+					return 1;
+				}
+		}
+		if (r == 0) {
+			waited_ms += UNMOUNT_NOTE_MS;
+			rls_warn("rlsfs (pid %d) is still syncing the delta %gs after the unmount; waiting "
+				 "(Ctrl-C stops waiting, and keeps the delta)", (int)m->pid, waited_ms / 1000.0);
+		}
+	}
+}
+
+int run_mount_stop(run_mount *m, const char *mnt, int signal_fd, rls_error *err)
 {
 	struct pollfd p = { .fd = m->pidfd, .events = POLLIN };
 	rls_error ignored;
-	int r;
 
 	/* Never served (or not yet): nothing to sync; let it go. */
 	if (m->ready_fd >= 0)
@@ -258,22 +297,18 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		return 0;
 	}
 	/* Unless a copy of the mount lives on in another process's mount
-	 * namespace (one made while it was up), which keeps the connection
-	 * open: then rlsfs is told to end, which it does as at an unmount,
-	 * and the copy fails with ENOTCONN. */
-	r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UNMOUNT_GRACE_MS));
-	if (r == 0) {
+	 * namespace (one made while it was up, and not yet torn down),
+	 * which keeps the connection open: then rlsfs is told to end, which
+	 * it does as at an unmount, and the copy fails with ENOTCONN.  Past
+	 * its loop rlsfs ignores the signal: the delta's sync is not cut
+	 * short. */
+	if (RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UNMOUNT_GRACE_MS)) == 0) {
 		if (m->pidfd >= 0)
 			(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
 		else
 			kill(m->pid, SIGTERM);
-		r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, (int)(max_s * 1000)));
-	}
-	if (r == 0) {
-		/* Unmounted all the same; the delta is still held, which
-		 * whoever opens it next is told. */
-		rls_warn("rlsfs (pid %d) has not ended %gs after the unmount", (int)m->pid, max_s);
-		return 0;
+		if (wait_rlsfs(m, p.fd, signal_fd))
+			return 1;
 	}
 	if (m->end_fd >= 0)
 		read_end_word(m);

@@ -184,7 +184,13 @@ int oci_runtime_probe(const oci_runtime *rt, rls_error *err)
 
 		(void)oci_run_quietly(argv, PROBE_TIMEOUT_MS);
 		oci_argv_free(argv);
-		rls_error_set(err, 0, "%s", why && *why ? why : "a minimal bundle did not run");
+		if (ws == RUN_CAPTURED_LATE) {
+			rls_error_set(err, 0, "a minimal bundle did not end within %d s (a busy host? try again)",
+				      PROBE_TIMEOUT_MS / 1000);
+			err->code = ETIMEDOUT;	/* the mark of a verdict not to keep */
+		} else {
+			rls_error_set(err, 0, "%s", why && *why ? why : "a minimal bundle did not run");
+		}
 	}
 out:
 	(void)rls_rm_rf_at(AT_FDCWD, dir, NULL);
@@ -227,6 +233,11 @@ static int cached_probe(const oci_runtime *rt, const char *source, rls_error *er
 		}
 	}
 	r = oci_runtime_probe(rt, err);
+	/* A probe that ran out of time says nothing of the runtime, only of
+	 * the host's load at that moment: kept, it would refuse every later
+	 * run until rls or the runtime changed. */
+	if (r < 0 && err->code == ETIMEDOUT)
+		return r;
 	{
 		_cleanup_free_ char *tmp = rls_xasprintf("%s.%d", file, (int)getpid());
 		_cleanup_free_ char *line = r == 0 ? rls_xasprintf("%s\tok", key) :

@@ -194,7 +194,7 @@ int run_captured(char *const argv[], char *const envp[], int timeout_ms, char **
 	if (late) {
 		rls_buf_free(&b);
 		*out = rls_xstrdup("timed out");
-		return -1;
+		return RUN_CAPTURED_LATE;
 	}
 	while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
 		b.data[--b.len] = '\0';

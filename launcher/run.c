@@ -544,6 +544,7 @@ typedef struct run_state {
 	char *rlsfs;
 	run_mount fs;		/* the rlsfs serving mnt */
 	bool mounted;
+	bool delta_held;	/* unmounted, but rls stopped waiting for rlsfs to let go */
 	run_cgroup cg;
 	run_guard guard;
 	int sigfd;
@@ -553,13 +554,17 @@ typedef struct run_state {
 static void unmount_rlsfs(run_state *st)
 {
 	rls_error err;
+	int r;
 
 	if (!st->mounted)
 		return;
-	if (run_mount_stop(&st->fs, st->mnt, DELTA_FREE_WAIT_S, &err) < 0)
+	r = run_mount_stop(&st->fs, st->mnt, st->sigfd, &err);
+	if (r < 0) {
 		rls_warn("could not unmount: %s", err.msg);
-	else
+	} else {
 		st->mounted = false;
+		st->delta_held = r == 1;
+	}
 }
 
 static void run_cleanup(run_state *st, const run_opts *o)
@@ -982,16 +987,20 @@ int cmd_run(int argc, char **argv)
 	status = res.term_signal ? 128 + res.term_signal : res.exit_code;
 	if (have_tio && (res.timed_out || res.interrupted_by || status > 128))
 		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+	if (res.timed_out)
+		status = RUN_EXIT_TIMEOUT;
 	if (!res.started) {
-		/* The backend or rls-init refused before the command started;
-		 * it said why. */
-		say(early, sizeof early, "rls: run: the sandbox could not be set up");
-		status = RUN_EXIT_FAILED;
+		/* The backend or rls-init refused before the command started
+		 * (it said why), or the deadline, which runs from the
+		 * sandbox's start, came first: a busy host took the whole
+		 * timeout to set the sandbox up, and that is a timeout. */
+		if (!res.timed_out) {
+			say(early, sizeof early, "rls: run: the sandbox could not be set up");
+			status = RUN_EXIT_FAILED;
+		}
 		unmount_rlsfs(&st);
 		goto finish_delta;
 	}
-	if (res.timed_out)
-		status = RUN_EXIT_TIMEOUT;
 	/* Killed for its memory: like a timeout, its partial work is not
 	 * committed. */
 	oom = res.oom_killed || limits_oom_killed(&st.cg);
@@ -1004,7 +1013,7 @@ int cmd_run(int argc, char **argv)
 	}
 
 finish_delta:
-	if (wait_delta_free(st.delta, DELTA_FREE_WAIT_S, &err) < 0) {
+	if (wait_delta_free(st.delta, st.delta_held ? 0 : DELTA_FREE_WAIT_S, &err) < 0) {
 		late_error = rls_xstrdup(err.msg);
 		keep_delta = true;
 		goto report;
@@ -1083,8 +1092,8 @@ report:
 		report_commit_notes(&rest, o.on_conflict, st.delta, "rls: ", stderr);
 	}
 	if (res.timed_out)
-		fprintf(stderr, "rls: timed out after %gs; the command was killed and nothing committed\n",
-			o.timeout);
+		fprintf(stderr, "rls: timed out after %gs; %s and nothing committed\n", o.timeout,
+			res.started ? "the command was killed" : "the sandbox was still being set up");
 	else if (oom)
 		fprintf(stderr, "rls: killed: memory limit %s reached; nothing committed\n", o.memory_arg);
 	else if (res.interrupted_by && res.started)

@@ -284,13 +284,13 @@ int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const 
  * says it: then whatever looks at the mount waits until run_mount_stop
  * lets it go (kill what waits first). */
 int run_mount_ready(run_mount *m, rls_error *err);
-/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to let go
- * of the delta: then the delta is synced and free, or about to be (past
- * max_s, a warning, and the delta stays busy), and m->end says what
- * rlsfs said of it.  A mount
- * never served is let go.  0, or -1 when the unmount failed, and why in
- * *err. */
-int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err);
+/* Unmount mnt and wait for its rlsfs to let go of the delta: then the
+ * delta is synced and free, and m->end says what rlsfs said of it.  The
+ * wait has no bound but the caller's signals: SIGINT, SIGTERM or SIGHUP
+ * read from signal_fd (-1: none) end it.  A mount never served is let
+ * go.  0; 1 when the wait was given up, rlsfs still holding the delta;
+ * -1 when the unmount failed, and why in *err. */
+int run_mount_stop(run_mount *m, const char *mnt, int signal_fd, rls_error *err);
 /* Wait for the end of the rlsfs run_mount_stop saw let go of the delta
  * (nothing when it did not). */
 void run_mount_reap(run_mount *m);
@@ -591,7 +591,9 @@ int run_program(char *const argv[]);
  * ours) in a process group of its own, stdin on /dev/null, stdout and
  * stderr into *out (to free: the first RUN_CAPTURED_MAX bytes or so,
  * trailing blanks cut), killed past timeout_ms.  Its wait status; -1
- * when it could not start or did not end in time ("timed out" in *out). */
+ * when it could not start; RUN_CAPTURED_LATE when it did not end in time
+ * ("timed out" in *out). */
+#define RUN_CAPTURED_LATE (-2)
 int run_captured(char *const argv[], char *const envp[], int timeout_ms, char **out);
 
 #endif

@@ -65,9 +65,13 @@ fi
 
 # A VM's boot (seconds under TCG, more on a busy host) comes before the
 # command and its timeout, and its shell is slow to write the file: its
-# timeout, sleep and bound are longer.
+# timeout, sleep and bound are longer.  gVisor's boot (runsc) counts
+# towards the timeout, which runs from the sandbox's start, and takes
+# seconds on a busy host: its timeout leaves room for it, so that the
+# command starts.
 tmo=0.5 long=30 bound=20
 [ "$RLS_TEST_BACKEND" = vm ] && tmo=5 long=300 bound=120
+[ "$BACKEND_NAME" = oci-runsc ] && tmo=5 bound=60
 start=$(date +%s%N)
 run_rls --source "$S" --timeout $tmo -- sh -c "echo late > output/late.txt; sleep $long"
 end=$(date +%s%N)
@@ -76,11 +80,37 @@ ok "the command was stopped long before its $long s sleep ended" test $(( (end -
 ok "nothing is committed after a timeout" test ! -e "$S/output/late.txt"
 like "$err" "delta kept: " "the delta is kept and its path printed"
 if ! skip_on vm -- "the grace period and the tree kill are the guest's (t/0930-vm-limits-signals.t); each run boots a VM"; then
-run_rls --source "$S" --timeout 0.5 -- sh -c 'trap "" TERM; sleep 30'
+run_rls --source "$S" --timeout $tmo -- sh -c 'trap "" TERM; sleep 30'
 is "$rc" 124 "a command that ignores SIGTERM is killed after the grace period"
-run_rls --source "$S" --timeout 0.5 -- sh -c '(sleep 30.0510 &); setsid sleep 30.0510 & sleep 30.0510'
+run_rls --source "$S" --timeout $tmo -- sh -c '(sleep 30.0510 &); setsid sleep 30.0510 & sleep 30.0510'
 is "$rc" 124 "a timeout ends the whole process tree"
 ok "no process of it is left" sh -c 'for i in $(seq 50); do pgrep -f "^sleep 30.0510$" >/dev/null || exit 0; sleep 0.1; done; exit 1'
+fi
+rm -rf "$T/state/rls/deltas"
+
+# A sandbox builder that takes longer than the whole timeout to start the
+# command (a busy host): the deadline still holds, and it is a timeout.
+if ! skip_on vm -- "the timeout runs from the command's start, after the boot (t/0930-vm-limits-signals.t)"; then
+mkdir -p "$T/slowbin"
+case $RLS_TEST_BACKEND in
+bwrap) slow=$(command -v bwrap) fake=() ;;
+*) slow=$(command -v "${RLS_TEST_RUNTIME:-runc}") fake=(--runtime "$T/slowbin/${slow##*/}") ;;
+esac
+# It stalls before the real one starts the sandbox (a runtime's run, but
+# not rls's probe of it, a bundle named rls-probe-PID).
+cat > "$T/slowbin/${slow##*/}" <<PY
+#!/usr/bin/python3
+import os, sys, time
+if "$RLS_TEST_BACKEND" == "bwrap" or ("run" in sys.argv and not any(a.startswith("rls-probe-") for a in sys.argv)):
+    time.sleep(300)
+os.execv("$slow", ["$slow"] + sys.argv[1:])
+PY
+chmod +x "$T/slowbin/${slow##*/}"
+out=$(PATH="$T/slowbin:$PATH" "$RLS" run "${RUN_BACKEND[@]}" "${fake[@]}" --source "$S" --timeout 0.5 -- \
+	sh -c 'echo never > output/never.txt' 2>"$T/err"); rc=$?
+is "$rc" 124 "a sandbox still being set up when the timeout ends is a timeout: 124"
+like "$(cat "$T/err")" "timed out after 0.5s; the sandbox was still being set up" "and rls says so"
+ok "nothing is committed" test ! -e "$S/output/never.txt"
 fi
 rm -rf "$T/state/rls/deltas"
 

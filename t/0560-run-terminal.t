@@ -15,9 +15,11 @@ on_tty() { timeout 30 script -qec "$1" /dev/null 2>&1 | tr -d '\r'; }
 # runc and crun relay the command's standard streams through pipes unless
 # they make a terminal of their own: the command never holds the caller's.
 no_tty="the OCI runtime relays the streams through pipes: no terminal inside"
-out=$(on_tty "$RLS_RUN -- bash --norc -i -c 'sleep 0.2 & jobs; wait; echo done-waiting'")
+# The job lasts until the shell ends it: a busy host cannot finish it
+# before `jobs` looks.
+out=$(on_tty "$RLS_RUN -- bash --norc -i -c 'sleep 30.0560 & jobs; kill %1; wait; echo done-waiting'")
 if ! skip_on oci -- "$no_tty, so no job control"; then
-	like "$out" "Running +sleep 0.2" "an interactive shell inside manages jobs"
+	like "$out" "Running +sleep 30.0560" "an interactive shell inside manages jobs"
 fi
 skip_on oci -- "$no_tty" ||
 	unlike "$out" "no job control|cannot set terminal process group" "with no complaint about job control"
@@ -48,13 +50,25 @@ elif command -v tmux >/dev/null; then
 	at_exit "tmux -S '$sock' kill-server"
 	tmux -S "$sock" new-session -d -x 150 -y 40 "bash --norc"
 	screen() { tmux -S "$sock" capture-pane -p; }
-	wait_screen() { local i; for i in $(seq 100); do screen | grep -Eq "$1" && return 0; sleep 0.1; done; return 1; }
-	tmux -S "$sock" send-keys "cd '$S'; $RLS_RUN -- python3 -c 'import time; print(\"st\" \"art\"); time.sleep(2); print(\"the \" \"end\")'" Enter
+	wait_screen() { local i; for i in $(seq 600); do screen | grep -Eq "$1" && return 0; sleep 0.1; done; return 1; }
+	# It ends once it reads a line, and says when it is continued: it is
+	# stopped before its end whenever the Ctrl-Z arrives, and given its
+	# line only once it runs again.
+	cat > "$S/ctrl-z.py" <<'PY'
+import signal
+signal.signal(signal.SIGCONT, lambda *a: print("contin" "ued", flush=True))
+print("st" "art", flush=True)
+input()
+print("the " "end")
+PY
+	tmux -S "$sock" send-keys "cd '$S'; $RLS_RUN -- python3 ctrl-z.py" Enter
 	wait_screen "^start"
 	tmux -S "$sock" send-keys C-z
 	ok "Ctrl-Z stops rls as a job of the caller's shell" wait_screen "Stopped"
 	unlike "$(screen)" "the end" "and the command with it"
 	tmux -S "$sock" send-keys "fg; echo rc=\$?" Enter
+	wait_screen "^continued"
+	tmux -S "$sock" send-keys Enter
 	ok "fg continues the command to its end" wait_screen "^the end"
 	ok "and rls ends with its status" wait_screen "^rc=0"
 fi
@@ -65,7 +79,7 @@ if command -v tmux >/dev/null; then
 	at_exit "tmux -S '$sock' kill-server"
 	tmux -S "$sock" new-session -d -x 150 -y 40 "bash --norc"
 	screen() { tmux -S "$sock" capture-pane -p; }
-	wait_screen() { local i; for i in $(seq 100); do screen | grep -Eq "$1" && return 0; sleep 0.1; done; return 1; }
+	wait_screen() { local i; for i in $(seq 600); do screen | grep -Eq "$1" && return 0; sleep 0.1; done; return 1; }
 	tmux -S "$sock" send-keys "cd '$S'; $RLS_RUN -- python3 -c 'import time; open(\"output/ctrl-c.txt\", \"w\").write(\"x\"); print(\"st\" \"arted\", flush=True); time.sleep(30)'; echo rc=\$?" Enter
 	wait_screen "^started"
 	tmux -S "$sock" send-keys C-c

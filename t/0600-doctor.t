@@ -32,12 +32,15 @@ if [ "$(id -u)" = 0 ] && id rlstest >/dev/null 2>&1 && [ "$(stat -c %a /dev/fuse
 	like "$uout" "fuse +no: /dev/fuse is mode 600" "for a user who cannot open /dev/fuse it says so"
 	ok "and exits non-zero" test "$urc" -ne 0
 fi
-# Each OCI runtime's line agrees with what a run finds.
+# Each OCI runtime's line agrees with what a run finds.  The two are
+# separate tries of the runtime: on a busy host either may run out of
+# time, which doctor says as such (not as a verdict on the runtime).
+late="no: a minimal bundle did not end within [0-9]+ s \\(a busy host\\? try again\\)"
 for rt in runc crun runsc; do
 	command -v $rt >/dev/null || continue
 	mkdir -p "$T/$rt/src"
 	if (cd "$T/$rt/src" && XDG_STATE_HOME=$T/$rt TMPDIR=$T/$rt "$RLS" run --backend oci --runtime $rt --quiet -- true) >/dev/null 2>&1; then
-		like "$out" "^$rt +ok" "doctor says $rt works, and a run with it works"
+		like "$out" "^$rt +(ok|$late)" "doctor says $rt works, and a run with it works"
 		like "$out" "^backend oci +ok" "and that the oci backend works"
 	else
 		like "$out" "^$rt +no: .+" "doctor says why $rt does not work, and a run with it fails"

@@ -18,6 +18,24 @@ chmod +x "$T/broken-runtime"
 run_rls --runtime "$T/broken-runtime" -- true
 like "$rc:$err" "^125:.*does not work here: this runtime is broken" "a runtime that cannot run a bundle says why, on one line"
 
+# A probe that runs out of time (a busy host) is not kept as the runtime's
+# verdict: the next run probes again.
+real=$(command -v "${RLS_TEST_RUNTIME:-runc}")
+stalled=$T/stalled/${real##*/}	# named as the real one, which tells its kind
+mkdir -p "$T/stalled"
+cat > "$stalled" <<SH
+#!/bin/sh
+[ -e "$T/stall" ] && case " \$* " in *" run "*) exec sleep 300 ;; esac
+exec "$real" "\$@"
+SH
+chmod +x "$stalled"
+touch "$T/stall"
+run_rls --runtime "$stalled" -- true
+like "$rc:$err" "^125:.*did not end within [0-9]+ s \\(a busy host\\? try again\\)" "a probe that runs out of time says so"
+rm "$T/stall"
+run_rls --runtime "$stalled" -- echo ran
+is "$rc:$out" "0:ran" "and is not kept: the next run probes again, and runs"
+
 if [ -z "$RLS_TEST_RUNTIME" ]; then
 	run_rls -- true
 	is "$rc" 0 "without --runtime, the first runtime that works here runs it"

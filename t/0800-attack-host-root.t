@@ -59,16 +59,18 @@ fi
 
 run_rls -- sh -c "id -u; $(uid_of /workspace/src/main.py); echo x > output/new.txt; $(uid_of output/new.txt)"
 me=$(inside 65534)
-is "$out" "$me
+# The status too: a run that printed all but failed at its end commits
+# nothing, and its error says why.
+is "$rc:$out" "0:$me
 $me
-$me" "inside, the tree's owner's files show as the command's own"
+$me" "inside, the tree's owner's files show as the command's own" || printf '%s\n' "$err" | sed 's/^/#   /'
 is "$(stat -c %u:%g "$S/output/new.txt")" "0:0" "and what it makes is committed as the owner's"
 
 U=rlstest
 id "$U" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh "$U" 2>/dev/null
 uid=$(id -u "$U") gid=$(id -g "$U")
 run_rls --user "$U" -- sh -c 'id -u; echo y > output/by-user.txt'
-is "$out" "$(inside "$uid")" "--user USER runs the command as that user"
+is "$rc:$out" "0:$(inside "$uid")" "--user USER runs the command as that user" || printf '%s\n' "$err" | sed 's/^/#   /'
 is "$(stat -c %u "$S/output/by-user.txt")" 0 "and still commits as the tree's owner"
 if ! skip_on vm -- "who owns the tree is the launcher's choice, the same for every backend: checked under bwrap; each run boots a VM"; then
 	chown -R "$uid:$gid" "$S"
