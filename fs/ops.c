@@ -1329,6 +1329,40 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
 }
 
+/* What the sandbox writes may be committed by root.  So a caller may not
+ * give a file away (owner and group only to its own, or left as they are)
+ * nor make a set-user-id or set-group-id file: either would let a command
+ * without privileges leave a privileged program in the tree.  Only a
+ * caller holding CAP_CHOWN, or CAP_FSETID, on a mount that honours them
+ * (caller.c; never under rls run) may, as on ext4. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t groups[64];
+	int n = fuse_req_getgroups(req, (int)RLS_ARRAY_SIZE(groups), groups);
+
+	for (int i = 0; i < n && i < (int)RLS_ARRAY_SIZE(groups); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+static int setattr_allowed(fuse_req_t req, const struct stat *now, const struct stat *attr, int to_set)
+{
+	rlsfs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != now->st_uid && attr->st_uid != ctx->uid &&
+	    !caller_capable(fs, ctx, CAP_CHOWN))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != now->st_gid && attr->st_gid != ctx->gid &&
+	    !caller_in_group(req, attr->st_gid) && !caller_capable(fs, ctx, CAP_CHOWN))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(now->st_mode) && (attr->st_mode & (S_ISUID | S_ISGID)) &&
+	    !caller_capable(fs, ctx, CAP_FSETID))
+		return -EPERM;
+	return 0;
+}
+
 /* setattr of an unlinked, open file: through its descriptor. */
 static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
@@ -1344,6 +1378,9 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		times[1] = to_set & FUSE_SET_ATTR_MTIME_NOW ? (struct timespec){ .tv_nsec = UTIME_NOW } : attr->st_mtim;
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		r = -EPERM;
+	/* set-id bits as on a file with a name: the handles would show them */
+	if (r == 0)
+		r = setattr_allowed(req, &st, attr, to_set & FUSE_SET_ATTR_MODE);
 	/* opened for reading and never copied up: the handle is the
 	 * source's file, which must not change */
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
@@ -1366,40 +1403,6 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_attr(req, &st, 0);
-}
-
-/* What the sandbox writes may be committed by root.  So a caller may not
- * give a file away (owner and group only to its own, or left as they are)
- * nor make a set-user-id or set-group-id file: either would let a command
- * without privileges leave a privileged program in the tree.  Only a
- * caller holding CAP_CHOWN, or CAP_FSETID, on a mount that honours them
- * (caller.c; never under rls run) may, as on ext4. */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	gid_t groups[64];
-	int n = fuse_req_getgroups(req, (int)RLS_ARRAY_SIZE(groups), groups);
-
-	for (int i = 0; i < n && i < (int)RLS_ARRAY_SIZE(groups); i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
-static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *attr, int to_set)
-{
-	rlsfs *fs = fs_of(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-
-	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != e->st.st_uid && attr->st_uid != ctx->uid &&
-	    !caller_capable(fs, ctx, CAP_CHOWN))
-		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != e->st.st_gid && attr->st_gid != ctx->gid &&
-	    !caller_in_group(req, attr->st_gid) && !caller_capable(fs, ctx, CAP_CHOWN))
-		return -EPERM;
-	if ((to_set & FUSE_SET_ATTR_MODE) && !S_ISDIR(e->st.st_mode) && (attr->st_mode & (S_ISUID | S_ISGID)) &&
-	    !caller_capable(fs, ctx, CAP_FSETID))
-		return -EPERM;
-	return 0;
 }
 
 /* A change to a delta file that leaves its record as it was: the data
@@ -1434,7 +1437,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		deny(fs, req, "setattr", o.path, level, modify_errno(level));
 		return;
 	}
-	r = setattr_allowed(req, &e, attr, to_set);
+	r = setattr_allowed(req, &e.st, attr, to_set);
 	if (r == 0)
 		r = copy_up(&o, o.path, &e);
 	/* the record as stored, its 4 KiB origin aside */

@@ -17,12 +17,39 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+/* Close every descriptor from 3 up but the n in keep (which it sorts). */
+static void close_all_but(int *keep, size_t n)
+{
+	unsigned lo = 3;
+
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+			int t = keep[j];
+
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < lo)
+			continue;
+		if ((unsigned)keep[i] > lo)
+			close_range(lo, (unsigned)keep[i] - 1, 0);
+		lo = (unsigned)keep[i] + 1;
+	}
+	close_range(lo, ~0U, 0);
+}
+
+/* The reader is a fork of rls that never execs: it keeps its pipes, its
+ * files and the report, and nothing else of rls's (made while rls may
+ * still hold /dev/fuse for the mount, whose serving end must be rlsfs's
+ * alone; its pidfds, its signalfd, the guard's socket). */
 static RLS_NORETURN void reader(int in[2], int files[2], int report)
 {
 	uint64_t kept[2] = { 0, 0 }, dropped[2] = { 0, 0 };
-	int open_ = 2;
+	int open_ = 2, keep[] = { in[0], in[1], files[0], files[1], report };
 	char buf[65536];
 
+	close_all_but(keep, RLS_ARRAY_SIZE(keep));
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);

@@ -50,6 +50,11 @@ is "$(stat -c %a "$M/w/gnoexec")" 2745 "a set-group-id bit without group execute
 is "$(stat -c %a "$M/w/keep")" 4755 "a file only touched keeps its bit"
 is "$(stat -c %a "$M/w/renamed")" 4755 "and so does one only renamed"
 is "$(head -c 16 "$M/w/mmap")" "mapped-rewrite!" "the mapped write went through"
+printf 'mine\n' > "$M/w/own" && printf 'mine\n' > "$M/w/gone" && ln "$M/w/gone" "$M/w/other"
+is "$($FSOP chmod "$M/w/own" 4755)" EPERM "no set-user-id bit is given to a file"
+is "$($FSOP unlinked-chmod "$M/w/own" 2755)" EPERM "nor a set-group-id bit through a descriptor once its name is gone"
+is "$($FSOP unlinked-chmod "$M/w/gone" 4755)" EPERM "nor to a file through the descriptor of a name gone while another name stays"
+is "$(stat -c %a "$M/w/other")" 644 "which keeps its mode"
 umount_rlsfs "$M"
 
 # The delta, as the next mount shows it.
