@@ -2190,6 +2190,11 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
+/* Reads below this go through a buffer (pread(2), writev(2)), larger ones
+ * through the worker's pipe (vmsplice(2), then splice(2) twice): a pipe
+ * saves a copy, which pays for its extra calls only on large reads. */
+#define RLSFS_SPLICE_MIN (64 * 1024)
+
 static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -2197,7 +2202,7 @@ static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fh_of(fi)->fd;
 	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	fuse_reply_data(req, &buf, size < RLSFS_SPLICE_MIN ? FUSE_BUF_NO_SPLICE : FUSE_BUF_SPLICE_MOVE);
 }
 
 static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -2419,8 +2424,10 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		struct fuse_entry_param fe;
 		size_t len;
 
-		if (i < 2 || bare) {
-			/* "." and "..", and bare entries: no lookup, no reference */
+		/* "." and "..", bare entries, and names the kernel holds a
+		 * node for already (git status lstat()s every file before
+		 * it lists the folders): no lookup, no reference */
+		if (i < 2 || bare || node_known(fs, p, d->name)) {
 			memset(&fe, 0, sizeof fe);
 			fe.attr.st_ino = d->ino;
 			fe.attr.st_mode = d->type;
