@@ -750,6 +750,7 @@ typedef struct list_ctx {
 	dir_handle *dh;		/* collect visible entries, or */
 	int verdict;		/* for emptiness checks: 0, -ENOTEMPTY, -EACCES */
 	bool any_whiteout;
+	bool any_upper;		/* the delta has an entry here, whiteouts too */
 } list_ctx;
 
 static int collect_upper(const char *name, const delta_node *node, void *opaque)
@@ -759,6 +760,7 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 	mode_t type = delta_kind_type(node->kind);
 	policy_level level;
 
+	c->any_upper = true;
 	if (c->dh && c->dh->full)
 		return 1;
 	if (node->kind == DELTA_WHITEOUT) {
@@ -804,7 +806,7 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 	c->o = o;
 	c->dir = path;
 	c->verdict = 0;
-	c->any_whiteout = false;
+	c->any_whiteout = c->any_upper = false;
 	r = delta_list(o->txn, path, collect_upper, c, &err);
 	if (r < 0)
 		return -err_code(&err);
@@ -834,7 +836,9 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 				continue;
 			if (path_join(cpath, sizeof cpath, path, de->d_name) < 0)
 				continue;
-			r = delta_get(o->txn, cpath, &node, &err);
+			/* a folder the delta has nothing in (most of a tree)
+			 * costs no index lookup an entry */
+			r = c->any_upper ? delta_get(o->txn, cpath, &node, &err) : 1;
 			if (r < 0) {
 				closedir(dir);
 				return -err_code(&err);
