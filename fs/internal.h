@@ -70,6 +70,11 @@ typedef struct rnode {
 	/* Directories: the last listing went out without attributes (see
 	 * rls_readdirplus), so a lookup of a child now is one it cost. */
 	atomic_bool listed_bare;
+	/* A file made in this mount, no extended attribute set or removed
+	 * through it since: it has no security.capability, which the
+	 * kernel asks about before each write and chown (see xattr_read).
+	 * Under the tree lock. */
+	bool made_bare;
 } rnode;
 
 /* Listings go out without attributes until this many files were looked
@@ -153,6 +158,14 @@ typedef struct rlsfs {
 	bool caller_caps;
 	dev_t userns_dev;
 	ino_t userns_ino;
+
+	/* Bumped whenever a file is given a set-id bit (see fh_drop_setid). */
+	atomic_uint setid_given;
+
+	/* channel.c: the INIT request, until its reply is amended */
+	atomic_bool init_seen;
+	bool init_killpriv;		/* the kernel offered FUSE_HANDLE_KILLPRIV */
+	uint64_t init_unique;
 
 	double timeout;			/* entry and attribute cache, seconds */
 	struct fuse_session *se;
@@ -241,6 +254,10 @@ bool caller_init(rlsfs *fs);
 /* Does the caller of a request hold capability `cap` (CAP_CHOWN,
  * CAP_FSETID) where it counts, and does the mount honour it? */
 bool caller_capable(rlsfs *fs, const struct fuse_ctx *ctx, int cap);
+
+/* channel.c: serve the session's /dev/fuse descriptor (after
+ * fuse_session_mount) through rlsfs's own reads and writes. */
+int channel_init(rlsfs *fs, rls_error *err);
 
 /* audit.c */
 int audit_open(rlsfs *fs, const char *path, rls_error *err);

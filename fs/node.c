@@ -77,8 +77,11 @@ void node_table_init(rlsfs *fs)
 
 void node_table_free(rlsfs *fs)
 {
-	/* Every node has a slot, detached ones too. */
-	for (size_t i = 0; fs->chunks && i < RLSFS_CHUNKS; i++) {
+	/* Every node has a slot, detached ones too.  Slots are handed out
+	 * in order: no chunk past the last slot's was ever made. */
+	size_t chunks = ((size_t)fs->slots_used + RLSFS_SLOTS_PER_CHUNK - 1) >> RLSFS_SLOT_BITS;
+
+	for (size_t i = 0; fs->chunks && i < chunks && i < RLSFS_CHUNKS; i++) {
 		rnode_chunk *c = atomic_load(&fs->chunks[i]);
 
 		for (size_t k = 0; c && k < RLSFS_SLOTS_PER_CHUNK; k++) {

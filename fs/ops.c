@@ -19,6 +19,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <linux/xattr.h>
 #include <time.h>
 
 #define DELTA_INO_BIT (1ull << 62)
@@ -85,10 +86,34 @@ static int64_t now_ns(void)
 	return ts_ns(&ts);
 }
 
-/* Hidden entries must leave no trace: directories report one link and a
+/* The size and times of a regular file of the delta: its data file's. */
+static void entry_data_attr(rlsfs *fs, entry *e)
+{
+	struct stat *st = &e->st;
+	char name[17];
+	struct stat ds;
+
+	delta_data_name(e->node.id, name);
+	if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
+		st->st_size = ds.st_size;
+		st->st_blocks = ds.st_blocks;
+		st->st_atim = ds.st_atim;
+		st->st_mtim = ds.st_mtim;
+		/* A write changes the data file's ctime, a change of mode,
+		 * owner or links only the record's: the later of the two is
+		 * the file's. */
+		if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
+			st->st_ctim = ds.st_ctim;
+	}
+}
+
+/* What the kernel is told of e, from the index and the source; with
+ * `data`, a delta file's size and times from its data file too (without,
+ * they are the record's: for an operation that replies with none).
+ * Hidden entries must leave no trace: directories report one link and a
  * fixed size, so neither betrays how many entries they hold; source files
  * report one link, as the other names of a hard-linked file may be hidden. */
-static void entry_attr(rlsfs *fs, entry *e)
+static void entry_attr_from(rlsfs *fs, entry *e, bool data)
 {
 	struct stat *st = &e->st;
 
@@ -110,21 +135,8 @@ static void entry_attr(rlsfs *fs, entry *e)
 		st->st_ino = e->di.flags & DELTA_HAS_BASE ? e->di.base.ino :
 			     e->lower ? e->lst.st_ino : e->node.id | DELTA_INO_BIT;
 		if (e->node.kind == DELTA_FILE) {
-			char name[17];
-			struct stat ds;
-
-			delta_data_name(e->node.id, name);
-			if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
-				st->st_size = ds.st_size;
-				st->st_blocks = ds.st_blocks;
-				st->st_atim = ds.st_atim;
-				st->st_mtim = ds.st_mtim;
-				/* A write changes the data file's ctime, a
-				 * change of mode, owner or links only the
-				 * record's: the later of the two is the file's. */
-				if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
-					st->st_ctim = ds.st_ctim;
-			}
+			if (data)
+				entry_data_attr(fs, e);
 		} else if (e->node.kind == DELTA_SYMLINK) {
 			st->st_size = (off_t)strlen(e->node.target);
 		}
@@ -140,6 +152,11 @@ static void entry_attr(rlsfs *fs, entry *e)
 		st->st_size = 4096;
 		st->st_blocks = 8;
 	}
+}
+
+static void entry_attr(rlsfs *fs, entry *e)
+{
+	entry_attr_from(fs, e, true);
 }
 
 /* The source directory of merged directory node n, as an O_PATH
@@ -215,12 +232,21 @@ static int src_open_at(rlsfs *fs, rnode *parent, const char *path, int flags)
 	return dfd < 0 ? dfd : src_openat(dfd, name, flags);
 }
 
+/* entry_load flags */
+enum {
+	/* Ask the source about a path the delta holds as a non-directory
+	 * too; else what the path shows and its inode number come from the
+	 * delta alone (only removing it needs to know). */
+	ENTRY_LOWER = 1u << 0,
+	/* Leave a delta file's data file unasked (entry_attr_from). */
+	ENTRY_META = 1u << 1,
+};
+
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
- * for the root).  Without need_lower, the source is not asked about a path
- * the delta holds as a non-directory: what the path shows and its inode
- * number come from the delta alone; only removing it needs to know. */
-static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e, bool need_lower)
+ * for the root). */
+static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path, entry *e, unsigned load)
 {
+	bool need_lower = load & ENTRY_LOWER;
 	bool parent_merged = parent ? parent->merged : true;
 	rls_error err;
 	int r;
@@ -257,7 +283,7 @@ static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path
 			    S_ISDIR(e->lst.st_mode);
 	else
 		e->merged = S_ISDIR(e->lst.st_mode);
-	entry_attr(fs, e);
+	entry_attr_from(fs, e, !(load & ENTRY_META));
 	return 0;
 }
 
@@ -571,7 +597,7 @@ static int touch_dir(op *o, rnode *dir, const char *path)
 {
 	entry e;
 	int64_t now = now_ns();
-	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, false);
+	int r = entry_load(o->fs, o->txn, dir->parent, path, &e, 0);
 
 	/* whatever the outcome: a listing the kernel keeps is dropped at the
 	 * next open, never shown stale (see rls_opendir) */
@@ -913,7 +939,7 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		return -ENAMETOOLONG;
 	r = path_join(path, sizeof path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, path, &e, false);
+		r = entry_load(fs, o->txn, p, path, &e, 0);
 	if (r < 0 || !e.exists)
 		return r;
 	level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
@@ -970,7 +996,7 @@ static void rls_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_da
 
 /* Resolve ino to its path and entry; on failure the reply is sent and a
  * negative value returned. */
-static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
+static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write, unsigned load)
 {
 	rlsfs *fs = fs_of(req);
 	int r = op_begin(o, fs, write);
@@ -978,7 +1004,7 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 	if (r == 0)
 		r = node_path(fs, n, o->path, sizeof o->path);
 	if (r == 0)
-		r = entry_load(fs, o->txn, n->parent, o->path, e, false);
+		r = entry_load(fs, o->txn, n->parent, o->path, e, load);
 	if (r == 0 && !e->exists)
 		r = -ENOENT;
 	if (r < 0) {
@@ -990,9 +1016,9 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write)
 
 /* resolve() for the operations that only look: a path at none is not
  * there.  (Only a rename can have moved a known node to such a path.) */
-static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e)
+static int resolve_visible(fuse_req_t req, op *o, rnode *n, entry *e, unsigned load)
 {
-	if (resolve(req, o, n, e, false) < 0)
+	if (resolve(req, o, n, e, false, load) < 0)
 		return -1;
 	if (level_of(o->fs, n, o->path) == POLICY_NONE) {
 		op_end(o, 0);
@@ -1009,6 +1035,9 @@ typedef struct open_file {
 	/* Opened for writing while the file had a set-id bit: the first
 	 * write through it drops the bit (fh_drop_setid). */
 	atomic_bool setid;
+	/* fs->setid_given when the handle last knew its file had no set-id
+	 * bit: while it is unchanged, no file was given one since. */
+	atomic_uint setid_seen;
 	/* Its opener held CAP_FSETID (caller_capable): the writer the
 	 * kernel's writeback of a shared mapping stands for, as the kernel
 	 * judges such a writer by the opener's credentials; the WRITE it
@@ -1035,13 +1064,14 @@ static open_file *fh_of(struct fuse_file_info *fi)
  * (setattr, O_TRUNC), and at the first write, fallocate or
  * copy_file_range through a handle opened for writing while the bits were
  * set.  Only writing can bring a file to that (a file that is not a folder
- * never gets the bits back: setattr_allowed).  True when the mode
- * changed. */
+ * never gets the bits back: setattr_allowed).  A change of owner drops them
+ * from any file that is not a folder, as chown(2) does.  True when the
+ * mode changed. */
 static bool drop_setid(delta_inode *di)
 {
 	uint32_t mode = di->mode;
 
-	if (!S_ISREG(mode))
+	if (S_ISDIR(mode))
 		return false;
 	mode &= ~(uint32_t)S_ISUID;
 	if ((mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
@@ -1087,10 +1117,28 @@ static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_ino
 	return di->flags != flags;
 }
 
+/* A handle opened now on a file of mode `mode`: whether its first write
+ * must look at the set-id bits (fh_drop_setid). */
+static void fh_setid_init(rlsfs *fs, open_file *fh, fuse_req_t req, mode_t mode, bool writable)
+{
+	atomic_init(&fh->setid, writable && has_setid(mode));
+	atomic_init(&fh->setid_seen, atomic_load(&fs->setid_given));
+	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
+}
+
+/* A file was given a set-id bit: every handle without one looks again at
+ * its next write.  (The kernel does not: rlsfs handles killpriv, see
+ * channel.c.) */
+static void setid_given(rlsfs *fs)
+{
+	atomic_fetch_add(&fs->setid_given, 1);
+}
+
 /* Before the first change of data through fh: drop the inode's set-id
  * bits (by inode id, so an unlinked file's other names lose them too), and
  * tell the kernel, which has the old mode cached.  writeback: the change
- * is the kernel's writeback of cached pages, sent without a caller. */
+ * is the kernel's writeback of cached pages, sent without a caller.  A
+ * handle opened before its file was given a bit finds it here too. */
 static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
 {
 	rlsfs *fs = fs_of(req);
@@ -1101,8 +1149,12 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool wri
 	int r;
 
 	di.mode = 0;
-	if (!atomic_load(&fh->setid))
-		return 0;
+	if (!atomic_load(&fh->setid)) {
+		unsigned given = atomic_load(&fs->setid_given);
+
+		if (!fh->upper || atomic_exchange(&fh->setid_seen, given) == given)
+			return 0;
+	}
 	r = op_begin(&o, fs, true);
 	if (r == 0) {
 		r = delta_get_inode(o.txn, fh->id, &di, &err);
@@ -1116,8 +1168,11 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool wri
 	r = op_end(&o, r) ?: r;
 	if (r < 0)
 		return r;
-	if (has_setid(di.mode))
-		return 0;	/* kept by a caller with CAP_FSETID: the next writer is judged anew */
+	if (has_setid(di.mode)) {
+		/* kept by a caller with CAP_FSETID: the next writer is judged anew */
+		atomic_store(&fh->setid, true);
+		return 0;
+	}
 	atomic_store(&fh->setid, false);
 	if (changed) {
 		pthread_mutex_lock(&fs->nodes_lock);
@@ -1272,7 +1327,7 @@ static void rls_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 			fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	op_end(&o, 0);
 	fuse_reply_attr(req, &e.st, attr_timeout(fs, &e));
@@ -1351,13 +1406,21 @@ static int setattr_allowed(fuse_req_t req, const entry *e, const struct stat *at
 	return 0;
 }
 
-#define SETATTR_TIMES (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW | \
-		       FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME | FUSE_SET_ATTR_FORCE)
+/* A change to a delta file that leaves its record as it was: the data
+ * file's ctime says when (a chown to nobody changes nothing else). */
+static int touch_data_ctime(rlsfs *fs, uint64_t id)
+{
+	char name[17];
+
+	delta_data_name(id, name);
+	return fchownat(delta_data_fd(fs->d), name, (uid_t)-1, (gid_t)-1, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
 
 static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *n = node_of(fs, ino);
+	delta_inode stored;
 	policy_level level;
 	entry e;
 	op o;
@@ -1367,7 +1430,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		setattr_detached(req, n, attr, to_set, fi);
 		return;
 	}
-	if (resolve(req, &o, n, &e, true) < 0)
+	if (resolve(req, &o, n, &e, true, ENTRY_META) < 0)
 		return;
 	level = level_of(fs, n, o.path);
 	if (level < POLICY_WRITE) {
@@ -1378,6 +1441,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	r = setattr_allowed(req, &e, attr, to_set);
 	if (r == 0)
 		r = copy_up(&o, o.path, &e);
+	/* the record as stored, its 4 KiB origin aside */
+	memcpy(&stored, &e.di, offsetof(delta_inode, origin));
 	if (r == 0 && (to_set & FUSE_SET_ATTR_MODE)) {
 		e.di.mode = (e.di.mode & S_IFMT) | (attr->st_mode & 07777);
 		mark_setid(&e.di);
@@ -1386,6 +1451,10 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.uid = idmap_uid(fs, attr->st_uid);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_GID))
 		e.di.gid = idmap_gid(fs, attr->st_gid);
+	/* a change of owner takes the bits off, whoever asks, as on Linux
+	 * (the kernel leaves it to rlsfs: see channel.c) */
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+		drop_setid(&e.di);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		setid_on_write(req, NULL, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
@@ -1424,16 +1493,22 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		}
 	}
 	/* A file's times, and the ctime a change of them gives, are its data
-	 * file's (entry_attr): a change of times alone leaves the index as it
-	 * is, and the transaction commits nothing. */
-	if (r == 0 && !(e.node.kind == DELTA_FILE && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) &&
-			!(to_set & ~SETATTR_TIMES))) {
+	 * file's (entry_attr): a change that leaves the record as it was (of
+	 * times alone, or a chown or chmod to what is there already, as tar
+	 * makes after writing each file) leaves the index as it is, and the
+	 * transaction commits nothing; the data file takes the ctime. */
+	if (r == 0 && e.node.kind == DELTA_FILE && !memcmp(&stored, &e.di, offsetof(delta_inode, origin))) {
+		if (!(to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
+			r = touch_data_ctime(fs, e.node.id);
+	} else if (r == 0) {
 		e.di.ctime_ns = now_ns();
 		r = put_inode(&o, e.node.id, &e.di);
 	}
 	if (r == 0)
 		entry_attr(fs, &e);
 	r = op_end(&o, r) ?: r;
+	if (r == 0 && has_setid(e.di.mode))
+		setid_given(fs);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -1448,7 +1523,7 @@ static void rls_readlink(fuse_req_t req, fuse_ino_t ino)
 	entry e;
 	op o;
 
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	if (e.upper) {
 		snprintf(buf, sizeof buf, "%s", e.node.target);
@@ -1505,7 +1580,7 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 		deny(fs, req, opname, o->path, level, EACCES);
 		return -1;
 	}
-	r = entry_load(fs, o->txn, p, o->path, e, false);
+	r = entry_load(fs, o->txn, p, o->path, e, ENTRY_META);
 	if (r == 0 && e->exists)
 		r = -EEXIST;
 	if (r < 0) {
@@ -1536,7 +1611,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 			r = touch_dir(o, p, dirpath);
 	}
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, &e, false);
+		r = entry_load(fs, o->txn, p, o->path, &e, 0);
 	if (r == 0 && !e.exists)
 		r = -EIO;
 	if (r == 0 && target) {
@@ -1544,6 +1619,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	} else if (r == 0) {
 		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
+		n->made_bare = S_ISREG(e.st.st_mode);
 	}
 	r = op_end(o, r) ?: r;
 	if (r < 0) {
@@ -1569,6 +1645,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	}
 	fill_entry(fs, &fe, n, &e);
 	if (fi) {
+		fh_setid_init(fs, fh, req, e.st.st_mode, true);
 		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
@@ -1593,7 +1670,7 @@ static int new_group(op *o, fuse_req_t req, fuse_ino_t parent, mode_t *mode, gid
 	int r = node_path(o->fs, p, dirpath, sizeof dirpath);
 
 	if (r == 0)
-		r = entry_load(o->fs, o->txn, p->parent, dirpath, &pe, false);
+		r = entry_load(o->fs, o->txn, p->parent, dirpath, &pe, 0);
 	if (r < 0)
 		return r;
 	if (pe.exists && (pe.st.st_mode & S_ISGID)) {
@@ -1622,6 +1699,8 @@ static int make_node(op *o, fuse_req_t req, fuse_ino_t parent, mode_t mode, dev_
 		mode &= ~(mode_t)(S_ISUID | S_ISGID);
 	inode_init(&di, mode, idmap_uid(o->fs, ctx->uid), gid);
 	mark_setid(&di);
+	if (has_setid(di.mode))
+		setid_given(o->fs);
 	di.rdev = rdev;
 	if (target)
 		di.size = strlen(target);
@@ -1742,7 +1821,7 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 
 	/* The existing name must be writable too: a link must not make
 	 * content reachable at a higher level than it has. */
-	if (resolve(req, &o, n, &old, true) < 0)
+	if (resolve(req, &o, n, &old, true, 0) < 0)
 		return;
 	memcpy(oldpath, o.path, sizeof oldpath);
 	level = level_of(fs, n, oldpath);
@@ -1757,7 +1836,7 @@ static void rls_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const
 	}
 	if (begin_create(req, &o, newparent, newname, false, "link", &e) < 0)
 		return;
-	r = entry_load(fs, o.txn, n->parent, oldpath, &old, false);
+	r = entry_load(fs, o.txn, n->parent, oldpath, &old, 0);
 	if (r == 0 && !old.exists)
 		r = -ENOENT;
 	if (r == 0)
@@ -1785,7 +1864,7 @@ static int begin_modify(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 	int r = child_path(fs, p, name, o->path, sizeof o->path);
 
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, e, true);
+		r = entry_load(fs, o->txn, p, o->path, e, ENTRY_LOWER);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return -1;
@@ -2135,7 +2214,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	op o;
 	int fd, r = 0;
 
-	if (resolve(req, &o, n, &e, want_write) < 0)
+	if (resolve(req, &o, n, &e, want_write, 0) < 0)
 		return;
 	if (open_access(fs, req, o.path, level_of(fs, n, o.path), fi->flags) < 0) {
 		op_end(&o, -1);
@@ -2180,8 +2259,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
-	atomic_init(&fh->setid, want_write && has_setid(e.di.mode));
-	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
+	fh_setid_init(fs, fh, req, e.di.mode, want_write);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
@@ -2307,7 +2385,7 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	entry e;
 	op o;
 
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	op_end(&o, 0);
 	if (!S_ISDIR(e.st.st_mode)) {
@@ -2339,7 +2417,7 @@ static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
 	if (r == 0)
 		r = node_path(fs, n, o.path, sizeof o.path);
 	if (r == 0)
-		r = entry_load(fs, o.txn, n->parent, o.path, &e, false);
+		r = entry_load(fs, o.txn, n->parent, o.path, &e, 0);
 	if (r == 0 && (!e.exists || level_of(fs, n, o.path) == POLICY_NONE))
 		r = -ENOENT;
 	if (r == 0 && !S_ISDIR(e.st.st_mode))
@@ -2509,7 +2587,7 @@ static void rls_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	entry e;
 	op o;
 
-	if (resolve(req, &o, n, &e, false) < 0)
+	if (resolve(req, &o, n, &e, false, ENTRY_META) < 0)
 		return;
 	level = level_of(fs, n, o.path);
 	op_end(&o, 0);
@@ -2584,9 +2662,15 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 	op o;
 	int r;
 
-	if (resolve_visible(req, &o, n, &e) < 0)
+	if (resolve_visible(req, &o, n, &e, ENTRY_META) < 0)
 		return;
-	r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
+	/* Answered without asking the data file (one call fewer for each
+	 * write and chown): only a name of no other node, no hard link of
+	 * one, and no capability can come onto a file but through it. */
+	if (name && n->made_bare && !n->link && !strcmp(name, XATTR_NAME_CAPS))
+		r = -ENODATA;
+	else
+		r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
 	if (r == 0) {
 		buf = size ? rls_xmalloc(size) : NULL;
 		len = name ? lgetxattr(xpath, name, buf, size) : llistxattr(xpath, buf, size);
@@ -2641,7 +2725,7 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 	op o;
 	int r;
 
-	if (resolve(req, &o, n, &e, true) < 0)
+	if (resolve(req, &o, n, &e, true, ENTRY_META) < 0)
 		return;
 	level = level_of(fs, n, o.path);
 	if (level < POLICY_WRITE) {
@@ -2651,6 +2735,7 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 	}
 	/* POSIX ACLs are not kept (the mode is the delta's): refused, as
 	 * on a file system without them, cp -p and mv fall back to chmod */
+	n->made_bare = false;
 	if (!strncmp(name, "system.posix_acl_", 17))
 		r = -EOPNOTSUPP;
 	else

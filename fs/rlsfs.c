@@ -44,6 +44,7 @@ typedef struct mount_opts {
 	bool debug;
 	int ready_fd;			/* --ready-fd: serve here, say when mounted there; -1 */
 	int fuse_fd;			/* --fuse-fd: the caller mounted it; -1 */
+	int policy_fd;			/* --policy-fd: the policy's snapshot; -1 */
 	bool delta_size_set;
 	uint64_t delta_size;		/* 0: none */
 	uint64_t delta_files;		/* 0: none */
@@ -56,7 +57,7 @@ typedef struct mount_opts {
 
 static void usage(FILE *out)
 {
-	fputs("usage: rlsfs mount [-p|--policy POLICY] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
+	fputs("usage: rlsfs mount [-p|--policy POLICY [--policy-fd FD]] [--delta DIR] [--audit FILE] [--watch-pid PID]\n"
 	      "                   [--map-owner UID:GID=UID:GID] [--ignore-caller-caps]\n"
 	      "                   [--max-delta-size SIZE] [--max-delta-files N]\n"
 	      "                   [--max-dir-memory SIZE] [--audit-max-size SIZE] [--audit-rate RATE[:BURST]]\n"
@@ -306,8 +307,41 @@ static void notify(int fd, const char *msg)
 	close(fd);
 }
 
+/* --ready-fd's last word, once the delta is closed: "empty" when it
+ * records nothing beneath the root (whatever the source holds now, there
+ * is nothing to commit), else "kept"; then a NUL.  A caller told "empty"
+ * need not open the delta again.  Nothing is said when this could not be
+ * told: a caller that reads nothing (this process died, or the index
+ * could not be read) opens the delta itself. */
+static void notify_end(int fd, int empty)
+{
+	if (fd < 0)
+		return;
+	if (empty >= 0)
+		(void)rls_write_all(fd, empty ? "empty" : "kept", strlen(empty ? "empty" : "kept") + 1);
+	close(fd);
+}
+
+/* 1 when the delta records nothing beneath the root, 0 when it does, -1
+ * when the index cannot say. */
+static int nothing_recorded(delta *d)
+{
+	delta_txn *txn;
+	rls_error err;
+	bool below = true;
+
+	if (delta_begin(d, false, &txn, &err) < 0)
+		return -1;
+	if (delta_has_below(txn, "/", &below, &err) < 0) {
+		delta_abort(txn);
+		return -1;
+	}
+	delta_abort(txn);
+	return !below;
+}
+
 static int serve(mount_opts *mo, policy *pol, const char *source, const char *mnt, const char *delta_dir,
-		 int notify_fd)
+		 int notify_fd, int end_fd)
 {
 	rlsfs fs = { .src_fd = -1, .audit_fd = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -406,13 +440,20 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		rls_error_set(&err, 0, "cannot mount on %s", mnt);
 		goto fail;
 	}
+	if (channel_init(&fs, &err) < 0) {
+		fuse_session_unmount(fs.se);
+		goto fail;
+	}
 	if (mo->watch_pid > 0) {
 		fs.watch_pid = mo->watch_pid;
 		watching = pthread_create(&watcher, NULL, watch_thread, &fs) == 0;
 		if (watching)
 			pthread_detach(watcher);
 	}
-	notify(notify_fd, "");
+	if (end_fd >= 0)
+		(void)rls_write_all(notify_fd, "", 1);
+	else
+		notify(notify_fd, "");
 	/* Ready: from here on nothing is the caller's to read. */
 	if (notify_fd >= 0 && !mo->debug)
 		daemon_stdio(true);
@@ -442,8 +483,10 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	audit_close(&fs);
 	{
 		/* A delta this mount made and nothing was written to is not
-		 * left to pile up in the state directory. */
+		 * left to pile up in the state directory.  Nothing writes to
+		 * it any more: the count is final. */
 		unsigned changes = 1;
+		int empty = end_fd >= 0 ? nothing_recorded(fs.d) : -1;
 
 		if (mo->fresh_delta) {
 			changes = 0;
@@ -453,6 +496,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		delta_close(fs.d);
 		if (mo->fresh_delta && !changes)
 			(void)rls_rm_rf_at(AT_FDCWD, delta_dir, NULL);
+		notify_end(end_fd, empty);
 	}
 	fuse_opt_free_args(&args);
 	close(fs.src_fd);
@@ -495,6 +539,7 @@ static int cmd_mount(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "ready-fd", required_argument, NULL, 'F' },
 		{ "fuse-fd", required_argument, NULL, 'U' },
+		{ "policy-fd", required_argument, NULL, 'P' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -507,6 +552,7 @@ static int cmd_mount(int argc, char **argv)
 		.dir_memory = DEFAULT_DIR_MEMORY,
 		.ready_fd = -1,
 		.fuse_fd = -1,
+		.policy_fd = -1,
 	};
 	_cleanup_free_ char *source = NULL, *mnt = NULL, *delta_dir = NULL, *spec = NULL;
 	policy *pol = NULL;
@@ -524,16 +570,17 @@ static int cmd_mount(int argc, char **argv)
 		case 'o': mo.fuse_opts = optarg; break;
 		case 'f': mo.foreground = true; break;
 		case 'F':
-		case 'U': {
+		case 'U':
+		case 'P': {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || end == optarg || v < 3 || v > INT_MAX || fcntl((int)v, F_SETFD, FD_CLOEXEC) < 0) {
 				fprintf(stderr, "rlsfs: %s wants an open descriptor (3 or more), not '%s'\n",
-					c == 'F' ? "--ready-fd" : "--fuse-fd", optarg);
+					c == 'F' ? "--ready-fd" : c == 'U' ? "--fuse-fd" : "--policy-fd", optarg);
 				return 2;
 			}
-			*(c == 'F' ? &mo.ready_fd : &mo.fuse_fd) = (int)v;
+			*(c == 'F' ? &mo.ready_fd : c == 'U' ? &mo.fuse_fd : &mo.policy_fd) = (int)v;
 			break;
 		}
 		case 'd': mo.debug = mo.foreground = true; break;
@@ -595,11 +642,19 @@ static int cmd_mount(int argc, char **argv)
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 1;
 	}
-	/* A bad policy is bad input: 2, as for rls run. */
-	if (policy_load_for_source(mo.policy, source, &pol, &err) < 0) {
+	if (mo.policy_fd >= 0 && !mo.policy) {
+		fprintf(stderr, "rlsfs: --policy-fd wants -p POLICY too: the name the delta records\n");
+		return 2;
+	}
+	/* A bad policy is bad input: 2, as for rls run.  A snapshot is read
+	 * as it is, the files it was taken from not at all. */
+	if ((mo.policy_fd >= 0 ? policy_load_snapshot(mo.policy_fd, &pol, &err) :
+				 policy_load_for_source(mo.policy, source, &pol, &err)) < 0) {
 		fprintf(stderr, "rlsfs: %s\n", err.msg);
 		return 2;
 	}
+	if (mo.policy_fd >= 0)
+		close(mo.policy_fd);
 	protect_policy(pol, source);
 	spec = policy_resolve_spec(mo.policy, source);
 	mo.policy_spec = spec;
@@ -640,7 +695,7 @@ static int cmd_mount(int argc, char **argv)
 			}
 			daemon_stdio(false);
 		}
-		rc = serve(&mo, pol, source, mnt, delta_dir, mo.ready_fd);
+		rc = serve(&mo, pol, source, mnt, delta_dir, mo.ready_fd, mo.ready_fd);
 		policy_free(pol);
 		return rc;
 	}
@@ -660,7 +715,7 @@ static int cmd_mount(int argc, char **argv)
 		if (chdir("/") < 0)
 			_exit(1);
 		daemon_stdio(!mo.debug);
-		_exit(serve(&mo, pol, source, mnt, delta_dir, pipefd[1]));
+		_exit(serve(&mo, pol, source, mnt, delta_dir, pipefd[1], -1));
 	}
 	close(pipefd[1]);
 	{

@@ -17,6 +17,12 @@
  * sandbox is killed; only then is the descriptor closed (which aborts the
  * connection) and the mount detached.  Nothing rls does before that
  * word looks at the mount, so nothing of rls's own can wait on it.
+ *
+ * The pipe stays open after that word: once the delta is closed, rlsfs
+ * says on it whether the delta records anything at all, so that a run
+ * that changed nothing never opens it again, and that the unmount need
+ * not wait for the rest of rlsfs's end.  No word (it was killed, or could
+ * not tell) leaves the question to the delta itself.
  */
 #include "launcher.h"
 #include "run.h"
@@ -43,6 +49,24 @@ static int reap(run_mount *m)
 	m->pid = 0;
 	m->pidfd = -1;
 	return ws;
+}
+
+/* rlsfs let go of the delta, or ended: its last word on the pipe, if it
+ * said one. */
+static void read_end_word(run_mount *m)
+{
+	char word[8] = "";
+	ssize_t r;
+
+	if (m->end_fd < 0)
+		return;
+	r = RLS_TEMP_FAILURE_RETRY(read(m->end_fd, word, sizeof word - 1));
+	if (r > 0 && (size_t)r == sizeof "empty" && !memcmp(word, "empty", sizeof "empty"))
+		m->end = RUN_MOUNT_END_EMPTY;
+	else if (r > 0 && (size_t)r == sizeof "kept" && !memcmp(word, "kept", sizeof "kept"))
+		m->end = RUN_MOUNT_END_KEPT;
+	close(m->end_fd);
+	m->end_fd = -1;
 }
 
 /* Let go of a mount nobody serves: the connection aborts, and whatever
@@ -75,15 +99,17 @@ static int mount_fuse(const char *mnt, const char *fuse_opts, int *fuse_fd, rls_
 	return 0;
 }
 
-int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts, const char *source,
-		    const char *mnt, run_mount *m, rls_error *err)
+int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const char *fuse_opts,
+		    const char *source, const char *mnt, run_mount *m, rls_error *err)
 {
 	rls_strv argv = { 0 };
-	char ready_arg[16], fuse_arg[16];
+	char ready_arg[16], fuse_arg[16], policy_arg[16];
 	int p[2];
 
 	m->pid = 0;
-	m->pidfd = m->ready_fd = m->fuse_fd = -1;
+	m->pidfd = m->ready_fd = m->fuse_fd = m->end_fd = -1;
+	m->end = RUN_MOUNT_END_UNKNOWN;
+	m->ending = false;
 	m->wstatus = -1;
 	m->ours = false;
 	if (geteuid() == 0) {
@@ -103,6 +129,11 @@ int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts
 	rls_strv_add(&argv, "mount");
 	rls_strv_add(&argv, "--ready-fd");
 	rls_strv_add(&argv, ready_arg);
+	if (policy_fd >= 0) {
+		snprintf(policy_arg, sizeof policy_arg, "%d", policy_fd);
+		rls_strv_add(&argv, "--policy-fd");
+		rls_strv_add(&argv, policy_arg);
+	}
 	if (m->fuse_fd >= 0) {
 		rls_strv_add(&argv, "--fuse-fd");
 		rls_strv_add(&argv, fuse_arg);
@@ -121,6 +152,8 @@ int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts
 		fcntl(p[1], F_SETFD, 0);
 		if (m->fuse_fd >= 0)
 			fcntl(m->fuse_fd, F_SETFD, 0);
+		if (policy_fd >= 0)
+			fcntl(policy_fd, F_SETFD, 0);
 		execv(argv.v[0], argv.v);
 		fprintf(stderr, "rls: %s: %s\n", argv.v[0], strerror(errno));
 		_exit(RUN_EXIT_FAILED);
@@ -152,9 +185,10 @@ int run_mount_ready(run_mount *m, rls_error *err)
 	if (m->ready_fd < 0)
 		return m->pid ? 0 : rls_error_set(err, 0, "%s", "");
 	/* Its word: a lone NUL once it serves, else the reason and a NUL;
-	 * end of file when it ended before (it said why on standard error). */
+	 * end of file when it ended before (it said why on standard error).
+	 * The first byte alone: past a NUL may come its last word. */
 	for (;;) {
-		ssize_t r = read(m->ready_fd, msg + got, sizeof msg - 1 - got);
+		ssize_t r = read(m->ready_fd, msg + got, got ? sizeof msg - 1 - got : 1);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -164,9 +198,10 @@ int run_mount_ready(run_mount *m, rls_error *err)
 		if (memchr(msg, '\0', got) || got == sizeof msg - 1)
 			break;
 	}
-	close(m->ready_fd);
-	m->ready_fd = -1;
 	if (got && !msg[0]) {
+		/* Its last word comes on the same pipe at its end. */
+		m->end_fd = m->ready_fd;
+		m->ready_fd = -1;
 		/* rlsfs holds the connection now: should it die, the mount
 		 * fails rather than hangs. */
 		if (m->fuse_fd >= 0)
@@ -174,6 +209,8 @@ int run_mount_ready(run_mount *m, rls_error *err)
 		m->fuse_fd = -1;
 		return 0;
 	}
+	close(m->ready_fd);
+	m->ready_fd = -1;
 	m->wstatus = reap(m);
 	if (!got)
 		return rls_error_set(err, 0, "%s", "");
@@ -210,8 +247,13 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		return rls_error_set(err, errno, "unmount %s%s", mnt,
 				     errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
 	m->ours = false;
-	/* Unmounted: the child ends once it has let go of the delta. */
-	if (m->pidfd < 0) {
+	/* Unmounted: rlsfs lets go of the delta and says so on its pipe
+	 * (killed, it closes the pipe by dying), then ends.  The pipe is
+	 * watched rather than the process: what rlsfs does once the delta
+	 * is free (freeing its tables, ending its threads) is not worth
+	 * waiting for here (run_mount_reap). */
+	p.fd = m->end_fd >= 0 ? m->end_fd : m->pidfd;
+	if (p.fd < 0) {
 		reap(m);
 		return 0;
 	}
@@ -221,7 +263,10 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 	 * and the copy fails with ENOTCONN. */
 	r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, UNMOUNT_GRACE_MS));
 	if (r == 0) {
-		(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
+		if (m->pidfd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, m->pidfd, SIGTERM, NULL, 0);
+		else
+			kill(m->pid, SIGTERM);
 		r = RLS_TEMP_FAILURE_RETRY(poll(&p, 1, (int)(max_s * 1000)));
 	}
 	if (r == 0) {
@@ -230,6 +275,16 @@ int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err)
 		rls_warn("rlsfs (pid %d) has not ended %gs after the unmount", (int)m->pid, max_s);
 		return 0;
 	}
-	reap(m);
+	if (m->end_fd >= 0)
+		read_end_word(m);
+	else
+		reap(m);
+	m->ending = true;
 	return 0;
+}
+
+void run_mount_reap(run_mount *m)
+{
+	if (m->pid && m->ending)
+		reap(m);
 }

@@ -578,6 +578,8 @@ static void run_cleanup(run_state *st, const run_opts *o)
 		rmdir(st->tmpdir);
 	if (st->guard.fd >= 0 && !st->mounted)
 		guard_release(&st->guard);
+	/* Last: rlsfs, done with the delta, has ended meanwhile. */
+	run_mount_reap(&st->fs);
 	if (st->sigfd >= 0)
 		close(st->sigfd);
 	sigprocmask(SIG_SETMASK, &st->oldmask, NULL);
@@ -710,11 +712,12 @@ static const char *commit_summary(const delta_commit_stats *s, const char *sourc
 int cmd_run(int argc, char **argv)
 {
 	run_opts o;
-	run_state st = { .sigfd = -1, .guard = { .fd = -1 }, .fs = { .pidfd = -1 } };
+	run_state st = { .sigfd = -1, .guard = { .fd = -1 }, .fs = { .pidfd = -1, .end_fd = -1 } };
 	rls_error err = { 0 };
 	_cleanup_free_ char *polarg = NULL, *chdir_in = NULL, *watch = NULL, *poldesc = NULL;
 	_cleanup_free_ char *init = NULL, *map_owner = NULL;
 	_cleanup_buf_ rls_buf msg = { 0 };
+	_cleanup_close_ int policy_fd = -1;
 	char **env = NULL;
 	run_identity id;
 	policy *pol = NULL;
@@ -765,12 +768,19 @@ int cmd_run(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* Fail before anything is mounted when the policy is bad. */
-	if (policy_load_for_source(o.policy, st.source, &pol, &err) < 0) {
+	/* Fail before anything is mounted when the policy is bad.  rlsfs
+	 * enforces the very policy checked here: it is handed what was read,
+	 * never reads the files again. */
+	if (policy_check_for_source(o.policy, st.source, &pol, &err) < 0) {
 		say(early, sizeof early, "rls: %s", err.msg);
 		goto out;
 	}
+	policy_fd = policy_snapshot_fd(pol, &err);
 	policy_free(pol);
+	if (policy_fd < 0) {
+		say(early, sizeof early, "rls: run: %s", err.msg);
+		goto out;
+	}
 	polarg = policy_resolve_spec(o.policy, st.source);
 	poldesc = policy_description(o.policy, polarg);
 	if (identity_resolve(o.user, st.source, &id, &err) < 0) {
@@ -918,14 +928,16 @@ int cmd_run(int argc, char **argv)
 		 * owner's to read), before rlsfs applies the policy: rlsfs
 		 * itself reaches the files as the caller, root or not.  The
 		 * sandbox's identity is not rlsfs's own when rls is root. */
-		if (run_mount_start(st.rlsfs, margv, id.change ? "allow_other,default_permissions" : "default_permissions",
-				    st.source, st.mnt, &st.fs, &err) < 0) {
+		if (run_mount_start(st.rlsfs, margv, policy_fd,
+				    id.change ? "allow_other,default_permissions" : "default_permissions", st.source,
+				    st.mnt, &st.fs, &err) < 0) {
 			mount_failed(&st, &err);
 			status = mount_failed_status(&st.fs);
 			say(early, sizeof early, "rls: run: %s", err.msg);
 			goto out;
 		}
 		st.mounted = true;
+		close(steal_fd(&policy_fd));
 	}
 
 	if (start_dir(&st, o.mount_at, &chdir_in, &err) < 0 ||
@@ -1008,6 +1020,10 @@ finish_delta:
 			st.delta_is_ours = false;
 			goto report;
 		}
+		/* rlsfs said, as it ended, that the delta records nothing:
+		 * no need to open it to count. */
+		if (st.fs.end == RUN_MOUNT_END_EMPTY)
+			goto report;
 		if (delta_open(st.delta, st.source, 0, &d, &err) < 0) {
 			late_error = rls_xstrdup(err.msg);
 			keep_delta = true;

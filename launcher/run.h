@@ -249,34 +249,51 @@ int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, con
 /* Everything is clean: let the guard exit without doing anything. */
 void guard_release(run_guard *g);
 
+/* What rlsfs said of the delta as it ended. */
+typedef enum run_mount_end {
+	RUN_MOUNT_END_UNKNOWN = 0,	/* nothing: look at the delta */
+	RUN_MOUNT_END_EMPTY,		/* it records nothing: nothing to commit */
+	RUN_MOUNT_END_KEPT,		/* it records something */
+} run_mount_end;
+
 /* The rlsfs serving a run's mount: rls's own child (mount.c). */
 typedef struct run_mount {
 	pid_t pid;		/* 0: none */
 	int pidfd;		/* -1: none */
 	int ready_fd;		/* its word still to read, or -1 */
+	int end_fd;		/* its last word still to read, or -1 */
+	run_mount_end end;	/* its last word, once run_mount_stop saw it end */
+	bool ending;		/* it let go of the delta: run_mount_reap waits for the rest */
 	int fuse_fd;		/* rls's /dev/fuse of a mount it made, until rlsfs serves; -1 */
 	bool ours;		/* rls made the mount (as root) */
 	int wstatus;		/* its wait status when it failed before serving; -1 */
 } run_mount;
 
 /* Mount `rlsfs mount OPTS... SOURCE MNT` with the kernel's FUSE options
- * fuse_opts (as `-o`; "" for none).
+ * fuse_opts (as `-o`; "" for none).  policy_fd, unless -1, is the
+ * snapshot of the policy rls checked (policy_snapshot_fd), which rlsfs
+ * enforces instead of reading the policy's files again.
  * As root rls mounts itself and rlsfs may still be starting when this
  * returns: run_mount_ready says when it serves.  Otherwise rlsfs mounts,
  * and this waits for it.  0, or -1, nothing mounted, and why in *err
  * (empty when rlsfs said it on standard error; its wait status in
  * m->wstatus). */
-int run_mount_start(const char *rlsfs, char *const opts[], const char *fuse_opts, const char *source,
-		    const char *mnt, run_mount *m, rls_error *err);
+int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const char *fuse_opts,
+		    const char *source, const char *mnt, run_mount *m, rls_error *err);
 /* Wait until the mount is served.  0; or -1 and why, as run_mount_start
  * says it: then whatever looks at the mount waits until run_mount_stop
  * lets it go (kill what waits first). */
 int run_mount_ready(run_mount *m, rls_error *err);
-/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to end:
- * then the delta is synced and free (past max_s, a warning, and the
- * delta stays busy).  A mount never served is let go.  0, or -1 when the
- * unmount failed, and why in *err. */
+/* Unmount mnt and wait, at most max_s seconds, for its rlsfs to let go
+ * of the delta: then the delta is synced and free, or about to be (past
+ * max_s, a warning, and the delta stays busy), and m->end says what
+ * rlsfs said of it.  A mount
+ * never served is let go.  0, or -1 when the unmount failed, and why in
+ * *err. */
 int run_mount_stop(run_mount *m, const char *mnt, double max_s, rls_error *err);
+/* Wait for the end of the rlsfs run_mount_stop saw let go of the delta
+ * (nothing when it did not). */
+void run_mount_reap(run_mount *m);
 
 /* ---- report.c ---- */
 

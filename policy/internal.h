@@ -141,10 +141,30 @@ struct policy_note {
 	unsigned from_line;
 };
 
+/* A policy file's text as a load read it (snapshot.c). */
+struct policy_text {
+	char *name;	/* the name it was read by */
+	char *real;	/* its real path then: what extends cycles compare */
+	char *text;
+	size_t len;
+};
+
+/* The most a policy file may hold. */
+#define POLICY_MAX_FILE_BYTES (4u << 20)
+
 struct policy {
 	struct policy_rules rules, hide, protect;
 	char **files;
 	size_t n_files;
+	/* What was loaded: the spec (a preset's name or a file's path), and
+	 * every file read, in the order read. */
+	char *root;
+	struct policy_text *texts;
+	size_t n_texts;
+	/* While loading from a snapshot: the texts read instead of files. */
+	const struct policy_text *from;
+	size_t n_from;
+	bool interpret;		/* matchers left to the interpreter (no JIT) */
 	struct policy_matcher match, hide_match, protect_match;
 	/* Traversal: one set of combined regexes over the rules, same
 	 * convention as a matcher's groups. */
@@ -184,13 +204,14 @@ void policy_subject_done(struct policy_subject *sub);
 /* Compile a list into a matcher; the index of the last entry matching the
  * subject, -1 for none, -2 when the matcher failed (callers fail
  * closed). */
-int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *list, bool tree,
+int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *list, bool tree, bool jit,
 			 rls_error *err);
 void policy_matcher_free(struct policy_matcher *m);
 long policy_matcher_match(const struct policy_matcher *m, const struct policy_subject *sub);
-/* The combined regexes of `f`, chunked to fit pcre2, appended to *codes. */
+/* The combined regexes of `f`, chunked to fit pcre2, appended to *codes;
+ * JIT-compiled when `jit`. */
 int policy_compile_regexes(const struct policy_fragment *f, size_t n, pcre2_code ***codes, size_t *n_codes,
-			   const struct policy_rules *list, rls_error *err);
+			   const struct policy_rules *list, bool jit, rls_error *err);
 /* The first of `codes` that matches names the entry (its MARK); -1, -2 as
  * above. */
 long policy_match_first(pcre2_code *const *codes, size_t n, const char *s, size_t len);
@@ -199,6 +220,12 @@ bool policy_regex_matches(const pcre2_code *code, const char *s);
 
 /* policy.c */
 int policy_compile(policy *pol, rls_error *err);
+/* parse.c: the text a snapshot holds for `name`, or NULL. */
+const struct policy_text *policy_text_find(const struct policy_text *v, size_t n, const char *name);
+void policy_texts_free(struct policy_text *v, size_t n);
+/* policy.c: load `root` (a preset's name, or a file's name) reading only
+ * `texts`, never a file. */
+int policy_load_from(const char *root, const struct policy_text *texts, size_t n, policy **out, rls_error *err);
 /* The decision, and the index of the deciding rule (-1 for none). */
 policy_level policy_decide_rule(const policy *pol, const char *path, bool is_dir, policy_decision *why,
 				long *rule);

@@ -99,7 +99,7 @@ bool policy_regex_matches(const pcre2_code *code, const char *s)
 }
 
 int policy_compile_regexes(const struct policy_fragment *f, size_t n, pcre2_code ***codes, size_t *n_codes,
-			   const struct policy_rules *list, rls_error *err)
+			   const struct policy_rules *list, bool jit, rls_error *err)
 {
 	_cleanup_buf_ rls_buf b = { 0 };
 	pcre2_code *code;
@@ -117,9 +117,9 @@ int policy_compile_regexes(const struct policy_fragment *f, size_t n, pcre2_code
 		 * 64 KiB; a larger list is split into several patterns. */
 		if (n > 1) {
 			size_t half = n / 2;
-			if (policy_compile_regexes(f, half, codes, n_codes, list, err) < 0)
+			if (policy_compile_regexes(f, half, codes, n_codes, list, jit, err) < 0)
 				return -1;
-			return policy_compile_regexes(f + half, n - half, codes, n_codes, list, err);
+			return policy_compile_regexes(f + half, n - half, codes, n_codes, list, jit, err);
 		}
 		const struct policy_rule *r = &list->v[f[0].rule];
 		PCRE2_UCHAR msg[256];
@@ -129,7 +129,8 @@ int policy_compile_regexes(const struct policy_fragment *f, size_t n, pcre2_code
 				     r->line, r->column, r->pattern, (const char *)msg);
 	}
 	/* Without JIT the interpreter still gives the same answers, slower. */
-	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+	if (jit)
+		(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 	*codes = rls_xrealloc(*codes, (*n_codes + 1) * sizeof **codes);
 	(*codes)[(*n_codes)++] = code;
 	return 0;
@@ -265,7 +266,7 @@ static size_t new_group(struct policy_matcher *m)
 	return m->n_groups++;
 }
 
-int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *list, bool tree,
+int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *list, bool tree, bool jit,
 			 rls_error *err)
 {
 	m->list = list;
@@ -324,7 +325,7 @@ int policy_matcher_build(struct policy_matcher *m, const struct policy_rules *li
 		if (grp->n_frags) {
 			grp->max_rule = (long)grp->frags[0].rule;
 			r = policy_compile_regexes(grp->frags, grp->n_frags, &grp->codes, &grp->n_codes, list,
-						   err);
+						   jit, err);
 		}
 		free(grp->frags);
 		grp->frags = NULL;

@@ -35,7 +35,6 @@ int policy_level_parse(const char *name, policy_level *out)
 	return -1;
 }
 
-#define MAX_POLICY_BYTES (4u << 20)
 #define MAX_EXTENDS_DEPTH 16
 #define MAX_RULES 100000
 
@@ -47,6 +46,24 @@ struct load_stack {
 
 static int parse_text(policy *pol, struct load_stack *st, const char *text, size_t len,
 		      const char *file, rls_error *err);
+
+const struct policy_text *policy_text_find(const struct policy_text *v, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			return &v[i];
+	return NULL;
+}
+
+void policy_texts_free(struct policy_text *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].real);
+		free(v[i].text);
+	}
+	free(v);
+}
 
 const char *policy_intern_file(policy *pol, const char *name)
 {
@@ -357,19 +374,39 @@ static int load_file(policy *pol, struct load_stack *st, const char *path, const
 	size_t len;
 	int r;
 
-	if (rls_read_file(AT_FDCWD, path, MAX_POLICY_BYTES, &text, &len, err) < 0) {
+	struct policy_text *t;
+
+	if (pol->from) {
+		const struct policy_text *snap = policy_text_find(pol->from, pol->n_from, path);
+
+		if (!snap) {
+			rls_error_set(err, ENOENT, "%s: not in the policy's snapshot", path);
+		} else {
+			text = rls_xmalloc(snap->len + 1);
+			memcpy(text, snap->text, snap->len);
+			text[snap->len] = '\0';
+			len = snap->len;
+			real = rls_xstrdup(snap->real);
+		}
+	} else if (rls_read_file(AT_FDCWD, path, POLICY_MAX_FILE_BYTES, &text, &len, err) == 0) {
+		real = realpath(path, NULL);
+		if (!real)
+			real = rls_xstrdup(path);
+	}
+	if (!text) {
 		if (from)
 			return error_at(err, from, mark, "extends '%s': %s", path, strerror(err->code));
 		return -1;
 	}
-	real = realpath(path, NULL);
-	if (!real)
-		real = rls_xstrdup(path);
 	/* every file read counts, rules or not (policy_protect_files) */
 	policy_intern_file(pol, path);
-	if (push(st, real, path, from ? from : path, mark, err) < 0)
+	/* and is kept as read, for policy_snapshot_fd */
+	pol->texts = rls_xrealloc(pol->texts, (pol->n_texts + 1) * sizeof *pol->texts);
+	t = &pol->texts[pol->n_texts++];
+	*t = (struct policy_text){ rls_xstrdup(path), rls_xstrdup(real), steal_pointer(&text), len };
+	if (push(st, t->real, path, from ? from : path, mark, err) < 0)
 		return -1;
-	r = parse_text(pol, st, text, len, path, err);
+	r = parse_text(pol, st, t->text, t->len, path, err);
 	st->depth--;
 	return r;
 }
@@ -398,7 +435,8 @@ static int load_extends(policy *pol, struct load_stack *st, yaml_node_t *v, cons
 	}
 	path = resolve_relative(file, target);
 	/* A name without a slash that is no file was meant as a preset. */
-	if (!strpbrk(target, "/.") && access(path, F_OK) < 0 && errno == ENOENT) {
+	if (!strpbrk(target, "/.") &&
+	    (pol->from ? !policy_text_find(pol->from, pol->n_from, path) : access(path, F_OK) < 0 && errno == ENOENT)) {
 		_cleanup_buf_ rls_buf names = { 0 };
 
 		policy_preset_list(&names);

@@ -30,14 +30,16 @@ static int compile_traversal(policy *pol, rls_error *err)
 	}
 	if (!n)
 		return 0;
-	return policy_compile_regexes(f, n, &pol->traverse_re, &pol->n_traverse, &pol->rules, err);
+	return policy_compile_regexes(f, n, &pol->traverse_re, &pol->n_traverse, &pol->rules, !pol->interpret, err);
 }
 
 int policy_compile(policy *pol, rls_error *err)
 {
-	if (policy_matcher_build(&pol->match, &pol->rules, false, err) < 0 ||
-	    policy_matcher_build(&pol->hide_match, &pol->hide, true, err) < 0 ||
-	    policy_matcher_build(&pol->protect_match, &pol->protect, false, err) < 0)
+	bool jit = !pol->interpret;
+
+	if (policy_matcher_build(&pol->match, &pol->rules, false, jit, err) < 0 ||
+	    policy_matcher_build(&pol->hide_match, &pol->hide, true, jit, err) < 0 ||
+	    policy_matcher_build(&pol->protect_match, &pol->protect, false, jit, err) < 0)
 		return -1;
 	return compile_traversal(pol, err);
 }
@@ -55,6 +57,8 @@ void policy_free(policy *pol)
 	for (size_t i = 0; i < pol->n_files; i++)
 		free(pol->files[i]);
 	free(pol->files);
+	free(pol->root);
+	policy_texts_free(pol->texts, pol->n_texts);
 	for (size_t i = 0; i < pol->n_traverse; i++)
 		pcre2_code_free(pol->traverse_re[i]);
 	free(pol->traverse_re);
@@ -73,17 +77,24 @@ static void policy_freep(policy **p)
 }
 #define _cleanup_policy_ __attribute__((cleanup(policy_freep)))
 
-int policy_load_text(const char *text, size_t len, const char *file, policy **out, rls_error *err)
+static int load_text(const char *text, size_t len, const char *file, bool interpret, policy **out,
+		     rls_error *err)
 {
 	_cleanup_policy_ policy *pol = rls_xcalloc(1, sizeof *pol);
 
+	pol->interpret = interpret;
 	if (policy_parse_text(pol, text, len, file, err) < 0 || policy_compile(pol, err) < 0)
 		return -1;
 	*out = steal_pointer(&pol);
 	return 0;
 }
 
-int policy_load(const char *spec, policy **out, rls_error *err)
+int policy_load_text(const char *text, size_t len, const char *file, policy **out, rls_error *err)
+{
+	return load_text(text, len, file, false, out, err);
+}
+
+static int load(const char *spec, bool interpret, policy **out, rls_error *err)
 {
 	_cleanup_policy_ policy *pol = NULL;
 	const char *text;
@@ -92,20 +103,30 @@ int policy_load(const char *spec, policy **out, rls_error *err)
 		return rls_error_set(err, 0, "no policy given");
 	if (!strchr(spec, '/') && (text = policy_preset_text(spec))) {
 		_cleanup_free_ char *name = rls_xasprintf("preset:%s", spec);
-		return policy_load_text(text, strlen(text), name, out, err);
-	}
-	if (!strpbrk(spec, "/.") && access(spec, F_OK) < 0 && errno == ENOENT) {
-		_cleanup_buf_ rls_buf names = { 0 };
 
-		policy_preset_list(&names);
-		return rls_error_set(err, 0, "no preset '%s' (the presets: %s), nor a file of that name", spec,
-				     names.data);
+		if (load_text(text, strlen(text), name, interpret, &pol, err) < 0)
+			return -1;
+	} else {
+		if (!strpbrk(spec, "/.") && access(spec, F_OK) < 0 && errno == ENOENT) {
+			_cleanup_buf_ rls_buf names = { 0 };
+
+			policy_preset_list(&names);
+			return rls_error_set(err, 0, "no preset '%s' (the presets: %s), nor a file of that name",
+					     spec, names.data);
+		}
+		pol = rls_xcalloc(1, sizeof *pol);
+		pol->interpret = interpret;
+		if (policy_parse_file(pol, spec, err) < 0 || policy_compile(pol, err) < 0)
+			return -1;
 	}
-	pol = rls_xcalloc(1, sizeof *pol);
-	if (policy_parse_file(pol, spec, err) < 0 || policy_compile(pol, err) < 0)
-		return -1;
+	pol->root = rls_xstrdup(spec);
 	*out = steal_pointer(&pol);
 	return 0;
+}
+
+int policy_load(const char *spec, policy **out, rls_error *err)
+{
+	return load(spec, false, out, err);
 }
 
 char *policy_resolve_spec(const char *spec, const char *source)
@@ -126,19 +147,52 @@ char *policy_resolve_spec(const char *spec, const char *source)
 	return rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
 }
 
-int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
+static int load_for_source(const char *spec, const char *source_root, bool interpret, policy **out,
+			   rls_error *err)
 {
 	_cleanup_free_ char *path = NULL;
 	struct stat st;
 
 	if (spec)
-		return policy_load(spec, out, err);
+		return load(spec, interpret, out, err);
 	path = rls_xasprintf("%s/.rls/policy.yml", source_root ? source_root : ".");
 	if (lstat(path, &st) == 0)
-		return policy_load(path, out, err);
+		return load(path, interpret, out, err);
 	if (errno != ENOENT)
 		return rls_error_set(err, errno, "%s", path);
-	return policy_load("agent-safe", out, err);
+	return load("agent-safe", interpret, out, err);
+}
+
+int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
+{
+	return load_for_source(spec, source_root, false, out, err);
+}
+
+int policy_check_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
+{
+	return load_for_source(spec, source_root, true, out, err);
+}
+
+int policy_load_from(const char *root, const struct policy_text *texts, size_t n, policy **out, rls_error *err)
+{
+	_cleanup_policy_ policy *pol = NULL;
+
+	/* A preset is the binary's own: nothing was read. */
+	if (!strchr(root, '/') && policy_preset_text(root))
+		return n ? rls_error_set(err, EINVAL, "the snapshot of preset %s holds files", root) :
+			   load(root, false, out, err);
+	if (!policy_text_find(texts, n, root))
+		return rls_error_set(err, EINVAL, "the snapshot does not hold %s", root);
+	pol = rls_xcalloc(1, sizeof *pol);
+	pol->from = texts;
+	pol->n_from = n;
+	if (policy_parse_file(pol, root, err) < 0 || policy_compile(pol, err) < 0)
+		return -1;
+	pol->from = NULL;
+	pol->n_from = 0;
+	pol->root = rls_xstrdup(root);
+	*out = steal_pointer(&pol);
+	return 0;
 }
 
 /* ---- protection ---------------------------------------------------------- */

@@ -69,6 +69,24 @@ void policy_free(policy *pol);
  * SOURCE/.rls/policy.yml when it exists, else the agent-safe preset. */
 int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err);
 
+/* As policy_load_for_source, for a policy that is checked and handed on
+ * (policy_snapshot_fd) rather than asked much: its patterns are compiled,
+ * and every error found, but not optimised.  Its decisions are the same,
+ * slower. */
+int policy_check_for_source(const char *spec, const char *source_root, policy **out, rls_error *err);
+
+/* The policy as it was read, in a memfd sealed against any change (its
+ * offset 0, close-on-exec): the spec loaded and every file read, by the
+ * name it was read by, with its text.  Loaded again by policy_load_snapshot
+ * in another process, it gives the very policy checked here, whatever
+ * happens to the files meanwhile: nothing is read twice. */
+int policy_snapshot_fd(const policy *pol, rls_error *err);
+/* Load the policy a snapshot holds, reading no file: names are resolved as
+ * the process that took it resolved them (call it from the same folder).
+ * -1 and why when `fd` is not a sealed memfd holding a well-formed
+ * snapshot, or the policy in it does not load. */
+int policy_load_snapshot(int fd, policy **out, rls_error *err);
+
 /* Clamp `path` and everything beneath it to at most POLICY_READ, whatever
  * the rules say (the tree's .rls/ folder, which the sandbox must never
  * write).  `path` as for policy_decide. */

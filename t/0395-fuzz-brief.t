@@ -12,7 +12,7 @@ for fz in "$F"/fuzz-*; do
 	name=${fz##*/}
 	mkdir -p "$T/$name"
 	seeds=
-	[ "$name" = fuzz-policy ] && seeds=$RLS_SRC/t/fuzz/corpus
+	case $name in fuzz-policy|fuzz-policy-snapshot) seeds=$RLS_SRC/t/fuzz/corpus ;; esac
 	"$fz" -max_total_time="$SECONDS_EACH" -max_len=8192 -artifact_prefix="$T/$name/" \
 		"$T/$name" $seeds >"$T/$name.log" 2>&1
 	rc=$?

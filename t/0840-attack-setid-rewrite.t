@@ -82,4 +82,30 @@ is "$(stat -c %a "$S/w/made")" 755 "nor on a new file"
 is "$(stat -c %a "$S/w/same")" 4755 "a bit on the content copied up is kept"
 like "$out" "set-id bits dropped: w/made \(its content changed since the copy-up\)" "commit names the new file"
 like "$out" "set-id bits dropped: w/old \(its content changed since the copy-up\)" "and the rewritten one"
+
+# rlsfs, not the kernel, takes the bits off at a change of owner and at a
+# write through a handle opened before the file had them (it tells the
+# kernel it does: FUSE_HANDLE_KILLPRIV).  A mount where root's
+# capabilities count: root may give the bit, and a writer without
+# CAP_FSETID must still lose it.
+rm -rf "$T/delta"
+mkdir -p "$S/k"
+printf 'prog\n' > "$S/k/owned" && chmod 4755 "$S/k/owned"
+printf 'prog\n' > "$S/k/late" && chmod 755 "$S/k/late"
+mount_rlsfs "$S" "$M" -p full-access || { echo "Bail out! mount failed"; exit 1; }
+chown 0:0 "$M/k/owned"
+is "$(stat -c %a "$M/k/owned")" 755 "a change of owner takes the set-user-id bit off, even root's"
+python3 -c 'import os, sys; os.mkfifo(sys.argv[1]); os.chmod(sys.argv[1], 0o6777); os.chown(sys.argv[1], 1, 1)' "$M/k/fifo"
+is "$(stat -c %a "$M/k/fifo")" 777 "and both bits off a fifo, as from any file that is not a folder"
+# (root's own writer, without CAP_FSETID: the mount serves no other user)
+python3 - "$M/k/late" <<'PY'
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.chmod(sys.argv[1], 0o4755)
+subprocess.run(["setpriv", "--bounding-set", "-fsetid", "--", "sh", "-c", "echo unprivileged >&%d" % fd],
+               pass_fds=[fd], check=True)
+PY
+is "$(stat -c %a "$M/k/late")" 755 "a write through a handle opened before the bit was given takes it off"
+is "$(tail -n 1 "$M/k/late")" unprivileged "and the write went through"
+umount_rlsfs "$M"
 done_testing

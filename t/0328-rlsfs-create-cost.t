@@ -1,0 +1,94 @@
+#!/bin/bash
+# What making a file costs, as tar makes it (create, write, utimensat,
+# fchown to the owner it has, fchmod, close): the requests the kernel
+# sends (no GETATTR before the chown: rlsfs takes set-id bits off itself
+# and tells the kernel so, see channel.c) and the index commits the daemon
+# makes (none for the chown, which leaves the record as it was: the data
+# file takes its ctime), and the security.capability the kernel asks
+# about answered from what rlsfs knows.  Requests are counted in the daemon's debug trace,
+# commits as the writes of LMDB's meta pages (the first two pages of
+# index/data.mdb, one per commit) in an strace of the daemon.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+need_root
+command -v strace >/dev/null || skip_all "no strace"
+command -v tar >/dev/null || skip_all "no tar"
+
+DIRS=4 PER=50 N=$((4 * 50))
+mkdir -p "$T/tree"
+for d in $(seq $DIRS); do
+	mkdir "$T/tree/d$d"
+	for f in $(seq $PER); do echo "$d $f" > "$T/tree/d$d/f$f"; done
+done
+tar -C "$T/tree" -cf "$T/files.tar" .
+
+S=$T/src M=$T/mnt L=$T/log
+mkdir -p "$S" "$M"
+"$RLSFS" mount -d --delta "$T/delta" -p full-access "$S" "$M" 2> "$L" &
+at_exit "umount_rlsfs '$M'"
+for i in $(seq 200); do mountpoint -q "$M" && break; sleep 0.05; done
+mountpoint -q "$M" || { echo "Bail out! mount failed"; exit 1; }
+pid=$(pgrep -f "rlsfs mount.* $M\$" | head -1)
+
+# requests RUN...: the daemon's requests while RUN runs, as "OPCODE COUNT" lines
+requests() {
+	local before
+	before=$(wc -l < "$L")
+	"$@"
+	sleep 0.3	# the trace is written after the reply
+	tail -n +$((before + 1)) "$L" | grep -o 'opcode: [A-Z_]*' | cut -d' ' -f2 | sort | uniq -c | awk '{ print $2, $1 }'
+}
+
+mkdir "$M/u"
+counts=$(requests tar -xf "$T/files.tar" -C "$M/u")
+total=$(echo "$counts" | awk '{ n += $2 } END { print n }')
+is "$(find "$M/u" -type f | wc -l)" "$N" "tar made its $N files"
+getattrs=$(echo "$counts" | awk '$1 == "GETATTR" { print $2 }')
+ok "no GETATTR a file (a chown costs none): ${getattrs:-0} in all" test "${getattrs:-0}" -le 1
+# a folder: LOOKUP, MKDIR and three SETATTRs, and three for the top one
+ok "at most 9 requests a file, folders aside: $total for $N files" test "$total" -le $((9 * N + 5 * DIRS + 5))
+is "$(echo "$counts" | awk '$1 == "CREATE" || $1 == "WRITE" { printf "%s %s ", $1, $2 }')" \
+	"CREATE $N WRITE $N " "one CREATE and one WRITE each"
+setattrs=$(echo "$counts" | awk '$1 == "SETATTR" { print $2 }')
+ok "and three SETATTRs: $setattrs" test "$setattrs" -le $((3 * (N + DIRS + 1)))
+
+# commits RUN...: LMDB commits the daemon makes while RUN runs
+commits() {
+	strace -f -y -qq -e trace=pwrite64,pwritev -p "$pid" -o "$T/trace" &
+	local st=$! i=0
+	while [ $i -lt 100 ] && ! grep -q TracerPid:.*[1-9] "/proc/$pid/status"; do sleep 0.05; i=$((i + 1)); done
+	"$@"
+	sleep 0.3
+	kill "$st"; wait "$st" 2>/dev/null
+	grep -E 'index/data\.mdb>' "$T/trace" | grep -cE ', ([0-9]|[1-7][0-9]{1,3}|80[0-9]{2}|81[0-8][0-9]|819[01])\) += [0-9]+$'
+}
+mkdir "$M/v"
+n=$(commits tar -xf "$T/files.tar" -C "$M/v")
+ok "at most 2 index commits a file (create, chmod), folders aside: $n for $N files" test "$n" -le $((2 * N + 5 * DIRS + 8))
+
+# The chown to the owner a file has changes nothing but its ctime, as on ext4.
+f=$M/v/d1/f1
+before=$(python3 -c "import os; print(os.stat('$f').st_ctime_ns)")
+sleep 0.02
+chown "$(stat -c %u:%g "$f")" "$f"
+after=$(python3 -c "import os; print(os.stat('$f').st_ctime_ns)")
+ok "a chown to the owner it has moves the file's ctime" test "$after" -gt "$before"
+is "$(stat -c '%a %u %g %s' "$f")" "644 0 0 4" "and leaves mode, owner and size"
+
+# The kernel asks for security.capability before each write and chown;
+# for a file made in this mount rlsfs answers without asking the data
+# file, until an attribute is set through it: then a write still takes a
+# capability off (the kernel removes what it is told is there).
+g=$M/v/d1/f2
+caps() { python3 -c "import os, sys
+try: print(os.getxattr(sys.argv[1], 'security.capability').hex())
+except OSError as e: print(e.strerror)" "$1"; }
+is "$(caps "$g")" "No data available" "a file made here has no capability"
+python3 -c "import os, struct, sys; os.setxattr(sys.argv[1], 'security.capability', struct.pack('<5I', 0x02000001, 1 << 13, 0, 0, 0))" "$g"
+is "$(caps "$g")" 0100000200200000000000000000000000000000 "one set on it is there"
+echo more >> "$g"
+is "$(caps "$g")" "No data available" "and a write takes it off"
+umount_rlsfs "$M"
+mount_rlsfs "$S" "$M" -p read-only || { echo "Bail out! mount failed"; exit 1; }
+is "$(python3 -c "import os; print(os.stat('$f').st_ctime_ns)")" "$after" "the ctime is the same after a remount"
+done_testing
