@@ -81,6 +81,9 @@ typedef struct rnode {
  * up in folders so listed (see rls_readdirplus). */
 #define RLSFS_PLUS_AFTER 16
 
+/* Worker threads serving requests at most (one a processor up to this). */
+#define RLSFS_THREADS_MAX 16
+
 /* How many directory descriptors rlsfs keeps at most: a quarter of the
  * open-file limit, at most this.  The limit may be small (20,000 on some
  * hosts, shared with files open through the mount) and a tree far larger. */
@@ -204,6 +207,8 @@ static inline bool node_whole(const rnode *n)
  * alias of it; NULL when the name has none.  For node_detach and
  * node_move only. */
 rnode *node_find(rlsfs *fs, rnode *parent, const char *name);
+/* Does the kernel hold a node it was given for the name (parent, name)? */
+bool node_known(rlsfs *fs, rnode *parent, const char *name);
 void node_forget(rlsfs *fs, rnode *n, uint64_t nlookup);
 /* The name of node_find's n left the namespace (unlinked, or replaced by a
  * rename; tree lock held for writing).  The kernel's node takes over one

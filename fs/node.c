@@ -196,6 +196,20 @@ rnode *node_find(rlsfs *fs, rnode *parent, const char *name)
 	return n;
 }
 
+bool node_known(rlsfs *fs, rnode *parent, const char *name)
+{
+	rnode *n;
+	bool known;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	n = find_locked(fs, parent, name);
+	if (n && n->link && n->link->shared)
+		n = n->link->shared;
+	known = n && n->nlookup > 0;
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return known;
+}
+
 /* ---- hard links ------------------------------------------------------
  *
  * A node whose delta inode has several names is "linked": it is in a

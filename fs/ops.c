@@ -776,6 +776,7 @@ typedef struct list_ctx {
 	dir_handle *dh;		/* collect visible entries, or */
 	int verdict;		/* for emptiness checks: 0, -ENOTEMPTY, -EACCES */
 	bool any_whiteout;
+	bool any_upper;		/* the delta has an entry here, whiteouts too */
 } list_ctx;
 
 static int collect_upper(const char *name, const delta_node *node, void *opaque)
@@ -785,6 +786,7 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 	mode_t type = delta_kind_type(node->kind);
 	policy_level level;
 
+	c->any_upper = true;
 	if (c->dh && c->dh->full)
 		return 1;
 	if (node->kind == DELTA_WHITEOUT) {
@@ -830,7 +832,7 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 	c->o = o;
 	c->dir = path;
 	c->verdict = 0;
-	c->any_whiteout = false;
+	c->any_whiteout = c->any_upper = false;
 	r = delta_list(o->txn, path, collect_upper, c, &err);
 	if (r < 0)
 		return -err_code(&err);
@@ -860,7 +862,9 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 				continue;
 			if (path_join(cpath, sizeof cpath, path, de->d_name) < 0)
 				continue;
-			r = delta_get(o->txn, cpath, &node, &err);
+			/* a folder the delta has nothing in (most of a tree)
+			 * costs no index lookup an entry */
+			r = c->any_upper ? delta_get(o->txn, cpath, &node, &err) : 1;
 			if (r < 0) {
 				closedir(dir);
 				return -err_code(&err);
@@ -2271,6 +2275,11 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 }
 
+/* Reads below this go through a buffer (pread(2), writev(2)), larger ones
+ * through the worker's pipe (vmsplice(2), then splice(2) twice): a pipe
+ * saves a copy, which pays for its extra calls only on large reads. */
+#define RLSFS_SPLICE_MIN (64 * 1024)
+
 static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -2278,7 +2287,7 @@ static void rls_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, str
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	buf.buf[0].fd = fh_of(fi)->fd;
 	buf.buf[0].pos = off;
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	fuse_reply_data(req, &buf, size < RLSFS_SPLICE_MIN ? FUSE_BUF_NO_SPLICE : FUSE_BUF_SPLICE_MOVE);
 }
 
 static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
@@ -2500,8 +2509,10 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		struct fuse_entry_param fe;
 		size_t len;
 
-		if (i < 2 || bare) {
-			/* "." and "..", and bare entries: no lookup, no reference */
+		/* "." and "..", bare entries, and names the kernel holds a
+		 * node for already (git status lstat()s every file before
+		 * it lists the folders): no lookup, no reference */
+		if (i < 2 || bare || node_known(fs, p, d->name)) {
 			memset(&fe, 0, sizeof fe);
 			fe.attr.st_ino = d->ino;
 			fe.attr.st_mode = d->type;
