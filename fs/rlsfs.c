@@ -459,17 +459,18 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		daemon_stdio(true);
 	cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	/* As many workers as processors (at least 2, so that a request never
-	 * waits for a notification another one caused), all kept once
-	 * started.  libfuse ends the workers past the idle count after each
-	 * request, and the kernel hands each request to the worker that has
-	 * waited longest: with 16 at most and 4 kept, a grep -r of 20,000
-	 * files started and ended 275 threads (each a clone of /dev/fuse and
-	 * a splice pipe to make again) and took 1.6 times the daemon's CPU
-	 * time that 2 kept workers took. */
+	/* As many workers as processors, all kept once started, and at least
+	 * 4: so that a request never waits for a notification another one
+	 * caused, and so that a few reads waiting on a cold disk or a long
+	 * fsync do not hold up the rest on a small machine.  libfuse ends
+	 * the workers past the idle count after each request, and the kernel
+	 * hands each request to the worker that has waited longest: with 16
+	 * at most and 4 kept, a grep -r of 20,000 files started and ended 275
+	 * threads (each a clone of /dev/fuse and a splice pipe to make again)
+	 * and took 1.6 times the daemon's CPU time that 2 kept workers took. */
 	{
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		unsigned workers = cpus < 2 ? 2 : cpus > RLSFS_THREADS_MAX ? RLSFS_THREADS_MAX : (unsigned)cpus;
+		unsigned workers = cpus < 4 ? 4 : cpus > RLSFS_THREADS_MAX ? RLSFS_THREADS_MAX : (unsigned)cpus;
 
 		fuse_loop_cfg_set_max_threads(cfg, workers);
 		fuse_loop_cfg_set_idle_threads(cfg, workers);
