@@ -20,11 +20,39 @@ _tap_cleanups=()
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/rls-test.XXXXXX")
 chmod 755 "$T"
+
+# With RLS_FAILURE_LOG set (as .ci/run sets it), what a failing test
+# printed (its failed cases and the comments under them) is added to that
+# file at its exit, so that a summary at the end of a long run can say why.
+_tap_copy=
+if [ -n "${RLS_FAILURE_LOG:-}" ]; then
+	_tap_copy=$(mktemp "${TMPDIR:-/tmp}/rls-tap.XXXXXX")
+	exec 3>&1 > >(tee "$_tap_copy" >&3)
+	_tap_tee=$!
+fi
+
+_tap_log_failure() {
+	local i
+	exec >&- 3>&-
+	# The copy is whole once tee has read to the end, which a process
+	# the test left running with our stdout open can delay: wait 2 s.
+	for i in $(seq 20); do kill -0 "$_tap_tee" 2>/dev/null || break; sleep 0.1; done
+	{
+		printf '=== %s%s (exit %d)\n' "${0#"$RLS_SRC/"}" \
+			"${RLS_TEST_BACKEND:+, backend $RLS_TEST_BACKEND${RLS_TEST_RUNTIME:+:$RLS_TEST_RUNTIME}}" "$1"
+		awk '/^not ok/ { show = 1; print; next } /^ok / { show = 0 } show && /^#/' "$_tap_copy" | head -n 60
+	} | flock "$RLS_FAILURE_LOG" tee -a "$RLS_FAILURE_LOG" >/dev/null
+}
+
 _tap_exit() {
 	local rc=$?
 	local c
 	for c in "${_tap_cleanups[@]}"; do eval "$c" >/dev/null 2>&1 || :; done
 	rm -rf "$T" 2>/dev/null || :
+	if [ -n "$_tap_copy" ]; then
+		[ "$rc" -eq 0 ] || _tap_log_failure "$rc"
+		rm -f "$_tap_copy"
+	fi
 	exit $rc
 }
 trap _tap_exit EXIT
