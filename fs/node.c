@@ -524,9 +524,15 @@ void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname)
 
 int path_join(char *buf, size_t size, const char *dir, const char *name)
 {
-	int n = snprintf(buf, size, "%s%s%s", dir, dir[1] ? "/" : "", name);
+	/* once for each name a listing carries: no formatting */
+	size_t dl = dir[1] ? strlen(dir) : 0, nl = strlen(name);
 
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	if (dl + 1 + nl >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, dl);
+	buf[dl] = '/';
+	memcpy(buf + dl + 1, name, nl + 1);
+	return 0;
 }
 
 int node_path(rlsfs *fs, const rnode *n, char *buf, size_t size)

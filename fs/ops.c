@@ -191,14 +191,17 @@ static int src_parent_fd(rlsfs *fs, rnode *parent, const char *path, const char 
 {
 	const char *slash = strrchr(path, '/');
 	char dirpath[PATH_MAX];
+	size_t len = slash == path ? 1 : (size_t)(slash - path);
 	int dfd;
 
-	if (slash == path)
-		snprintf(dirpath, sizeof dirpath, "/");
-	else
-		snprintf(dirpath, sizeof dirpath, "%.*s", (int)(slash - path), path);
-	dfd = dir_fd(fs, parent, dirpath);
 	*name = slash + 1;
+	/* the kept descriptor, the usual case, needs no copy of the path */
+	dfd = parent->parent ? atomic_load(&parent->srcfd) : fs->src_fd;
+	if (dfd >= 0)
+		return dfd;
+	memcpy(dirpath, path, len);
+	dirpath[len] = '\0';
+	dfd = dir_fd(fs, parent, dirpath);
 	return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
 }
 
