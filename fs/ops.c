@@ -2484,15 +2484,17 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
  * saving the kernel one request per entry (ls -l, du, git status), or bare,
  * as readdir gives it (nodeid 0: the kernel makes no dentry), saving rlsfs
  * the lookup (find, which needs only the type).  The kernel asks for plus
- * at the start of every listing, so rlsfs chooses: bare until files are
- * looked up in folders it listed bare, then with attributes for the rest
- * of the mount. */
+ * at the start of every listing, so rlsfs chooses: files bare until files
+ * are looked up in folders it listed bare, then with attributes for the
+ * rest of the mount; folders always with them, as whatever walks a tree
+ * goes into each folder it lists. */
 static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, ino);
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
 	bool bare = atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER;
+	bool begun = false;
 	char *buf;
 	size_t used = 0;
 	op o;
@@ -2503,11 +2505,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		return;
 	}
 	buf = rls_xmalloc(size);
-	/* a bare listing looks nothing up: no transaction, no path */
-	r = bare ? 0 : op_begin(&o, fs, false);
-	if (r == 0 && !bare)
-		r = node_path(fs, p, o.path, sizeof o.path);
-	for (size_t i = (size_t)off; r == 0 && i < dh->n; i++) {
+	for (size_t i = (size_t)off; i < dh->n; i++) {
 		const dirent_snap *d = &dh->ents[i];
 		struct fuse_entry_param fe;
 		size_t len;
@@ -2515,12 +2513,22 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		/* "." and "..", bare entries, and names the kernel holds a
 		 * node for already (git status lstat()s every file before
 		 * it lists the folders): no lookup, no reference */
-		if (i < 2 || bare || node_known(fs, p, d->name)) {
+		if (i < 2 || (bare && !S_ISDIR(d->type)) || node_known(fs, p, d->name)) {
 			memset(&fe, 0, sizeof fe);
 			fe.attr.st_ino = d->ino;
 			fe.attr.st_mode = d->type;
-		} else if (lookup_in(req, &o, p, o.path, d->name, &fe) < 0 || !fe.ino) {
-			continue;	/* gone since the listing was taken */
+		} else {
+			/* the transaction and the path, once a name needs them */
+			if (!begun) {
+				begun = true;
+				r = op_begin(&o, fs, false);
+				if (r == 0)
+					r = node_path(fs, p, o.path, sizeof o.path);
+				if (r < 0)
+					break;
+			}
+			if (lookup_in(req, &o, p, o.path, d->name, &fe) < 0 || !fe.ino)
+				continue;	/* gone since the listing was taken */
 		}
 		len = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &fe, (off_t)i + 1);
 		if (len > size - used) {
@@ -2530,7 +2538,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		}
 		used += len;
 	}
-	if (!bare)
+	if (begun)
 		op_end(&o, 0);
 	pthread_mutex_unlock(&dh->lock);
 	atomic_store(&p->listed_bare, bare);
