@@ -138,6 +138,7 @@ typedef struct rlsfs {
 	uint32_t *free_slots;		/* slots to reuse */
 	size_t n_free, cap_free;
 	atomic_uint rename_gen;		/* bumped by each directory rename */
+	atomic_uint delta_writes;	/* bumped by each commit of a change */
 	/* Files looked up in folders listed without attributes; at
 	 * RLSFS_PLUS_AFTER, listings carry attributes from then on. */
 	atomic_uint bare_misses;

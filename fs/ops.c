@@ -243,6 +243,9 @@ enum {
 	ENTRY_LOWER = 1u << 0,
 	/* Leave a delta file's data file unasked (entry_attr_from). */
 	ENTRY_META = 1u << 1,
+	/* The delta is known to hold nothing at the path (see
+	 * dir_handle.delta_none): the index is not asked. */
+	ENTRY_NO_UPPER = 1u << 2,
 };
 
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
@@ -255,7 +258,7 @@ static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path
 	int r;
 
 	e->exists = e->upper = e->whiteout = e->lower = e->merged = false;
-	r = delta_get(txn, path, &e->node, &err);
+	r = load & ENTRY_NO_UPPER ? 1 : delta_get(txn, path, &e->node, &err);
 	if (r < 0)
 		return -err_code(&err);
 	if (r == 0) {
@@ -381,6 +384,9 @@ static int op_commit(op *o, int status)
 		if (o->write && status == 0) {
 			if (delta_commit_txn(o->txn, &err) < 0)
 				r = -err_code(&err);
+			/* under the tree lock held for writing: a reader
+			 * holding it sees the count of the index it reads */
+			atomic_fetch_add(&o->fs->delta_writes, 1);
 		} else {
 			delta_abort(o->txn);
 		}
@@ -695,6 +701,7 @@ typedef struct dirent_snap {
 	char *name;
 	ino_t ino;
 	mode_t type;
+	policy_level level;	/* of the name as a type's entry */
 } dirent_snap;
 
 typedef struct dir_handle {
@@ -708,6 +715,12 @@ typedef struct dir_handle {
 	 * read. */
 	pthread_mutex_t lock;
 	bool taken;
+	/* What a listing with attributes may reuse of the listing: the
+	 * entries' levels, while no rename moved a folder (rename_gen), and
+	 * that the delta held nothing in the folder, while it took no write
+	 * (delta_writes). */
+	unsigned rename_gen, delta_writes;
+	bool delta_none;
 } dir_handle;
 
 /* Charge bytes of a listing to the mount: the sandbox can hold as many
@@ -728,7 +741,7 @@ static bool dh_charge(dir_handle *dh, size_t bytes)
 	return true;
 }
 
-static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
+static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type, policy_level level)
 {
 	/* what malloc takes for the copy of the name, header included */
 	size_t len = (strlen(name) + 1 + 8 + 15) & ~(size_t)15;
@@ -746,6 +759,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 	dh->ents[dh->n].name = rls_xstrdup(name);
 	dh->ents[dh->n].ino = ino;
 	dh->ents[dh->n].type = type;
+	dh->ents[dh->n].level = level;
 	dh->n++;
 }
 
@@ -818,7 +832,7 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 		if (node->id && delta_get_inode(c->o->txn, node->id, &di, &err) == 0 &&
 		    (di.flags & DELTA_HAS_BASE))
 			ino = di.base.ino;
-		dh_add(c->dh, name, ino, type);
+		dh_add(c->dh, name, ino, type, level);
 	}
 	return 0;
 }
@@ -891,7 +905,7 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 				break;
 			}
 			if (level >= POLICY_VIEW)
-				dh_add(c->dh, de->d_name, de->d_ino, type);
+				dh_add(c->dh, de->d_name, de->d_ino, type, level);
 		}
 		closedir(dir);
 	}
@@ -925,9 +939,11 @@ static void rls_init(void *userdata, struct fuse_conn_info *conn)
 /* Look name up in directory node p (whose path is dirpath) within the
  * operation o: fe is filled for the kernel, with ino 0 (a negative entry)
  * when nothing visible is there, hidden or absent alike.  A found node's
- * lookup count is raised. */
+ * lookup count is raised.  `listed`, when not NULL, is the name's entry in
+ * a listing of p still true of the policy, and `load` what else the
+ * listing tells (see rls_readdirplus). */
 static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const char *name,
-		     struct fuse_entry_param *fe)
+		     const dirent_snap *listed, unsigned load, struct fuse_entry_param *fe)
 {
 	rlsfs *fs = o->fs;
 	char path[PATH_MAX];
@@ -942,10 +958,15 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		return -ENAMETOOLONG;
 	r = path_join(path, sizeof path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, path, &e, 0);
+		r = entry_load(fs, o->txn, p, path, &e, load);
 	if (r < 0 || !e.exists)
 		return r;
-	level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
+	/* the policy's verdict depends on the path and whether it is a
+	 * folder alone: the listing's stands for an entry still of its kind */
+	if (listed && S_ISDIR(listed->type) == S_ISDIR(e.st.st_mode))
+		level = listed->level;
+	else
+		level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
 	if (level == POLICY_NONE) {
 		audit_denial(fs, req, "lookup", path, level, ENOENT);
 		return 0;
@@ -967,7 +988,7 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0)
 		r = node_path(fs, p, o.path, sizeof o.path);
 	if (r == 0)
-		r = lookup_in(req, &o, p, o.path, name, &fe);
+		r = lookup_in(req, &o, p, o.path, name, NULL, 0, &fe);
 	op_end(&o, 0);
 	/* a file stat'ed or opened right after its folder was listed bare:
 	 * the listing should have carried its attributes */
@@ -2429,9 +2450,12 @@ static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
 	if (r == 0 && !S_ISDIR(e.st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0) {
-		dh_add(dh, ".", e.st.st_ino, S_IFDIR);
-		dh_add(dh, "..", 1, S_IFDIR);
+		dh_add(dh, ".", e.st.st_ino, S_IFDIR, POLICY_VIEW);
+		dh_add(dh, "..", 1, S_IFDIR, POLICY_VIEW);
+		dh->rename_gen = atomic_load(&fs->rename_gen);
+		dh->delta_writes = atomic_load(&fs->delta_writes);
 		r = scan_dir(&o, o.path, e.merged, &c);
+		dh->delta_none = !c.any_upper;
 	}
 	op_end(&o, 0);
 	/* past the bound: refused whole, never a listing cut short */
@@ -2494,7 +2518,8 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 	rnode *p = node_of(fs, ino);
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
 	bool bare = atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER;
-	bool begun = false;
+	bool begun = false, fresh_levels = false;
+	unsigned load = 0;
 	char *buf;
 	size_t used = 0;
 	op o;
@@ -2526,8 +2551,12 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 					r = node_path(fs, p, o.path, sizeof o.path);
 				if (r < 0)
 					break;
+				fresh_levels = dh->rename_gen == atomic_load(&fs->rename_gen);
+				if (dh->delta_none && dh->delta_writes == atomic_load(&fs->delta_writes))
+					load = ENTRY_NO_UPPER;
 			}
-			if (lookup_in(req, &o, p, o.path, d->name, &fe) < 0 || !fe.ino)
+			if (lookup_in(req, &o, p, o.path, d->name, fresh_levels ? d : NULL, load, &fe) < 0 ||
+			    !fe.ino)
 				continue;	/* gone since the listing was taken */
 		}
 		len = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &fe, (off_t)i + 1);
