@@ -40,6 +40,7 @@ typedef struct rnode {
 	struct rnode *parent;
 	uint64_t nodeid;	/* slot | generation << 32; see node.c */
 	char *name;
+	uint64_t hash;		/* of (parent, name): see node_hash() */
 	struct rnode *hnext;	/* chain in the (parent, name) table */
 	/* Hard links: set for the node of a delta inode with several names
 	 * and for each of its aliases, NULL for every other node. */
