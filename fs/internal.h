@@ -140,6 +140,9 @@ typedef struct rlsfs {
 	size_t n_free, cap_free;
 	atomic_uint rename_gen;		/* bumped by each directory rename */
 	atomic_uint delta_writes;	/* bumped by each commit of a change */
+	/* (delta_writes + 1) << 1 when last asked, | 1 if the delta then
+	 * held nothing (see upper_hint in ops.c) */
+	_Atomic uint64_t delta_seen;
 	/* Files looked up in folders listed without attributes; at
 	 * RLSFS_PLUS_AFTER, listings carry attributes from then on. */
 	atomic_uint bare_misses;

@@ -395,6 +395,31 @@ static int op_commit(op *o, int status)
 	return r;
 }
 
+/* ENTRY_NO_UPPER when the delta holds nothing at all (a fresh mount that
+ * has only been read): every lookup and open then leaves the index
+ * unasked.  Known once for each count of the delta's changes: read under
+ * the tree lock, which writers hold alone to commit and count, it is the
+ * count of what o's transaction reads.  Not for a write, whose
+ * transaction may hold changes not yet counted. */
+static unsigned upper_hint(op *o)
+{
+	rlsfs *fs = o->fs;
+	uint64_t seen, now = ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
+	rls_error err;
+	bool any;
+
+	if (o->write)
+		return 0;
+	seen = atomic_load(&fs->delta_seen);
+	if ((seen & ~(uint64_t)1) != now) {
+		if (delta_has_below(o->txn, "/", &any, &err) < 0)
+			return 0;
+		seen = now | !any;
+		atomic_store(&fs->delta_seen, seen);
+	}
+	return seen & 1 ? ENTRY_NO_UPPER : 0;
+}
+
 /* op_commit, then unlock. */
 static int op_end(op *o, int status)
 {
@@ -958,7 +983,7 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		return -ENAMETOOLONG;
 	r = path_join(path, sizeof path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, path, &e, load);
+		r = entry_load(fs, o->txn, p, path, &e, load | upper_hint(o));
 	if (r < 0 || !e.exists)
 		return r;
 	/* the policy's verdict depends on the path and whether it is a
@@ -1028,7 +1053,7 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write, unsign
 	if (r == 0)
 		r = node_path(fs, n, o->path, sizeof o->path);
 	if (r == 0)
-		r = entry_load(fs, o->txn, n->parent, o->path, e, load);
+		r = entry_load(fs, o->txn, n->parent, o->path, e, load | upper_hint(o));
 	if (r == 0 && !e->exists)
 		r = -ENOENT;
 	if (r < 0) {
