@@ -352,7 +352,12 @@ typedef struct op {
 	char path[PATH_MAX];
 } op;
 
-static int op_begin(op *o, rlsfs *fs, bool write)
+static bool delta_known_empty(rlsfs *fs);
+
+/* Lock the tree and begin a transaction; for a `lookup` (entries loaded
+ * with upper_hint, nothing else asked of the index), none while the delta
+ * is known to hold nothing. */
+static int op_start(op *o, rlsfs *fs, bool write, bool lookup)
 {
 	rls_error err;
 
@@ -364,12 +369,19 @@ static int op_begin(op *o, rlsfs *fs, bool write)
 	else
 		pthread_rwlock_rdlock(&fs->tree);
 	o->locked = true;
+	if (lookup && !write && delta_known_empty(fs))
+		return 0;
 	if (delta_begin(fs->d, write, &o->txn, &err) < 0) {
 		pthread_rwlock_unlock(&fs->tree);
 		o->locked = false;
 		return -err_code(&err);
 	}
 	return 0;
+}
+
+static int op_begin(op *o, rlsfs *fs, bool write)
+{
+	return op_start(o, fs, write, false);
 }
 
 /* Commit (write, status 0) or drop the transaction, keeping the lock, so
@@ -401,6 +413,13 @@ static int op_commit(op *o, int status)
  * the tree lock, which writers hold alone to commit and count, it is the
  * count of what o's transaction reads.  Not for a write, whose
  * transaction may hold changes not yet counted. */
+static bool delta_known_empty(rlsfs *fs)
+{
+	uint64_t now = ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
+
+	return atomic_load(&fs->delta_seen) == (now | 1);
+}
+
 static unsigned upper_hint(op *o)
 {
 	rlsfs *fs = o->fs;
@@ -411,7 +430,8 @@ static unsigned upper_hint(op *o)
 	if (o->write)
 		return 0;
 	seen = atomic_load(&fs->delta_seen);
-	if ((seen & ~(uint64_t)1) != now) {
+	/* without a transaction (op_start), the delta is known empty */
+	if ((seen & ~(uint64_t)1) != now && o->txn) {
 		if (delta_has_below(o->txn, "/", &any, &err) < 0)
 			return 0;
 		seen = now | !any;
@@ -1008,7 +1028,7 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rnode *p = node_of(fs, parent);
 	struct fuse_entry_param fe;
 	op o;
-	int r = op_begin(&o, fs, false);
+	int r = op_start(&o, fs, false, true);
 
 	if (r == 0)
 		r = node_path(fs, p, o.path, sizeof o.path);
@@ -2571,7 +2591,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 			/* the transaction and the path, once a name needs them */
 			if (!begun) {
 				begun = true;
-				r = op_begin(&o, fs, false);
+				r = op_start(&o, fs, false, true);
 				if (r == 0)
 					r = node_path(fs, p, o.path, sizeof o.path);
 				if (r < 0)
