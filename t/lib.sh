@@ -27,13 +27,19 @@ chmod 755 "$T"
 _tap_copy=
 if [ -n "${RLS_FAILURE_LOG:-}" ]; then
 	_tap_copy=$(mktemp "${TMPDIR:-/tmp}/rls-tap.XXXXXX")
-	exec 3>&1 > >(tee "$_tap_copy" >&3)
+	# A fifo and a disowned tee, not a process substitution: a test's
+	# bare `wait` would wait for that too, and it never ends.
+	rm -f "$_tap_copy.fifo" && mkfifo -m 600 "$_tap_copy.fifo"
+	tee "$_tap_copy" < "$_tap_copy.fifo" &
 	_tap_tee=$!
+	disown "$_tap_tee"
+	exec > "$_tap_copy.fifo"	# only tee keeps the old stdout: tests count descriptors
+	rm -f "$_tap_copy.fifo"
 fi
 
 _tap_log_failure() {
 	local i
-	exec >&- 3>&-
+	exec >&-
 	# The copy is whole once tee has read to the end, which a process
 	# the test left running with our stdout open can delay: wait 2 s.
 	for i in $(seq 20); do kill -0 "$_tap_tee" 2>/dev/null || break; sleep 0.1; done
