@@ -46,26 +46,99 @@ static int lock_file(delta *d, const char *name, int how, int *out, rls_error *e
 	return 0;
 }
 
-static int lock_source(delta *d, int *out, rls_error *err)
+/* Commits of every delta over one source take turns on a lock named
+ * after the source's identity, in SOURCE_LOCK_DIR.
+ *
+ * Threat: the lock must be one that no sandbox can take.  A sandbox sees
+ * the host's system folders (/usr, /etc, /opt) and what --bind adds:
+ * another source there is a folder it may open, and flock(2) asks no more
+ * than that.  A lock on the folder itself, held from inside, stopped every
+ * other commit over that source (and `rls commit` of any delta of it)
+ * for as long as the sandbox lived.  No backend shows its sandbox /run.
+ * The file is opened without following a symlink nor waiting on a fifo
+ * (the folder is everyone's), and read-only: flock(2) needs no more, and
+ * another user's lock file serves as well.  Its holder removes it when
+ * done; whoever waited on the removed file finds it gone and starts over.
+ * Where there is no such folder, the source folder is the lock, as
+ * before. */
+#define SOURCE_LOCK_DIR "/run/lock"
+
+typedef struct source_lock {
+	int fd;			/* the lock file, or -1: the source folder is the lock */
+	char path[96];
+} source_lock;
+
+static void source_lock_release(source_lock *l)
 {
-	int fd = open(d->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->fd < 0)
+		return;
+	(void)unlink(l->path);
+	close(l->fd);
+	l->fd = -1;
+}
+#define _cleanup_source_lock_ __attribute__((cleanup(source_lock_release)))
 
-	if (fd < 0)
-		return rls_error_set(err, errno, "source %s", d->source);
-	/* Commits of every delta over this source take turns here. */
-	if (RLS_TEMP_FAILURE_RETRY(flock(fd, LOCK_EX)) < 0) {
-		int e = errno;
+static int open_source_lock(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
-		close(fd);
-		return rls_error_set(err, e, "lock source %s", d->source);
+	if (fd < 0 && errno == ENOENT) {
+		fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			(void)fchmod(fd, 0644);	/* whatever the umask: every user locks it */
+		else if (errno == EEXIST)
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	}
-	*out = fd;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Is the lock file held still the one at its path? */
+static bool source_lock_current(const source_lock *l)
+{
+	struct stat held, now;
+
+	return fstat(l->fd, &held) == 0 && lstat(l->path, &now) == 0 && held.st_dev == now.st_dev &&
+	       held.st_ino == now.st_ino;
+}
+
+/* The source folder (*out), and the lock of its commits, held (l). */
+static int lock_source(delta *d, int *out, source_lock *l, rls_error *err)
+{
+	_cleanup_close_ int fd = open(d->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+
+	l->fd = -1;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return rls_error_set(err, errno, "source %s", d->source);
+	snprintf(l->path, sizeof l->path, SOURCE_LOCK_DIR "/rls-source-%jx-%jx.lock", (uintmax_t)st.st_dev,
+		 (uintmax_t)st.st_ino);
+	for (;;) {
+		l->fd = open_source_lock(l->path);
+		if (RLS_TEMP_FAILURE_RETRY(flock(l->fd >= 0 ? l->fd : fd, LOCK_EX)) < 0) {
+			int e = errno;
+
+			if (l->fd >= 0)
+				close(l->fd);
+			l->fd = -1;
+			return rls_error_set(err, e, "lock source %s", d->source);
+		}
+		if (l->fd < 0 || source_lock_current(l))
+			break;
+		close(l->fd);	/* removed by the holder before: start over */
+	}
+	*out = steal_fd(&fd);
 	return 0;
 }
 
 int delta_recover(delta *d, rls_error *err)
 {
 	_cleanup_close_ int commit_fd = -1, src_fd = -1;
+	_cleanup_source_lock_ source_lock src_lock = { .fd = -1 };
 	struct delta_journal j;
 	struct delta_run r;
 	int rc;
@@ -74,7 +147,7 @@ int delta_recover(delta *d, rls_error *err)
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	/* Wait out a commit that is running right now, then look again. */
-	if (lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 || lock_source(d, &src_fd, err) < 0)
+	if (lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 || lock_source(d, &src_fd, &src_lock, err) < 0)
 		return -1;
 	delta_run_init(&r, d, src_fd);
 	rc = delta_journal_read(d, &r.j, &r.ops, err);
@@ -104,6 +177,7 @@ static int check_not_mounted(delta *d, int *lock_fd, rls_error *err)
 int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commit_stats *stats, rls_error *err)
 {
 	_cleanup_close_ int mount_fd = -1, commit_fd = -1, src_fd = -1;
+	_cleanup_source_lock_ source_lock src_lock = { .fd = -1 };
 	struct delta_run r;
 	int rc;
 
@@ -115,7 +189,8 @@ int delta_commit(delta *d, delta_conflict_mode mode, unsigned flags, delta_commi
 		/* Every conflict is wanted, whatever the mode. */
 		mode = DELTA_CONFLICT_OURS;
 	} else if (check_not_mounted(d, &mount_fd, err) < 0 ||
-		   lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 || lock_source(d, &src_fd, err) < 0) {
+		   lock_file(d, "commit.lock", LOCK_EX, &commit_fd, err) < 0 ||
+		   lock_source(d, &src_fd, &src_lock, err) < 0) {
 		return -1;
 	}
 	delta_run_init(&r, d, src_fd);

@@ -332,7 +332,8 @@ enum {
  * when the delta shares the target's file system, else a copy is written
  * under a temporary name in the target directory first.  Journaled: after a crash at any point the next delta_open()
  * finishes the job.  Commits of deltas over one source are serialised by
- * flock() on the source's root directory.  Fails with EBUSY when the delta
+ * flock() on a lock file in /run/lock named after the source's root
+ * (not on the folder: a sandbox may open it, see commit.c).  Fails with EBUSY when the delta
  * is mounted.  Returns 1 when `mode` is DELTA_CONFLICT_FAIL and there are
  * conflicts: nothing is written, stats says what conflicted.
  *

@@ -27,8 +27,11 @@ static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 	rlsfs *fs = userdata;
 	ssize_t n = read(fd, buf, len);
 
-	/* INIT comes first, before any other request */
-	if (!atomic_load(&fs->init_seen) && n >= (ssize_t)(sizeof(struct fuse_in_header) + sizeof(struct fuse_init_in))) {
+	/* INIT comes first, before any other request.  Its body is as long
+	 * as the kernel's fuse_init_in, which before protocol 7.36 (Linux
+	 * 5.17) ended at flags: only that much is needed. */
+	if (!atomic_load(&fs->init_seen) &&
+	    n >= (ssize_t)(sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags) + sizeof(uint32_t))) {
 		const struct fuse_in_header *in = buf;
 		const struct fuse_init_in *init = (const void *)(in + 1);
 
