@@ -268,9 +268,10 @@ void delta_grow_end(delta *d, delta_grow *g);
 /* A data file open through `fd` keeps its blocks after the index forgets
  * it: hold it while open (from before the operation that opened it lets
  * go of the index), release it just before the close.  The hold (NULL
- * without a size quota) also makes changes through it cheap to count. */
-delta_hold *delta_data_hold(delta *d, int fd);
-void delta_data_release(delta *d, delta_hold *held, int fd);
+ * without a size quota) also makes changes through it cheap to count.
+ * `st` is the file's fstat(2) when the caller has one, else NULL. */
+delta_hold *delta_data_hold(delta *d, int fd, const struct stat *st);
+void delta_data_release(delta *d, delta_hold *held);
 
 /* Identity and xxh3 hash of an open regular file. */
 int delta_hash_fd(int fd, delta_base *base, rls_error *err);

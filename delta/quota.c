@@ -38,6 +38,7 @@ struct delta_hold {
 	unsigned count;		/* holders; under held_lock */
 	pthread_mutex_t lock;	/* serialises changes to the file */
 	int64_t charged;	/* bytes charged for the file; under lock */
+	bool unlinked;		/* its name is gone; under held_lock */
 	struct delta_hold *next;
 };
 
@@ -232,7 +233,7 @@ int delta_grow_begin(delta *d, delta_hold *held, int fd, off_t off, uint64_t len
 	if (!q || !q->max_bytes)
 		return 0;
 	g->own_hold = !held;
-	if (!held && !(held = delta_data_hold(d, fd)))
+	if (!held && !(held = delta_data_hold(d, fd, NULL)))
 		return rls_error_set(err, errno, "delta data file");
 	pthread_mutex_lock(&held->lock);
 	g->held = held;
@@ -277,7 +278,7 @@ int delta_grow_begin(delta *d, delta_hold *held, int fd, off_t off, uint64_t len
 fail:
 	pthread_mutex_unlock(&held->lock);
 	if (g->own_hold)
-		delta_data_release(d, held, fd);
+		delta_data_release(d, held);
 	return -1;
 }
 
@@ -297,7 +298,7 @@ void delta_grow_end(delta *d, delta_grow *g)
 	g->held->charged = after;
 	pthread_mutex_unlock(&g->held->lock);
 	if (g->own_hold)
-		delta_data_release(d, g->held, g->fd);
+		delta_data_release(d, g->held);
 	g->active = false;
 }
 
@@ -312,20 +313,25 @@ static delta_hold **held_slot(struct delta_quota *q, ino_t ino)
 	return pp;
 }
 
-delta_hold *delta_data_hold(delta *d, int fd)
+delta_hold *delta_data_hold(delta *d, int fd, const struct stat *st)
 {
 	struct delta_quota *q = d->quota;
-	struct stat st;
+	struct stat own;
 	delta_hold **pp, *h;
 
-	if (!q || !q->max_bytes || fstat(fd, &st) < 0)
+	if (!q || !q->max_bytes)
 		return NULL;
+	if (!st) {
+		if (fstat(fd, &own) < 0)
+			return NULL;
+		st = &own;
+	}
 	pthread_mutex_lock(&q->held_lock);
-	pp = held_slot(q, st.st_ino);
+	pp = held_slot(q, st->st_ino);
 	if (!*pp) {
 		h = rls_xcalloc(1, sizeof *h);
-		h->ino = st.st_ino;
-		h->charged = (int64_t)st.st_blocks * 512;
+		h->ino = st->st_ino;
+		h->charged = (int64_t)st->st_blocks * 512;
 		pthread_mutex_init(&h->lock, NULL);
 		*pp = h;
 	}
@@ -335,10 +341,9 @@ delta_hold *delta_data_hold(delta *d, int fd)
 	return h;
 }
 
-void delta_data_release(delta *d, delta_hold *h, int fd)
+void delta_data_release(delta *d, delta_hold *h)
 {
 	struct delta_quota *q = d->quota;
-	struct stat st;
 	delta_hold **pp;
 
 	if (!q || !h)
@@ -349,9 +354,9 @@ void delta_data_release(delta *d, delta_hold *h, int fd)
 		if (*pp == h)
 			*pp = h->next;
 		/* the last descriptor of an unlinked file: its blocks go now
-		 * (the link count is read under the lock, which unlinks take
-		 * too) */
-		if (fstat(fd, &st) == 0 && st.st_nlink == 0)
+		 * (every unlink of a data file is delta_quota_unlink's, which
+		 * marks the hold under this lock) */
+		if (h->unlinked)
 			atomic_fetch_sub(&q->data_bytes, h->charged);
 		pthread_mutex_destroy(&h->lock);
 		free(h);
@@ -371,8 +376,15 @@ void delta_quota_unlink(delta *d, const char *name)
 	/* under the lock: a release between the test and the unlink would
 	 * see the file still named and leave its blocks charged for good */
 	pthread_mutex_lock(&q->held_lock);
-	if (unlinkat(d->data_fd, name, 0) == 0 && !*held_slot(q, st.st_ino))
-		atomic_fetch_sub(&q->data_bytes, (int64_t)st.st_blocks * 512);
+	if (unlinkat(d->data_fd, name, 0) == 0) {
+		delta_hold *h = *held_slot(q, st.st_ino);
+
+		/* held open: its blocks go at the last release */
+		if (h)
+			h->unlinked = true;
+		else
+			atomic_fetch_sub(&q->data_bytes, (int64_t)st.st_blocks * 512);
+	}
 	pthread_mutex_unlock(&q->held_lock);
 }
 

@@ -86,25 +86,30 @@ static int64_t now_ns(void)
 	return ts_ns(&ts);
 }
 
-/* The size and times of a regular file of the delta: its data file's. */
-static void entry_data_attr(rlsfs *fs, entry *e)
+/* The size and times of a regular file of the delta: its data file's,
+ * whose fstat(2) is ds. */
+static void entry_data_attr_from(entry *e, const struct stat *ds)
 {
 	struct stat *st = &e->st;
+
+	st->st_size = ds->st_size;
+	st->st_blocks = ds->st_blocks;
+	st->st_atim = ds->st_atim;
+	st->st_mtim = ds->st_mtim;
+	/* A write changes the data file's ctime, a change of mode, owner or
+	 * links only the record's: the later of the two is the file's. */
+	if (ts_ns(&ds->st_ctim) > e->di.ctime_ns)
+		st->st_ctim = ds->st_ctim;
+}
+
+static void entry_data_attr(rlsfs *fs, entry *e)
+{
 	char name[17];
 	struct stat ds;
 
 	delta_data_name(e->node.id, name);
-	if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0) {
-		st->st_size = ds.st_size;
-		st->st_blocks = ds.st_blocks;
-		st->st_atim = ds.st_atim;
-		st->st_mtim = ds.st_mtim;
-		/* A write changes the data file's ctime, a change of mode,
-		 * owner or links only the record's: the later of the two is
-		 * the file's. */
-		if (ts_ns(&ds.st_ctim) > e->di.ctime_ns)
-			st->st_ctim = ds.st_ctim;
-	}
+	if (fstatat(delta_data_fd(fs->d), name, &ds, AT_SYMLINK_NOFOLLOW) == 0)
+		entry_data_attr_from(e, &ds);
 }
 
 /* What the kernel is told of e, from the index and the source; with
@@ -1273,7 +1278,7 @@ static void fh_free(rlsfs *fs, open_file *fh)
 		}
 	}
 	pthread_mutex_unlock(&fs->nodes_lock);
-	delta_data_release(fs->d, fh->held, fh->fd);
+	delta_data_release(fs->d, fh->held);
 	close(fh->fd);
 	free(fh);
 }
@@ -1665,7 +1670,8 @@ static int begin_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *na
 
 /* Finish a creation: the parent's times, the commit, the reply.  For a
  * link, `target` is the node of the inode linked, which the new name
- * joins. */
+ * joins.  A file made open comes with fh, whose st is its data file's
+ * fstat(2) until the reply. */
 static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *name, int r,
 		       struct fuse_file_info *fi, open_file *fh, rnode *target)
 {
@@ -1683,9 +1689,11 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 			r = touch_dir(o, p, dirpath);
 	}
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, o->path, &e, 0);
+		r = entry_load(fs, o->txn, p, o->path, &e, fh ? ENTRY_META : 0);
 	if (r == 0 && !e.exists)
 		r = -EIO;
+	if (r == 0 && fh)
+		entry_data_attr_from(&e, &fh->st);
 	if (r == 0 && target) {
 		n = node_add_link(fs, target, p, name, e.node.id);
 	} else if (r == 0) {
@@ -1708,7 +1716,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		if (n)
 			node_forget(fs, n, 1);
 		if (fh) {
-			delta_data_release(fs->d, fh->held, fh->fd);
+			delta_data_release(fs->d, fh->held);
 			close(fh->fd);
 			free(fh);
 		}
@@ -1862,9 +1870,13 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 	r = make_node(&o, req, parent, S_IFREG | (mode & 07777), 0, 0, NULL, &id);
 	if (r == 0) {
 		int fd = delta_data_create(fs->d, id, &err);
+		struct stat ds;
 
 		if (fd < 0) {
 			r = -err_code(&err);
+		} else if (fstat(fd, &ds) < 0) {
+			r = -errno;
+			close(fd);
 		} else {
 			if (fi->flags & O_APPEND) {
 				int fl = fcntl(fd, F_GETFL);
@@ -1875,7 +1887,8 @@ static void rls_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode
 			fh->fd = fd;
 			fh->upper = true;
 			fh->id = id;
-			fh->held = delta_data_hold(fs->d, fd);
+			fh->st = ds;	/* one fstat for the quota's hold and the reply */
+			fh->held = delta_data_hold(fs->d, fd, &ds);
 		}
 	}
 	end_create(req, &o, parent, name, r, fi, fh, NULL);
@@ -2317,11 +2330,11 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* before the lock goes, so that no unlink comes between */
 	if (r == 0 && (want_write || e.upper))
-		held = delta_data_hold(fs->d, fd);
+		held = delta_data_hold(fs->d, fd, NULL);
 	r = op_end(&o, r) ?: r;
 	if (r < 0) {
 		if (fd >= 0) {
-			delta_data_release(fs->d, held, fd);
+			delta_data_release(fs->d, held);
 			close(fd);
 		}
 		fuse_reply_err(req, -r);

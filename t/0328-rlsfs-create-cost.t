@@ -4,7 +4,8 @@
 # sends (no GETATTR before the chown: rlsfs takes set-id bits off itself
 # and tells the kernel so, see channel.c) and the index commits the daemon
 # makes (none for the chown, which leaves the record as it was: the data
-# file takes its ctime), and the security.capability the kernel asks
+# file takes its ctime), the stats it makes of the data file, and the
+# security.capability the kernel asks
 # about answered from what rlsfs knows.  Requests are counted in the daemon's debug trace,
 # commits as the writes of LMDB's meta pages (the first two pages of
 # index/data.mdb, one per commit) in an strace of the daemon.
@@ -54,7 +55,7 @@ ok "and three SETATTRs: $setattrs" test "$setattrs" -le $((3 * (N + DIRS + 1)))
 
 # commits RUN...: LMDB commits the daemon makes while RUN runs
 commits() {
-	strace -f -y -qq -e trace=pwrite64,pwritev -p "$pid" -o "$T/trace" &
+	strace -f -y -qq -e trace=pwrite64,pwritev,newfstatat,fstat,statx -p "$pid" -o "$T/trace" &
 	local st=$! i=0
 	while [ $i -lt 100 ] && ! grep -q TracerPid:.*[1-9] "/proc/$pid/status"; do sleep 0.05; i=$((i + 1)); done
 	"$@"
@@ -65,6 +66,11 @@ commits() {
 mkdir "$M/v"
 n=$(commits tar -xf "$T/files.tar" -C "$M/v")
 ok "at most 2 index commits a file (create, chmod), folders aside: $n for $N files" test "$n" -le $((2 * N + 5 * DIRS + 8))
+# A file's stats: one at its creation (for the reply and the quota's
+# hold, both), one after its write (the quota's count), one for the reply
+# to each SETATTR; none at its close, and none of its name at the create.
+stats=$(grep -cE '^[0-9]+ +(newfstatat|fstat|statx)\(' "$T/trace")
+ok "at most 5 stats a file, folders aside: $stats for $N files" test "$stats" -le $((5 * N + 6 * DIRS + 8))
 
 # The chown to the owner a file has changes nothing but its ctime, as on ext4.
 f=$M/v/d1/f1

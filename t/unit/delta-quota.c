@@ -111,8 +111,8 @@ int main(void)
 
 	/* a file unlinked while held counts until its last release */
 	fd2 = dup(fd);
-	h1 = delta_data_hold(d, fd);
-	h2 = delta_data_hold(d, fd2);
+	h1 = delta_data_hold(d, fd, NULL);
+	h2 = delta_data_hold(d, fd2, NULL);
 	{
 		uint64_t was = data_bytes(d);
 		delta_grow g;
@@ -134,13 +134,28 @@ int main(void)
 		TAP_MUST(delta_del_inode(txn, id, &err));
 		TAP_MUST(delta_commit_txn(txn, &err));
 		tap_ok(data_bytes(d) == was, "a data file unlinked while open still counts");
-		delta_data_release(d, h2, fd2);
+		delta_data_release(d, h2);
 		close(fd2);
 		tap_ok(data_bytes(d) == was, "until the last descriptor goes");
-		delta_data_release(d, h1, fd);
+		delta_data_release(d, h1);
 		close(fd);
 		tap_ok(data_bytes(d) == was - (300 << 10), "then it is uncharged (%llu left of %llu)",
 		       (unsigned long long)data_bytes(d), (unsigned long long)was);
+	}
+	/* a file held and let go while it keeps its name keeps its charge */
+	{
+		uint64_t was = data_bytes(d);
+		char name[17];
+		struct stat st;
+
+		delta_data_name(id2, name);
+		fd2 = TAP_MUST(openat(delta_data_fd(d), name, O_RDONLY | O_CLOEXEC));
+		TAP_MUST(fstat(fd2, &st));
+		h2 = delta_data_hold(d, fd2, &st);
+		delta_data_release(d, h2);
+		close(fd2);
+		tap_ok(was > 0 && data_bytes(d) == was, "a named file let go is still charged (%llu)",
+		       (unsigned long long)data_bytes(d));
 	}
 	TAP_MUST(delta_begin(d, true, &txn, &err));
 	TAP_MUST(delta_del(txn, "/g", &err));
