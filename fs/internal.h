@@ -137,7 +137,11 @@ typedef struct rlsfs {
 	uint32_t slots_used;		/* slots ever handed out */
 	uint32_t *free_slots;		/* slots to reuse */
 	size_t n_free, cap_free;
-	atomic_uint rename_gen;		/* bumped by each directory rename */
+	atomic_uint rename_gen;		/* bumped by each rename */
+	/* Bumped by each rename that moves a directory: the paths beneath
+	 * it, and so the policy's verdict on their names, change.  A file
+	 * renamed changes no path but its own (see listing_stamp in ops.c). */
+	atomic_uint dirs_moved;
 	/* Files looked up in folders listed without attributes; at
 	 * RLSFS_PLUS_AFTER, listings carry attributes from then on. */
 	atomic_uint bare_misses;
