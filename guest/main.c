@@ -64,9 +64,12 @@
 
 /* Stop reading the command's output while this much waits for the port. */
 #define OUTQ_HIGH (256u << 10)
-/* How long to wait for the port to appear, and for a last message to
- * reach the host before powering off on an error. */
-#define PORT_WAIT_MS 10000
+/* How long to wait for a device to appear (the port, eth0), and for a
+ * last message to reach the host before powering off on an error.  A
+ * guest under TCG on a busy host can be many times slower than on an
+ * idle one; the host's boot timeout, not these, decides when a guest is
+ * too slow, so they only have to end a guest that can never go on. */
+#define DEVICE_WAIT_MS 60000
 #define FLUSH_WAIT_MS 5000
 
 static int port_fd = -1;
@@ -102,18 +105,32 @@ static void __attribute__((noreturn)) power_off(void)
 		pause();
 }
 
-/* Write outq to the port, waiting at most `ms` for it to drain. */
+/* Write outq to the port, waiting at most `ms` for it to drain (-1: as
+ * long as it takes). */
 static void flush_port(long ms)
 {
 	long deadline = now_ms() + ms;
 
 	while (port_fd >= 0 && outq_off < outq.len) {
 		struct pollfd p = { .fd = port_fd, .events = POLLOUT };
-		long left = deadline - now_ms();
+		long left = ms < 0 ? -1 : deadline - now_ms();
 		ssize_t n;
+		int ready;
 
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+		if (ms >= 0 && left <= 0)
 			break;
+		ready = poll(&p, 1, (int)left);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			break;
+		/* POLLHUP alone: qemu has not yet said the host end is open
+		 * (its control message can come well after the port), and a
+		 * write would fail with EAGAIN until it does. */
+		if (!(p.revents & POLLOUT)) {
+			usleep(10000);
+			continue;
+		}
 		n = write(port_fd, outq.data + outq_off, outq.len - outq_off);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			break;
@@ -216,10 +233,10 @@ static void load_modules(const char *group)
 /* ---- port ---- */
 
 /* /dev/vportNpM whose name is ours; devices may appear a little after
- * their module loads, so look again until PORT_WAIT_MS. */
+ * their module loads, so look again until DEVICE_WAIT_MS. */
 static int open_port(void)
 {
-	long deadline = now_ms() + PORT_WAIT_MS;
+	long deadline = now_ms() + DEVICE_WAIT_MS;
 
 	for (;;) {
 		DIR *d = opendir("/sys/class/virtio-ports");
@@ -444,7 +461,7 @@ static void setup_network(const guest_run *run)
 	struct sockaddr_in *gw = (struct sockaddr_in *)&rt.rt_gateway;
 	struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst;
 	struct sockaddr_in *mask = (struct sockaddr_in *)&rt.rt_genmask;
-	long deadline = now_ms() + PORT_WAIT_MS;
+	long deadline = now_ms() + DEVICE_WAIT_MS;
 
 	if (sock < 0)
 		die("socket: %s", strerror(errno));
@@ -1030,7 +1047,10 @@ int main(void)
 	load_modules("base");
 	port_fd = open_port();
 	guest_encode_hello(&outq, GUEST_ARCH);
-	flush_port(FLUSH_WAIT_MS);
+	/* Nothing happens until the host has the hello: a hello cut short
+	 * would leave both ends waiting for the other until the host's boot
+	 * timeout, so wait for it as long as the host does. */
+	flush_port(-1);
 
 	read_message(&reader, &req);
 	if (req.type != GUEST_MSG_RUN)

@@ -27,13 +27,15 @@ chmod 755 "$T"
 _tap_copy=
 if [ -n "${RLS_FAILURE_LOG:-}" ]; then
 	_tap_copy=$(mktemp "${TMPDIR:-/tmp}/rls-tap.XXXXXX")
-	exec 3>&1 > >(tee "$_tap_copy" >&3)
+	exec {_tap_out}>&1
+	exec > >(tee "$_tap_copy" >&"$_tap_out")
 	_tap_tee=$!
+	exec {_tap_out}>&-	# only tee keeps the old stdout: tests count descriptors
 fi
 
 _tap_log_failure() {
 	local i
-	exec >&- 3>&-
+	exec >&-
 	# The copy is whole once tee has read to the end, which a process
 	# the test left running with our stdout open can delay: wait 2 s.
 	for i in $(seq 20); do kill -0 "$_tap_tee" 2>/dev/null || break; sleep 0.1; done
