@@ -24,15 +24,7 @@ pid=$(pgrep -f "rlsfs mount.* $M\$" | head -1)
 ok "the daemon is found" test -n "$pid"
 
 # traced CMD...: run CMD with the daemon's reads of folders and stats traced
-traced() {
-	local st i=0
-	strace -f -y -qq -e trace=getdents64,newfstatat -p "$pid" -o "$T/trace" &
-	st=$!
-	while [ $i -lt 100 ] && ! grep -q 'TracerPid:.*[1-9]' "/proc/$pid/status"; do sleep 0.05; i=$((i + 1)); done
-	"$@" > /dev/null
-	sleep 0.3
-	kill "$st"; wait "$st" 2>/dev/null
-}
+traced() { strace_daemon "$pid" getdents64,newfstatat "$T/trace" "$@"; }
 # listings DIR: how many times the daemon read the source folder DIR to
 # its end (a read that returns nothing)
 listings() { grep -c "^[0-9]* *getdents64([0-9]*</.*/src/$1>, .*) = 0$" "$T/trace"; }
