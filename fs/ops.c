@@ -2384,7 +2384,14 @@ static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
  * last told to start afresh (see listing_stamp).  The kernel's own rule
  * adds that a change made through the mount, or a new mtime seen in a
  * getattr, drops the kept listing at once.  Hidden names never enter a
- * listing, so none can be kept. */
+ * listing, so none can be kept.
+ *
+ * Answering ENOSYS here would spare every later open and close its two
+ * requests (the kernel then opens folders without asking, keeps each
+ * listing until a change of its own or a new mtime, and reads by offset
+ * with no handle), but a change another sandbox commits to the source
+ * would stay out of listings for the attribute timeout, a day, and the
+ * level would be asked at the first readdir only: the open is kept. */
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
