@@ -27,10 +27,14 @@ chmod 755 "$T"
 _tap_copy=
 if [ -n "${RLS_FAILURE_LOG:-}" ]; then
 	_tap_copy=$(mktemp "${TMPDIR:-/tmp}/rls-tap.XXXXXX")
-	exec {_tap_out}>&1
-	exec > >(tee "$_tap_copy" >&"$_tap_out")
+	# A fifo and a disowned tee, not a process substitution: a test's
+	# bare `wait` would wait for that too, and it never ends.
+	rm -f "$_tap_copy.fifo" && mkfifo -m 600 "$_tap_copy.fifo"
+	tee "$_tap_copy" < "$_tap_copy.fifo" &
 	_tap_tee=$!
-	exec {_tap_out}>&-	# only tee keeps the old stdout: tests count descriptors
+	disown "$_tap_tee"
+	exec > "$_tap_copy.fifo"	# only tee keeps the old stdout: tests count descriptors
+	rm -f "$_tap_copy.fifo"
 fi
 
 _tap_log_failure() {
