@@ -40,6 +40,7 @@ typedef struct rnode {
 	struct rnode *parent;
 	uint64_t nodeid;	/* slot | generation << 32; see node.c */
 	char *name;
+	uint64_t hash;		/* of (parent, name): see node_hash() */
 	struct rnode *hnext;	/* chain in the (parent, name) table */
 	/* Hard links: set for the node of a delta inode with several names
 	 * and for each of its aliases, NULL for every other node. */
@@ -142,6 +143,10 @@ typedef struct rlsfs {
 	 * it, and so the policy's verdict on their names, change.  A file
 	 * renamed changes no path but its own (see listing_stamp in ops.c). */
 	atomic_uint dirs_moved;
+	atomic_uint delta_writes;	/* bumped by each commit of a change */
+	/* (delta_writes + 1) << 1 when last asked, | 1 if the delta then
+	 * held nothing (see upper_hint in ops.c) */
+	_Atomic uint64_t delta_seen;
 	/* Files looked up in folders listed without attributes; at
 	 * RLSFS_PLUS_AFTER, listings carry attributes from then on. */
 	atomic_uint bare_misses;

@@ -2,13 +2,15 @@
  * and the hard links among them. */
 #include "internal.h"
 
-static size_t node_hash(const rnode *parent, const char *name, size_t size)
+/* The hash of (parent, name), kept in the node: computed once a request,
+ * not again to insert, remove or move the node in the table. */
+static uint64_t node_hash(const rnode *parent, const char *name)
 {
 	uint64_t h = (uint64_t)(uintptr_t)parent * 0x9e3779b97f4a7c15ull;
 
 	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
 		h = (h ^ *p) * 0x100000001b3ull;
-	return (size_t)(h ^ (h >> 29)) & (size - 1);
+	return h ^ (h >> 29);
 }
 
 static void drop_fd(rlsfs *fs, rnode *n)
@@ -125,7 +127,7 @@ rnode *node_of(rlsfs *fs, fuse_ino_t ino)
 
 static void table_insert(rlsfs *fs, rnode *n)
 {
-	size_t h = node_hash(n->parent, n->name, fs->table_size);
+	size_t h = (size_t)n->hash & (fs->table_size - 1);
 
 	n->hnext = fs->table[h];
 	fs->table[h] = n;
@@ -134,7 +136,7 @@ static void table_insert(rlsfs *fs, rnode *n)
 
 static void table_remove(rlsfs *fs, rnode *n)
 {
-	rnode **pp = &fs->table[node_hash(n->parent, n->name, fs->table_size)];
+	rnode **pp = &fs->table[(size_t)n->hash & (fs->table_size - 1)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == n) {
@@ -176,12 +178,12 @@ static void table_add(rlsfs *fs, rnode *n)
 
 static void release_locked(rlsfs *fs, rnode *n);
 
-static rnode *find_locked(rlsfs *fs, rnode *parent, const char *name)
+static rnode *find_locked(rlsfs *fs, rnode *parent, const char *name, uint64_t hash)
 {
-	rnode *n = fs->table[node_hash(parent, name, fs->table_size)];
+	rnode *n = fs->table[(size_t)hash & (fs->table_size - 1)];
 
 	for (; n; n = n->hnext)
-		if (n->parent == parent && !strcmp(n->name, name))
+		if (n->hash == hash && n->parent == parent && !strcmp(n->name, name))
 			return n;
 	return NULL;
 }
@@ -191,7 +193,7 @@ rnode *node_find(rlsfs *fs, rnode *parent, const char *name)
 	rnode *n;
 
 	pthread_mutex_lock(&fs->nodes_lock);
-	n = find_locked(fs, parent, name);
+	n = find_locked(fs, parent, name, node_hash(parent, name));
 	pthread_mutex_unlock(&fs->nodes_lock);
 	return n;
 }
@@ -202,7 +204,7 @@ bool node_known(rlsfs *fs, rnode *parent, const char *name)
 	bool known;
 
 	pthread_mutex_lock(&fs->nodes_lock);
-	n = find_locked(fs, parent, name);
+	n = find_locked(fs, parent, name, node_hash(parent, name));
 	if (n && n->link && n->link->shared)
 		n = n->link->shared;
 	known = n && n->nlookup > 0;
@@ -294,6 +296,7 @@ static void move_locked(rlsfs *fs, rnode *n, rnode *newparent, const char *newna
 	drop_fd(fs, n);
 	n->name = rls_xstrdup(newname);
 	n->parent = newparent;
+	n->hash = node_hash(newparent, newname);
 	n->level_gen = 0;
 	atomic_thread_fence(memory_order_release);
 	n->detached = false;
@@ -312,6 +315,7 @@ static void alias_add(rlsfs *fs, rnode *n, rnode *parent, const char *name)
 
 	a->parent = parent;
 	a->name = rls_xstrdup(name);
+	a->hash = node_hash(parent, name);
 	a->type = n->type;
 	atomic_init(&a->srcfd, -1);
 	a->link = rls_xcalloc(1, sizeof *a->link);
@@ -402,10 +406,11 @@ static void detach_locked(rlsfs *fs, rnode *n, const struct stat *st, bool adopt
 rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_t id, bool linked,
 		policy_level level)
 {
+	uint64_t hash = node_hash(parent, name);
 	rnode *n, *k;
 
 	pthread_mutex_lock(&fs->nodes_lock);
-	n = find_locked(fs, parent, name);
+	n = find_locked(fs, parent, name, hash);
 	if (n) {
 		k = n->link && n->link->shared ? n->link->shared : n;
 		if ((k->type & S_IFMT) != (type & S_IFMT) || (k->link && k->link->id != id)) {
@@ -432,6 +437,7 @@ rnode *node_get(rlsfs *fs, rnode *parent, const char *name, mode_t type, uint64_
 		n = rls_xcalloc(1, sizeof *n);
 		n->parent = parent;
 		n->name = rls_xstrdup(name);
+		n->hash = hash;
 		n->type = type & S_IFMT;
 		atomic_init(&n->srcfd, -1);
 		slot_assign(fs, n);
@@ -465,7 +471,7 @@ rnode *node_add_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint6
 	}
 	/* a name the delta did not have (link checked) has no node but
 	 * one left over by a failed operation */
-	stale = find_locked(fs, parent, name);
+	stale = find_locked(fs, parent, name, node_hash(parent, name));
 	if (stale)
 		detach_locked(fs, stale, NULL, false);
 	if (n->detached)
@@ -524,9 +530,15 @@ void node_move(rlsfs *fs, rnode *n, rnode *newparent, const char *newname)
 
 int path_join(char *buf, size_t size, const char *dir, const char *name)
 {
-	int n = snprintf(buf, size, "%s%s%s", dir, dir[1] ? "/" : "", name);
+	/* once for each name a listing carries: no formatting */
+	size_t dl = dir[1] ? strlen(dir) : 0, nl = strlen(name);
 
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+	if (dl + 1 + nl >= size)
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, dl);
+	buf[dl] = '/';
+	memcpy(buf + dl + 1, name, nl + 1);
+	return 0;
 }
 
 int node_path(rlsfs *fs, const rnode *n, char *buf, size_t size)

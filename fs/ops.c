@@ -191,14 +191,17 @@ static int src_parent_fd(rlsfs *fs, rnode *parent, const char *path, const char 
 {
 	const char *slash = strrchr(path, '/');
 	char dirpath[PATH_MAX];
+	size_t len = slash == path ? 1 : (size_t)(slash - path);
 	int dfd;
 
-	if (slash == path)
-		snprintf(dirpath, sizeof dirpath, "/");
-	else
-		snprintf(dirpath, sizeof dirpath, "%.*s", (int)(slash - path), path);
-	dfd = dir_fd(fs, parent, dirpath);
 	*name = slash + 1;
+	/* the kept descriptor, the usual case, needs no copy of the path */
+	dfd = parent->parent ? atomic_load(&parent->srcfd) : fs->src_fd;
+	if (dfd >= 0)
+		return dfd;
+	memcpy(dirpath, path, len);
+	dirpath[len] = '\0';
+	dfd = dir_fd(fs, parent, dirpath);
 	return dfd == -ELOOP || dfd == -ENOTDIR ? -ENOENT : dfd;
 }
 
@@ -240,6 +243,9 @@ enum {
 	ENTRY_LOWER = 1u << 0,
 	/* Leave a delta file's data file unasked (entry_attr_from). */
 	ENTRY_META = 1u << 1,
+	/* The delta is known to hold nothing at the path (see
+	 * dir_handle.delta_none): the index is not asked. */
+	ENTRY_NO_UPPER = 1u << 2,
 };
 
 /* Load what `path` shows; `parent` is its parent directory's node (NULL
@@ -252,7 +258,7 @@ static int entry_load(rlsfs *fs, delta_txn *txn, rnode *parent, const char *path
 	int r;
 
 	e->exists = e->upper = e->whiteout = e->lower = e->merged = false;
-	r = delta_get(txn, path, &e->node, &err);
+	r = load & ENTRY_NO_UPPER ? 1 : delta_get(txn, path, &e->node, &err);
 	if (r < 0)
 		return -err_code(&err);
 	if (r == 0) {
@@ -346,7 +352,12 @@ typedef struct op {
 	char path[PATH_MAX];
 } op;
 
-static int op_begin(op *o, rlsfs *fs, bool write)
+static bool delta_known_empty(rlsfs *fs);
+
+/* Lock the tree and begin a transaction; for a `lookup` (entries loaded
+ * with upper_hint, nothing else asked of the index), none while the delta
+ * is known to hold nothing. */
+static int op_start(op *o, rlsfs *fs, bool write, bool lookup)
 {
 	rls_error err;
 
@@ -358,12 +369,19 @@ static int op_begin(op *o, rlsfs *fs, bool write)
 	else
 		pthread_rwlock_rdlock(&fs->tree);
 	o->locked = true;
+	if (lookup && !write && delta_known_empty(fs))
+		return 0;
 	if (delta_begin(fs->d, write, &o->txn, &err) < 0) {
 		pthread_rwlock_unlock(&fs->tree);
 		o->locked = false;
 		return -err_code(&err);
 	}
 	return 0;
+}
+
+static int op_begin(op *o, rlsfs *fs, bool write)
+{
+	return op_start(o, fs, write, false);
 }
 
 /* Commit (write, status 0) or drop the transaction, keeping the lock, so
@@ -378,12 +396,48 @@ static int op_commit(op *o, int status)
 		if (o->write && status == 0) {
 			if (delta_commit_txn(o->txn, &err) < 0)
 				r = -err_code(&err);
+			/* under the tree lock held for writing: a reader
+			 * holding it sees the count of the index it reads */
+			atomic_fetch_add(&o->fs->delta_writes, 1);
 		} else {
 			delta_abort(o->txn);
 		}
 		o->txn = NULL;
 	}
 	return r;
+}
+
+/* ENTRY_NO_UPPER when the delta holds nothing at all (a fresh mount that
+ * has only been read): every lookup and open then leaves the index
+ * unasked.  Known once for each count of the delta's changes: read under
+ * the tree lock, which writers hold alone to commit and count, it is the
+ * count of what o's transaction reads.  Not for a write, whose
+ * transaction may hold changes not yet counted. */
+static bool delta_known_empty(rlsfs *fs)
+{
+	uint64_t now = ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
+
+	return atomic_load(&fs->delta_seen) == (now | 1);
+}
+
+static unsigned upper_hint(op *o)
+{
+	rlsfs *fs = o->fs;
+	uint64_t seen, now = ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
+	rls_error err;
+	bool any;
+
+	if (o->write)
+		return 0;
+	seen = atomic_load(&fs->delta_seen);
+	/* without a transaction (op_start), the delta is known empty */
+	if ((seen & ~(uint64_t)1) != now && o->txn) {
+		if (delta_has_below(o->txn, "/", &any, &err) < 0)
+			return 0;
+		seen = now | !any;
+		atomic_store(&fs->delta_seen, seen);
+	}
+	return seen & 1 ? ENTRY_NO_UPPER : 0;
 }
 
 /* op_commit, then unlock. */
@@ -692,6 +746,7 @@ typedef struct dirent_snap {
 	char *name;
 	ino_t ino;
 	mode_t type;
+	policy_level level;	/* of the name as a type's entry */
 } dirent_snap;
 
 typedef struct dir_handle {
@@ -705,6 +760,12 @@ typedef struct dir_handle {
 	 * read. */
 	pthread_mutex_t lock;
 	bool taken;
+	/* What a listing with attributes may reuse of the listing: the
+	 * entries' levels, while no rename moved a folder (rename_gen), and
+	 * that the delta held nothing in the folder, while it took no write
+	 * (delta_writes). */
+	unsigned rename_gen, delta_writes;
+	bool delta_none;
 } dir_handle;
 
 /* Charge bytes of a listing to the mount: the sandbox can hold as many
@@ -725,7 +786,7 @@ static bool dh_charge(dir_handle *dh, size_t bytes)
 	return true;
 }
 
-static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
+static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type, policy_level level)
 {
 	/* what malloc takes for the copy of the name, header included */
 	size_t len = (strlen(name) + 1 + 8 + 15) & ~(size_t)15;
@@ -743,6 +804,7 @@ static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type)
 	dh->ents[dh->n].name = rls_xstrdup(name);
 	dh->ents[dh->n].ino = ino;
 	dh->ents[dh->n].type = type;
+	dh->ents[dh->n].level = level;
 	dh->n++;
 }
 
@@ -815,7 +877,7 @@ static int collect_upper(const char *name, const delta_node *node, void *opaque)
 		if (node->id && delta_get_inode(c->o->txn, node->id, &di, &err) == 0 &&
 		    (di.flags & DELTA_HAS_BASE))
 			ino = di.base.ino;
-		dh_add(c->dh, name, ino, type);
+		dh_add(c->dh, name, ino, type, level);
 	}
 	return 0;
 }
@@ -888,7 +950,7 @@ static int scan_dir(op *o, const char *path, bool merged, list_ctx *c)
 				break;
 			}
 			if (level >= POLICY_VIEW)
-				dh_add(c->dh, de->d_name, de->d_ino, type);
+				dh_add(c->dh, de->d_name, de->d_ino, type, level);
 		}
 		closedir(dir);
 	}
@@ -922,9 +984,11 @@ static void rls_init(void *userdata, struct fuse_conn_info *conn)
 /* Look name up in directory node p (whose path is dirpath) within the
  * operation o: fe is filled for the kernel, with ino 0 (a negative entry)
  * when nothing visible is there, hidden or absent alike.  A found node's
- * lookup count is raised. */
+ * lookup count is raised.  `listed`, when not NULL, is the name's entry in
+ * a listing of p still true of the policy, and `load` what else the
+ * listing tells (see rls_readdirplus). */
 static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const char *name,
-		     struct fuse_entry_param *fe)
+		     const dirent_snap *listed, unsigned load, struct fuse_entry_param *fe)
 {
 	rlsfs *fs = o->fs;
 	char path[PATH_MAX];
@@ -939,10 +1003,15 @@ static int lookup_in(fuse_req_t req, op *o, rnode *p, const char *dirpath, const
 		return -ENAMETOOLONG;
 	r = path_join(path, sizeof path, dirpath, name);
 	if (r == 0)
-		r = entry_load(fs, o->txn, p, path, &e, 0);
+		r = entry_load(fs, o->txn, p, path, &e, load | upper_hint(o));
 	if (r < 0 || !e.exists)
 		return r;
-	level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
+	/* the policy's verdict depends on the path and whether it is a
+	 * folder alone: the listing's stands for an entry still of its kind */
+	if (listed && S_ISDIR(listed->type) == S_ISDIR(e.st.st_mode))
+		level = listed->level;
+	else
+		level = level_of_path(fs, path, S_ISDIR(e.st.st_mode));
 	if (level == POLICY_NONE) {
 		audit_denial(fs, req, "lookup", path, level, ENOENT);
 		return 0;
@@ -959,12 +1028,12 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	rnode *p = node_of(fs, parent);
 	struct fuse_entry_param fe;
 	op o;
-	int r = op_begin(&o, fs, false);
+	int r = op_start(&o, fs, false, true);
 
 	if (r == 0)
 		r = node_path(fs, p, o.path, sizeof o.path);
 	if (r == 0)
-		r = lookup_in(req, &o, p, o.path, name, &fe);
+		r = lookup_in(req, &o, p, o.path, name, NULL, 0, &fe);
 	op_end(&o, 0);
 	/* a file stat'ed or opened right after its folder was listed bare:
 	 * the listing should have carried its attributes */
@@ -1004,7 +1073,7 @@ static int resolve(fuse_req_t req, op *o, rnode *n, entry *e, bool write, unsign
 	if (r == 0)
 		r = node_path(fs, n, o->path, sizeof o->path);
 	if (r == 0)
-		r = entry_load(fs, o->txn, n->parent, o->path, e, load);
+		r = entry_load(fs, o->txn, n->parent, o->path, e, load | upper_hint(o));
 	if (r == 0 && !e->exists)
 		r = -ENOENT;
 	if (r < 0) {
@@ -2439,9 +2508,12 @@ static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
 	if (r == 0 && !S_ISDIR(e.st.st_mode))
 		r = -ENOTDIR;
 	if (r == 0) {
-		dh_add(dh, ".", e.st.st_ino, S_IFDIR);
-		dh_add(dh, "..", 1, S_IFDIR);
+		dh_add(dh, ".", e.st.st_ino, S_IFDIR, POLICY_VIEW);
+		dh_add(dh, "..", 1, S_IFDIR, POLICY_VIEW);
+		dh->rename_gen = atomic_load(&fs->rename_gen);
+		dh->delta_writes = atomic_load(&fs->delta_writes);
 		r = scan_dir(&o, o.path, e.merged, &c);
+		dh->delta_none = !c.any_upper;
 	}
 	op_end(&o, 0);
 	/* past the bound: refused whole, never a listing cut short */
@@ -2494,15 +2566,18 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
  * saving the kernel one request per entry (ls -l, du, git status), or bare,
  * as readdir gives it (nodeid 0: the kernel makes no dentry), saving rlsfs
  * the lookup (find, which needs only the type).  The kernel asks for plus
- * at the start of every listing, so rlsfs chooses: bare until files are
- * looked up in folders it listed bare, then with attributes for the rest
- * of the mount. */
+ * at the start of every listing, so rlsfs chooses: files bare until files
+ * are looked up in folders it listed bare, then with attributes for the
+ * rest of the mount; folders always with them, as whatever walks a tree
+ * goes into each folder it lists. */
 static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, ino);
 	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
 	bool bare = atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER;
+	bool begun = false, fresh_levels = false;
+	unsigned load = 0;
 	char *buf;
 	size_t used = 0;
 	op o;
@@ -2513,11 +2588,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		return;
 	}
 	buf = rls_xmalloc(size);
-	/* a bare listing looks nothing up: no transaction, no path */
-	r = bare ? 0 : op_begin(&o, fs, false);
-	if (r == 0 && !bare)
-		r = node_path(fs, p, o.path, sizeof o.path);
-	for (size_t i = (size_t)off; r == 0 && i < dh->n; i++) {
+	for (size_t i = (size_t)off; i < dh->n; i++) {
 		const dirent_snap *d = &dh->ents[i];
 		struct fuse_entry_param fe;
 		size_t len;
@@ -2525,12 +2596,26 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		/* "." and "..", bare entries, and names the kernel holds a
 		 * node for already (git status lstat()s every file before
 		 * it lists the folders): no lookup, no reference */
-		if (i < 2 || bare || node_known(fs, p, d->name)) {
+		if (i < 2 || (bare && !S_ISDIR(d->type)) || node_known(fs, p, d->name)) {
 			memset(&fe, 0, sizeof fe);
 			fe.attr.st_ino = d->ino;
 			fe.attr.st_mode = d->type;
-		} else if (lookup_in(req, &o, p, o.path, d->name, &fe) < 0 || !fe.ino) {
-			continue;	/* gone since the listing was taken */
+		} else {
+			/* the transaction and the path, once a name needs them */
+			if (!begun) {
+				begun = true;
+				r = op_start(&o, fs, false, true);
+				if (r == 0)
+					r = node_path(fs, p, o.path, sizeof o.path);
+				if (r < 0)
+					break;
+				fresh_levels = dh->rename_gen == atomic_load(&fs->rename_gen);
+				if (dh->delta_none && dh->delta_writes == atomic_load(&fs->delta_writes))
+					load = ENTRY_NO_UPPER;
+			}
+			if (lookup_in(req, &o, p, o.path, d->name, fresh_levels ? d : NULL, load, &fe) < 0 ||
+			    !fe.ino)
+				continue;	/* gone since the listing was taken */
 		}
 		len = fuse_add_direntry_plus(req, buf + used, size - used, d->name, &fe, (off_t)i + 1);
 		if (len > size - used) {
@@ -2540,7 +2625,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 		}
 		used += len;
 	}
-	if (!bare)
+	if (begun)
 		op_end(&o, 0);
 	pthread_mutex_unlock(&dh->lock);
 	atomic_store(&p->listed_bare, bare);

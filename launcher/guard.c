@@ -375,6 +375,12 @@ void guard_release(run_guard *g)
 	(void)!send(g->fd, "d", 1, MSG_NOSIGNAL);
 	close(g->fd);
 	g->fd = -1;
+}
+
+void guard_reap(run_guard *g)
+{
+	if (g->fd >= 0 || !g->pid)
+		return;
 	while (waitpid(g->pid, NULL, 0) < 0 && errno == EINTR)
 		;
 	g->pid = 0;

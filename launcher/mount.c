@@ -286,6 +286,9 @@ int run_mount_stop(run_mount *m, const char *mnt, int signal_fd, rls_error *err)
 		return rls_error_set(err, errno, "unmount %s%s", mnt,
 				     errno == EBUSY ? " (a process still uses it: see fuser -vm MOUNTPOINT)" : "");
 	m->ours = false;
+	/* The mount point goes while rlsfs closes the delta (and with it
+	 * any copy of the mount left in another mount namespace). */
+	(void)rmdir(mnt);
 	/* Unmounted: rlsfs lets go of the delta and says so on its pipe
 	 * (killed, it closes the pipe by dying), then ends.  The pipe is
 	 * watched rather than the process: what rlsfs does once the delta

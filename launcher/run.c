@@ -15,6 +15,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <limits.h>
 #include <linux/keyctl.h>
 #include <sched.h>
@@ -549,7 +550,34 @@ typedef struct run_state {
 	run_guard guard;
 	int sigfd;
 	sigset_t oldmask;
+	pthread_t remover;	/* removing the fresh delta, when remover_on */
+	bool remover_on;
 } run_state;
+
+static void *remove_delta(void *dir)
+{
+	(void)rls_rm_rf_at(AT_FDCWD, dir, NULL);
+	return NULL;
+}
+
+/* The fresh delta, settled and not kept, goes beside the rest of the
+ * clean-up: each of its entries is a journaled change of the file system
+ * that holds it, a wait the reading of the audit, the removal of the temp
+ * dir and the ends of the guard and rlsfs need not queue behind.
+ * run_cleanup waits for it before rls ends. */
+static void remove_delta_start(run_state *st)
+{
+	sigset_t all, old;
+
+	/* The thread takes no signal: they stay rls's, through its
+	 * signalfd. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	st->remover_on = pthread_create(&st->remover, NULL, remove_delta, st->delta) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!st->remover_on)
+		(void)rls_rm_rf_at(AT_FDCWD, st->delta, NULL);
+}
 
 static void unmount_rlsfs(run_state *st)
 {
@@ -583,8 +611,12 @@ static void run_cleanup(run_state *st, const run_opts *o)
 		rmdir(st->tmpdir);
 	if (st->guard.fd >= 0 && !st->mounted)
 		guard_release(&st->guard);
-	/* Last: rlsfs, done with the delta, has ended meanwhile. */
+	/* Last: rlsfs, done with the delta, and the guard, let go, have
+	 * ended meanwhile, each on its own. */
 	run_mount_reap(&st->fs);
+	guard_reap(&st->guard);
+	if (st->remover_on)
+		pthread_join(st->remover, NULL);
 	if (st->sigfd >= 0)
 		close(st->sigfd);
 	sigprocmask(SIG_SETMASK, &st->oldmask, NULL);
@@ -1101,7 +1133,7 @@ report:
 	if (keep_delta)
 		fprintf(stderr, "rls: delta kept: %s\n", st.delta);
 	else if (st.delta_is_ours)
-		(void)rls_rm_rf_at(AT_FDCWD, st.delta, NULL);
+		remove_delta_start(&st);
 	delta_settled = true;
 	report_read_denials(st.audit, &denials);
 	if (!o.quiet && res.started)

@@ -246,8 +246,12 @@ int guard_arm(run_guard *g, pid_t pid, double deadline, rls_error *err);
  * argv[0] an absolute path; any may be NULL. */
 int guard_add_cleanup(run_guard *g, char *const *kill, char *const *cleanup, const char *remove,
 		      const char *cgroup, rls_error *err);
-/* Everything is clean: let the guard exit without doing anything. */
+/* Everything is clean: let the guard exit without doing anything
+ * (guard_reap waits for its end, so that other waits overlap it). */
 void guard_release(run_guard *g);
+/* Wait for the end of a guard guard_release let go (nothing when it did
+ * not). */
+void guard_reap(run_guard *g);
 
 /* What rlsfs said of the delta as it ended. */
 typedef enum run_mount_end {

@@ -1,13 +1,15 @@
 #!/bin/bash
-# A listing goes out bare (names and types, as readdir gives them) until
-# files are looked up in folders so listed; from then on listings carry
-# each entry's attributes (rls_readdirplus, rlsfs(1) CACHING).  Either
-# way the listing is the same: the right types, hidden names never in it.
+# A listing's files go out bare (names and types, as readdir gives them)
+# until files are looked up in folders so listed; from then on listings
+# carry each entry's attributes (rls_readdirplus, rlsfs(1) CACHING).  Its
+# folders carry theirs from the start: a walk goes into each.  Either way
+# the listing is the same: the right types, hidden names never in it.
 # The requests are counted in the daemon's debug trace.
 . "$(dirname "$0")/lib.sh"
 need_fuse
 
 S=$T/src M=$T/mnt L=$T/trace
+for i in $(seq 30); do mkdir -p "$S/tree/d$i/e"; echo "$i" > "$S/tree/d$i/f"; done
 for d in a b c; do
 	mkdir -p "$S/$d/sub"
 	for i in $(seq 40); do echo "$i" > "$S/$d/f$i"; done
@@ -38,6 +40,9 @@ lookups() {
 kinds() { (cd "$1" && find . -mindepth 1 -printf '%y %p\n' | sort | tr '\n' ' '); }
 want=$({ echo "d ./sub"; echo "l ./link"; for i in $(seq 40); do echo "f ./f$i"; done; } | sort | tr '\n' ' ')
 
+n=$(lookups find "$M/tree")
+ok "find over a fresh tree of 60 folders looks up none of them: $n lookups" test "$n" -le 2
+is "$(find "$M/tree" -type d | wc -l) $(find "$M/tree" -type f | wc -l)" "61 30" "and finds every folder and file"
 n=$(lookups find "$M/a" -type f)
 ok "find over a fresh folder looks up no file (bare listing): $n lookups" test "$n" -le 2
 is "$(kinds "$M/a")" "$want" "a bare listing gives every visible entry with its type"
