@@ -138,7 +138,11 @@ typedef struct rlsfs {
 	uint32_t slots_used;		/* slots ever handed out */
 	uint32_t *free_slots;		/* slots to reuse */
 	size_t n_free, cap_free;
-	atomic_uint rename_gen;		/* bumped by each directory rename */
+	atomic_uint rename_gen;		/* bumped by each rename */
+	/* Bumped by each rename that moves a directory: the paths beneath
+	 * it, and so the policy's verdict on their names, change.  A file
+	 * renamed changes no path but its own (see listing_stamp in ops.c). */
+	atomic_uint dirs_moved;
 	atomic_uint delta_writes;	/* bumped by each commit of a change */
 	/* (delta_writes + 1) << 1 when last asked, | 1 if the delta then
 	 * held nothing (see upper_hint in ops.c) */

@@ -2270,6 +2270,8 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		if ((flags & RENAME_EXCHANGE) && nb && S_ISDIR(nb->type))
 			nb->merged = false;
 		atomic_fetch_add(&fs->rename_gen, 1);
+		if (S_ISDIR(a.st.st_mode) || ((flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode)))
+			atomic_fetch_add(&fs->dirs_moved, 1);
 	}
 	op_end(&o, r);
 	fuse_reply_err(req, -r);
@@ -2435,9 +2437,13 @@ static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 
 /* What a directory's listing depends on, folded into one number: its own
  * times and inode (the source's too, for a merged directory: another
- * sandbox's commit changes them), the changes the mount made to it, and
- * the rename generation (a rename above it changes the policy's verdict
- * on its entries).  Never 0, which means "no listing kept". */
+ * sandbox's commit changes them), the changes the mount made to it
+ * (a file renamed into or out of it among them), and the count of
+ * directories moved (a move above it changes the policy's verdict on its
+ * entries).  A file renamed elsewhere leaves every other listing kept:
+ * programs that save a file by renaming a new one over it (git's index,
+ * editors, package installers) would otherwise have every folder read
+ * afresh after each save.  Never 0, which means "no listing kept". */
 static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
 {
 	uint64_t v[] = {
@@ -2445,7 +2451,7 @@ static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
 		e->merged ? (uint64_t)ts_ns(&e->lst.st_mtim) : 0,
 		e->merged ? (uint64_t)ts_ns(&e->lst.st_ctim) : 0,
 		e->merged ? e->lst.st_ino : 0,
-		atomic_load(&n->changes), atomic_load(&fs->rename_gen),
+		atomic_load(&n->changes), atomic_load(&fs->dirs_moved),
 	};
 	uint64_t h = 0xcbf29ce484222325ull;
 
@@ -2460,7 +2466,14 @@ static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
  * last told to start afresh (see listing_stamp).  The kernel's own rule
  * adds that a change made through the mount, or a new mtime seen in a
  * getattr, drops the kept listing at once.  Hidden names never enter a
- * listing, so none can be kept. */
+ * listing, so none can be kept.
+ *
+ * Answering ENOSYS here would spare every later open and close its two
+ * requests (the kernel then opens folders without asking, keeps each
+ * listing until a change of its own or a new mtime, and reads by offset
+ * with no handle), but a change another sandbox commits to the source
+ * would stay out of listings for the attribute timeout, a day, and the
+ * level would be asked at the first readdir only: the open is kept. */
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);

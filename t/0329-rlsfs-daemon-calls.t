@@ -21,16 +21,7 @@ pid=$(pgrep -f "rlsfs mount.* $M\$" | head -1)
 ok "the daemon is found" test -n "$pid"
 
 # traced CALLS CMD...: run CMD with the daemon's CALLS traced into $T/trace
-traced() {
-	local calls=$1 st i=0; shift
-	strace -f -y -qq -e trace="$calls" -p "$pid" -o "$T/trace" &
-	st=$!
-	# strace has attached once the daemon's threads are stopped and let go
-	while [ $i -lt 100 ] && ! grep -q 'TracerPid:.*[1-9]' "/proc/$pid/status"; do sleep 0.05; i=$((i + 1)); done
-	"$@" > /dev/null
-	sleep 0.3
-	kill "$st"; wait "$st" 2>/dev/null
-}
+traced() { local calls=$1; shift; strace_daemon "$pid" "$calls" "$T/trace" "$@"; }
 # stats_in DIR: how many of the source's entries in DIR the daemon stat()ed
 stats_in() { grep -c "newfstatat([0-9]*</.*/src/$1>, \"[^\"]" "$T/trace"; }
 

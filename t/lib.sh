@@ -177,3 +177,17 @@ umount_rlsfs() {
 	local i=0
 	while [ $i -lt 300 ] && pgrep -f "rlsfs mount.* $1\$" >/dev/null; do sleep 0.05; i=$((i + 1)); done
 }
+
+# strace_daemon PID CALLS OUT CMD...: run CMD with the system calls CALLS
+# of process PID, all its threads, traced into OUT (strace -y: descriptors
+# shown with their paths).
+strace_daemon() {
+	local pid=$1 calls=$2 out=$3 st i=0; shift 3
+	strace -f -y -qq -e trace="$calls" -p "$pid" -o "$out" &
+	st=$!
+	# strace has attached once the daemon's threads are stopped and let go
+	while [ $i -lt 100 ] && ! grep -q 'TracerPid:.*[1-9]' "/proc/$pid/status"; do sleep 0.05; i=$((i + 1)); done
+	"$@" > /dev/null
+	sleep 0.3
+	kill "$st"; wait "$st" 2>/dev/null
+}
