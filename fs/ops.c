@@ -164,6 +164,12 @@ static void entry_attr(rlsfs *fs, entry *e)
 	entry_attr_from(fs, e, true);
 }
 
+/* The descriptor kept for directory node n, or -1 when none is yet. */
+static int dir_fd_kept(rlsfs *fs, rnode *n)
+{
+	return n->parent ? atomic_load(&n->srcfd) : fs->src_fd;
+}
+
 /* The source directory of merged directory node n, as an O_PATH
  * descriptor borrowed for the length of the operation (the tree lock is
  * held).  Opened once with openat2 beneath the root, then kept: lookups in
@@ -171,11 +177,8 @@ static void entry_attr(rlsfs *fs, entry *e)
  * never move (renaming one is EXDEV), so the descriptor stays right. */
 static int dir_fd(rlsfs *fs, rnode *n, const char *path)
 {
-	int fd, expected = -1;
+	int fd = dir_fd_kept(fs, n), expected = -1;
 
-	if (!n->parent)
-		return fs->src_fd;
-	fd = atomic_load(&n->srcfd);
 	if (fd >= 0)
 		return fd;
 	fd = src_open(fs, path, O_PATH | O_DIRECTORY);
@@ -201,7 +204,7 @@ static int src_parent_fd(rlsfs *fs, rnode *parent, const char *path, const char 
 
 	*name = slash + 1;
 	/* the kept descriptor, the usual case, needs no copy of the path */
-	dfd = parent->parent ? atomic_load(&parent->srcfd) : fs->src_fd;
+	dfd = dir_fd_kept(fs, parent);
 	if (dfd >= 0)
 		return dfd;
 	memcpy(dirpath, path, len);
@@ -418,17 +421,20 @@ static int op_commit(op *o, int status)
  * the tree lock, which writers hold alone to commit and count, it is the
  * count of what o's transaction reads.  Not for a write, whose
  * transaction may hold changes not yet counted. */
+static uint64_t delta_seen_now(rlsfs *fs)
+{
+	return ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
+}
+
 static bool delta_known_empty(rlsfs *fs)
 {
-	uint64_t now = ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
-
-	return atomic_load(&fs->delta_seen) == (now | 1);
+	return atomic_load(&fs->delta_seen) == (delta_seen_now(fs) | 1);
 }
 
 static unsigned upper_hint(op *o)
 {
 	rlsfs *fs = o->fs;
-	uint64_t seen, now = ((uint64_t)atomic_load(&fs->delta_writes) + 1) << 1;
+	uint64_t seen, now = delta_seen_now(fs);
 	rls_error err;
 	bool any;
 
