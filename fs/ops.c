@@ -2434,6 +2434,7 @@ static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	int fd = fh_of(fi)->fd;
 	rls_error err;
 
+	loop_may_block(fs_of(req));
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -2666,6 +2667,7 @@ static void rls_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 {
 	rls_error err;
 
+	loop_may_block(fs_of(req));
 	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
