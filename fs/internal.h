@@ -170,10 +170,12 @@ typedef struct rlsfs {
 
 	/* Bumped whenever a file is given a set-id bit (see fh_drop_setid). */
 	atomic_uint setid_given;
+	/* Bumped whenever a file is given a capability (see drop_caps). */
+	atomic_uint caps_given;
 
 	/* channel.c: the INIT request, until its reply is amended */
 	atomic_bool init_seen;
-	bool init_killpriv;		/* the kernel offered FUSE_HANDLE_KILLPRIV */
+	uint32_t init_killpriv;		/* the FUSE_HANDLE_KILLPRIV flags the kernel offered */
 	uint64_t init_unique;
 
 	double timeout;			/* entry and attribute cache, seconds */
