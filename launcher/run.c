@@ -757,7 +757,6 @@ int cmd_run(int argc, char **argv)
 	_cleanup_close_ int policy_fd = -1;
 	char **env = NULL;
 	run_identity id;
-	policy *pol = NULL;
 	sigset_t set;
 	double t0 = run_now();
 	int status = RUN_EXIT_FAILED;
@@ -808,14 +807,9 @@ int cmd_run(int argc, char **argv)
 	/* Fail before anything is mounted when the policy is bad.  rlsfs
 	 * enforces the very policy checked here: it is handed what was read,
 	 * never reads the files again. */
-	if (policy_check_for_source(o.policy, st.source, &pol, &err) < 0) {
-		say(early, sizeof early, "rls: %s", err.msg);
-		goto out;
-	}
-	policy_fd = policy_snapshot_fd(pol, &err);
-	policy_free(pol);
+	policy_fd = policy_snapshot_for_source(o.policy, st.source, &err);
 	if (policy_fd < 0) {
-		say(early, sizeof early, "rls: run: %s", err.msg);
+		say(early, sizeof early, "rls: %s", err.msg);
 		goto out;
 	}
 	polarg = policy_resolve_spec(o.policy, st.source);
