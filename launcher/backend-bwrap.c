@@ -63,6 +63,22 @@ static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *e
 			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
 	}
 	identity_drop_foreign_mounts(ctx->tmpdir);
+	{
+		/* What bwrap binds from: the system folders (their own
+		 * mounts beneath included: the sandbox sees them), /dev and
+		 * /proc, and the temp dir with what is staged in it. */
+		size_t n = 0;
+		_cleanup_free_ const char **keep = NULL;
+
+		while (sandbox_system_dirs[n])
+			n++;
+		keep = rls_xcalloc(n + 4, sizeof *keep);
+		memcpy(keep, sandbox_system_dirs, n * sizeof *keep);
+		keep[n++] = "/dev";
+		keep[n++] = "/proc";
+		keep[n++] = ctx->tmpdir;
+		identity_keep_only_mounts(keep);
+	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	spec->mountpoint = ctx->mountpoint;

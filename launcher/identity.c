@@ -187,6 +187,31 @@ void identity_drop_foreign_mounts(const char *tmpdir)
 	(void)rls_mountinfo_each(detach_foreign, &f);
 }
 
+/* a is b, or lies beneath it. */
+static bool path_within(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n == 1 && b[0] == '/')
+		return true;
+	return !strncmp(a, b, n) && (a[n] == '/' || !a[n]);
+}
+
+static int detach_unused(const char *point, const char *fstype, const char *source, const char *opts,
+			 void *opaque)
+{
+	for (const char *const *k = opaque; *k; k++)
+		if (path_within(point, *k) || path_within(*k, point))
+			return 0;
+	(void)umount2(point, MNT_DETACH);
+	return 0;
+}
+
+void identity_keep_only_mounts(const char *const *keep)
+{
+	(void)rls_mountinfo_each(detach_unused, (void *)keep);
+}
+
 int identity_bind_fd(int fd, const char *at, unsigned long flags)
 {
 	char from[64];
