@@ -197,19 +197,31 @@ static bool path_within(const char *a, const char *b)
 	return !strncmp(a, b, n) && (a[n] == '/' || !a[n]);
 }
 
+typedef struct keep_ctx {
+	const char *const *trees;
+	const char *const *points;
+} keep_ctx;
+
 static int detach_unused(const char *point, const char *fstype, const char *source, const char *opts,
 			 void *opaque)
 {
-	for (const char *const *k = opaque; *k; k++)
-		if (path_within(point, *k) || path_within(*k, point))
+	const keep_ctx *k = opaque;
+
+	for (const char *const *t = k->trees; *t; t++)
+		if (path_within(point, *t) || path_within(*t, point))
+			return 0;
+	for (const char *const *p = k->points; *p; p++)
+		if (path_within(*p, point))
 			return 0;
 	(void)umount2(point, MNT_DETACH);
 	return 0;
 }
 
-void identity_keep_only_mounts(const char *const *keep)
+void identity_keep_only_mounts(const char *const *trees, const char *const *points)
 {
-	(void)rls_mountinfo_each(detach_unused, (void *)keep);
+	keep_ctx k = { trees, points };
+
+	(void)rls_mountinfo_each(detach_unused, &k);
 }
 
 int identity_bind_fd(int fd, const char *at, unsigned long flags)
