@@ -187,16 +187,6 @@ void identity_drop_foreign_mounts(const char *tmpdir)
 	(void)rls_mountinfo_each(detach_foreign, &f);
 }
 
-/* a is b, or lies beneath it. */
-static bool path_within(const char *a, const char *b)
-{
-	size_t n = strlen(b);
-
-	if (n == 1 && b[0] == '/')
-		return true;
-	return !strncmp(a, b, n) && (a[n] == '/' || !a[n]);
-}
-
 typedef struct keep_ctx {
 	const char *const *trees;
 	const char *const *points;
@@ -208,10 +198,10 @@ static int detach_unused(const char *point, const char *fstype, const char *sour
 	const keep_ctx *k = opaque;
 
 	for (const char *const *t = k->trees; *t; t++)
-		if (path_within(point, *t) || path_within(*t, point))
+		if (run_path_within(point, *t) || run_path_within(*t, point))
 			return 0;
 	for (const char *const *p = k->points; *p; p++)
-		if (path_within(*p, point))
+		if (run_path_within(*p, point))
 			return 0;
 	(void)umount2(point, MNT_DETACH);
 	return 0;

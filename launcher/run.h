@@ -570,6 +570,8 @@ enum {
 
 /* `name` looked up in `path` (colon-separated); NULL when not found. */
 char *run_search_path(const char *name, const char *path);
+/* `path` is `dir` or lies beneath it (everything lies beneath "/"). */
+bool run_path_within(const char *path, const char *dir);
 /* CLOCK_MONOTONIC, in seconds. */
 double run_now(void);
 /* Make process group `pgid` the foreground of the terminal on standard
