@@ -189,24 +189,22 @@ int policy_check_for_source(const char *spec, const char *source_root, policy **
 	return load_for_source(spec, source_root, true, out, err);
 }
 
-int policy_snapshot_for_source(const char *spec, const char *source_root, rls_error *err)
+int policy_take_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
 {
-	_cleanup_policy_ policy *pol = NULL;
 	_cleanup_free_ char *path = NULL;
 	const char *pick;
 
 	if (pick_for_source(spec, source_root, &pick, &path, err) < 0)
 		return -1;
 	/* A preset is the binary's own text, read from no file: nothing to
-	 * check that its build did not, and nothing to snapshot but its
-	 * name.  rlsfs parses and compiles it, once. */
+	 * check that its build did not, and nothing to hand on but its
+	 * name. */
 	if (!strchr(pick, '/') && policy_preset_text(pick)) {
-		pol = rls_xcalloc(1, sizeof *pol);
-		pol->root = rls_xstrdup(pick);
-	} else if (load(pick, true, &pol, err) < 0) {
-		return -1;
+		*out = rls_xcalloc(1, sizeof **out);
+		(*out)->root = rls_xstrdup(pick);
+		return 0;
 	}
-	return policy_snapshot_fd(pol, err);
+	return load(pick, true, out, err);
 }
 
 int policy_load_from(const char *root, const struct policy_text *texts, size_t n, policy **out, rls_error *err)
