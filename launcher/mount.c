@@ -105,7 +105,6 @@ static int mount_fuse(const char *mnt, const char *fuse_opts, int *fuse_fd, rls_
 int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const char *fuse_opts,
 		    const char *source, const char *mnt, run_mount *m, rls_error *err)
 {
-	volatile int exec_errno = 0;
 	rls_strv argv = { 0 };
 	char ready_arg[16], fuse_arg[16], policy_arg[16];
 	int p[2];
@@ -149,11 +148,7 @@ int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const 
 		rls_strv_add(&argv, *opts);
 	rls_strv_add(&argv, source);
 	rls_strv_add(&argv, mnt);
-	/* vfork: the child only execs, and copying rls's memory for it
-	 * would delay the sandbox's start.  Until the exec it runs on rls's
-	 * memory and stack, rls waiting: system calls only, no allocation,
-	 * no stdio; a failed exec leaves its errno in exec_errno. */
-	m->pid = vfork();
+	m->pid = fork();
 	if (m->pid == 0) {
 		run_child_reset_signals();
 		close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -163,25 +158,19 @@ int run_mount_start(const char *rlsfs, char *const opts[], int policy_fd, const 
 		if (policy_fd >= 0)
 			fcntl(policy_fd, F_SETFD, 0);
 		execv(argv.v[0], argv.v);
-		exec_errno = errno;
+		fprintf(stderr, "rls: %s: %s\n", argv.v[0], strerror(errno));
 		_exit(RUN_EXIT_FAILED);
 	}
 	close(p[1]);
-	if (m->pid > 0 && exec_errno) {
-		reap(m);
-		errno = exec_errno;
-		m->pid = -1;
-	}
+	rls_strv_free(argv.v);
 	if (m->pid < 0) {
 		m->pid = 0;
-		rls_error_set(err, errno, exec_errno ? "exec %s" : "fork", argv.v[0]);
-		rls_strv_free(argv.v);
+		rls_error_set(err, errno, "fork");
 		close(m->ready_fd);
 		m->ready_fd = -1;
 		drop_unserved(m, mnt);
 		return -1;
 	}
-	rls_strv_free(argv.v);
 	m->pidfd = (int)syscall(SYS_pidfd_open, m->pid, 0);
 	/* rlsfs mounts by itself otherwise: the mount is there once it says so. */
 	if (!m->ours && run_mount_ready(m, err) < 0) {
