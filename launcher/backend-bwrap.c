@@ -63,6 +63,24 @@ static int stage_mounts(const backend_ctx *ctx, sandbox_spec *spec, rls_error *e
 			return rls_error_set(err, errno, "bind %s", ctx->binds[i].host);
 	}
 	identity_drop_foreign_mounts(ctx->tmpdir);
+	{
+		/* What bwrap binds from: the system folders and /proc (their
+		 * mounts beneath included: the sandbox sees them), the temp
+		 * dir with what is staged in it; and /dev, for its device
+		 * nodes alone (the host's /dev/pts and /dev/shm are not the
+		 * sandbox's). */
+		static const char *const points[] = { "/dev", NULL };
+		size_t n = 0;
+		_cleanup_free_ const char **trees = NULL;
+
+		while (sandbox_system_dirs[n])
+			n++;
+		trees = rls_xcalloc(n + 3, sizeof *trees);
+		memcpy(trees, sandbox_system_dirs, n * sizeof *trees);
+		trees[n++] = "/proc";
+		trees[n++] = ctx->tmpdir;
+		identity_keep_only_mounts(trees, points);
+	}
 	if (mount(NULL, ctx->tmpdir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
 		return rls_error_set(err, errno, "remount %s read-only", ctx->tmpdir);
 	spec->mountpoint = ctx->mountpoint;

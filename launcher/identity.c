@@ -187,6 +187,33 @@ void identity_drop_foreign_mounts(const char *tmpdir)
 	(void)rls_mountinfo_each(detach_foreign, &f);
 }
 
+typedef struct keep_ctx {
+	const char *const *trees;
+	const char *const *points;
+} keep_ctx;
+
+static int detach_unused(const char *point, const char *fstype, const char *source, const char *opts,
+			 void *opaque)
+{
+	const keep_ctx *k = opaque;
+
+	for (const char *const *t = k->trees; *t; t++)
+		if (run_path_within(point, *t) || run_path_within(*t, point))
+			return 0;
+	for (const char *const *p = k->points; *p; p++)
+		if (run_path_within(*p, point))
+			return 0;
+	(void)umount2(point, MNT_DETACH);
+	return 0;
+}
+
+void identity_keep_only_mounts(const char *const *trees, const char *const *points)
+{
+	keep_ctx k = { trees, points };
+
+	(void)rls_mountinfo_each(detach_unused, &k);
+}
+
 int identity_bind_fd(int fd, const char *at, unsigned long flags)
 {
 	char from[64];

@@ -141,13 +141,6 @@ static void add_tmpfs(json_t *mounts, const char *dest, uint64_t size, const cha
 	add_mount(mounts, dest, "tmpfs", "tmpfs", opts);
 }
 
-static bool path_is_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
-}
-
 /* mkdir -p of `inside` under the skeleton `root`. */
 /* The skeleton is made only when `root` is given (see oci_bundle_spec). */
 static int skel_dir(const char *root, const char *inside, rls_error *err)
@@ -278,7 +271,7 @@ static int bind_host_system(const oci_bundle_spec *s, const char *root, json_t *
 		bool bound = false;
 
 		for (const char *const *d = sandbox_system_dirs; *d && !bound; d++)
-			bound = path_is_under(*h, *d);
+			bound = run_path_within(*h, *d);
 		if (!bound || stat(*h, &st) < 0 || !reachable_by(*h, s->ctx->id->uid, s->ctx->id->gid))
 			continue;
 		if (S_ISDIR(st.st_mode)) {
@@ -504,7 +497,7 @@ static int build(const oci_bundle_spec *s, bool make_skeleton, bool write_config
 	    skel_dir(root, ctx->mount_at, err) < 0 || skel_file(root, SANDBOX_INIT, err) < 0)
 		goto out;
 	add_tmpfs(mounts, "/tmp", ctx->tmp_size, "1777", uid, gid);
-	if (!path_is_under(ctx->home, "/tmp"))
+	if (!run_path_within(ctx->home, "/tmp"))
 		add_tmpfs(mounts, ctx->home, ctx->tmp_size, "0755", uid, gid);
 	add_bind(mounts, ctx->mountpoint, ctx->mount_at, true);
 	/* --bind: after /tmp and HOME, which may hold their places.  Mount

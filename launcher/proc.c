@@ -55,6 +55,13 @@ int run_program(char *const argv[])
 	return ws;
 }
 
+bool run_path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return !strcmp(dir, "/") || (!strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0'));
+}
+
 char *run_search_path(const char *name, const char *path)
 {
 	for (const char *p = path; p && *p;) {

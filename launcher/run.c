@@ -145,22 +145,12 @@ static bool valid_mount_at(const char *p)
 	if (!strcmp(p + strlen(p) - 2, "/.") || (strlen(p) >= 3 && !strcmp(p + strlen(p) - 3, "/..")))
 		return false;
 	for (const char *const *d = sandbox_system_dirs; *d; d++)
-		if (!strncmp(p, *d, strlen(*d)) && (p[strlen(*d)] == '/' || !p[strlen(*d)]))
+		if (run_path_within(p, *d))
 			return false;
 	for (const char *const *d = reserved; *d; d++)
-		if (!strncmp(p, *d, strlen(*d)) && (p[strlen(*d)] == '/' || !p[strlen(*d)]))
+		if (run_path_within(p, *d))
 			return false;
 	return strcmp(p, "/tmp") && strcmp(p, SANDBOX_HOME) && strcmp(p, "/home");
-}
-
-/* Each of the sandbox's /tmp, HOME and /dev/shm holds at most this by
- * default: 1 GiB, or an eighth of the memory on a smaller machine, so
- * that the three together cannot take a laptop's memory. */
-static bool path_within(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return !strcmp(dir, "/") || (!strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0'));
 }
 
 /* --bind: each host path real and outside the tree (a path of the tree
@@ -178,24 +168,27 @@ static int check_binds(run_opts *o, const char *source, const char *delta_dir)
 			return bad("%s %s: %s", opt, b->host, strerror(errno));
 		free(b->host);
 		b->host = real;
-		if (path_within(real, source) || path_within(source, real))
+		if (run_path_within(real, source) || run_path_within(source, real))
 			return bad("%s %s: the source tree is shown only through the policy (-p), not by --bind",
 				   opt, real);
-		if (delta_dir && path_within(delta_dir, real))
+		if (delta_dir && run_path_within(delta_dir, real))
 			return bad("%s %s would show the delta %s", opt, real, delta_dir);
 		if (!b->inside)
 			b->inside = rls_xstrdup(real);
 		if (b->inside[0] != '/' || !strcmp(b->inside, "/") || strstr(b->inside, "//") ||
 		    strstr(b->inside, "/./") || strstr(b->inside, "/../") ||
-		    b->inside[strlen(b->inside) - 1] == '/' || path_within(b->inside, "/proc") ||
-		    path_within(b->inside, "/dev") || path_within(b->inside, "/run/rls") ||
-		    path_within(b->inside, o->mount_at) || path_within(o->mount_at, b->inside))
+		    b->inside[strlen(b->inside) - 1] == '/' || run_path_within(b->inside, "/proc") ||
+		    run_path_within(b->inside, "/dev") || run_path_within(b->inside, "/run/rls") ||
+		    run_path_within(b->inside, o->mount_at) || run_path_within(o->mount_at, b->inside))
 			return bad("%s: '%s' is no place for it inside (an absolute path outside %s, /proc, "
 				   "/dev and /run/rls)", opt, b->inside, o->mount_at);
 	}
 	return 0;
 }
 
+/* Each of the sandbox's /tmp, HOME and /dev/shm holds at most this by
+ * default: 1 GiB, or an eighth of the memory on a smaller machine, so
+ * that the three together cannot take a laptop's memory. */
 static uint64_t default_tmp_size(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -757,7 +750,6 @@ int cmd_run(int argc, char **argv)
 	_cleanup_close_ int policy_fd = -1;
 	char **env = NULL;
 	run_identity id;
-	policy *pol = NULL;
 	sigset_t set;
 	double t0 = run_now();
 	int status = RUN_EXIT_FAILED;
@@ -808,14 +800,9 @@ int cmd_run(int argc, char **argv)
 	/* Fail before anything is mounted when the policy is bad.  rlsfs
 	 * enforces the very policy checked here: it is handed what was read,
 	 * never reads the files again. */
-	if (policy_check_for_source(o.policy, st.source, &pol, &err) < 0) {
-		say(early, sizeof early, "rls: %s", err.msg);
-		goto out;
-	}
-	policy_fd = policy_snapshot_fd(pol, &err);
-	policy_free(pol);
+	policy_fd = policy_snapshot_for_source(o.policy, st.source, &err);
 	if (policy_fd < 0) {
-		say(early, sizeof early, "rls: run: %s", err.msg);
+		say(early, sizeof early, "rls: %s", err.msg);
 		goto out;
 	}
 	polarg = policy_resolve_spec(o.policy, st.source);

@@ -115,6 +115,12 @@ int identity_private_mounts(rls_error *err);
  * its rlsfs while this sandbox lives (the namespace's private copy keeps
  * it), and whose delta would stay busy. */
 void identity_drop_foreign_mounts(const char *tmpdir);
+/* In that namespace, detach every mount but those at, beneath or above a
+ * path of `trees`, and those at or above a path of `points` (both
+ * NULL-terminated): the host's mounts the sandbox never reaches.
+ * bubblewrap reads the whole mount table again after each of its binds,
+ * so each of those it need not read some thirty times. */
+void identity_keep_only_mounts(const char *const *trees, const char *const *points);
 int identity_stage_tmpdir(const char *tmpdir, const char *mountpoint, int mnt_fd, const char *init_at,
 			  int init_fd, rls_error *err);
 /* Bind what descriptor fd names at `at` (MS_BIND | flags); 0 or -1. */
@@ -564,6 +570,8 @@ enum {
 
 /* `name` looked up in `path` (colon-separated); NULL when not found. */
 char *run_search_path(const char *name, const char *path);
+/* `path` is `dir` or lies beneath it (everything lies beneath "/"). */
+bool run_path_within(const char *path, const char *dir);
 /* CLOCK_MONOTONIC, in seconds. */
 double run_now(void);
 /* Make process group `pgid` the foreground of the terminal on standard

@@ -64,13 +64,6 @@ static void add_fd(rls_strv *a, const char *opt, int fd)
 	add2(a, opt, buf);
 }
 
-static bool path_is_under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	return !strncmp(path, dir, n) && (path[n] == '/' || path[n] == '\0');
-}
-
 /* A tmpfs of `size` bytes (0: the kernel's default) at `dest`. */
 static void add_tmpfs(rls_strv *a, uint64_t size, const char *dest)
 {
@@ -150,7 +143,7 @@ char **sandbox_bwrap_args(const sandbox_spec *s)
 		bool bound = false;
 
 		for (const char *const *d = sandbox_system_dirs; *d && !bound; d++)
-			bound = path_is_under(*h, *d);
+			bound = run_path_within(*h, *d);
 		if (!bound || stat(*h, &st) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode))
@@ -165,7 +158,7 @@ char **sandbox_bwrap_args(const sandbox_spec *s)
 	add2(&a, "--remount-ro", "/dev");
 	add_proc(&a);
 	add_tmpfs(&a, s->tmp_size, "/tmp");
-	if (!path_is_under(s->home, "/tmp"))
+	if (!run_path_within(s->home, "/tmp"))
 		add_tmpfs(&a, s->tmp_size, s->home);
 	else
 		add2(&a, "--dir", s->home);

@@ -226,6 +226,10 @@ void policy_texts_free(struct policy_text *v, size_t n);
 /* policy.c: load `root` (a preset's name, or a file's name) reading only
  * `texts`, never a file. */
 int policy_load_from(const char *root, const struct policy_text *texts, size_t n, policy **out, rls_error *err);
+/* policy.c: what a snapshot of the policy a run over source_root applies
+ * is taken from: as policy_check_for_source, but a preset only named,
+ * neither parsed nor compiled (its policy can give no decision). */
+int policy_take_for_source(const char *spec, const char *source_root, policy **out, rls_error *err);
 /* The decision, and the index of the deciding rule (-1 for none). */
 policy_level policy_decide_rule(const policy *pol, const char *path, bool is_dir, policy_decision *why,
 				long *rule);

@@ -147,20 +147,36 @@ char *policy_resolve_spec(const char *spec, const char *source)
 	return rls_xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", spec);
 }
 
+/* The spec a run over source_root applies: `spec`, else the tree's own
+ * policy file, else the agent-safe preset.  *path owns the file's name. */
+static int pick_for_source(const char *spec, const char *source_root, const char **pick, char **path,
+			   rls_error *err)
+{
+	struct stat st;
+
+	*pick = spec;
+	if (spec)
+		return 0;
+	*path = rls_xasprintf("%s/.rls/policy.yml", source_root ? source_root : ".");
+	if (lstat(*path, &st) == 0) {
+		*pick = *path;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return rls_error_set(err, errno, "%s", *path);
+	*pick = "agent-safe";
+	return 0;
+}
+
 static int load_for_source(const char *spec, const char *source_root, bool interpret, policy **out,
 			   rls_error *err)
 {
 	_cleanup_free_ char *path = NULL;
-	struct stat st;
+	const char *pick;
 
-	if (spec)
-		return load(spec, interpret, out, err);
-	path = rls_xasprintf("%s/.rls/policy.yml", source_root ? source_root : ".");
-	if (lstat(path, &st) == 0)
-		return load(path, interpret, out, err);
-	if (errno != ENOENT)
-		return rls_error_set(err, errno, "%s", path);
-	return load("agent-safe", interpret, out, err);
+	if (pick_for_source(spec, source_root, &pick, &path, err) < 0)
+		return -1;
+	return load(pick, interpret, out, err);
 }
 
 int policy_load_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
@@ -171,6 +187,24 @@ int policy_load_for_source(const char *spec, const char *source_root, policy **o
 int policy_check_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
 {
 	return load_for_source(spec, source_root, true, out, err);
+}
+
+int policy_take_for_source(const char *spec, const char *source_root, policy **out, rls_error *err)
+{
+	_cleanup_free_ char *path = NULL;
+	const char *pick;
+
+	if (pick_for_source(spec, source_root, &pick, &path, err) < 0)
+		return -1;
+	/* A preset is the binary's own text, read from no file: nothing to
+	 * check that its build did not, and nothing to hand on but its
+	 * name. */
+	if (!strchr(pick, '/') && policy_preset_text(pick)) {
+		*out = rls_xcalloc(1, sizeof **out);
+		(*out)->root = rls_xstrdup(pick);
+		return 0;
+	}
+	return load(pick, true, out, err);
 }
 
 int policy_load_from(const char *root, const struct policy_text *texts, size_t n, policy **out, rls_error *err)

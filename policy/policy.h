@@ -81,6 +81,11 @@ int policy_check_for_source(const char *spec, const char *source_root, policy **
  * in another process, it gives the very policy checked here, whatever
  * happens to the files meanwhile: nothing is read twice. */
 int policy_snapshot_fd(const policy *pol, rls_error *err);
+/* policy_snapshot_fd of policy_check_for_source, for `rls run`: the
+ * policy a run over source_root applies, its files checked and their
+ * texts taken.  A preset, which reads no file, is taken by name and not
+ * parsed here: the rlsfs that loads the snapshot parses it. */
+int policy_snapshot_for_source(const char *spec, const char *source_root, rls_error *err);
 /* Load the policy a snapshot holds, reading no file: names are resolved as
  * the process that took it resolved them (call it from the same folder).
  * -1 and why when `fd` is not a sealed memfd holding a well-formed

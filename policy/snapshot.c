@@ -31,6 +31,20 @@
 #define SNAPSHOT_MAX_BYTES ((size_t)SNAPSHOT_MAX_FILES * (POLICY_MAX_FILE_BYTES + 2 * PATH_MAX + 32))
 #define SNAPSHOT_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
+int policy_snapshot_for_source(const char *spec, const char *source_root, rls_error *err)
+{
+	policy *pol = NULL;
+	int fd;
+
+	/* rlsfs, which loads the snapshot, parses and compiles a preset,
+	 * once. */
+	if (policy_take_for_source(spec, source_root, &pol, err) < 0)
+		return -1;
+	fd = policy_snapshot_fd(pol, err);
+	policy_free(pol);
+	return fd;
+}
+
 int policy_snapshot_fd(const policy *pol, rls_error *err)
 {
 	_cleanup_buf_ rls_buf b = { 0 };
