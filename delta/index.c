@@ -157,7 +157,8 @@ int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err)
 	txn->t = t;
 	txn->d = d;
 	txn->write = write;
-	if (write && atomic_load(&d->reserve_short)) {
+	/* (the tables opened: opening them adds none of their records) */
+	if (write && atomic_load(&d->reserve_short) && d->inodes) {
 		txn->guarded = true;
 		txn->records = count_records(txn);
 	}

@@ -202,7 +202,9 @@ static void map_grow(delta *d)
 	want = round_up(want, MAP_STEP);
 	if (want <= map)
 		goto out;
-	if (remap(d, map, want) < 0) {
+	/* on a filesystem nearly full, one step may fit where more will not */
+	if (remap(d, map, want) < 0 && (atomic_load(&d->map_broken) || want == map + MAP_STEP ||
+					remap(d, map, round_up(map + 1, MAP_STEP)) < 0)) {
 		if (atomic_load(&d->map_broken))
 			goto out;
 		atomic_store(&d->map_refused_at, used);
