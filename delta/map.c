@@ -16,13 +16,17 @@
  * read.
  *
  * The map starts small (MAP_MIN, or the file's size) and keeps room for
- * changes: as much again as the index uses (room_wanted), so that a change
- * that rewrites every page of the index still fits.  A write transaction
+ * changes: as much again as the index uses, between MAP_MIN_ROOM and
+ * MAP_MAX_ROOM (room_wanted), so that a change that rewrites every page of
+ * the index still fits; what is allocated ahead is bounded so, and not
+ * charged to the delta's quota (quota.c counts the pages in use).  A write transaction
  * begins only once that room is there; growing it (reserve, then remap)
  * needs no transaction open in the process (LMDB's rule), so every
  * transaction holds map_lock shared from begin to end and growth takes it
  * alone.  A change that finds the map full all the same fails (ENOSPC) and
- * the next grows the map to twice its size.  When the filesystem cannot
+ * the next grows the map by twice the room (a change bigger than the room
+ * is one that rewrites most of a large index, or moves a subtree into an
+ * occupied folder, which index.c bounds by the room).  When the filesystem cannot
  * give the room, what is left of it is the index's reserve (below).
  *
  * Other processes (rls diff, commit, deltas) map the index read-only at
@@ -38,7 +42,7 @@
 #define MAP_STEP ((uint64_t)1 << 20)
 #define MAP_MIN MAP_STEP
 #define MAP_MIN_ROOM ((uint64_t)512 << 10)
-#define MAP_MAX_ROOM ((uint64_t)1 << 30)
+#define MAP_MAX_ROOM ((uint64_t)64 << 20)
 
 /* ---- the reserve -----------------------------------------------------
  * Every change of the index writes new pages (LMDB copies on write), and
@@ -197,8 +201,8 @@ static void map_grow(delta *d)
 	if (!full && map - used >= room_wanted(used))
 		goto out;	/* another thread grew it */
 	want = used + 2 * room_wanted(used);
-	if (full && want < 2 * map)
-		want = 2 * map;
+	if (full && want < map + 2 * room_wanted(map))
+		want = map + 2 * room_wanted(map);
 	want = round_up(want, MAP_STEP);
 	if (want <= map)
 		goto out;
