@@ -8,12 +8,11 @@
  * kernel answers that with SIGBUS, not ENOSPC: the daemon would die.  So
  * the map never covers a page without a block: the file's blocks are
  * reserved with fallocate(2) before the map covers them (LMDB extends the
- * file to the map's size, over those blocks), and only on filesystems that
- * write a reserved block in place (tmpfs, ext4, XFS; a copy-on-write
- * filesystem needs new blocks to overwrite one).  Where the filesystem is
- * another, or will not reserve the blocks, the index is written with
- * pwrite(2) as in any other process, in a map of DELTA_MAPSIZE that is only
- * read.
+ * file to the map's size, over those blocks), and only on a filesystem
+ * that writes a reserved block in place and keeps a written page writable
+ * (tmpfs: see maps_well).  Where the filesystem is another, or will not
+ * reserve the blocks, the index is written with pwrite(2) as in any other
+ * process, in a map of DELTA_MAPSIZE that is only read.
  *
  * The map starts small (MAP_MIN, or the file's size) and keeps room for
  * changes: as much again as the index uses, between MAP_MIN_ROOM and
@@ -96,22 +95,21 @@ static uint64_t room_wanted(uint64_t used)
 	return used < MAP_MIN_ROOM ? MAP_MIN_ROOM : used > MAP_MAX_ROOM ? MAP_MAX_ROOM : used;
 }
 
-/* Does the filesystem of `fd` write a block reserved by fallocate(2) in
- * place, with no new allocation, however often it is rewritten? */
-static bool writes_in_place(int fd)
+/* Is a writable map of the file `fd` safe and cheap: does its filesystem
+ * write a block reserved by fallocate(2) in place, with no new allocation
+ * however often it is rewritten, and keep a page it was written once
+ * writable?  tmpfs does both.  ext4 and XFS write reserved blocks in
+ * place, but their writeback (which any syncfs(2) of the filesystem
+ * forces) makes each page it cleans fault again at the next store, a
+ * journaled fault: with other programs syncing, that cost the daemon
+ * three times the CPU of pwrite(2) there.  Copy-on-write filesystems
+ * (btrfs, bcachefs, ZFS) need new blocks to rewrite one, and network
+ * filesystems promise nothing of the kind. */
+static bool maps_well(int fd)
 {
 	struct statfs sf;
 
-	if (fstatfs(fd, &sf) < 0)
-		return false;
-	switch ((unsigned long)sf.f_type) {
-	case TMPFS_MAGIC:
-	case EXT4_SUPER_MAGIC:	/* ext2, ext3 and ext4 */
-	case XFS_SUPER_MAGIC:
-		return true;
-	default:
-		return false;
-	}
+	return fstatfs(fd, &sf) == 0 && (unsigned long)sf.f_type == TMPFS_MAGIC;
 }
 
 int delta_map_prepare(delta *d, size_t *mapsize)
@@ -121,7 +119,7 @@ int delta_map_prepare(delta *d, size_t *mapsize)
 	uint64_t size;
 
 	d->writemap = false;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !writes_in_place(fd))
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !maps_well(fd))
 		return 0;
 	size = round_up((uint64_t)st.st_size, MAP_STEP);
 	if (size < MAP_MIN)
@@ -223,14 +221,16 @@ out:
 /* Another process made the index larger than this one's map. */
 static int map_resized(delta *d, rls_error *err)
 {
-	uint64_t used, map, want = DELTA_MAPSIZE;
+	uint64_t used, map, want;
 	int r = 0;
 
 	pthread_rwlock_wrlock(&d->map_lock);
 	if (!atomic_load(&d->map_broken)) {
+		/* the meta pages, first in the map, tell the index's size */
 		map_span(d, &used, &map);
-		if (d->writemap)
-			want = round_up(used + room_wanted(used), MAP_STEP);
+		want = round_up(used + room_wanted(used), MAP_STEP);
+		if (!d->writemap && want < DELTA_MAPSIZE)
+			want = DELTA_MAPSIZE;
 		if (want > map && remap(d, map, want) < 0)
 			r = rls_error_set(err, errno, "%s: cannot map the index at %llu bytes", d->path,
 					  (unsigned long long)want);
