@@ -95,6 +95,6 @@ is "$(caps "$g")" 0100000200200000000000000000000000000000 "one set on it is the
 echo more >> "$g"
 is "$(caps "$g")" "No data available" "and a write takes it off"
 umount_rlsfs "$M"
-mount_rlsfs "$S" "$M" -p read-only || { echo "Bail out! mount failed"; exit 1; }
+mount_rlsfs "$S" "$M" --delta "$D" -p read-only || { echo "Bail out! mount failed"; exit 1; }
 is "$(python3 -c "import os; print(os.stat('$f').st_ctime_ns)")" "$after" "the ctime is the same after a remount"
 done_testing
