@@ -26,12 +26,20 @@ struct delta {
 	bool wrote;		/* a write transaction committed: the close syncs */
 	size_t page_size;	/* of the index */
 	struct delta_quota *quota;	/* quota.c; NULL without one */
-	/* The index's reserve (index.c): allocated up to this offset of its
+	/* The index's reserve (map.c): allocated up to this offset of its
 	 * file; short when the filesystem could not make it good; off when
 	 * it cannot allocate ahead at all. */
 	_Atomic uint64_t reserved_end;
 	atomic_bool reserve_short;
 	atomic_bool reserve_off;
+	/* The index's map (map.c): written through (MDB_WRITEMAP), every
+	 * page of it allocated.  Every transaction holds map_lock shared;
+	 * a remap holds it alone. */
+	bool writemap;
+	pthread_rwlock_t map_lock;
+	atomic_bool map_full;		/* a change found it full: grow more */
+	atomic_bool map_broken;		/* a remap failed: no map at all */
+	_Atomic uint64_t map_refused_at;	/* index size when growth was refused */
 };
 
 struct delta_txn {
@@ -155,10 +163,36 @@ int delta_quota_reserve(delta *d, uint64_t bytes, rls_error *err);
 void delta_quota_charge(delta *d, int64_t bytes);
 void delta_quota_free(delta *d);
 
-/* Map an LMDB (negative) or errno (positive) result into *err. */
+/* Map an LMDB (negative) or errno (positive) result into *err.  An
+ * MDB_MAP_FULL sets delta_map_full_seen in the calling thread. */
 int delta_mdb_error(rls_error *err, int rc, const char *what);
-/* Keep room allocated past the index's last page (index.c). */
+extern _Thread_local bool delta_map_full_seen;
+
+/* ---- the index's room and map (map.c) */
+
+/* The map a process that only reads, or writes with pwrite(2), uses:
+ * sparse, LMDB touches only what it uses. */
+#define DELTA_MAPSIZE ((size_t)1 << 36)
+/* Keep room allocated past the index's last page (an index written with
+ * pwrite(2)). */
 void delta_reserve_refill(delta *d);
+/* Before the environment of a mounted delta opens: 1 and *mapsize set
+ * when the index is to be written through its map (MDB_WRITEMAP), its
+ * blocks up to *mapsize reserved; 0 to write it as any other process. */
+int delta_map_prepare(delta *d, size_t *mapsize);
+/* Begin an LMDB transaction, the map grown first when a write needs room
+ * (or mapped again when another process grew the index); end it with
+ * delta_map_end after the commit or abort. */
+int delta_map_begin(delta *d, bool write, MDB_txn **out, rls_error *err);
+void delta_map_end(delta *d, bool write);
+/* Hold the map in place outside a transaction (for mdb_env_* calls). */
+int delta_map_enter(delta *d, rls_error *err);
+void delta_map_leave(delta *d);
+/* Bytes of the index in use (its pages up to the last one). */
+uint64_t delta_map_used(delta *d);
+/* Room left in the map for a transaction begun in it (UINT64_MAX for an
+ * index written with pwrite(2)); inside a transaction. */
+uint64_t delta_map_room(delta *d);
 
 /* Meta values: 0 and *out (malloc'ed, NUL-terminated) filled, 1 when absent. */
 int delta_meta_get(delta_txn *txn, const char *key, char **out, size_t *len, rls_error *err);

@@ -187,7 +187,8 @@ int delta_has_below(delta_txn *txn, const char *dir, bool *out, rls_error *err);
 /* Rename every entry strictly below `from` to the same place below `to`:
  * one record, whatever lies below.  When entries are below `to` already,
  * those from `from` are put among them one by one (EXDEV when there are
- * too many to move at once, tens of MiB of entries). */
+ * too many to move at once: tens of MiB of entries, or a quarter of the
+ * room of an index written through its map). */
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err);
 /* Remove every entry strictly below `dir` (inodes whose last name goes are
  * forgotten too). */

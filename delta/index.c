@@ -48,8 +48,13 @@ int delta_meta_del(delta_txn *txn, const char *key, rls_error *err)
 
 int delta_sync(delta *d, rls_error *err)
 {
-	int rc = mdb_env_sync(d->env, 1);
+	int rc;
 
+	/* a written map is synced with msync(2): held in place meanwhile */
+	if (delta_map_enter(d, err) < 0)
+		return -1;
+	rc = mdb_env_sync(d->env, 1);
+	delta_map_leave(d);
 	return rc ? delta_mdb_error(err, rc, "sync index") : 0;
 }
 
@@ -73,7 +78,7 @@ void delta_close(delta *d)
 		 * committed there is nothing to sync (a mount that only read
 		 * ends without waiting on the disk).  Any other environment
 		 * synced each transaction as it committed: nothing is left. */
-		if (d->live && d->wrote) {
+		if (d->live && d->wrote && !atomic_load(&d->map_broken)) {
 			if (d->data_sync_fd >= 0)
 				syncfs(d->data_sync_fd);
 			mdb_env_sync(d->env, 1);
@@ -89,6 +94,7 @@ void delta_close(delta *d)
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
 	delta_quota_free(d);
+	pthread_rwlock_destroy(&d->map_lock);
 	free(d->path);
 	free(d->source);
 	free(d);
@@ -126,43 +132,6 @@ bool delta_is_mounted(const delta *d)
 	return false;
 }
 
-/* ---- the reserve -----------------------------------------------------
- * Every change of the index writes new pages (LMDB copies on write), and
- * pages past the end of its file need room that a full filesystem no
- * longer has: then not even a removal, which would free room, could be
- * recorded.  So the index keeps DELTA_RESERVE_PAGES allocated past its
- * last page (fallocate with FALLOC_FL_KEEP_SIZE: LMDB sees no change of
- * size, and its writes there need no new blocks), made good when a change
- * has eaten half of it.  While the filesystem cannot make it good the
- * reserve is short, and a transaction that adds records is refused with
- * ENOSPC; one that removes or changes records goes on in what is left (a
- * removal frees its data file's room, and the next change makes the
- * reserve good again).  A change takes a few pages per table it touches,
- * so the reserve lasts for many of them. */
-#define DELTA_RESERVE_PAGES 64
-
-void delta_reserve_refill(delta *d)
-{
-	MDB_envinfo info;
-	uint64_t end, want;
-	int fd;
-
-	if (atomic_load(&d->reserve_off) || mdb_env_info(d->env, &info) != 0 || mdb_env_get_fd(d->env, &fd) != 0)
-		return;
-	end = ((uint64_t)info.me_last_pgno + 1) * d->page_size;
-	want = end + DELTA_RESERVE_PAGES * d->page_size;
-	if (atomic_load(&d->reserved_end) >= end + DELTA_RESERVE_PAGES / 2 * d->page_size)
-		return;
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)end, (off_t)(want - end)) == 0) {
-		atomic_store(&d->reserved_end, want);
-		atomic_store(&d->reserve_short, false);
-	} else if (errno == ENOSPC || errno == EDQUOT) {
-		atomic_store(&d->reserve_short, true);
-	} else {
-		atomic_store(&d->reserve_off, true);	/* no allocating ahead here: nothing to keep */
-	}
-}
-
 static size_t count_records(delta_txn *txn)
 {
 	MDB_dbi dbis[] = { txn->d->meta, txn->d->nodes, txn->d->dirs, txn->d->inodes };
@@ -179,19 +148,17 @@ static size_t count_records(delta_txn *txn)
 
 int delta_begin(delta *d, bool write, delta_txn **out, rls_error *err)
 {
-	delta_txn *txn = rls_xcalloc(1, sizeof *txn);
-	int rc;
+	delta_txn *txn;
+	MDB_txn *t;
 
-	if (write && atomic_load(&d->reserve_short))
-		delta_reserve_refill(d);	/* room may have been freed since */
-	rc = mdb_txn_begin(d->env, NULL, write ? 0 : MDB_RDONLY, &txn->t);
-	if (rc) {
-		free(txn);
-		return delta_mdb_error(err, rc, "begin transaction");
-	}
+	if (delta_map_begin(d, write, &t, err) < 0)
+		return -1;
+	txn = rls_xcalloc(1, sizeof *txn);
+	txn->t = t;
 	txn->d = d;
 	txn->write = write;
-	if (write && atomic_load(&d->reserve_short)) {
+	/* (the tables opened: opening them adds none of their records) */
+	if (write && atomic_load(&d->reserve_short) && d->inodes) {
 		txn->guarded = true;
 		txn->records = count_records(txn);
 	}
@@ -211,6 +178,7 @@ int delta_commit_txn(delta_txn *txn, rls_error *err)
 	rc = mdb_txn_commit(txn->t);
 	if (rc == 0 && txn->write)
 		delta_reserve_refill(txn->d);
+	delta_map_end(txn->d, txn->write);
 	if (rc == 0) {
 		txn->d->wrote |= txn->write;
 		for (size_t i = 0; i < txn->n_unlink; i++) {
@@ -230,6 +198,7 @@ void delta_abort(delta_txn *txn)
 	if (!txn)
 		return;
 	mdb_txn_abort(txn->t);
+	delta_map_end(txn->d, txn->write);
 	free(txn->unlink_ids);
 	free(txn);
 }
@@ -852,8 +821,17 @@ struct collect {
 
 /* How much of a subtree a move into an occupied folder may copy into
  * memory: rlsfs's memory is not the sandbox's to spend (EXDEV, which mv(1)
- * answers by moving entry by entry). */
+ * answers by moving entry by entry).  In a mapped index, no more than a
+ * quarter of the map's room either: the records are written anew, and
+ * the move must fit in the room its transaction has (map.c). */
 #define MOVE_MAX_BYTES ((size_t)64 << 20)
+
+static size_t move_budget(delta *d)
+{
+	uint64_t room = delta_map_room(d) / 4;
+
+	return room < MOVE_MAX_BYTES ? (room ? (size_t)room : 1) : MOVE_MAX_BYTES;
+}
 
 static int collect_one(const char *path, const MDB_val *k, const MDB_val *v, bool is_dir, void *opaque)
 {
@@ -941,7 +919,7 @@ static int check_lengths(delta_txn *txn, const char *from, uint64_t id, const ch
 int delta_move_below(delta_txn *txn, const char *from, const char *to, rls_error *err)
 {
 	_cleanup_chain_ struct chain chain = { 0 };
-	_cleanup_collect_ struct collect c = { .budget = MOVE_MAX_BYTES };
+	_cleanup_collect_ struct collect c = { .budget = move_budget(txn->d) };
 	struct step src;
 	uint64_t id, parent, dest;
 	const char *name;

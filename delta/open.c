@@ -8,8 +8,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* One sparse map is enough for any tree: LMDB only touches what it uses. */
-#define DELTA_MAPSIZE ((size_t)1 << 36)
 #define DELTA_MAXREADERS 1024
 
 static int source_realpath(const char *source, char **out, rls_error *err)
@@ -110,16 +108,21 @@ static int open_env(delta *d, bool create, rls_error *err)
 {
 	_cleanup_free_ char *index = rls_xasprintf("%s/index", d->path);
 	unsigned flags = MDB_NOTLS;
+	size_t mapsize = DELTA_MAPSIZE;
 	MDB_stat est;
 	int rc;
 
 	if (d->live)
 		flags |= MDB_NOSYNC | MDB_NOMETASYNC;
+	/* A mounted delta writes its index through the map where every
+	 * page of the map can be allocated ahead (map.c). */
+	if (d->live && delta_map_prepare(d, &mapsize))
+		flags |= MDB_WRITEMAP;
 	if ((rc = mdb_env_create(&d->env)))
 		return delta_mdb_error(err, rc, "lmdb");
 	/* meta, entries, dirs, inodes, and a format 1 delta's nodes */
 	mdb_env_set_maxdbs(d->env, 8);
-	mdb_env_set_mapsize(d->env, DELTA_MAPSIZE);
+	mdb_env_set_mapsize(d->env, mapsize);
 	mdb_env_set_maxreaders(d->env, DELTA_MAXREADERS);
 	if ((rc = mdb_env_open(d->env, index, flags, 0600)))
 		return delta_mdb_error(err, rc, index);
@@ -187,6 +190,7 @@ int delta_open(const char *dir, const char *source, unsigned flags, delta **out,
 	bool create = false;
 
 	d->dir_fd = d->data_fd = d->data_sync_fd = d->mount_fd = -1;
+	pthread_rwlock_init(&d->map_lock, NULL);
 	d->live = flags & DELTA_MOUNT;
 	if (stat(dir, &st) < 0) {
 		if (errno != ENOENT || !(flags & DELTA_CREATE)) {

@@ -69,13 +69,11 @@ static const char *human(uint64_t n, char buf[static 32])
 	return buf;
 }
 
+/* The pages the index uses, not the room allocated ahead of them
+ * (map.c), which is bounded and not the sandbox's doing. */
 static uint64_t index_bytes(delta *d)
 {
-	MDB_envinfo info;
-
-	if (mdb_env_info(d->env, &info) != 0)
-		return 0;
-	return ((uint64_t)info.me_last_pgno + 1) * d->page_size;
+	return delta_map_used(d);
 }
 
 static uint64_t data_bytes(const struct delta_quota *q)
@@ -149,10 +147,11 @@ int delta_get_usage(delta *d, delta_usage *u, rls_error *err)
 		return -1;
 	/* LMDB directly: the index (index.c) calls on the quota, not the
 	 * other way round */
-	if ((rc = mdb_txn_begin(d->env, NULL, MDB_RDONLY, &txn)))
-		return delta_mdb_error(err, rc, "index statistics");
+	if (delta_map_begin(d, false, &txn, err) < 0)
+		return -1;
 	rc = mdb_stat(txn, d->nodes, &st);
 	mdb_txn_abort(txn);
+	delta_map_end(d, false);
 	if (rc)
 		return delta_mdb_error(err, rc, "index statistics");
 	u->entries = st.ms_entries;

@@ -16,12 +16,15 @@
 
 /* What an LMDB (negative) or errno (positive) result means, in *err: a
  * damaged index is EIO, a full one ENOSPC. */
+_Thread_local bool delta_map_full_seen;
+
 int delta_mdb_error(rls_error *err, int rc, const char *what)
 {
 	if (rc > 0)
 		return rls_error_set(err, rc, "%s", what);
 	switch (rc) {
 	case MDB_MAP_FULL:
+		delta_map_full_seen = true;
 		return rls_error_set(err, ENOSPC, "%s: index full", what);
 	case MDB_INVALID:
 	case MDB_CORRUPTED:
