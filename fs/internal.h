@@ -313,6 +313,7 @@ typedef struct dir_handle {
 	 * read on: the levels of its names are those of another path. */
 	unsigned rename_gen, delta_writes, dirs_moved;
 	bool delta_none;
+	bool unwatched;		/* kept, but its source folder is not watched */
 	/* Kept on a node (under kept_lock): readers holding it, the node,
 	 * the chain of kept listings. */
 	unsigned refs;

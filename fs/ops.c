@@ -2501,7 +2501,6 @@ typedef struct dir_read {
 	fuse_ino_t ino;
 	dir_handle *dh;
 	bool kept;
-	bool unwatched;		/* its source folder could not be watched */
 } dir_read;
 
 /* The listing to read from offset off of directory ino, held.  A kept
@@ -2537,7 +2536,7 @@ static int dir_read_begin(dir_read *d, rlsfs *fs, fuse_ino_t ino, off_t off, str
 		return r;
 	}
 	d->dh = dh_new(fs);
-	r = dh_take(fs, n, d->dh, &d->unwatched);
+	r = dh_take(fs, n, d->dh, &d->dh->unwatched);
 	if (r < 0) {
 		dh_free(d->dh);
 		return r;
@@ -2553,10 +2552,10 @@ static void dir_read_end(dir_read *d, bool end)
 		pthread_mutex_unlock(&d->dh->lock);
 		return;
 	}
-	listing_put(d->fs, d->dh, end);
 	/* unwatched: the kernel is not to keep what it read */
-	if (end && d->unwatched)
+	if (end && d->dh->unwatched)
 		srcwatch_inval(d->fs, d->ino);
+	listing_put(d->fs, d->dh, end);
 }
 
 static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
