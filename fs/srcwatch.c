@@ -14,7 +14,9 @@
  * A name the kernel holds is never invalidated as an entry: that would
  * detach whatever is mounted on it.
  *
- * Where a folder cannot be watched (the watches of the user ran out), its
+ * The watches are the user's, shared with every program of the user's on
+ * the host (editors, build tools): a mount takes a quarter of what the
+ * host allows at most.  Where a folder cannot be watched, its
  * listing is dropped again after each time it is read, so the kernel asks
  * afresh at the next listing: slower, never stale.  When the queue of
  * events overflows, every folder's listing is dropped. */
@@ -43,6 +45,7 @@ struct srcwatch {
 	size_t nq, capq;
 	bool all;		/* every folder's */
 	bool stop;
+	size_t max;		/* watches at most */
 };
 
 static size_t slot_of(const srcwatch *sw, int wd)
@@ -135,7 +138,12 @@ int srcwatch_add(rlsfs *fs, rnode *n, int dirfd)
 	/* the folder the descriptor holds, never a path another may swap */
 	snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd);
 	pthread_mutex_lock(&sw->lock);
-	wd = inotify_add_watch(sw->ifd, proc, SRCWATCH_MASK);
+	if (sw->used >= sw->max) {
+		wd = -1;
+		errno = ENOSPC;
+	} else {
+		wd = inotify_add_watch(sw->ifd, proc, SRCWATCH_MASK);
+	}
 	if (wd > 0)
 		table_put(sw, wd, n->nodeid);
 	pthread_mutex_unlock(&sw->lock);
@@ -264,6 +272,20 @@ static void *srcwatch_thread(void *arg)
 	return NULL;
 }
 
+/* The watches each user may hold on the host (8192 when unknown). */
+static size_t host_watches(void)
+{
+	FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "re");
+	unsigned long v = 8192;
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 8192;
+		fclose(f);
+	}
+	return v;
+}
+
 int srcwatch_start(rlsfs *fs, rls_error *err)
 {
 	srcwatch *sw = rls_xcalloc(1, sizeof *sw);
@@ -274,6 +296,7 @@ int srcwatch_start(rlsfs *fs, rls_error *err)
 		rls_error_set(err, errno, "inotify");
 		goto fail;
 	}
+	sw->max = host_watches() / 4;
 	pthread_mutex_init(&sw->lock, NULL);
 	fs->srcwatch = sw;
 	if ((errno = pthread_create(&sw->thread, NULL, srcwatch_thread, fs))) {
