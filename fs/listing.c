@@ -118,17 +118,24 @@ dir_handle *listing_get(rlsfs *fs, rnode *n)
 	return dh;
 }
 
+/* n's kept listing is kept no more: the listing to free now, or NULL
+ * (none, or its last reader frees it).  Under kept_lock. */
+static dir_handle *unkeep_locked(rlsfs *fs, rnode *n)
+{
+	dir_handle *dh = n->kept;
+
+	if (!dh)
+		return NULL;
+	kept_unlink(fs, dh);
+	return dh->refs ? NULL : dh;
+}
+
 void listing_keep(rlsfs *fs, rnode *n, dir_handle *dh)
 {
 	dir_handle *old;
 
 	pthread_mutex_lock(&fs->kept_lock);
-	old = n->kept;
-	if (old) {
-		kept_unlink(fs, old);
-		if (old->refs)
-			old = NULL;	/* its last reader frees it */
-	}
+	old = unkeep_locked(fs, n);
 	dh->refs++;
 	dh->node = n;
 	n->kept = dh;
@@ -159,12 +166,7 @@ void listing_forget(rlsfs *fs, rnode *n)
 	dir_handle *dh;
 
 	pthread_mutex_lock(&fs->kept_lock);
-	dh = n->kept;
-	if (dh) {
-		kept_unlink(fs, dh);
-		if (dh->refs)
-			dh = NULL;
-	}
+	dh = unkeep_locked(fs, n);
 	pthread_mutex_unlock(&fs->kept_lock);
 	if (dh)
 		dh_free(dh);

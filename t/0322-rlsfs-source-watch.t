@@ -38,12 +38,6 @@ requests() {
 }
 # list DIR: its names on one line
 list() { ls -A "$1" 2>&1 | tr '\n' ' '; }
-# eventually WANT CMD...: CMD's output, once it is WANT (polled up to 5 s)
-eventually() {
-	local want=$1 got i=0; shift
-	while got=$("$@"); [ "$got" != "$want" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	echo "$got"
-}
 walk() { for _ in 1 2 3 4; do find "$M/ro"; ls -R "$M/ro"; done; }
 
 ls "$M/ro" > /dev/null

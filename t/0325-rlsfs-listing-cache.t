@@ -22,13 +22,6 @@ mount_rlsfs "$S" "$M" -p "$T/policy.yml" || { echo "Bail out! mount failed"; exi
 
 # list DIR: its names on one line, twice (the second from a kept listing)
 list() { ls -A "$1" > /dev/null; ls -A "$1" | tr '\n' ' '; }
-# eventually WANT CMD...: CMD's output, once it is WANT (polled up to 5 s:
-# the kernel learns of a change to the source from rlsfs's watch of it)
-eventually() {
-	local want=$1 got i=0; shift
-	while got=$("$@"); [ "$got" != "$want" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	echo "$got"
-}
 
 is "$(list "$M/w/d")" "a " "a listing read twice shows the visible entry alone"
 echo 2 > "$M/w/d/b"
