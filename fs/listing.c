@@ -27,6 +27,7 @@ static void kept_unlink(rlsfs *fs, dir_handle *dh)
 static bool kept_evict(rlsfs *fs)
 {
 	dir_handle *gone = NULL;
+	bool any;
 
 	pthread_mutex_lock(&fs->kept_lock);
 	for (dir_handle *dh = fs->kept, *next; dh; dh = next) {
@@ -38,11 +39,12 @@ static bool kept_evict(rlsfs *fs)
 		}
 	}
 	pthread_mutex_unlock(&fs->kept_lock);
+	any = gone != NULL;
 	for (dir_handle *next; gone; gone = next) {
 		next = gone->knext;
 		dh_free(gone);
 	}
-	return gone != NULL;
+	return any;
 }
 
 bool dh_charge(dir_handle *dh, size_t bytes)
