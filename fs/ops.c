@@ -2401,9 +2401,9 @@ static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
  * seen in a getattr, or a notification drops it; that spares two requests
  * a folder opened.  What the kernel keeps stays true: a change another
  * sandbox commits to the source is seen by the folder's watch, and its
- * thread drops the listing; a folder moved (which changes the policy's
- * verdict on the names beneath it) drops every listing; the level is asked
- * at each readdir, and hidden names never enter a listing.
+ * thread drops the listing; a folder moved (the policy judges names by
+ * their paths) drops every listing; the level is asked at each readdir,
+ * and hidden names never enter a listing.
  *
  * Without watches (inotify could not be set up), each open checks the
  * level and decides whether the kernel may answer readdir from the

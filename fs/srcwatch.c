@@ -208,7 +208,9 @@ static void serve_queue(rlsfs *fs, srcwatch *sw)
 	free(q);
 }
 
-static void serve_event(rlsfs *fs, srcwatch *sw, const struct inotify_event *ev)
+/* One event; *last: the folder whose listing this batch of events dropped
+ * last (a commit writing many files into one folder drops it once). */
+static void serve_event(rlsfs *fs, srcwatch *sw, const struct inotify_event *ev, uint64_t *last)
 {
 	uint64_t dir, child;
 
@@ -228,7 +230,9 @@ static void serve_event(rlsfs *fs, srcwatch *sw, const struct inotify_event *ev)
 		node_watch_lost(fs, dir, ev->wd);
 		return;
 	}
-	drop_listing(fs, dir);
+	if (dir != *last)
+		drop_listing(fs, dir);
+	*last = dir;
 	if (!ev->len || !ev->name[0])
 		return;
 	child = node_child_id(fs, dir, ev->name);
@@ -260,10 +264,12 @@ static void *srcwatch_thread(void *arg)
 		if (stop)
 			break;
 		while ((len = read(sw->ifd, buf, sizeof buf)) > 0) {
+			uint64_t last = 0;
+
 			for (char *e = buf; e < buf + len;) {
 				const struct inotify_event *ev = (const struct inotify_event *)e;
 
-				serve_event(fs, sw, ev);
+				serve_event(fs, sw, ev, &last);
 				e += sizeof *ev + ev->len;
 			}
 		}
