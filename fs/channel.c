@@ -5,16 +5,21 @@
  * (write, truncation, change of owner) tells the kernel so with
  * FUSE_HANDLE_KILLPRIV; else, before every chown(2), the kernel asks for
  * the file's attributes afresh (a GETATTR) to work the new mode out
- * itself.  libfuse 3.14 asks for FUSE_CAP_HANDLE_KILLPRIV by default and
- * then leaves the flag out of its reply, so the reply is amended here:
- * the flag is added when the kernel offered it, nothing else changes.
+ * itself.  One that also takes the file capability (security.capability)
+ * off at a write, a truncation and a change of owner says
+ * FUSE_HANDLE_KILLPRIV_V2; else, before every write(2), the kernel asks
+ * whether the file carries one (a GETXATTR), to remove it itself.
+ * libfuse 3.14 asks for FUSE_CAP_HANDLE_KILLPRIV by default and then
+ * leaves the flag out of its reply, and knows nothing of the second, so
+ * the reply is amended here: the flags are added when the kernel offered
+ * them, nothing else changes.
  *
- * rlsfs drops the bits itself in every case (ops.c: setid_on_write at a
- * write, a truncation or O_TRUNC; drop_setid at a change of owner), so
- * the flag changes who does it, not whether it is done.  The kernel still
- * asks whether a file carries security.capability before a write and a
- * chown, and removes it (REMOVEXATTR) when it does: that check is the
- * VFS's, not FUSE's, and is kept.
+ * rlsfs does both itself in every case (ops.c: setid_on_write and
+ * drop_caps at a write, a truncation or O_TRUNC; drop_setid and drop_caps
+ * at a change of owner), so the flags change who does it, not whether it
+ * is done.  The kernel still asks about security.capability before a
+ * chown and a truncation it did not see the file had none for: that
+ * check is the VFS's, not FUSE's.
  */
 #include "internal.h"
 
@@ -37,7 +42,7 @@ static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 
 		if (in->opcode == FUSE_INIT) {
 			fs->init_unique = in->unique;
-			fs->init_killpriv = init->flags & FUSE_HANDLE_KILLPRIV;
+			fs->init_killpriv = init->flags & (FUSE_HANDLE_KILLPRIV | FUSE_HANDLE_KILLPRIV_V2);
 			atomic_store(&fs->init_seen, true);
 		}
 	}
@@ -57,8 +62,8 @@ static ssize_t channel_writev(int fd, struct iovec *iov, int count, void *userda
 		struct iovec amended[2] = { iov[0], { &reply, iov[1].iov_len } };
 
 		memcpy(&reply, iov[1].iov_base, iov[1].iov_len);
-		reply.flags |= FUSE_HANDLE_KILLPRIV;
-		fs->init_killpriv = false;
+		reply.flags |= fs->init_killpriv;
+		fs->init_killpriv = 0;
 		return writev(fd, amended, 2);
 	}
 	return writev(fd, iov, count);

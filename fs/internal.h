@@ -189,14 +189,17 @@ typedef struct rlsfs {
 
 	/* Bumped whenever a file is given a set-id bit (see fh_drop_setid). */
 	atomic_uint setid_given;
+	/* Bumped whenever a file is given a capability (see drop_caps). */
+	atomic_uint caps_given;
 
 	/* channel.c: the INIT request, until its reply is amended */
 	atomic_bool init_seen;
-	bool init_killpriv;		/* the kernel offered FUSE_HANDLE_KILLPRIV */
+	uint32_t init_killpriv;		/* the FUSE_HANDLE_KILLPRIV flags the kernel offered */
 	uint64_t init_unique;
 
 	double timeout;			/* entry and attribute cache, seconds */
 	struct fuse_session *se;
+	struct rls_loop *loop;		/* loop.c, while it serves */
 	pid_t watch_pid;		/* --watch-pid, or 0 */
 	char *mountpoint;
 } rlsfs;
@@ -362,6 +365,17 @@ int audit_open(rlsfs *fs, const char *path, rls_error *err);
 void audit_denial(rlsfs *fs, fuse_req_t req, const char *op, const char *path, policy_level level, int err);
 /* Say what was dropped, and close. */
 void audit_close(rlsfs *fs);
+
+/* loop.c: serve the session's requests until it ends, with at most
+ * max_workers threads (see loop.c).  The reading error that ended it, if
+ * any, is an error. */
+int loop_serve(rlsfs *fs, unsigned max_workers, rls_error *err);
+/* A handler is about to wait (on the disk, or on the kernel, which may
+ * wait for another request): let another thread read meanwhile. */
+void loop_may_block(rlsfs *fs);
+/* pthread_create, with the signals that end rlsfs blocked in the new
+ * thread: they go to the main thread, which the loop's end waits in. */
+int loop_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops rlsfs_ops;

@@ -1042,6 +1042,11 @@ typedef struct open_file {
 	/* fs->setid_given when the handle last knew its file had no set-id
 	 * bit: while it is unchanged, no file was given one since. */
 	atomic_uint setid_seen;
+	/* Opened for writing on a file that may carry security.capability:
+	 * the first write through it takes the attribute off (drop_caps);
+	 * caps_seen is fs->caps_given when it last did. */
+	atomic_bool caps;
+	atomic_uint caps_seen;
 	/* Its opener held CAP_FSETID (caller_capable): the writer the
 	 * kernel's writeback of a shared mapping stands for, as the kernel
 	 * judges such a writer by the opener's credentials; the WRITE it
@@ -1121,12 +1126,40 @@ static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_ino
 	return di->flags != flags;
 }
 
+/* A change of a file's data takes its file capability (security.capability)
+ * off, whoever makes it, as Linux's file_remove_privs() does: else a
+ * sandbox could write its own code into a file that grants capabilities,
+ * and the commit would carry both to the source.  rlsfs tells the kernel
+ * it does so (FUSE_HANDLE_KILLPRIV_V2, channel.c), which spares the
+ * request that asked for the attribute before every write(2).  Done at a
+ * write, fallocate or copy_file_range through a handle (the first one, or
+ * the first since a capability was given to any file), at a truncation
+ * and at a change of owner.  fd: the data file, or with name the folder
+ * that holds it.  Asked first: taking it off needs CAP_SETFCAP even when
+ * it is not there. */
+static int drop_caps(int fd, const char *name)
+{
+	char path[64];
+
+	if (name)
+		snprintf(path, sizeof path, "/proc/self/fd/%d/%s", fd, name);
+	if ((name ? lgetxattr(path, XATTR_NAME_CAPS, NULL, 0) : fgetxattr(fd, XATTR_NAME_CAPS, NULL, 0)) < 0)
+		return errno == ENODATA || errno == ENOTSUP ? 0 : -errno;
+	if ((name ? lremovexattr(path, XATTR_NAME_CAPS) : fremovexattr(fd, XATTR_NAME_CAPS)) < 0 && errno != ENODATA)
+		return -errno;
+	return 0;
+}
+
 /* A handle opened now on a file of mode `mode`: whether its first write
- * must look at the set-id bits (fh_drop_setid). */
-static void fh_setid_init(rlsfs *fs, open_file *fh, fuse_req_t req, mode_t mode, bool writable)
+ * must look at the set-id bits and the file capability (fh_drop_setid).
+ * bare: the file was made in this mount and given no attribute since, so
+ * carries no capability (see made_bare). */
+static void fh_setid_init(rlsfs *fs, open_file *fh, fuse_req_t req, mode_t mode, bool writable, bool bare)
 {
 	atomic_init(&fh->setid, writable && has_setid(mode));
 	atomic_init(&fh->setid_seen, atomic_load(&fs->setid_given));
+	atomic_init(&fh->caps, writable && !bare);
+	atomic_init(&fh->caps_seen, atomic_load(&fs->caps_given));
 	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
 }
 
@@ -1153,6 +1186,16 @@ static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool wri
 	int r;
 
 	di.mode = 0;
+	if (fh->upper) {
+		unsigned given = atomic_load(&fs->caps_given);
+
+		if (atomic_load(&fh->caps) || atomic_exchange(&fh->caps_seen, given) != given) {
+			r = drop_caps(fh->fd, NULL);
+			atomic_store(&fh->caps, r < 0);
+			if (r < 0)
+				return r;
+		}
+	}
 	if (!atomic_load(&fh->setid)) {
 		unsigned given = atomic_load(&fs->setid_given);
 
@@ -1393,8 +1436,8 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	 * source's file, which must not change */
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
-	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && fi)
-		r = fh_drop_setid(req, n->nodeid, fh_of(fi), false);
+	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
+		r = fi ? fh_drop_setid(req, n->nodeid, fh_of(fi), false) : drop_caps(fd, NULL);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1429,6 +1472,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	rnode *n = node_of(fs, ino);
 	delta_inode stored;
 	policy_level level;
+	bool bare;
 	entry e;
 	op o;
 	int r;
@@ -1445,6 +1489,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		deny(fs, req, "setattr", o.path, level, modify_errno(level));
 		return;
 	}
+	bare = n->made_bare && !n->link;
 	r = setattr_allowed(req, &e.st, attr, to_set);
 	if (r == 0)
 		r = copy_up(&o, o.path, &e);
@@ -1460,8 +1505,15 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		e.di.gid = idmap_gid(fs, attr->st_gid);
 	/* a change of owner takes the bits off, whoever asks, as on Linux
 	 * (the kernel leaves it to rlsfs: see channel.c) */
-	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		char name[17];
+
 		drop_setid(&e.di);
+		if (e.node.kind == DELTA_FILE && !bare) {
+			delta_data_name(e.node.id, name);
+			r = drop_caps(delta_data_fd(fs->d), name);
+		}
+	}
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		setid_on_write(req, NULL, &e.di);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
@@ -1486,6 +1538,8 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 				r = -err_code(&err);
 			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 				r = truncate_data(fs, fd, attr->st_size);
+			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && !bare)
+				r = drop_caps(fd, NULL);
 			if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 				r = -errno;
 		} else if (to_set & FUSE_SET_ATTR_SIZE) {
@@ -1608,6 +1662,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
 	struct fuse_entry_param fe;
+	bool bare = false;
 	entry e;
 	rnode *n = NULL;
 
@@ -1630,6 +1685,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
 		n->made_bare = S_ISREG(e.st.st_mode);
+		bare = n->made_bare;
 	}
 	r = op_end(o, r) ?: r;
 	if (r < 0) {
@@ -1655,7 +1711,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	}
 	fill_entry(fs, &fe, n, &e);
 	if (fi) {
-		fh_setid_init(fs, fh, req, e.st.st_mode, true);
+		fh_setid_init(fs, fh, req, e.st.st_mode, true, bare);
 		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
@@ -2230,13 +2286,14 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	delta_hold *held = NULL;
 	open_file *fh;
 	rls_error err;
-	bool dropped = false;
+	bool dropped = false, bare;
 	entry e;
 	op o;
 	int fd, r = 0;
 
 	if (resolve(req, &o, n, &e, want_write, 0) < 0)
 		return;
+	bare = n->made_bare && !n->link;
 	if (open_access(fs, req, o.path, level_of(fs, n, o.path), fi->flags) < 0) {
 		op_end(&o, -1);
 		return;
@@ -2250,6 +2307,8 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
+		if (r == 0 && (fi->flags & O_TRUNC) && !bare)
+			r = drop_caps(fd, NULL);
 		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, NULL, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
@@ -2280,7 +2339,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
-	fh_setid_init(fs, fh, req, e.di.mode, want_write);
+	fh_setid_init(fs, fh, req, e.di.mode, want_write, bare);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
@@ -2362,6 +2421,7 @@ static void rls_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_
 	int fd = fh_of(fi)->fd;
 	rls_error err;
 
+	loop_may_block(fs_of(req));
 	if ((datasync ? fdatasync(fd) : fsync(fd)) < 0) {
 		fuse_reply_err(req, errno);
 		return;
@@ -2673,6 +2733,7 @@ static void rls_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fu
 {
 	rls_error err;
 
+	loop_may_block(fs_of(req));
 	fuse_reply_err(req, delta_flush(fs_of(req)->d, &err) < 0 ? err_code(&err) : 0);
 }
 
@@ -2871,6 +2932,9 @@ static void xattr_change(fuse_req_t req, fuse_ino_t ino, const char *opname, con
 		r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
 	if (r == 0 && (remove ? lremovexattr(xpath, name) : lsetxattr(xpath, name, value, size, flags)))
 		r = -errno;
+	/* every handle looks again before its next write (see drop_caps) */
+	if (r == 0 && !remove && !strcmp(name, XATTR_NAME_CAPS))
+		atomic_fetch_add(&fs->caps_given, 1);
 	r = op_end(&o, r) ?: r;
 	fuse_reply_err(req, -r);
 }

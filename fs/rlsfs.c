@@ -345,7 +345,6 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 {
 	rlsfs fs = { .src_fd = -1, .audit_fd = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *cfg = NULL;
 	pthread_t watcher;
 	bool watching = false;
 	rls_error err;
@@ -449,7 +448,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	(void)srcwatch_start(&fs, &err);
 	if (mo->watch_pid > 0) {
 		fs.watch_pid = mo->watch_pid;
-		watching = pthread_create(&watcher, NULL, watch_thread, &fs) == 0;
+		watching = loop_thread_start(&watcher, watch_thread, &fs) == 0;
 		if (watching)
 			pthread_detach(watcher);
 	}
@@ -460,25 +459,17 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	/* Ready: from here on nothing is the caller's to read. */
 	if (notify_fd >= 0 && !mo->debug)
 		daemon_stdio(true);
-	cfg = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_clone_fd(cfg, 1);
-	/* As many workers as processors, all kept once started, and at least
-	 * 4: so that a request never waits for a notification another one
-	 * caused, and so that a few reads waiting on a cold disk or a long
-	 * fsync do not hold up the rest on a small machine.  libfuse ends
-	 * the workers past the idle count after each request, and the kernel
-	 * hands each request to the worker that has waited longest: with 16
-	 * at most and 4 kept, a grep -r of 20,000 files started and ended 275
-	 * threads (each a clone of /dev/fuse and a splice pipe to make again)
-	 * and took 1.6 times the daemon's CPU time that 2 kept workers took. */
+	/* As many workers as processors at most, and at least 4: a few reads
+	 * waiting on a cold disk or a long fsync must not hold up the rest
+	 * on a small machine.  Under a serial load one serves (see loop.c). */
 	{
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		unsigned workers = cpus < 4 ? 4 : cpus > RLSFS_THREADS_MAX ? RLSFS_THREADS_MAX : (unsigned)cpus;
 
-		fuse_loop_cfg_set_max_threads(cfg, workers);
-		fuse_loop_cfg_set_idle_threads(cfg, workers);
+		rc = loop_serve(&fs, workers, &err) == 0 ? 0 : 1;
+		if (rc)
+			fprintf(stderr, "rlsfs: %s\n", err.msg);
 	}
-	rc = fuse_session_loop_mt(fs.se, cfg) == 0 ? 0 : 1;
 	/* Ending: a signal from here on (rls's SIGTERM, meant for a loop
 	 * that a copy of the mount kept going) must not cut the delta's
 	 * sync short, which would leave a kept delta not durable.  Set
@@ -486,7 +477,6 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	fuse_loop_cfg_destroy(cfg);
 	srcwatch_stop(&fs);
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);

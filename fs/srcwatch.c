@@ -305,7 +305,7 @@ int srcwatch_start(rlsfs *fs, rls_error *err)
 	sw->max = host_watches() / 4;
 	pthread_mutex_init(&sw->lock, NULL);
 	fs->srcwatch = sw;
-	if ((errno = pthread_create(&sw->thread, NULL, srcwatch_thread, fs))) {
+	if ((errno = -loop_thread_start(&sw->thread, srcwatch_thread, fs))) {
 		rls_error_set(err, errno, "source watch thread");
 		pthread_mutex_destroy(&sw->lock);
 		fs->srcwatch = NULL;
