@@ -13,6 +13,9 @@
 #include "../policy/policy.h"
 #include "fs.h"
 
+struct dir_handle;
+typedef struct srcwatch srcwatch;
+
 /* The hard-link side of a node (node.c). */
 typedef struct node_link {
 	uint64_t id;		/* the delta inode */
@@ -60,6 +63,12 @@ typedef struct rnode {
 	/* O_PATH descriptor of the source directory (merged directories),
 	 * or -1; see dir_fd() in ops.c. */
 	atomic_int srcfd;
+	/* Merged directories: the inotify watch of the source directory, or
+	 * 0 (see srcwatch.c). */
+	atomic_int watch;
+	/* Directories: the listing kept for the kernel to read on by offset,
+	 * or NULL (under kept_lock; see listing.c). */
+	struct dir_handle *kept;
 	/* Open handles of the node (under nodes_lock): an unlinked file
 	 * still answers fstat and fchmod through them. */
 	struct open_file *files;
@@ -120,10 +129,20 @@ typedef struct rlsfs {
 	uint64_t audit_dropped;		/* denials left out, not yet said */
 	int64_t audit_dropped_said_ns;	/* when they last were */
 
-	/* Memory the open directory handles' listings take, and its bound
-	 * (0: none): rlsfs lies outside the command's memory limit. */
+	/* Memory the listings taken take, and its bound (0: none): rlsfs
+	 * lies outside the command's memory limit.  The listings kept on
+	 * nodes, newest first, under kept_lock (see listing.c). */
 	atomic_size_t dir_bytes;
 	size_t dir_bytes_max;
+	pthread_mutex_t kept_lock;
+	struct dir_handle *kept;
+
+	/* srcwatch.c: the source folders watched, or NULL when the mount
+	 * opens folders as handles (see rls_opendir); the watches of nodes
+	 * freed, for it to remove (under nodes_lock). */
+	srcwatch *srcwatch;
+	int *unwatched;
+	size_t n_unwatched, cap_unwatched;
 
 	/* The namespace lock: path-changing operations take it for writing,
 	 * everything else for reading. */
@@ -260,6 +279,76 @@ static inline gid_t idmap_gid(const rlsfs *fs, gid_t g)
 	return g == fs->idmap.owner_gid ? fs->idmap.sandbox_gid :
 	       g == fs->idmap.sandbox_gid ? fs->idmap.owner_gid : g;
 }
+
+/* node.c, for srcwatch.c: each by nodeid, under nodes_lock. */
+/* Take up to max watches of nodes freed since last asked. */
+size_t node_take_unwatched(rlsfs *fs, int *wds, size_t max);
+/* The source folder of node id went: its watch wd is gone. */
+void node_watch_lost(rlsfs *fs, uint64_t id, int wd);
+/* The nodeid the kernel holds for (parent, name), or 0. */
+uint64_t node_child_id(rlsfs *fs, uint64_t parent, const char *name);
+/* The nodeids of every directory the kernel holds, in *ids (malloc'd). */
+size_t node_dir_ids(rlsfs *fs, uint64_t **ids);
+
+/* listing.c: a folder's entries, listed whole at once. */
+typedef struct dirent_snap {
+	char *name;
+	ino_t ino;
+	mode_t type;
+	policy_level level;	/* of the name as a type's entry */
+} dirent_snap;
+
+typedef struct dir_handle {
+	dirent_snap *ents;
+	size_t n, cap;
+	rlsfs *fs;
+	size_t bytes;		/* charged to fs->dir_bytes */
+	bool full;		/* the bound was reached: the listing is cut short */
+	/* An open directory's: the listing is taken at the first readdir,
+	 * not at opendir, as a directory whose listing the kernel keeps is
+	 * opened without being read. */
+	pthread_mutex_t lock;
+	bool taken;
+	/* What a listing with attributes may reuse of the listing: the
+	 * entries' levels, while no rename moved a folder (rename_gen), and
+	 * that the delta held nothing in the folder, while it took no write
+	 * (delta_writes).  A kept listing whose dirs_moved is past is not
+	 * read on: the levels of its names are those of another path. */
+	unsigned rename_gen, delta_writes, dirs_moved;
+	bool delta_none;
+	bool unwatched;		/* kept, but its source folder is not watched */
+	/* Kept on a node (under kept_lock): readers holding it, the node,
+	 * the chain of kept listings. */
+	unsigned refs;
+	rnode *node;
+	struct dir_handle *kprev, *knext;
+} dir_handle;
+
+dir_handle *dh_new(rlsfs *fs);
+/* Charge bytes of a listing to the mount; past the bound, once kept
+ * listings nothing reads are dropped, false and the listing marked full. */
+bool dh_charge(dir_handle *dh, size_t bytes);
+void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type, policy_level level);
+void dh_free(dir_handle *dh);
+/* n's kept listing, held (listing_put), or NULL. */
+dir_handle *listing_get(rlsfs *fs, rnode *n);
+/* Keep dh, held by the caller, as n's listing, in place of any other. */
+void listing_keep(rlsfs *fs, rnode *n, dir_handle *dh);
+/* Let go of dh; with done (read to its end), no longer keep it. */
+void listing_put(rlsfs *fs, dir_handle *dh, bool done);
+/* n is freed: its kept listing goes. */
+void listing_forget(rlsfs *fs, rnode *n);
+
+/* srcwatch.c: see there. */
+int srcwatch_start(rlsfs *fs, rls_error *err);
+void srcwatch_stop(rlsfs *fs);
+/* Watch the source folder of merged directory node n (dirfd: an O_PATH
+ * descriptor of it); 0, or -errno (ENOSPC: the user's watches ran out). */
+int srcwatch_add(rlsfs *fs, rnode *n, int dirfd);
+/* The kernel is to drop the listing and attributes of node nodeid,
+ * or of every directory, soon: from srcwatch's thread. */
+void srcwatch_inval(rlsfs *fs, uint64_t nodeid);
+void srcwatch_inval_all(rlsfs *fs);
 
 /* caller.c */
 bool caller_init(rlsfs *fs);

@@ -65,6 +65,7 @@ static void slot_release(rlsfs *fs, rnode *n)
 void node_table_init(rlsfs *fs)
 {
 	pthread_mutex_init(&fs->nodes_lock, NULL);
+	pthread_mutex_init(&fs->kept_lock, NULL);
 	fs->table_size = 1024;
 	fs->table = rls_xcalloc(fs->table_size, sizeof *fs->table);
 	fs->chunks = rls_xcalloc(RLSFS_CHUNKS, sizeof *fs->chunks);
@@ -98,6 +99,7 @@ void node_table_free(rlsfs *fs)
 				}
 				free(n->link);
 				drop_fd(fs, n);
+				listing_forget(fs, n);
 				free(n->gone);
 				free(n->name);
 				free(n);
@@ -109,6 +111,8 @@ void node_table_free(rlsfs *fs)
 	free(fs->free_slots);
 	free(fs->table);
 	free(fs->by_id);
+	free(fs->unwatched);
+	listing_forget(fs, &fs->root);
 	free(fs->root.name);
 }
 
@@ -483,6 +487,90 @@ rnode *node_add_link(rlsfs *fs, rnode *n, rnode *parent, const char *name, uint6
 	return n;
 }
 
+/* The watch of n's source folder, if any, is left for srcwatch.c to
+ * remove (nodes_lock held). */
+static void unwatch_locked(rlsfs *fs, rnode *n)
+{
+	int wd = atomic_exchange(&n->watch, 0);
+
+	if (!wd)
+		return;
+	if (fs->n_unwatched == fs->cap_unwatched) {
+		fs->cap_unwatched = fs->cap_unwatched ? 2 * fs->cap_unwatched : 64;
+		fs->unwatched = rls_xrealloc(fs->unwatched, fs->cap_unwatched * sizeof *fs->unwatched);
+	}
+	fs->unwatched[fs->n_unwatched++] = wd;
+}
+
+size_t node_take_unwatched(rlsfs *fs, int *wds, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	for (n = 0; n < max && fs->n_unwatched; n++)
+		wds[n] = fs->unwatched[--fs->n_unwatched];
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return n;
+}
+
+/* The node of nodeid id, if it still is (nodes_lock held). */
+static rnode *live_locked(rlsfs *fs, uint64_t id)
+{
+	rnode *n = node_of(fs, id);
+
+	return n && n->nodeid == id ? n : NULL;
+}
+
+void node_watch_lost(rlsfs *fs, uint64_t id, int wd)
+{
+	rnode *n;
+	int expected = wd;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	n = live_locked(fs, id);
+	if (n)
+		atomic_compare_exchange_strong(&n->watch, &expected, 0);
+	pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+uint64_t node_child_id(rlsfs *fs, uint64_t parent, const char *name)
+{
+	uint64_t id = 0;
+	rnode *p, *n;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	p = live_locked(fs, parent);
+	n = p ? find_locked(fs, p, name, node_hash(p, name)) : NULL;
+	if (n && n->link && n->link->shared)
+		n = n->link->shared;
+	if (n && n->nlookup > 0)
+		id = n->nodeid;
+	pthread_mutex_unlock(&fs->nodes_lock);
+	return id;
+}
+
+size_t node_dir_ids(rlsfs *fs, uint64_t **ids)
+{
+	size_t n = 0, cap = 64;
+	uint64_t *v = rls_xmalloc(cap * sizeof *v);
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	v[n++] = FUSE_ROOT_ID;
+	for (size_t i = 0; i < fs->table_size; i++)
+		for (rnode *d = fs->table[i]; d; d = d->hnext) {
+			if (!S_ISDIR(d->type) || d->nlookup == 0)
+				continue;
+			if (n == cap) {
+				cap *= 2;
+				v = rls_xrealloc(v, cap * sizeof *v);
+			}
+			v[n++] = d->nodeid;
+		}
+	pthread_mutex_unlock(&fs->nodes_lock);
+	*ids = v;
+	return n;
+}
+
 /* Free n if nothing refers to it, then its parents likewise.  Called with
  * nodes_lock held. */
 static void release_locked(rlsfs *fs, rnode *n)
@@ -495,6 +583,8 @@ static void release_locked(rlsfs *fs, rnode *n)
 		if (!n->detached)
 			table_remove(fs, n);
 		drop_fd(fs, n);
+		unwatch_locked(fs, n);
+		listing_forget(fs, n);
 		slot_release(fs, n);
 		free(n->gone);
 		free(n->name);

@@ -753,82 +753,6 @@ static int remove_entry(op *o, const char *path, const entry *e, bool keep_below
 
 /* ---- directory contents ------------------------------------------------- */
 
-typedef struct dirent_snap {
-	char *name;
-	ino_t ino;
-	mode_t type;
-	policy_level level;	/* of the name as a type's entry */
-} dirent_snap;
-
-typedef struct dir_handle {
-	dirent_snap *ents;
-	size_t n, cap;
-	rlsfs *fs;
-	size_t bytes;		/* charged to fs->dir_bytes */
-	bool full;		/* the bound was reached: the listing is cut short */
-	/* The listing is taken at the first readdir, not at opendir: a
-	 * directory whose listing the kernel keeps is opened without being
-	 * read. */
-	pthread_mutex_t lock;
-	bool taken;
-	/* What a listing with attributes may reuse of the listing: the
-	 * entries' levels, while no rename moved a folder (rename_gen), and
-	 * that the delta held nothing in the folder, while it took no write
-	 * (delta_writes). */
-	unsigned rename_gen, delta_writes;
-	bool delta_none;
-} dir_handle;
-
-/* Charge bytes of a listing to the mount: the sandbox can hold as many
- * directories open as it likes, each a copy of a listing in rlsfs's memory,
- * which no memory limit of the sandbox's covers.  False, and the handle
- * marked full, past the bound. */
-static bool dh_charge(dir_handle *dh, size_t bytes)
-{
-	rlsfs *fs = dh->fs;
-	size_t now = atomic_fetch_add(&fs->dir_bytes, bytes) + bytes;
-
-	if (fs->dir_bytes_max && now > fs->dir_bytes_max) {
-		atomic_fetch_sub(&fs->dir_bytes, bytes);
-		dh->full = true;
-		return false;
-	}
-	dh->bytes += bytes;
-	return true;
-}
-
-static void dh_add(dir_handle *dh, const char *name, ino_t ino, mode_t type, policy_level level)
-{
-	/* what malloc takes for the copy of the name, header included */
-	size_t len = (strlen(name) + 1 + 8 + 15) & ~(size_t)15;
-
-	if (dh->full || !dh_charge(dh, len < 32 ? 32 : len))
-		return;
-	if (dh->n == dh->cap) {
-		size_t cap = dh->cap ? dh->cap * 2 : 64;
-
-		if (!dh_charge(dh, (cap - dh->cap) * sizeof *dh->ents))
-			return;
-		dh->cap = cap;
-		dh->ents = rls_xrealloc(dh->ents, dh->cap * sizeof *dh->ents);
-	}
-	dh->ents[dh->n].name = rls_xstrdup(name);
-	dh->ents[dh->n].ino = ino;
-	dh->ents[dh->n].type = type;
-	dh->ents[dh->n].level = level;
-	dh->n++;
-}
-
-static void dh_free(dir_handle *dh)
-{
-	pthread_mutex_destroy(&dh->lock);
-	atomic_fetch_sub(&dh->fs->dir_bytes, dh->bytes);
-	for (size_t i = 0; i < dh->n; i++)
-		free(dh->ents[i].name);
-	free(dh->ents);
-	free(dh);
-}
-
 static mode_t dtype_mode(unsigned char t)
 {
 	switch (t) {
@@ -2332,8 +2256,12 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		if ((flags & RENAME_EXCHANGE) && nb && S_ISDIR(nb->type))
 			nb->merged = false;
 		atomic_fetch_add(&fs->rename_gen, 1);
-		if (S_ISDIR(a.st.st_mode) || ((flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode)))
+		if (S_ISDIR(a.st.st_mode) || ((flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))) {
 			atomic_fetch_add(&fs->dirs_moved, 1);
+			/* the kernel's listings beneath are of another path */
+			if (fs->srcwatch)
+				srcwatch_inval_all(fs);
+		}
 	}
 	op_end(&o, r);
 	fuse_reply_err(req, -r);
@@ -2526,20 +2454,21 @@ static uint64_t listing_stamp(rlsfs *fs, rnode *n, const entry *e)
 	return h ? h : 1;
 }
 
-/* Opening a directory checks its level, every time, and decides whether
- * the kernel may answer readdir from the listing it keeps (FOPEN_CACHE_DIR):
- * only when nothing the listing depends on changed since the kernel was
- * last told to start afresh (see listing_stamp).  The kernel's own rule
- * adds that a change made through the mount, or a new mtime seen in a
- * getattr, drops the kept listing at once.  Hidden names never enter a
- * listing, so none can be kept.
+/* Opening a directory.  With the source watched (srcwatch.c), the answer
+ * is ENOSYS, once for the mount: the kernel then opens every folder
+ * without asking, sends no releasedir, and keeps each listing
+ * (FOPEN_CACHE_DIR) until a change made through the mount, a new mtime
+ * seen in a getattr, or a notification drops it; that spares two requests
+ * a folder opened.  What the kernel keeps stays true: a change another
+ * sandbox commits to the source is seen by the folder's watch, and its
+ * thread drops the listing; a folder moved (the policy judges names by
+ * their paths) drops every listing; the level is asked at each readdir,
+ * and hidden names never enter a listing.
  *
- * Answering ENOSYS here would spare every later open and close its two
- * requests (the kernel then opens folders without asking, keeps each
- * listing until a change of its own or a new mtime, and reads by offset
- * with no handle), but a change another sandbox commits to the source
- * would stay out of listings for the attribute timeout, a day, and the
- * level would be asked at the first readdir only: the open is kept. */
+ * Without watches (inotify could not be set up), each open checks the
+ * level and decides whether the kernel may answer readdir from the
+ * listing it keeps: only when nothing the listing depends on changed
+ * since the kernel was last told to start afresh (see listing_stamp). */
 static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);
@@ -2549,6 +2478,10 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 	entry e;
 	op o;
 
+	if (fs->srcwatch) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 	if (resolve_visible(req, &o, n, &e, 0) < 0)
 		return;
 	op_end(&o, 0);
@@ -2556,10 +2489,7 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	dh = rls_xcalloc(1, sizeof *dh);
-	dh->fs = fs;
-	pthread_mutex_init(&dh->lock, NULL);
-	dh_charge(dh, sizeof *dh);
+	dh = dh_new(fs);
 	stamp = listing_stamp(fs, n, &e);
 	fi->fh = (uint64_t)(uintptr_t)dh;
 	fi->cache_readdir = 1;
@@ -2570,8 +2500,11 @@ static void rls_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *f
 
 /* Take the listing of directory node n into dh, whole: readdir while the
  * directory changes sees each entry once.  The level is asked again: a
- * rename since opendir may have moved the directory somewhere hidden. */
-static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
+ * rename since opendir may have moved the directory somewhere hidden.
+ * A source folder listed for the kernel to keep is watched first, so
+ * that no change made after its reading goes unseen; *unwatched when it
+ * could not be. */
+static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh, bool *unwatched)
 {
 	list_ctx c = { .dh = dh };
 	entry e;
@@ -2586,10 +2519,16 @@ static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
 		r = -ENOENT;
 	if (r == 0 && !S_ISDIR(e.st.st_mode))
 		r = -ENOTDIR;
+	if (r == 0 && unwatched && e.merged) {
+		int fd = dir_fd(fs, n, o.path);
+
+		*unwatched = fd < 0 || srcwatch_add(fs, n, fd) < 0;
+	}
 	if (r == 0) {
 		dh_add(dh, ".", e.st.st_ino, S_IFDIR, POLICY_VIEW);
 		dh_add(dh, "..", 1, S_IFDIR, POLICY_VIEW);
 		dh->rename_gen = atomic_load(&fs->rename_gen);
+		dh->dirs_moved = atomic_load(&fs->dirs_moved);
 		dh->delta_writes = atomic_load(&fs->delta_writes);
 		r = scan_dir(&o, o.path, e.merged, &c);
 		dh->delta_none = !c.any_upper;
@@ -2601,25 +2540,89 @@ static int dh_take(rlsfs *fs, rnode *n, dir_handle *dh)
 	return r;
 }
 
-/* The handle's listing, taken at the first call; locked on return. */
-static int dh_lock_taken(rlsfs *fs, fuse_ino_t ino, dir_handle *dh)
+/* Is directory node n still where its level lets it be listed? */
+static int dir_listable(rlsfs *fs, rnode *n)
 {
+	op o;
+	int r = op_start(&o, fs, false, true);
+
+	if (r == 0)
+		r = node_path(fs, n, o.path, sizeof o.path);
+	if (r == 0 && level_of(fs, n, o.path) == POLICY_NONE)
+		r = -ENOENT;
+	op_end(&o, 0);
+	return r;
+}
+
+/* What a readdir reads from: an open directory's handle, or (opened
+ * without one) the listing kept on the node. */
+typedef struct dir_read {
+	rlsfs *fs;
+	fuse_ino_t ino;
+	dir_handle *dh;
+	bool kept;
+} dir_read;
+
+/* The listing to read from offset off of directory ino, held.  A kept
+ * listing is taken afresh at offset 0 (the kernel asks from the start
+ * only when it keeps none) and read on at later offsets; the level is
+ * asked each time. */
+static int dir_read_begin(dir_read *d, rlsfs *fs, fuse_ino_t ino, off_t off, struct fuse_file_info *fi)
+{
+	rnode *n = node_of(fs, ino);
 	int r = 0;
 
-	pthread_mutex_lock(&dh->lock);
-	if (!dh->taken) {
-		r = dh_take(fs, node_of(fs, ino), dh);
-		dh->taken = r == 0;
+	*d = (dir_read){ .fs = fs, .ino = ino, .dh = (dir_handle *)(uintptr_t)fi->fh };
+	if (d->dh) {
+		pthread_mutex_lock(&d->dh->lock);
+		if (!d->dh->taken) {
+			r = dh_take(fs, n, d->dh, NULL);
+			d->dh->taken = r == 0;
+		}
+		if (r < 0)
+			pthread_mutex_unlock(&d->dh->lock);
+		return r;
 	}
-	if (r < 0)
-		pthread_mutex_unlock(&dh->lock);
-	return r;
+	d->kept = true;
+	d->dh = off ? listing_get(fs, n) : NULL;
+	if (d->dh && d->dh->dirs_moved != atomic_load(&fs->dirs_moved)) {
+		listing_put(fs, d->dh, true);
+		d->dh = NULL;
+	}
+	if (d->dh) {
+		r = dir_listable(fs, n);
+		if (r < 0)
+			listing_put(fs, d->dh, false);
+		return r;
+	}
+	d->dh = dh_new(fs);
+	r = dh_take(fs, n, d->dh, &d->dh->unwatched);
+	if (r < 0) {
+		dh_free(d->dh);
+		return r;
+	}
+	listing_keep(fs, n, d->dh);
+	return 0;
+}
+
+/* Let go of the listing; `end`: the reply carried nothing, its end. */
+static void dir_read_end(dir_read *d, bool end)
+{
+	if (!d->kept) {
+		pthread_mutex_unlock(&d->dh->lock);
+		return;
+	}
+	/* unwatched: the kernel is not to keep what it read */
+	if (end && d->dh->unwatched)
+		srcwatch_inval(d->fs, d->ino);
+	listing_put(d->fs, d->dh, end);
 }
 
 static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
-	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
-	int r = dh_lock_taken(fs_of(req), ino, dh);
+	dir_read d;
+	dir_handle *dh;
+	int r = dir_read_begin(&d, fs_of(req), ino, off, fi);
 	char *buf;
 	size_t used = 0;
 
@@ -2627,6 +2630,7 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 		fuse_reply_err(req, -r);
 		return;
 	}
+	dh = d.dh;
 	buf = rls_xmalloc(size);
 	for (size_t i = (size_t)off; i < dh->n; i++) {
 		struct stat st = { .st_ino = dh->ents[i].ino, .st_mode = dh->ents[i].type };
@@ -2636,7 +2640,7 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
 			break;
 		used += len;
 	}
-	pthread_mutex_unlock(&dh->lock);
+	dir_read_end(&d, used == 0);
 	fuse_reply_buf(req, buf, used);
 	free(buf);
 }
@@ -2653,19 +2657,21 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 {
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, ino);
-	dir_handle *dh = (dir_handle *)(uintptr_t)fi->fh;
 	bool bare = atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER;
 	bool begun = false, fresh_levels = false;
 	unsigned load = 0;
 	char *buf;
 	size_t used = 0;
+	dir_read dr;
+	dir_handle *dh;
 	op o;
-	int r = dh_lock_taken(fs, ino, dh);
+	int r = dir_read_begin(&dr, fs, ino, off, fi);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
+	dh = dr.dh;
 	buf = rls_xmalloc(size);
 	for (size_t i = (size_t)off; i < dh->n; i++) {
 		const dirent_snap *d = &dh->ents[i];
@@ -2706,7 +2712,7 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 	}
 	if (begun)
 		op_end(&o, 0);
-	pthread_mutex_unlock(&dh->lock);
+	dir_read_end(&dr, r == 0 && used == 0);
 	atomic_store(&p->listed_bare, bare);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -2717,7 +2723,8 @@ static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t o
 
 static void rls_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	dh_free((dir_handle *)(uintptr_t)fi->fh);
+	if (fi->fh)
+		dh_free((dir_handle *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -443,6 +443,9 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		fuse_session_unmount(fs.se);
 		goto fail;
 	}
+	/* Without watches (no inotify instance left to the user), the kernel
+	 * asks at each opendir: slower, as right (see rls_opendir). */
+	(void)srcwatch_start(&fs, &err);
 	if (mo->watch_pid > 0) {
 		fs.watch_pid = mo->watch_pid;
 		watching = loop_thread_start(&watcher, watch_thread, &fs) == 0;
@@ -474,6 +477,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	srcwatch_stop(&fs);
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
 	fuse_session_destroy(fs.se);

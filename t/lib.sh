@@ -178,6 +178,14 @@ umount_rlsfs() {
 	while [ $i -lt 300 ] && pgrep -f "rlsfs mount.* $1\$" >/dev/null; do sleep 0.05; i=$((i + 1)); done
 }
 
+# eventually WANT CMD...: CMD's output, once it is WANT, polled up to 5 s
+# (what another process makes true within moments; never a timed check)
+eventually() {
+	local want=$1 got i=0; shift
+	while got=$("$@"); [ "$got" != "$want" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	echo "$got"
+}
+
 # strace_daemon PID CALLS OUT CMD...: run CMD with the system calls CALLS
 # of process PID, all its threads, traced into OUT (strace -y: descriptors
 # shown with their paths).
