@@ -187,7 +187,7 @@ typedef struct rlsfs {
 	dev_t userns_dev;
 	ino_t userns_ino;
 
-	/* Bumped whenever a file is given a set-id bit (see fh_drop_setid). */
+	/* Bumped whenever a file is given a set-id bit (see fh_drop_privs). */
 	atomic_uint setid_given;
 	/* Bumped whenever a file is given a capability (see drop_caps). */
 	atomic_uint caps_given;

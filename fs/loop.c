@@ -210,7 +210,7 @@ static void *worker_main(void *arg)
 		atomic_fetch_sub(&lp->readers, 1);
 		if (res == -EINTR)
 			continue;
-		if (res <= 0 || fuse_session_exited(lp->se)) {
+		if (res <= 0) {
 			/* 0: unmounted (libfuse saw ENODEV), or ended */
 			loop_end(lp, res < 0 ? -res : 0);
 			break;

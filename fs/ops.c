@@ -1037,7 +1037,7 @@ typedef struct open_file {
 	bool upper;
 	uint64_t id;		/* the delta inode, when upper */
 	/* Opened for writing while the file had a set-id bit: the first
-	 * write through it drops the bit (fh_drop_setid). */
+	 * write through it drops the bit (fh_drop_privs). */
 	atomic_bool setid;
 	/* fs->setid_given when the handle last knew its file had no set-id
 	 * bit: while it is unchanged, no file was given one since. */
@@ -1126,6 +1126,16 @@ static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_ino
 	return di->flags != flags;
 }
 
+static int xattr_path(rlsfs *fs, rnode *n, const char *path, const entry *e, char *buf, size_t size);
+
+/* A file made in this mount, no extended attribute set or removed through
+ * it since, and no hard link of another: it carries no capability (see
+ * made_bare).  Under the tree lock. */
+static bool node_capless(const rnode *n)
+{
+	return n->made_bare && !n->link;
+}
+
 /* A change of a file's data takes its file capability (security.capability)
  * off, whoever makes it, as Linux's file_remove_privs() does: else a
  * sandbox could write its own code into a file that grants capabilities,
@@ -1134,31 +1144,27 @@ static bool setid_on_write(fuse_req_t req, const open_file *writeback, delta_ino
  * request that asked for the attribute before every write(2).  Done at a
  * write, fallocate or copy_file_range through a handle (the first one, or
  * the first since a capability was given to any file), at a truncation
- * and at a change of owner.  fd: the data file, or with name the folder
- * that holds it.  Asked first: taking it off needs CAP_SETFCAP even when
- * it is not there. */
-static int drop_caps(int fd, const char *name)
+ * and at a change of owner.  fd: the data file, or with path its name
+ * (xattr_path), fd unused.  Asked first: taking it off needs CAP_SETFCAP
+ * even when it is not there. */
+static int drop_caps(int fd, const char *path)
 {
-	char path[64];
-
-	if (name)
-		snprintf(path, sizeof path, "/proc/self/fd/%d/%s", fd, name);
-	if ((name ? lgetxattr(path, XATTR_NAME_CAPS, NULL, 0) : fgetxattr(fd, XATTR_NAME_CAPS, NULL, 0)) < 0)
+	if ((path ? lgetxattr(path, XATTR_NAME_CAPS, NULL, 0) : fgetxattr(fd, XATTR_NAME_CAPS, NULL, 0)) < 0)
 		return errno == ENODATA || errno == ENOTSUP ? 0 : -errno;
-	if ((name ? lremovexattr(path, XATTR_NAME_CAPS) : fremovexattr(fd, XATTR_NAME_CAPS)) < 0 && errno != ENODATA)
+	if ((path ? lremovexattr(path, XATTR_NAME_CAPS) : fremovexattr(fd, XATTR_NAME_CAPS)) < 0 && errno != ENODATA)
 		return -errno;
 	return 0;
 }
 
 /* A handle opened now on a file of mode `mode`: whether its first write
- * must look at the set-id bits and the file capability (fh_drop_setid).
- * bare: the file was made in this mount and given no attribute since, so
- * carries no capability (see made_bare). */
-static void fh_setid_init(rlsfs *fs, open_file *fh, fuse_req_t req, mode_t mode, bool writable, bool bare)
+ * must look at the set-id bits and the file capability (fh_drop_privs).
+ * capless: the file carries no capability (node_capless, or just taken
+ * off). */
+static void fh_setid_init(rlsfs *fs, open_file *fh, fuse_req_t req, mode_t mode, bool writable, bool capless)
 {
 	atomic_init(&fh->setid, writable && has_setid(mode));
 	atomic_init(&fh->setid_seen, atomic_load(&fs->setid_given));
-	atomic_init(&fh->caps, writable && !bare);
+	atomic_init(&fh->caps, writable && !capless);
 	atomic_init(&fh->caps_seen, atomic_load(&fs->caps_given));
 	fh->opener_fsetid = atomic_load(&fh->setid) && caller_capable(fs, fuse_req_ctx(req), CAP_FSETID);
 }
@@ -1176,7 +1182,7 @@ static void setid_given(rlsfs *fs)
  * tell the kernel, which has the old mode cached.  writeback: the change
  * is the kernel's writeback of cached pages, sent without a caller.  A
  * handle opened before its file was given a bit finds it here too. */
-static int fh_drop_setid(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
+static int fh_drop_privs(fuse_req_t req, fuse_ino_t ino, open_file *fh, bool writeback)
 {
 	rlsfs *fs = fs_of(req);
 	bool changed = false;
@@ -1437,7 +1443,7 @@ static void setattr_detached(fuse_req_t req, rnode *n, struct stat *attr, int to
 	if (r == 0 && fd < 0 && (to_set & (FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)))
 		r = -EACCES;
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
-		r = fi ? fh_drop_setid(req, n->nodeid, fh_of(fi), false) : drop_caps(fd, NULL);
+		r = fi ? fh_drop_privs(req, n->nodeid, fh_of(fi), false) : drop_caps(fd, NULL);
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 		r = truncate_data(fs, fd, attr->st_size);
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
@@ -1472,7 +1478,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	rnode *n = node_of(fs, ino);
 	delta_inode stored;
 	policy_level level;
-	bool bare;
+	bool capless;
 	entry e;
 	op o;
 	int r;
@@ -1489,7 +1495,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 		deny(fs, req, "setattr", o.path, level, modify_errno(level));
 		return;
 	}
-	bare = n->made_bare && !n->link;
+	capless = node_capless(n);
 	r = setattr_allowed(req, &e.st, attr, to_set);
 	if (r == 0)
 		r = copy_up(&o, o.path, &e);
@@ -1506,12 +1512,13 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 	/* a change of owner takes the bits off, whoever asks, as on Linux
 	 * (the kernel leaves it to rlsfs: see channel.c) */
 	if (r == 0 && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
-		char name[17];
+		char xpath[PATH_MAX + 64];
 
 		drop_setid(&e.di);
-		if (e.node.kind == DELTA_FILE && !bare) {
-			delta_data_name(e.node.id, name);
-			r = drop_caps(delta_data_fd(fs->d), name);
+		if (e.node.kind == DELTA_FILE && !capless) {
+			r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
+			if (r == 0)
+				r = drop_caps(-1, xpath);
 		}
 	}
 	if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
@@ -1538,7 +1545,7 @@ static void rls_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int t
 				r = -err_code(&err);
 			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE))
 				r = truncate_data(fs, fd, attr->st_size);
-			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && !bare)
+			if (r == 0 && (to_set & FUSE_SET_ATTR_SIZE) && !capless)
 				r = drop_caps(fd, NULL);
 			if (r == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) && futimens(fd, times) < 0)
 				r = -errno;
@@ -1662,7 +1669,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	rlsfs *fs = fs_of(req);
 	rnode *p = node_of(fs, parent);
 	struct fuse_entry_param fe;
-	bool bare = false;
+	bool capless = false;
 	entry e;
 	rnode *n = NULL;
 
@@ -1685,7 +1692,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 		n = node_get(fs, p, name, e.st.st_mode, entry_id(&e), false, POLICY_WRITE);
 		n->merged = false;
 		n->made_bare = S_ISREG(e.st.st_mode);
-		bare = n->made_bare;
+		capless = node_capless(n);
 	}
 	r = op_end(o, r) ?: r;
 	if (r < 0) {
@@ -1711,7 +1718,7 @@ static void end_create(fuse_req_t req, op *o, fuse_ino_t parent, const char *nam
 	}
 	fill_entry(fs, &fe, n, &e);
 	if (fi) {
-		fh_setid_init(fs, fh, req, e.st.st_mode, true, bare);
+		fh_setid_init(fs, fh, req, e.st.st_mode, true, capless);
 		fh_track(fs, fh, n, &e.st);
 		fi->fh = (uint64_t)(uintptr_t)fh;
 		fi->keep_cache = 1;
@@ -2286,14 +2293,14 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	delta_hold *held = NULL;
 	open_file *fh;
 	rls_error err;
-	bool dropped = false, bare;
+	bool dropped = false, capless;
 	entry e;
 	op o;
 	int fd, r = 0;
 
 	if (resolve(req, &o, n, &e, want_write, 0) < 0)
 		return;
-	bare = n->made_bare && !n->link;
+	capless = node_capless(n);
 	if (open_access(fs, req, o.path, level_of(fs, n, o.path), fi->flags) < 0) {
 		op_end(&o, -1);
 		return;
@@ -2307,8 +2314,10 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			r = -err_code(&err);
 		if (r == 0 && (fi->flags & O_TRUNC))
 			r = truncate_data(fs, fd, 0);
-		if (r == 0 && (fi->flags & O_TRUNC) && !bare)
+		if (r == 0 && (fi->flags & O_TRUNC) && !capless) {
 			r = drop_caps(fd, NULL);
+			capless = r == 0;
+		}
 		if (r == 0 && (fi->flags & O_TRUNC) && setid_on_write(req, NULL, &e.di)) {
 			r = put_inode(&o, e.node.id, &e.di);
 			entry_attr(fs, &e);
@@ -2339,7 +2348,7 @@ static void rls_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fh->fd = fd;
 	fh->upper = want_write || e.upper;
 	fh->id = fh->upper ? e.node.id : 0;
-	fh_setid_init(fs, fh, req, e.di.mode, want_write, bare);
+	fh_setid_init(fs, fh, req, e.di.mode, want_write, capless);
 	fh->held = held;
 	fh_track(fs, fh, n, &e.st);
 	fi->fh = (uint64_t)(uintptr_t)fh;
@@ -2374,7 +2383,7 @@ static void rls_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in
 	delta_grow g;
 	rls_error err;
 	ssize_t n;
-	int r = fh_drop_setid(req, ino, fh_of(fi), fi->writepage);
+	int r = fh_drop_privs(req, ino, fh_of(fi), fi->writepage);
 
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -2855,7 +2864,7 @@ static void xattr_read(fuse_req_t req, fuse_ino_t ino, const char *name, size_t 
 	/* Answered without asking the data file (one call fewer for each
 	 * write and chown): only a name of no other node, no hard link of
 	 * one, and no capability can come onto a file but through it. */
-	if (name && n->made_bare && !n->link && !strcmp(name, XATTR_NAME_CAPS))
+	if (name && node_capless(n) && !strcmp(name, XATTR_NAME_CAPS))
 		r = -ENODATA;
 	else
 		r = xattr_path(fs, n, o.path, &e, xpath, sizeof xpath);
@@ -2964,7 +2973,7 @@ static void rls_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino, fh, false);
+	r = fh_drop_privs(req, ino, fh, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -2994,7 +3003,7 @@ static void rls_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EBADF);
 		return;
 	}
-	r = fh_drop_setid(req, ino_out, out, false);
+	r = fh_drop_privs(req, ino_out, out, false);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
