@@ -75,7 +75,10 @@ mkdir -p "$M/w/made/in"
 touch "$M/w/made/in/a"
 is "$(ls "$M/w/made/in" | tr '\n' ' ')" "a " "a folder made in the mount lists its file"
 ls "$M/w/list" > /dev/null
-traced sh -c "mv '$M/w/made' '$M/w/moved' && ls '$M/w/list' && ls '$M/w/moved/in'"
+# (the kernel is told to drop its listings by rlsfs's source watch thread,
+# moments after the move: the folder is listed again and again meanwhile)
+traced sh -c "mv '$M/w/made' '$M/w/moved' && for i in \$(seq 30); do ls '$M/w/list'; sleep 0.05; done &&
+	ls '$M/w/moved/in'"
 is "$(listings w/list)" 1 "after a folder was moved, a source folder's listing is taken afresh"
 is "$(ls "$M/w/moved/in" | tr '\n' ' ')" "a " "and the moved folder lists its file under its new path"
 ok "and no hidden name is listed" sh -c "! ls -a '$M/w/list' | grep -q secret"
