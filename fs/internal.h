@@ -200,7 +200,6 @@ typedef struct rlsfs {
 	double timeout;			/* entry and attribute cache, seconds */
 	struct fuse_session *se;
 	struct rls_loop *loop;		/* loop.c, while it serves */
-	pid_t watch_pid;		/* --watch-pid, or 0 */
 	char *mountpoint;
 } rlsfs;
 

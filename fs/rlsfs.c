@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -260,26 +261,60 @@ static void protect_policy(policy *pol, const char *source)
 	policy_protect_source(pol, source);
 }
 
+/* --watch-pid: the owner's death unmounts, while the loop serves.  The
+ * watch is told to leave (stop_fd, an eventfd) and joined as the loop
+ * ends: a watch outliving the loop would act on a destroyed session, and
+ * unmount whatever is mounted at the mount point by then. */
+typedef struct owner_watch {
+	rlsfs *fs;
+	pid_t pid;
+	int stop_fd;
+	pthread_t thread;
+} owner_watch;
+
 static void *watch_thread(void *arg)
 {
-	rlsfs *fs = arg;
-	pid_t pid = fs->watch_pid;
-	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	struct pollfd p = { .fd = pfd, .events = POLLIN };
+	owner_watch *w = arg;
+	int pfd = (int)syscall(SYS_pidfd_open, w->pid, 0);
+	struct pollfd p[2] = { { .fd = w->stop_fd, .events = POLLIN }, { .fd = pfd, .events = POLLIN } };
 
-	if (pfd < 0) {
-		/* the process is already gone */
-		if (errno != ESRCH)
-			return NULL;
-	} else {
-		while (poll(&p, 1, -1) < 0 && errno == EINTR)
+	if (pfd < 0 && errno != ESRCH)
+		return NULL;
+	/* pfd < 0: the owner is gone already */
+	if (pfd >= 0) {
+		while (poll(p, 2, -1) < 0 && errno == EINTR)
 			;
 		close(pfd);
+		if (p[0].revents)
+			return NULL;
 	}
 	/* The owner died without unmounting: leave no stale mount. */
-	fuse_session_exit(fs->se);
-	rls_fuse_unmount(fs->mountpoint, true);
+	fuse_session_exit(w->fs->se);
+	rls_fuse_unmount(w->fs->mountpoint, true);
 	return NULL;
+}
+
+static bool watch_start(owner_watch *w, rlsfs *fs, pid_t pid)
+{
+	w->fs = fs;
+	w->pid = pid;
+	w->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->stop_fd < 0)
+		return false;
+	if (loop_thread_start(&w->thread, watch_thread, w) < 0) {
+		close(w->stop_fd);
+		return false;
+	}
+	return true;
+}
+
+static void watch_stop(owner_watch *w)
+{
+	uint64_t one = 1;
+
+	(void)rls_write_all(w->stop_fd, &one, sizeof one);
+	pthread_join(w->thread, NULL);
+	close(w->stop_fd);
 }
 
 /* Standard input and output (and error, when stderr_too) on /dev/null,
@@ -345,7 +380,7 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 {
 	rlsfs fs = { .src_fd = -1, .audit_fd = -1 };
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	pthread_t watcher;
+	owner_watch watch;
 	bool watching = false;
 	rls_error err;
 	int rc = 1;
@@ -446,12 +481,8 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 	/* Without watches (no inotify instance left to the user), the kernel
 	 * asks at each opendir: slower, as right (see rls_opendir). */
 	(void)srcwatch_start(&fs, &err);
-	if (mo->watch_pid > 0) {
-		fs.watch_pid = mo->watch_pid;
-		watching = loop_thread_start(&watcher, watch_thread, &fs) == 0;
-		if (watching)
-			pthread_detach(watcher);
-	}
+	if (mo->watch_pid > 0)
+		watching = watch_start(&watch, &fs, mo->watch_pid);
 	if (end_fd >= 0)
 		(void)rls_write_all(notify_fd, "", 1);
 	else
@@ -470,6 +501,8 @@ static int serve(mount_opts *mo, policy *pol, const char *source, const char *mn
 		if (rc)
 			fprintf(stderr, "rlsfs: %s\n", err.msg);
 	}
+	if (watching)
+		watch_stop(&watch);
 	/* Ending: a signal from here on (rls's SIGTERM, meant for a loop
 	 * that a copy of the mount kept going) must not cut the delta's
 	 * sync short, which would leave a kept delta not durable.  Set

@@ -2,7 +2,9 @@
 # rlsfs's request loop at its end (rlsfs(1)): a signal or the death of the
 # --watch-pid owner ends the daemon while a request waits in it and its
 # other threads are parked or reading, and while the mount is quiet (the
-# watch asleep); what was written before stays in the delta.
+# watch asleep); what was written before stays in the delta.  Once its
+# loop has ended, the owner's death no longer acts: a daemon still
+# syncing its delta leaves alone what is mounted at its mount point now.
 . "$(dirname "$0")/lib.sh"
 need_fuse
 need_root
@@ -62,6 +64,37 @@ end_while_waiting() {
 end_while_waiting TERM "SIGTERM"
 end_while_waiting HUP "SIGHUP"
 end_while_waiting owner "the owner killed"
+
+# The owner dies after the loop's end, while the daemon syncs its delta:
+# the delta lies in a bindfs mount whose daemon is stopped, so the sync
+# waits; meanwhile another filesystem is mounted where rlsfs was.
+B=$T/slow
+if command -v bindfs >/dev/null; then
+	mkdir -p "$T/slow-src" "$B"
+	bindfs "$T/slow-src" "$B" && at_exit "umount -l '$B'"
+	sleep 1000 & owner=$!
+	mount_rlsfs "$S" "$M" -p full-access --delta "$B/delta" --watch-pid "$owner" ||
+		{ echo "Bail out! mount failed"; exit 1; }
+	pid=$(daemon)
+	bpid=$(pgrep -f "bindfs $T/slow-src" | head -1)
+	echo late > "$M/late"
+	kill -STOP "$bpid" && at_exit "kill -CONT $bpid"
+	"$RLSFS" umount -l "$M"
+	sleep 0.5
+	ok "the unmounted daemon waits to sync its delta" kill -0 "$pid"
+	mount -t tmpfs -o size=1M other "$M"
+	kill -KILL "$owner"; wait "$owner" 2>/dev/null
+	sleep 0.5
+	is "$(findmnt -n -o FSTYPE "$M")" tmpfs "the owner's death then leaves the new mount alone"
+	kill -CONT "$bpid"
+	ok "the daemon ends once its delta is synced" gone "$pid"
+	umount "$M" 2>/dev/null
+	mount_rlsfs "$S" "$M" -p full-access --delta "$B/delta" || { echo "Bail out! mount failed"; exit 1; }
+	is "$(cat "$M/late")" late "what it wrote is in that delta"
+	umount_rlsfs "$M"
+else
+	skip "bindfs is not installed (make deps)" 4
+fi
 
 # What was written before each end is in the delta.
 mount_rlsfs "$S" "$M" -p full-access --delta "$D" || { echo "Bail out! mount failed"; exit 1; }
