@@ -22,8 +22,10 @@
  *
  * The watch ticks only while requests come; a quiet mount sleeps until the
  * next one.  Signals that end rlsfs (SIGTERM, SIGINT, SIGHUP, SIGQUIT) are
- * blocked in every thread but the main one, which the handlers libfuse
- * installs interrupt.
+ * blocked in every thread but the main one, the watch.  While the loop
+ * serves, SIGTERM, SIGINT and SIGHUP end the session as libfuse's handlers
+ * do, and also wake the watch: one landing just before it sleeps would
+ * otherwise be seen only at the next request.
  */
 #include "internal.h"
 
@@ -101,6 +103,27 @@ static void loop_taken(struct rls_loop *lp)
 }
 
 static void *worker_main(void *arg);
+
+/* The loop being served, for the end signals' handler. */
+static struct rls_loop *_Atomic serving;
+static const int end_signals[] = { SIGTERM, SIGINT, SIGHUP };
+
+/* In the main thread, the only one not blocking the signal.  Clearing
+ * asleep before the wake makes a watch about to wait on it return at
+ * once; one that already waits is woken. */
+static void end_handler(int sig)
+{
+	struct rls_loop *lp = atomic_load(&serving);
+	int saved = errno;
+
+	(void)sig;
+	if (!lp)
+		return;
+	fuse_session_exit(lp->se);
+	atomic_store(&lp->asleep, 0);
+	futex_wake(&lp->asleep);
+	errno = saved;
+}
 
 /* One more thread reads: the last one parked, else a new one (lock held).
  * Past the bound, none: every thread is serving already. */
@@ -236,7 +259,8 @@ static void loop_watch(struct rls_loop *lp)
 			/* Sleep until a request is read: loop_taken wakes
 			 * the watch, unless it saw the request first. */
 			atomic_store(&lp->asleep, 1);
-			if (atomic_load(&lp->taken) == seen && !atomic_load(&lp->stop))
+			if (atomic_load(&lp->taken) == seen && !atomic_load(&lp->stop) &&
+			    !fuse_session_exited(lp->se))
 				futex_wait(&lp->asleep, 1);
 			atomic_store(&lp->asleep, 0);
 			quiet = 0;
@@ -258,6 +282,7 @@ static void loop_watch(struct rls_loop *lp)
 int loop_serve(rlsfs *fs, unsigned max_workers, rls_error *err)
 {
 	struct rls_loop lp = { .se = fs->se, .max = max_workers ? max_workers : 1 };
+	struct sigaction sa = { .sa_handler = end_handler }, old[RLS_ARRAY_SIZE(end_signals)];
 	int error;
 
 	pthread_mutex_init(&lp.lock, NULL);
@@ -268,7 +293,14 @@ int loop_serve(rlsfs *fs, unsigned max_workers, rls_error *err)
 		pthread_mutex_destroy(&lp.lock);
 		return rls_error_set(err, EAGAIN, "cannot start a thread to serve requests");
 	}
+	atomic_store(&serving, &lp);
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(end_signals); i++)
+		sigaction(end_signals[i], &sa, &old[i]);
 	loop_watch(&lp);
+	for (size_t i = 0; i < RLS_ARRAY_SIZE(end_signals); i++)
+		sigaction(end_signals[i], &old[i], NULL);
+	atomic_store(&serving, NULL);
 	/* Ended by a signal or --watch-pid (the reader may still be blocked
 	 * on the device), or by the unmount (every reader was told). */
 	pthread_mutex_lock(&lp.lock);
