@@ -970,11 +970,15 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (r == 0)
 		r = lookup_in(req, &o, p, o.path, name, NULL, 0, &fe);
 	op_end(&o, 0);
-	/* a file stat'ed or opened right after its folder was listed bare:
-	 * the listing should have carried its attributes */
+	/* A file stat'ed or opened right after its folder was listed bare:
+	 * the listing should have carried its attributes.  At the miss that
+	 * turns listings to attributes, the kernel lets go of the bare ones
+	 * it keeps, so that the next walk over them (find, then du or ls -l)
+	 * takes them with attributes instead of a lookup per file. */
 	if (r == 0 && fe.ino && !S_ISDIR(fe.attr.st_mode) && atomic_load(&p->listed_bare) &&
-	    atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER)
-		atomic_fetch_add(&fs->bare_misses, 1);
+	    atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER &&
+	    atomic_fetch_add(&fs->bare_misses, 1) + 1 == RLSFS_PLUS_AFTER && fs->srcwatch)
+		srcwatch_inval_all(fs);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else if (fuse_reply_entry(req, &fe) == -ENOENT && fe.ino)

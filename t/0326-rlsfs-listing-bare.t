@@ -1,7 +1,8 @@
 #!/bin/bash
 # A listing's files go out bare (names and types, as readdir gives them)
 # until files are looked up in folders so listed; from then on listings
-# carry each entry's attributes (rls_readdirplus, rlsfs(1) CACHING).  Its
+# carry each entry's attributes (rls_readdirplus, rlsfs(1) CACHING), the
+# bare ones the kernel kept included.  Its
 # folders carry theirs from the start: a walk goes into each.  Either way
 # the listing is the same: the right types, hidden names never in it.
 # The requests are counted in the daemon's debug trace.
@@ -50,6 +51,10 @@ n=$(lookups stat "$M"/a/f*)
 ok "stat of the 40 files then looks each up: $n lookups" test "$n" -ge 40
 n=$(lookups ls -l "$M/b")
 ok "after that, a listing carries attributes: ls -l of a fresh folder, $n lookups" test "$n" -le 2
+# The 30 folders the first find listed bare are listed again with
+# attributes: the kernel let go of the bare listings it kept.
+n=$(lookups ls -l "$M"/tree/d*)
+ok "and ls -l of the folders listed bare before: $n lookups (not one a file)" test "$n" -le 2
 is "$(kinds "$M/c")" "$want" "a listing with attributes gives the same entries and types"
 ok "the hidden name is in neither" sh -c "! ls -A '$M/a' '$M/c' | grep -q env"
 done_testing
