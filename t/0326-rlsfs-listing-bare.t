@@ -11,6 +11,7 @@ need_fuse
 
 S=$T/src M=$T/mnt L=$T/trace
 for i in $(seq 30); do mkdir -p "$S/tree/d$i/e"; echo "$i" > "$S/tree/d$i/f"; done
+mkdir -p "$S/big" && (cd "$S/big" && touch $(seq -f 'f%g' 1000))
 for d in a b c; do
 	mkdir -p "$S/$d/sub"
 	for i in $(seq 40); do echo "$i" > "$S/$d/f$i"; done
@@ -55,6 +56,10 @@ ok "after that, a listing carries attributes: ls -l of a fresh folder, $n lookup
 # attributes: the kernel let go of the bare listings it kept.
 n=$(lookups ls -l "$M"/tree/d*)
 ok "and ls -l of the folders listed bare before: $n lookups (not one a file)" test "$n" -le 2
+# Every chunk of a long listing carries them, not its first alone (find
+# and du read a whole folder before they stat its entries).
+n=$(lookups find "$M/big" -printf '%s\n')
+ok "find -printf %s over a fresh folder of 1,000 files: $n lookups" test "$n" -le 2
 is "$(kinds "$M/c")" "$want" "a listing with attributes gives the same entries and types"
 ok "the hidden name is in neither" sh -c "! ls -A '$M/a' '$M/c' | grep -q env"
 done_testing
