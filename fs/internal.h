@@ -345,7 +345,9 @@ void srcwatch_stop(rlsfs *fs);
  * descriptor of it); 0, or -errno (ENOSPC: the user's watches ran out). */
 int srcwatch_add(rlsfs *fs, rnode *n, int dirfd);
 /* The kernel is to drop the listing and attributes of node nodeid,
- * or of every directory, soon: from srcwatch's thread. */
+ * or of every directory, soon: from srcwatch's thread.  Every directory's:
+ * none when the source is not watched: each folder open then decides
+ * what the kernel keeps (rls_opendir). */
 void srcwatch_inval(rlsfs *fs, uint64_t nodeid);
 void srcwatch_inval_all(rlsfs *fs);
 

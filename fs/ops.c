@@ -983,7 +983,7 @@ static void rls_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * takes them with attributes instead of a lookup per file. */
 	if (r == 0 && fe.ino && !S_ISDIR(fe.attr.st_mode) && atomic_load(&p->listed_bare) &&
 	    atomic_load(&fs->bare_misses) < RLSFS_PLUS_AFTER &&
-	    atomic_fetch_add(&fs->bare_misses, 1) + 1 == RLSFS_PLUS_AFTER && fs->srcwatch)
+	    atomic_fetch_add(&fs->bare_misses, 1) + 1 == RLSFS_PLUS_AFTER)
 		srcwatch_inval_all(fs);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -2276,8 +2276,7 @@ static void rls_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse
 		if (S_ISDIR(a.st.st_mode) || ((flags & RENAME_EXCHANGE) && S_ISDIR(b.st.st_mode))) {
 			atomic_fetch_add(&fs->dirs_moved, 1);
 			/* the kernel's listings beneath are of another path */
-			if (fs->srcwatch)
-				srcwatch_inval_all(fs);
+			srcwatch_inval_all(fs);
 		}
 	}
 	op_end(&o, r);
@@ -2670,9 +2669,8 @@ static void rls_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, 
  * the lookup (find, which needs only the type).  The kernel asks for plus
  * for every chunk of every listing (rls_init), so rlsfs chooses: files
  * bare until files are looked up in folders it listed bare, then with
- * attributes for the
- * rest of the mount; folders always with them, as whatever walks a tree
- * goes into each folder it lists. */
+ * attributes for the rest of the mount; folders always with them, as
+ * whatever walks a tree goes into each folder it lists. */
 static void rls_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	rlsfs *fs = fs_of(req);

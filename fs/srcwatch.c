@@ -171,6 +171,8 @@ void srcwatch_inval_all(rlsfs *fs)
 {
 	srcwatch *sw = fs->srcwatch;
 
+	if (!sw)
+		return;
 	pthread_mutex_lock(&sw->lock);
 	sw->all = true;
 	pthread_mutex_unlock(&sw->lock);
