@@ -23,27 +23,16 @@ rules:
   - { pattern: "**/.env*", permission: none }
   - { pattern: "/w/vault/*/**", permission: none }
 YAML
-"$RLSFS" mount -d --delta "$T/delta" -p "$T/policy.yml" "$S" "$M" 2> "$L" &
-at_exit "umount_rlsfs '$M'"
-for i in $(seq 200); do mountpoint -q "$M" && break; sleep 0.05; done
-mountpoint -q "$M" || { echo "Bail out! mount failed"; exit 1; }
+mount_rlsfs_traced "$L" "$S" "$M" --delta "$T/delta" -p "$T/policy.yml" || { echo "Bail out! mount failed"; exit 1; }
 
-# requests OP RUN...: how many requests OP the daemon got while RUN ran
-requests() {
-	local op=$1 before; shift
-	before=$(wc -l < "$L")
-	"$@" > /dev/null
-	sleep 0.3	# the trace is written after the reply
-	tail -n +$((before + 1)) "$L" | grep -c "opcode: $op\b"
-}
 # list DIR: its names on one line
 list() { ls -A "$1" 2>&1 | tr '\n' ' '; }
 walk() { for _ in 1 2 3 4; do find "$M/ro"; ls -R "$M/ro"; done; }
 
 ls "$M/ro" > /dev/null
-is "$(requests OPENDIR walk)" 0 "folders are opened without an OPENDIR once the first was answered"
-is "$(requests RELEASEDIR walk)" 0 "and closed without a RELEASEDIR"
-is "$(requests READDIRPLUS walk)" 0 "a walk of unchanged folders reads every listing from the kernel's"
+is "$(trace_count "$L" OPENDIR walk)" 0 "folders are opened without an OPENDIR once the first was answered"
+is "$(trace_count "$L" RELEASEDIR walk)" 0 "and closed without a RELEASEDIR"
+is "$(trace_count "$L" READDIRPLUS walk)" 0 "a walk of unchanged folders reads every listing from the kernel's"
 is "$(grep -c 'opcode: OPENDIR' "$L")" 1 "one OPENDIR in all, the mount's first"
 
 # another sandbox's commit, or the host, changes the source

@@ -23,21 +23,10 @@ rules:
   - { pattern: "**", permission: read }
   - { pattern: "**/.env*", permission: none }
 YAML
-mkdir -p "$M"
-"$RLSFS" mount -d --delta "$T/delta" -p "$T/policy.yml" "$S" "$M" 2> "$L" &
-at_exit "umount_rlsfs '$M'"
-for i in $(seq 200); do mountpoint -q "$M" && break; sleep 0.05; done
-mountpoint -q "$M" || { echo "Bail out! mount failed"; exit 1; }
+mount_rlsfs_traced "$L" "$S" "$M" --delta "$T/delta" -p "$T/policy.yml" || { echo "Bail out! mount failed"; exit 1; }
 
 # lookups RUN: how many LOOKUP requests running RUN cost the daemon
-lookups() {
-	local before after
-	before=$(grep -c "opcode: LOOKUP " "$L")
-	"$@" > /dev/null
-	sleep 0.2	# the trace is written after the reply
-	after=$(grep -c "opcode: LOOKUP " "$L")
-	echo $((after - before))
-}
+lookups() { trace_count "$L" LOOKUP "$@"; }
 # kinds DIR: the listing as find sees it, type by type
 kinds() { (cd "$1" && find . -mindepth 1 -printf '%y %p\n' | sort | tr '\n' ' '); }
 want=$({ echo "d ./sub"; echo "l ./link"; for i in $(seq 40); do echo "f ./f$i"; done; } | sort | tr '\n' ' ')

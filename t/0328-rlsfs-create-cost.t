@@ -29,23 +29,11 @@ S=$T/src M=$T/mnt L=$T/log D=$T/tmpfs/delta
 mkdir -p "$S" "$M" "$T/tmpfs"
 mount -t tmpfs -o size=64m tmpfs "$T/tmpfs" || { echo "Bail out! cannot mount a tmpfs"; exit 1; }
 at_exit "umount '$T/tmpfs'"
-"$RLSFS" mount -d --delta "$D" -p full-access "$S" "$M" 2> "$L" &
-at_exit "umount_rlsfs '$M'"
-for i in $(seq 200); do mountpoint -q "$M" && break; sleep 0.05; done
-mountpoint -q "$M" || { echo "Bail out! mount failed"; exit 1; }
+mount_rlsfs_traced "$L" "$S" "$M" --delta "$D" -p full-access || { echo "Bail out! mount failed"; exit 1; }
 pid=$(pgrep -f "rlsfs mount.* $M\$" | head -1)
 
-# requests RUN...: the daemon's requests while RUN runs, as "OPCODE COUNT" lines
-requests() {
-	local before
-	before=$(wc -l < "$L")
-	"$@"
-	sleep 0.3	# the trace is written after the reply
-	tail -n +$((before + 1)) "$L" | grep -o 'opcode: [A-Z_]*' | cut -d' ' -f2 | sort | uniq -c | awk '{ print $2, $1 }'
-}
-
 mkdir "$M/u"
-counts=$(requests tar -xf "$T/files.tar" -C "$M/u")
+counts=$(trace_requests "$L" tar -xf "$T/files.tar" -C "$M/u")
 total=$(echo "$counts" | awk '{ n += $2 } END { print n }')
 is "$(find "$M/u" -type f | wc -l)" "$N" "tar made its $N files"
 getattrs=$(echo "$counts" | awk '$1 == "GETATTR" { print $2 }')

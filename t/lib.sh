@@ -169,6 +169,35 @@ mount_rlsfs() {
 	at_exit "umount_rlsfs '$mnt'"
 }
 
+# mount_rlsfs_traced LOG SOURCE MOUNTPOINT [rlsfs mount options...]: mount
+# with the daemon's debug trace (-d: every request it gets) going to LOG,
+# unmounted when the test ends; fails when the mount did not come.
+mount_rlsfs_traced() {
+	local log=$1 src=$2 mnt=$3 i; shift 3
+	mkdir -p "$mnt"
+	"$RLSFS" mount -d "$@" "$src" "$mnt" 2> "$log" &
+	at_exit "umount_rlsfs '$mnt'"
+	for i in $(seq 200); do mountpoint -q "$mnt" && break; sleep 0.05; done
+	mountpoint -q "$mnt"
+}
+
+# trace_requests LOG CMD...: the requests a traced daemon got while CMD
+# ran (its output dropped), as "OPCODE COUNT" lines
+trace_requests() {
+	local log=$1 before; shift
+	before=$(wc -l < "$log")
+	"$@" > /dev/null
+	sleep 0.3	# the trace is written after the reply
+	tail -n +$((before + 1)) "$log" | grep -ao 'opcode: [A-Z_]*' | cut -d' ' -f2 | sort | uniq -c |
+		awk '{ print $2, $1 }'
+}
+
+# trace_count LOG OPCODE CMD...: how many of those were OPCODE
+trace_count() {
+	local log=$1 op=$2; shift 2
+	trace_requests "$log" "$@" | awk -v op="$op" '$1 == op { n = $2 } END { print n + 0 }'
+}
+
 # umount_rlsfs MOUNTPOINT: unmount and wait (up to 15 s: a loaded machine,
 # a sanitizer build) for the daemon to let go.
 umount_rlsfs() {
